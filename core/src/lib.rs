@@ -1,0 +1,55 @@
+//! # varscope-core
+//!
+//! Everything that happens on the host when a program opens scopes and asks for
+//! variables, with TensorFlow 1.x's `variable_scope` / `get_variable` / `name_scope`
+//! semantics reproduced exactly: hierarchical names, reuse (True / None / AUTO_REUSE),
+//! scope defaults, partitioned variables, custom getters, creator scopes, templates,
+//! collections, and thread-local scopes over one shared store.
+//!
+//! This crate is pure host code: no wgpu, no I/O. `get_variable` returns a handle at
+//! once; a session (crate `varscope-gpu`) materializes handles as device buffers.
+//!
+//! ```
+//! use varscope_core::Graph;
+//!
+//! let g = Graph::new();
+//! let v = g.variable_scope("foo").run(|_| {
+//!     g.variable_scope("bar").run(|_| g.get_variable("v").shape([1]).get())
+//! }).unwrap().unwrap().unwrap();
+//! assert_eq!(v.name(), "foo/bar/v:0");
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod constraint;
+pub mod device;
+pub mod dtype;
+pub mod error;
+mod graph;
+pub mod init;
+mod names;
+pub mod partition;
+pub mod random;
+pub mod reference;
+pub mod regularizer;
+mod scope;
+pub mod shape;
+pub mod tensor;
+mod template;
+pub mod variable;
+
+pub use constraint::Constraint;
+pub use device::{CachingDevice, DeviceFn, DeviceKind, DeviceName};
+pub use dtype::DType;
+pub use error::{Error, PyErrorKind, Result};
+pub use graph::*;
+pub use init::{Distribution, FanMode, HostInitFn, InitKernel, Initializer};
+pub use partition::{PartitionInfo, Partitioner, Partitions, SliceInfo};
+pub use regularizer::Regularizer;
+pub use scope::*;
+pub use shape::Shape;
+pub use template::*;
+pub use tensor::{ConstantKind, HostTensor, TensorData};
+pub use variable::{
+    Aggregation, InitialValue, PartitionedVariable, SeedInfo, Synchronization, Tensor, VarRef, Variable,
+};

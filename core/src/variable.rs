@@ -1,0 +1,371 @@
+//! Variable handles: what `get_variable` returns, as plain data a session attaches
+//! buffers to.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::partition::{PartitionInfo, Partitions, SliceInfo};
+use crate::{CachingDevice, Constraint, DType, HostTensor, InitKernel, Initializer, Regularizer, Shape};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// `tf.VariableSynchronization`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Synchronization {
+    /// AUTO (the default).
+    #[default]
+    Auto,
+    /// NONE.
+    None,
+    /// ON_WRITE.
+    OnWrite,
+    /// ON_READ: makes `trainable` default to false (I6).
+    OnRead,
+}
+
+/// `tf.VariableAggregation`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Aggregation {
+    /// NONE (the default).
+    #[default]
+    None,
+    /// SUM.
+    Sum,
+    /// MEAN.
+    Mean,
+    /// ONLY_FIRST_REPLICA.
+    OnlyFirstReplica,
+}
+
+/// How a variable gets its first value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum InitialValue {
+    /// A callable initializer, resolved against the variable (fans from the full shape
+    /// for shards).
+    Initializer {
+        /// The initializer as given.
+        initializer: Initializer,
+        /// The kernel that computes the values.
+        kernel: InitKernel,
+    },
+    /// Constant values (a constant initializer, or a slice of one for a shard).
+    Constant(HostTensor),
+}
+
+impl InitialValue {
+    /// The kernel, for initializer-based values.
+    pub fn kernel(&self) -> Option<&InitKernel> {
+        match self {
+            InitialValue::Initializer { kernel, .. } => Some(kernel),
+            InitialValue::Constant(_) => None,
+        }
+    }
+}
+
+/// The seed inputs of a variable's random initializer (runtime.md section 3).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SeedInfo {
+    /// The graph seed (`None`: the graph has none; the documented default applies).
+    pub graph_seed: Option<u64>,
+    /// The initializer's op seed, if it has one.
+    pub op_seed: Option<u64>,
+    /// The name hashed when there is no op seed: the store key of the whole variable
+    /// (for a shard, its partitioned variable's key), so shards match the unpartitioned
+    /// variable.
+    pub hash_name: String,
+}
+
+pub(crate) struct VariableData {
+    pub id: u64,
+    pub graph_id: u64,
+    pub key: String,
+    pub op_name: String,
+    pub shape: Shape,
+    pub dtype: DType,
+    pub initial: InitialValue,
+    pub trainable: bool,
+    pub collections: Vec<String>,
+    pub caching_device: Option<CachingDevice>,
+    pub constraint: Option<Constraint>,
+    pub regularizer: Option<Regularizer>,
+    pub use_resource: Option<bool>,
+    pub synchronization: Synchronization,
+    pub aggregation: Aggregation,
+    pub validate_shape: bool,
+    pub slice: Option<SliceInfo>,
+    pub partition_info: Option<PartitionInfo>,
+    pub seed: SeedInfo,
+    pub in_store: bool,
+}
+
+/// A variable: a cheap, clonable handle. Two handles are equal when they are the same
+/// variable (TensorFlow's `v1 is v2`).
+#[derive(Clone)]
+pub struct Variable(pub(crate) Arc<VariableData>);
+
+impl Variable {
+    /// A unique id (stable for the process), used by sessions to key buffers.
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+    /// Id of the graph that made it.
+    pub fn graph_id(&self) -> u64 {
+        self.0.graph_id
+    }
+    /// The tf name with output index: `foo/bar/v:0`.
+    pub fn name(&self) -> String {
+        format!("{}:0", self.0.op_name)
+    }
+    /// The op name: `foo/bar/v` (may be `foo/v_1` when an op took the name first, A9).
+    pub fn op_name(&self) -> &str {
+        &self.0.op_name
+    }
+    /// The store key: the full name passed to the store (`foo/v`). For variables made by
+    /// [`crate::Graph::variable`] (invisible to the store), the op name.
+    pub fn key(&self) -> &str {
+        &self.0.key
+    }
+    /// The static shape (unknown only with `validate_shape=false` and a shapeless value).
+    pub fn shape(&self) -> &Shape {
+        &self.0.shape
+    }
+    /// The dims, if fully known.
+    pub fn dims(&self) -> Option<Vec<u64>> {
+        self.0.shape.as_list()
+    }
+    /// Number of elements, if known.
+    pub fn num_elements(&self) -> Option<u64> {
+        self.0.shape.num_elements()
+    }
+    /// The dtype.
+    pub fn dtype(&self) -> DType {
+        self.0.dtype
+    }
+    /// How it gets its first value.
+    pub fn initial_value(&self) -> &InitialValue {
+        &self.0.initial
+    }
+    /// Whether optimizers update it.
+    pub fn trainable(&self) -> bool {
+        self.0.trainable
+    }
+    /// The collections it was added to, in order.
+    pub fn collections(&self) -> &[String] {
+        &self.0.collections
+    }
+    /// The `caching_device` resolved from the argument and scope (`None`: session default).
+    pub fn caching_device(&self) -> Option<&CachingDevice> {
+        self.0.caching_device.as_ref()
+    }
+    /// The constraint (not inherited from parent scopes, D8).
+    pub fn constraint(&self) -> Option<&Constraint> {
+        self.0.constraint.as_ref()
+    }
+    /// The regularizer that produced this variable's loss, if any.
+    pub fn regularizer(&self) -> Option<&Regularizer> {
+        self.0.regularizer.as_ref()
+    }
+    /// `use_resource` as resolved (`None`: runtime default; every varscope variable has
+    /// resource semantics).
+    pub fn use_resource(&self) -> Option<bool> {
+        self.0.use_resource
+    }
+    /// Synchronization.
+    pub fn synchronization(&self) -> Synchronization {
+        self.0.synchronization
+    }
+    /// Aggregation.
+    pub fn aggregation(&self) -> Aggregation {
+        self.0.aggregation
+    }
+    /// validate_shape.
+    pub fn validate_shape(&self) -> bool {
+        self.0.validate_shape
+    }
+    /// For a shard: where it sits in its partitioned variable.
+    pub fn slice_info(&self) -> Option<&SliceInfo> {
+        self.0.slice.as_ref()
+    }
+    /// For a shard: the `partition_info` its initializer received.
+    pub fn partition_info(&self) -> Option<&PartitionInfo> {
+        self.0.partition_info.as_ref()
+    }
+    /// Seed inputs of its random initializer.
+    pub fn seed_info(&self) -> &SeedInfo {
+        &self.0.seed
+    }
+    /// Whether the store holds it (false for `Graph::variable`).
+    pub fn in_store(&self) -> bool {
+        self.0.in_store
+    }
+    /// Bytes of its values on the host (`num_elements * dtype size`), if the shape is known.
+    pub fn nbytes(&self) -> Option<u64> {
+        self.num_elements().map(|n| n * self.0.dtype.size_bytes() as u64)
+    }
+    /// The full shape of the whole variable (the shard's partitioned variable for a shard).
+    pub fn full_shape(&self) -> Option<Vec<u64>> {
+        match &self.0.slice {
+            Some(s) => Some(s.full_shape.clone()),
+            None => self.dims(),
+        }
+    }
+    /// The shard's offset in the full shape (zeros when not a shard).
+    pub fn var_offset(&self) -> Vec<u64> {
+        match &self.0.slice {
+            Some(s) => s.var_offset.clone(),
+            None => vec![0; self.0.shape.rank().unwrap_or(0)],
+        }
+    }
+}
+
+impl PartialEq for Variable {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for Variable {}
+
+impl std::hash::Hash for Variable {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.id.hash(state)
+    }
+}
+
+impl fmt::Debug for Variable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<tf.Variable '{}' shape={} dtype={}>", self.name(), self.0.shape, self.0.dtype)
+    }
+}
+
+/// A variable split into shards (`PartitionedVariable`). Its name has no `:0` (A13).
+#[derive(Clone)]
+pub struct PartitionedVariable(pub(crate) Arc<PartitionedData>);
+
+pub(crate) struct PartitionedData {
+    pub name: String,
+    pub shape: Shape,
+    pub dtype: DType,
+    pub shards: Vec<Variable>,
+    pub partitions: Partitions,
+}
+
+impl PartitionedVariable {
+    /// The store key (`scope0/name0`), no `:0`.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// The name of the concatenated value (`as_tensor()`): `scope0/name0:0`.
+    pub fn tensor_name(&self) -> String {
+        format!("{}:0", self.0.name)
+    }
+    /// The full shape.
+    pub fn shape(&self) -> &Shape {
+        &self.0.shape
+    }
+    /// The dtype.
+    pub fn dtype(&self) -> DType {
+        self.0.dtype
+    }
+    /// The shards, in order (`p/part_0`, `p/part_1`, ...).
+    pub fn shards(&self) -> &[Variable] {
+        &self.0.shards
+    }
+    /// The partitions as the partitioner returned them.
+    pub fn partitions(&self) -> &Partitions {
+        &self.0.partitions
+    }
+}
+
+impl PartialEq for PartitionedVariable {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Debug for PartitionedVariable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<PartitionedVariable '{}' shape={} parts={}>", self.0.name, self.0.shape, self.0.shards.len())
+    }
+}
+
+/// A named graph value that is not a variable: a constant or op output (`foo_1/c:0`), or
+/// whatever a custom getter chose to return instead of a variable.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    /// The tf name with output index (`ns/c:0`).
+    pub name: String,
+    /// The graph it belongs to.
+    pub graph_id: u64,
+}
+
+/// What `get_variable` returns: a variable, a partitioned variable, or (from a custom
+/// getter) any other value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum VarRef {
+    /// A single variable.
+    Variable(Variable),
+    /// A partitioned variable.
+    Partitioned(PartitionedVariable),
+    /// Something a custom getter returned instead.
+    Tensor(Tensor),
+}
+
+impl VarRef {
+    /// The tf name: `foo/v:0`, a partitioned variable's `foo/p` (no `:0`), or the tensor's.
+    pub fn name(&self) -> String {
+        match self {
+            VarRef::Variable(v) => v.name(),
+            VarRef::Partitioned(p) => p.name().to_string(),
+            VarRef::Tensor(t) => t.name.clone(),
+        }
+    }
+    /// The variable, if single.
+    pub fn variable(&self) -> Option<&Variable> {
+        match self {
+            VarRef::Variable(v) => Some(v),
+            _ => None,
+        }
+    }
+    /// The partitioned variable, if partitioned.
+    pub fn partitioned(&self) -> Option<&PartitionedVariable> {
+        match self {
+            VarRef::Partitioned(p) => Some(p),
+            _ => None,
+        }
+    }
+    /// The shape (unknown for a tensor).
+    pub fn shape(&self) -> Shape {
+        match self {
+            VarRef::Variable(v) => v.shape().clone(),
+            VarRef::Partitioned(p) => p.shape().clone(),
+            VarRef::Tensor(_) => Shape::unknown(),
+        }
+    }
+    /// The dtype (`None` for a tensor).
+    pub fn dtype(&self) -> Option<DType> {
+        match self {
+            VarRef::Variable(v) => Some(v.dtype()),
+            VarRef::Partitioned(p) => Some(p.dtype()),
+            VarRef::Tensor(_) => None,
+        }
+    }
+    /// The single variables it holds: itself, or the shards.
+    pub fn variables(&self) -> Vec<Variable> {
+        match self {
+            VarRef::Variable(v) => vec![v.clone()],
+            VarRef::Partitioned(p) => p.shards().to_vec(),
+            VarRef::Tensor(_) => Vec::new(),
+        }
+    }
+}
+
+impl From<Variable> for VarRef {
+    fn from(v: Variable) -> Self {
+        VarRef::Variable(v)
+    }
+}
