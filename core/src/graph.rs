@@ -1402,6 +1402,9 @@ impl GetVariable<'_> {
             synchronization,
             aggregation,
         };
+        // Everything below runs at the root name scope (`name_scope(None)`), custom
+        // getters included.
+        let _root = g.name_scope(None)?;
         match custom_getter {
             Some(cg) => Getter { graph: g, rest: &cg.chain }.call(ga),
             None => g.true_getter(ga),

@@ -353,6 +353,19 @@ impl VariableScope {
     getter_setter!(custom_getter, set_custom_getter, CustomGetter, "custom getter");
     getter_setter!(constraint, set_constraint, Constraint, "constraint");
 
+    /// `scope.get_collection(key)`: the graph's collection filtered by this scope's name
+    /// plus `/`, matched as a prefix regex (I7); everything at the root.
+    pub fn get_collection(&self, graph: &Graph, key: &str) -> Vec<crate::CollectionItem> {
+        let name = self.name();
+        let pattern = if name.is_empty() { String::new() } else { format!("{name}/") };
+        graph.get_collection_scoped(key, &pattern)
+    }
+
+    /// Id of the graph the scope belongs to.
+    pub fn graph_id(&self) -> u64 {
+        self.0.graph_id
+    }
+
     /// Whether two handles are the same scope object.
     pub fn same(&self, other: &VariableScope) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
