@@ -1101,6 +1101,62 @@ impl Graph {
         Ok(pv)
     }
 
+    /// Legacy `create_partitioned_variables(shape, slicing, initializer, ...)` (G21):
+    /// opens `variable_scope(name, "PartitionedVariable")` and creates a partitioned
+    /// variable named after that scope, returning its shards.
+    pub fn create_partitioned_variables(
+        &self,
+        shape: &[u64],
+        slicing: &[i64],
+        initializer: impl Into<InitArg>,
+        dtype: DType,
+        name: Option<&str>,
+    ) -> Result<Vec<Variable>> {
+        if shape.len() != slicing.len() {
+            return Err(Error::PartitionRankMismatch {
+                partitions: crate::shape::py_list(slicing),
+                shape: Shape::new(shape),
+            });
+        }
+        if shape.is_empty() {
+            return Err(Error::PartitionRankZero { shape: Shape::scalar() });
+        }
+        let initializer = initializer.into();
+        let slicing = slicing.to_vec();
+        let b = match name {
+            Some(n) => self.variable_scope(n),
+            None => self.variable_scope_default("PartitionedVariable"),
+        };
+        b.run(|scope| {
+            let f = scope.read();
+            if f.custom_getter.is_some() {
+                return Err(Error::user(
+                    "Private access to _get_partitioned_variable is not allowed when a custom getter is set.  It is likely that you're using create_partitioned_variables.  If so, consider instead using get_variable with a non-empty partitioner parameter instead.",
+                ));
+            }
+            let args = GetterArgs {
+                name: f.name.clone(),
+                shape: Some(ShapeArg::from(shape.to_vec())),
+                dtype,
+                initializer: Some(initializer.clone()),
+                regularizer: None,
+                reuse: f.reuse,
+                trainable: true,
+                collections: None,
+                caching_device: f.caching_device.clone(),
+                partitioner: Some(Partitioner::custom("slicing", move |_, _| Ok(crate::Partitions::List(slicing.clone())))),
+                validate_shape: true,
+                use_resource: f.use_resource,
+                constraint: None,
+                synchronization: Synchronization::Auto,
+                aggregation: Aggregation::None,
+            };
+            drop(f);
+            let _root = self.name_scope(None)?;
+            self.transaction(|| self.get_partitioned(args)).map(|p| p.shards().to_vec())
+        })?
+    }
+
     // ----- collections ---------------------------------------------------------------
 
     /// `get_collection(key)`: the items, in insertion order.

@@ -391,3 +391,15 @@ fn k3_store_shared_between_threads() {
     let e = std::thread::spawn(move || var_err(&g2, "v", &[1])).join().unwrap();
     assert!(e.contains("already exists"));
 }
+
+#[test]
+fn g21_legacy_create_partitioned_variables() {
+    let g = Graph::new();
+    let names = |v: Vec<Variable>| v.iter().map(|x| x.name()).collect::<Vec<_>>();
+    let a = g.create_partitioned_variables(&[4, 2], &[2, 1], Initializer::zeros(), DType::Float32, None).unwrap();
+    assert_eq!(names(a), vec!["PartitionedVariable/part_0:0", "PartitionedVariable/part_1:0"]);
+    let b = g.create_partitioned_variables(&[4, 2], &[2, 1], Initializer::zeros(), DType::Float32, None).unwrap();
+    assert_eq!(names(b)[0], "PartitionedVariable_1/part_0:0");
+    let c = g.create_partitioned_variables(&[4], &[2], Initializer::zeros(), DType::Float32, Some("named")).unwrap();
+    assert_eq!(names(c)[0], "named/part_0:0");
+}
