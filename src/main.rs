@@ -1,1 +1,203 @@
-fn main(){}
+//! The `varscope` command: list devices, benchmark, inspect checkpoints.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+use varscope::gpu::Session;
+use varscope::{Graph, Reuse};
+
+#[derive(Parser)]
+#[command(name = "varscope", version, about = "TensorFlow 1.x variable scopes over wgpu GPU buffers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List every device (/gpu:N per wgpu adapter, and /cpu:0) with its limits.
+    Devices {
+        /// One JSON object per device.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a benchmark and print each figure (GB/s also as a ratio to buffer fill).
+    Bench {
+        /// What to measure.
+        what: BenchKind,
+        /// Device to run on (any TensorFlow spelling); default: the session's default.
+        #[arg(long)]
+        device: Option<String>,
+        /// Elements per variable (init) or variables to create (scopes).
+        #[arg(long)]
+        size: Option<u64>,
+        /// One JSON object per figure.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BenchKind {
+    /// Initialization throughput per initializer, and batched creation of many variables.
+    Init,
+    /// Host-side scope resolution: get_variable create and reuse-lookup latency.
+    Scopes,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Devices { json } => devices(json),
+        Command::Bench { what: BenchKind::Scopes, size, json, .. } => bench_scopes(size.unwrap_or(100_000), json),
+        Command::Bench { what: BenchKind::Init, device, size, json } => {
+            varscope_cli_init::bench_init(device.as_deref(), size.unwrap_or(1 << 22), json)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+fn devices(as_json: bool) -> CliResult {
+    let g = Graph::new();
+    let s = Session::new(&g)?;
+    for d in s.devices() {
+        let backend = d.backend.map(|b| format!("{b:?}")).unwrap_or_else(|| "host".into());
+        if as_json {
+            println!(
+                "{}",
+                json!({
+                    "name": d.name, "backend": backend, "adapter": d.adapter_name, "driver": d.driver,
+                    "type": format!("{:?}", d.device_type), "max_buffer_size": d.max_buffer_size,
+                    "max_storage_buffer_binding_size": d.max_storage_buffer_binding_size,
+                    "memory_limit": d.memory_limit, "shader_f16": d.shader_f16, "shader_f64": d.shader_f64,
+                    "shader_i64": d.shader_i64, "bytes_in_use": d.bytes_in_use(),
+                    "default": d.name == s.default_device().name,
+                })
+            );
+        } else {
+            let mark = if d.name == s.default_device().name { " (default)" } else { "" };
+            println!("{}{mark}", d.name);
+            println!("  backend:      {backend}");
+            println!("  adapter:      {} [{:?}]", d.adapter_name, d.device_type);
+            if !d.driver.is_empty() {
+                println!("  driver:       {}", d.driver);
+            }
+            println!("  max buffer:   {}", human_bytes(d.max_buffer_size));
+            println!("  max binding:  {}", human_bytes(d.max_storage_buffer_binding_size));
+            println!("  features:     f16={} f64={} i64={}", d.shader_f16, d.shader_f64, d.shader_i64);
+            println!("  bytes in use: {}", human_bytes(d.bytes_in_use()));
+        }
+    }
+    if s.num_gpus() == 0 {
+        let msg = "no GPU adapter found: variables go to /cpu:0. Install a GPU driver, or Mesa's \
+                   software Vulkan driver (Debian/Ubuntu: apt-get install mesa-vulkan-drivers).";
+        if as_json {
+            println!("{}", json!({ "warning": msg }));
+        } else {
+            println!("\n{msg}");
+        }
+    }
+    Ok(())
+}
+
+fn human_bytes(b: u64) -> String {
+    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < U.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 { format!("{b} B") } else { format!("{v:.1} {}", U[i]) }
+}
+
+fn figure(as_json: bool, bench: &str, name: &str, value: f64, unit: &str, extra: serde_json::Value) {
+    if as_json {
+        let mut o = json!({ "bench": bench, "figure": name, "value": value, "unit": unit });
+        if let (Some(o), Some(e)) = (o.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        println!("{o}");
+    } else {
+        let extra = extra.as_object().map(|e| {
+            e.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+        }).unwrap_or_default();
+        println!("{bench:<7} {name:<40} {value:>12.3} {unit:<6} {extra}");
+    }
+}
+
+/// Host-side scope resolution: creation rate, reuse-lookup latency three scopes deep,
+/// and lookup scaling over all cores.
+fn bench_scopes(n: u64, as_json: bool) -> CliResult {
+    let g = Graph::new();
+    let t = Instant::now();
+    g.variable_scope("a").run(|_| {
+        g.variable_scope("b").run(|_| {
+            g.variable_scope("c").run(|_| -> varscope::Result<()> {
+                for i in 0..n {
+                    g.get_variable(&format!("v{i}")).shape([16]).get()?;
+                }
+                Ok(())
+            })
+        })
+    })????;
+    let create = t.elapsed();
+    figure(as_json, "scopes", "create_variables", create.as_secs_f64(), "s", json!({ "count": n }));
+    figure(as_json, "scopes", "create_per_variable", create.as_nanos() as f64 / n as f64 / 1000.0, "us", json!({}));
+
+    let lookups: u64 = 200_000;
+    let one = reuse_lookups(&g, lookups, n)?;
+    figure(as_json, "scopes", "reuse_lookup_3_deep", one.as_nanos() as f64 / lookups as f64, "ns", json!({ "threads": 1 }));
+
+    let threads = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1);
+    let t = Instant::now();
+    std::thread::scope(|s| -> CliResult {
+        let hs: Vec<_> = (0..threads).map(|_| s.spawn(|| reuse_lookups(&g, lookups, n).map_err(|e| e.to_string()))).collect();
+        for h in hs {
+            h.join().map_err(|_| "lookup thread panicked")??;
+        }
+        Ok(())
+    })?;
+    let all = t.elapsed();
+    let per_sec_one = lookups as f64 / one.as_secs_f64();
+    let per_sec_all = (lookups * threads as u64) as f64 / all.as_secs_f64();
+    figure(as_json, "scopes", "reuse_lookups_per_second", per_sec_all, "1/s", json!({ "threads": threads }));
+    figure(as_json, "scopes", "lookup_speedup_all_cores", per_sec_all / per_sec_one, "x", json!({ "threads": threads }));
+    Ok(())
+}
+
+fn reuse_lookups(g: &Graph, count: u64, n: u64) -> Result<Duration, String> {
+    let t = Instant::now();
+    g.variable_scope("a").reuse(Reuse::True).run(|_| {
+        g.variable_scope("b").run(|_| {
+            g.variable_scope("c").run(|_| -> varscope::Result<()> {
+                for i in 0..count {
+                    std::hint::black_box(g.get_variable(&format!("v{}", i % n.max(1))).get()?);
+                }
+                Ok(())
+            })
+        })
+    })
+    .and_then(|r| r)
+    .and_then(|r| r)
+    .and_then(|r| r)
+    .map_err(|e| e.to_string())?;
+    Ok(t.elapsed())
+}
+
+mod varscope_cli_init {
+    //! `varscope bench init`, filled in once the session exposes a fill roofline.
+    pub fn bench_init(_device: Option<&str>, _size: u64, _json: bool) -> super::CliResult {
+        Err("bench init: not wired yet".into())
+    }
+}

@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use std::sync::{Arc, RwLock};
 
 use crate::graph::{Graph, GetterArgs, Getter, ValueRef};
-use crate::variable::{next_id, VarRef};
+use crate::variable::VarRef;
 use crate::{CachingDevice, Constraint, DType, Error, HostTensor, Initializer, Partitioner, Regularizer, Result, Shape};
 
 /// The reuse mode of a scope.
@@ -272,7 +272,6 @@ impl ScopeFields {
 }
 
 pub(crate) struct ScopeObj {
-    pub id: u64,
     pub graph_id: u64,
     pub fields: RwLock<ScopeFields>,
 }
@@ -299,7 +298,7 @@ macro_rules! getter_setter {
 
 impl VariableScope {
     pub(crate) fn from_fields(graph_id: u64, fields: ScopeFields) -> Self {
-        VariableScope(Arc::new(ScopeObj { id: next_id(), graph_id, fields: RwLock::new(fields) }))
+        VariableScope(Arc::new(ScopeObj { graph_id, fields: RwLock::new(fields) }))
     }
 
     pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, ScopeFields> {
