@@ -680,6 +680,7 @@ impl Graph {
             aggregation: a.aggregation,
             validate_shape: a.validate_shape,
             slice: a.hidden.slice,
+            late_slice: std::sync::OnceLock::new(),
             partition_info: a.hidden.partition_info,
             seed,
             in_store,

@@ -365,6 +365,10 @@ impl VariableScope {
         self.0.graph_id
     }
 
+    pub(crate) fn set_partitioner_opt(&self, p: Option<Partitioner>) {
+        self.write().partitioner = p;
+    }
+
     /// Whether two handles are the same scope object.
     pub fn same(&self, other: &VariableScope) -> bool {
         Arc::ptr_eq(&self.0, &other.0)

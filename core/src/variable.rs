@@ -98,6 +98,8 @@ pub(crate) struct VariableData {
     pub aggregation: Aggregation,
     pub validate_shape: bool,
     pub slice: Option<SliceInfo>,
+    /// Slice info set after creation (slots of shards, as `_set_save_slice_info`).
+    pub late_slice: std::sync::OnceLock<SliceInfo>,
     pub partition_info: Option<PartitionInfo>,
     pub seed: SeedInfo,
     pub in_store: bool,
@@ -189,7 +191,12 @@ impl Variable {
     }
     /// For a shard: where it sits in its partitioned variable.
     pub fn slice_info(&self) -> Option<&SliceInfo> {
-        self.0.slice.as_ref()
+        self.0.slice.as_ref().or_else(|| self.0.late_slice.get())
+    }
+
+    /// Marks the variable as a shard of a larger one after creation (a shard's slot).
+    pub(crate) fn set_slice_info(&self, info: SliceInfo) {
+        let _ = self.0.late_slice.set(info);
     }
     /// For a shard: the `partition_info` its initializer received.
     pub fn partition_info(&self) -> Option<&PartitionInfo> {
@@ -209,14 +216,14 @@ impl Variable {
     }
     /// The full shape of the whole variable (the shard's partitioned variable for a shard).
     pub fn full_shape(&self) -> Option<Vec<u64>> {
-        match &self.0.slice {
+        match self.slice_info() {
             Some(s) => Some(s.full_shape.clone()),
             None => self.dims(),
         }
     }
     /// The shard's offset in the full shape (zeros when not a shard).
     pub fn var_offset(&self) -> Vec<u64> {
-        match &self.0.slice {
+        match self.slice_info() {
             Some(s) => s.var_offset.clone(),
             None => vec![0; self.0.shape.rank().unwrap_or(0)],
         }
