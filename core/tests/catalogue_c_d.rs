@@ -482,3 +482,22 @@ fn d11_object_reentry_ignores_parent() {
     assert_eq!(*log.lock().unwrap(), vec!["parent/child/w"]);
     assert_eq!(g.regularization_losses().len(), 1);
 }
+
+#[test]
+fn c2_resource_variables_have_no_traceback() {
+    // varscope variables are resource variables (TF 2.21 column): the message is the
+    // plain one, with no "Originally defined at" traceback.
+    let g = Graph::new();
+    g.get_variable("v").shape([1]).use_resource(false).get().unwrap();
+    let e = g.get_variable("v").shape([1]).use_resource(false).get().unwrap_err().to_string();
+    assert_eq!(e, EXISTS);
+}
+
+#[test]
+fn graph_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Graph>();
+    assert_send_sync::<Variable>();
+    assert_send_sync::<VariableScope>();
+    assert_send_sync::<PartitionedVariable>();
+}

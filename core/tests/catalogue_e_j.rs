@@ -260,3 +260,26 @@ fn j1_j2_j3_unknown_shapes() {
     let v = g.get_variable("c").shape([2, 3]).validate_shape(false).get_variable().unwrap();
     assert_eq!(v.dims(), Some(vec![2, 3]));
 }
+
+#[test]
+fn e9_initializer_classes() {
+    // TensorFlow instantiates an initializer class with no arguments; in Rust the unit
+    // variants are that instance.
+    let g = Graph::new();
+    let z = g.get_variable("z").shape([2]).initializer(Initializer::Zeros).get_variable().unwrap();
+    let o = g.get_variable("o").shape([2]).initializer(Initializer::Ones).get_variable().unwrap();
+    assert_eq!(z.initial_value().kernel(), Some(&InitKernel::Fill(0.0)));
+    assert_eq!(o.initial_value().kernel(), Some(&InitKernel::Fill(1.0)));
+}
+
+#[test]
+fn e_initializer_shape_and_dtype_errors() {
+    let g = Graph::new();
+    let e = g.get_variable("i").shape([2, 2, 2]).initializer(Initializer::identity(1.0)).get().unwrap_err();
+    assert_eq!(e.to_string(), "Identity matrix initializer can only be used for 2D matrices.");
+    let e = g.get_variable("n").shape([2]).dtype(DType::Int32).initializer(Initializer::random_normal(0.0, 1.0)).get().unwrap_err();
+    assert_eq!(e.to_string(), "Expected floating point type, got int32.");
+    let e = g.get_variable("q").shape([3]).initializer(Initializer::orthogonal(1.0)).get().unwrap_err();
+    assert_eq!(e.to_string(), "The tensor to initialize must be at least two-dimensional");
+    assert!(g.all_variables().is_empty());
+}

@@ -403,3 +403,27 @@ fn g21_legacy_create_partitioned_variables() {
     let c = g.create_partitioned_variables(&[4], &[2], Initializer::zeros(), DType::Float32, Some("named")).unwrap();
     assert_eq!(names(c)[0], "named/part_0:0");
 }
+
+#[test]
+fn g5_variable_axis_size_through_get_variable() {
+    let g = Graph::new();
+    let p = Partitioner::variable_axis_size(1000, 0, 16, None).unwrap();
+    assert_eq!(shard_shapes(&part(&g, "a", &[100, 10], p).unwrap()), vec![vec![25, 10]; 4]);
+    let p = Partitioner::variable_axis_size(1000, 0, 16, Some(3)).unwrap();
+    assert_eq!(shard_shapes(&part(&g, "b", &[100, 10], p).unwrap()), vec![vec![34, 10], vec![33, 10], vec![33, 10]]);
+    let p = Partitioner::variable_axis_size(128, 0, 16, None).unwrap();
+    let s = g.get_variable("c").shape([10, 4]).dtype(DType::String).partitioner(p).get().unwrap();
+    assert_eq!(shard_shapes(&s), vec![vec![2, 4]; 5]);
+    let p = Partitioner::variable_axis_size(50, 1, 16, None).unwrap();
+    let s = g.get_variable("d").shape([7, 3]).dtype(DType::Float64).partitioner(p).get().unwrap();
+    assert_eq!(shard_shapes(&s).len(), 3);
+}
+
+#[test]
+fn g7_min_max_through_get_variable() {
+    let g = Graph::new();
+    let s = part(&g, "a", &[4, 50], Partitioner::min_max(100, 1, 64, 16)).unwrap();
+    assert_eq!(shard_shapes(&s), [vec![vec![4, 4]; 11], vec![vec![4, 3]; 2]].concat());
+    let e = part(&g, "b", &[4, 4], Partitioner::min_max(2, 2, 64, 16)).unwrap_err();
+    assert_eq!(e.to_string(), "Cannot partition variable along axis 2 when shape is only (4, 4)");
+}
