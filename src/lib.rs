@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+pub mod bench;
+
 pub use varscope_core::*;
 /// The GPU side: devices, sessions, buffers and kernels (crate `varscope-gpu`).
 pub use varscope_gpu as gpu;

@@ -53,7 +53,7 @@ fn main() -> ExitCode {
         Command::Devices { json } => devices(json),
         Command::Bench { what: BenchKind::Scopes, size, json, .. } => bench_scopes(size.unwrap_or(100_000), json),
         Command::Bench { what: BenchKind::Init, device, size, json } => {
-            varscope_cli_init::bench_init(device.as_deref(), size.unwrap_or(1 << 22), json)
+            bench_init(device.as_deref(), size.unwrap_or(1 << 22), json)
         }
     };
     match result {
@@ -195,9 +195,20 @@ fn reuse_lookups(g: &Graph, count: u64, n: u64) -> Result<Duration, String> {
     Ok(t.elapsed())
 }
 
-mod varscope_cli_init {
-    //! `varscope bench init`, filled in once the session exposes a fill roofline.
-    pub fn bench_init(_device: Option<&str>, _size: u64, _json: bool) -> super::CliResult {
-        Err("bench init: not wired yet".into())
+fn bench_init(device: Option<&str>, size: u64, as_json: bool) -> CliResult {
+    let figures = varscope::bench::init_figures(device, size, 10_000, 5)?;
+    for f in figures {
+        figure(
+            as_json,
+            "init",
+            &f.name,
+            f.gbps,
+            "GB/s",
+            json!({
+                "device": f.device, "adapter": f.adapter, "ratio_to_fill": (f.ratio_to_fill * 1000.0).round() / 1000.0,
+                "ms": (f.time.as_secs_f64() * 1e6).round() / 1e3, "bytes": f.bytes,
+            }),
+        );
     }
+    Ok(())
 }
