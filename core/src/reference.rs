@@ -1,0 +1,993 @@
+//! Host reference implementation of every initializer kernel: the values `/cpu:0`
+//! holds, and the truth every GPU adapter is tested against.
+//!
+//! Values come out in the canonical little-endian host layout of the variable's dtype:
+//! float32 / int32 / uint32 4 bytes, float16 / bfloat16 2 bytes (rounded to nearest
+//! even with the `half` crate), float64 / int64 8 bytes, bool 1 byte (0 or 1). String
+//! and complex dtypes have no host layout and are an error.
+//!
+//! # Kernel semantics
+//!
+//! - `Fill(v)`: every element is `v` converted to the dtype (floats round to nearest
+//!   even from f64; integers truncate toward zero, saturating; bool is `v != 0`).
+//! - `Values(list)`: TensorFlow's `constant_initializer` on the variable's **own** shape
+//!   (a shard gets the list from its first element, as TensorFlow calls the initializer
+//!   with the shard's shape): row-major, padded with the last value (zeros if the list
+//!   is empty); more values than elements is an error.
+//! - `Uniform`, `Normal`, `TruncatedNormal`: Philox over **full-shape** indices, exactly as
+//!   documented in [`crate::random`]; the value is computed in f32 and then rounded to
+//!   float16/bfloat16 or widened to float64. Integer dtypes (int32, uint32, int64)
+//!   support `Uniform` only, as `low + word % (high - low)` with `high - low <= 2^32`.
+//! - `Identity(gain)`: 2-D only, `gain` on the diagonal of the variable's own shape.
+//! - `Orthogonal(gain)`: TensorFlow's algorithm on the own shape: flatten to
+//!   `(prod(shape[:-1]), shape[-1])`, draw a `(max, min)` standard normal matrix from the
+//!   normal stream (flat index in that matrix as the counter index), Householder QR in
+//!   f64, multiply `Q` by `sign(diag(R))`, transpose if rows < cols, multiply by `gain`.
+//! - `Host(f)`: `f(own dims, dtype, partition_info)`, converted to the dtype.
+//! - `InitialValue::Constant(t)`: `t`'s values converted to the variable's dtype.
+//!
+//! [`kernel_params`] gives the parameter block of the device kernel
+//! (`varscope-shaders`' `InitDesc`) for the kernels a GPU computes itself.
+
+use half::{bf16, f16};
+
+use crate::init::InitKernel;
+use crate::partition::PartitionInfo;
+use crate::random::{self, RandomKind, RandomStream};
+use crate::tensor::{HostTensor, TensorData};
+use crate::variable::{InitialValue, Variable};
+use crate::DType;
+
+/// Why the host could not produce a variable's initial values. Each variant names the
+/// variable by its store key.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReferenceError {
+    /// The variable's shape is not fully known.
+    #[error("Variable {name} has no fully defined shape, so its initial value cannot be computed")]
+    UnknownShape {
+        /// Store key.
+        name: String,
+    },
+    /// The dtype has no host layout (string, complex).
+    #[error("Variable {name}: dtype {dtype} has no host value layout")]
+    UnsupportedDType {
+        /// Store key.
+        name: String,
+        /// The dtype.
+        dtype: DType,
+    },
+    /// A random kernel on a dtype it does not support (normal on integers, random bool).
+    #[error("Variable {name}: the {kernel} initializer does not support dtype {dtype}")]
+    KernelDType {
+        /// Store key.
+        name: String,
+        /// Kernel name (`"normal"`, `"orthogonal"`, ...).
+        kernel: &'static str,
+        /// The dtype.
+        dtype: DType,
+    },
+    /// `constant_initializer` got more values than the variable has elements.
+    #[error("Too many elements provided. Takes at most {n}, but got {m}.")]
+    TooManyValues {
+        /// Store key.
+        name: String,
+        /// Elements of the variable.
+        n: u64,
+        /// Values given.
+        m: u64,
+    },
+    /// Identity on a variable that is not 2-D.
+    #[error("Identity matrix initializer can only be used for 2D matrices.")]
+    IdentityNot2D {
+        /// Store key.
+        name: String,
+        /// The own shape.
+        shape: Vec<u64>,
+    },
+    /// Orthogonal on a variable of rank below 2.
+    #[error("The tensor to initialize must be at least two-dimensional")]
+    OrthogonalRank {
+        /// Store key.
+        name: String,
+        /// The own shape.
+        shape: Vec<u64>,
+    },
+    /// Integer uniform bounds that are empty, out of the dtype's range, or span more than 2^32.
+    #[error("Variable {name}: integer random_uniform needs minval < maxval within {dtype} and maxval - minval <= 2^32, got [{low}, {high})")]
+    IntUniformBounds {
+        /// Store key.
+        name: String,
+        /// The dtype.
+        dtype: DType,
+        /// Lower bound.
+        low: f64,
+        /// Upper bound.
+        high: f64,
+    },
+    /// A host initializer or constant returned a value of the wrong size.
+    #[error("Variable {name}: initial value has {got} elements, expected {expected} (shape {shape:?})")]
+    ValueSize {
+        /// Store key.
+        name: String,
+        /// Elements expected (the own shape's).
+        expected: u64,
+        /// Elements produced.
+        got: u64,
+        /// The own shape.
+        shape: Vec<u64>,
+    },
+    /// A value that cannot be converted to the variable's dtype (strings, ...).
+    #[error("Variable {name}: cannot convert a {from} value to {to}")]
+    Conversion {
+        /// Store key.
+        name: String,
+        /// The value's dtype.
+        from: DType,
+        /// The variable's dtype.
+        to: DType,
+    },
+    /// `start + count` past the variable's elements.
+    #[error("Variable {name}: element range {start}..{end} is outside its {len} elements")]
+    Range {
+        /// Store key.
+        name: String,
+        /// First element asked for.
+        start: u64,
+        /// One past the last element asked for.
+        end: u64,
+        /// Elements of the variable.
+        len: u64,
+    },
+    /// A shard whose slice is not a single-axis slice of its full shape.
+    #[error("Variable {name}: shard shape {shape:?} at offset {offset:?} is not a one-axis slice of {full:?}")]
+    BadSlice {
+        /// Store key.
+        name: String,
+        /// Own shape.
+        shape: Vec<u64>,
+        /// Full shape.
+        full: Vec<u64>,
+        /// Offset.
+        offset: Vec<u64>,
+    },
+}
+
+/// Maps a shard's own row-major element index to its index in the full shape. Shards are
+/// slices along one axis `d`: with `inner = prod(shape[d+1..])`,
+/// `full = (k / own_block) * full_block + base + k % own_block` where
+/// `own_block = own[d] * inner`, `full_block = full[d] * inner`, `base = offset[d] * inner`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexMap {
+    /// Own elements per outer step (`own[d] * inner`, at least 1).
+    pub own_block: u64,
+    /// Full elements per outer step (`full[d] * inner`).
+    pub full_block: u64,
+    /// Full index of the shard's first element (`offset[d] * inner`).
+    pub base: u64,
+}
+
+impl IndexMap {
+    /// The identity map (an unpartitioned variable of `n` elements).
+    pub fn identity(n: u64) -> Self {
+        IndexMap { own_block: n.max(1), full_block: n.max(1), base: 0 }
+    }
+
+    /// The map of a shard of shape `own` at `offset` in `full`; `None` if it is not a
+    /// single-axis slice (ranks differ, several axes differ, or it does not fit).
+    pub fn new(own: &[u64], full: &[u64], offset: &[u64]) -> Option<Self> {
+        if own.len() != full.len() || offset.len() != own.len() {
+            return None;
+        }
+        let d = own.iter().zip(full).position(|(a, b)| a != b).unwrap_or(0);
+        for i in 0..own.len() {
+            if i != d && (own[i] != full[i] || offset[i] != 0) {
+                return None;
+            }
+        }
+        if own.is_empty() {
+            return Some(IndexMap::identity(1));
+        }
+        if offset[d].checked_add(own[d])? > full[d] {
+            return None;
+        }
+        let inner: u64 = own[d + 1..].iter().try_fold(1u64, |a, &b| a.checked_mul(b))?;
+        Some(IndexMap {
+            own_block: own[d].checked_mul(inner)?.max(1),
+            full_block: full[d].checked_mul(inner)?.max(1),
+            base: offset[d].checked_mul(inner)?,
+        })
+    }
+
+    /// The full-shape index of own element `k`.
+    #[inline]
+    pub fn full_index(&self, k: u64) -> u64 {
+        (k / self.own_block) * self.full_block + self.base + k % self.own_block
+    }
+}
+
+/// Device kernel codes (`kind` of an `InitDesc` row); equal to `varscope_shaders`'
+/// `KIND_*` constants (a test in the shaders crate checks it).
+pub mod codes {
+    /// Every element is `p0` (dtype-encoded bits).
+    pub const KIND_FILL: u32 = 0;
+    /// `p0` on the diagonal of the own 2-D shape (`cols` columns), zero elsewhere.
+    pub const KIND_IDENTITY: u32 = 1;
+    /// Float uniform: `p0` = low (f32 bits), `p1` = range (f32 bits).
+    pub const KIND_UNIFORM: u32 = 2;
+    /// Integer uniform: `p0` = low (32-bit pattern), `p1` = range (0 means 2^32).
+    pub const KIND_UNIFORM_INT: u32 = 3;
+    /// Normal: `p0` = mean, `p1` = stddev (f32 bits).
+    pub const KIND_NORMAL: u32 = 4;
+    /// Truncated normal: `p0` = mean, `p1` = stddev (f32 bits).
+    pub const KIND_TRUNCATED_NORMAL: u32 = 5;
+    /// float32, one per word.
+    pub const DTYPE_F32: u32 = 0;
+    /// float16, two per word (element `2j` in the low half).
+    pub const DTYPE_F16: u32 = 1;
+    /// bfloat16, two per word (element `2j` in the low half).
+    pub const DTYPE_BF16: u32 = 2;
+    /// int32, one per word.
+    pub const DTYPE_I32: u32 = 3;
+    /// uint32, one per word.
+    pub const DTYPE_U32: u32 = 4;
+    /// bool, one per word (0 or 1).
+    pub const DTYPE_BOOL: u32 = 5;
+}
+
+/// The device dtype code of `dtype`, if GPU kernels produce it.
+pub fn device_dtype_code(dtype: DType) -> Option<u32> {
+    Some(match dtype {
+        DType::Float32 => codes::DTYPE_F32,
+        DType::Float16 => codes::DTYPE_F16,
+        DType::BFloat16 => codes::DTYPE_BF16,
+        DType::Int32 => codes::DTYPE_I32,
+        DType::UInt32 => codes::DTYPE_U32,
+        DType::Bool => codes::DTYPE_BOOL,
+        _ => return None,
+    })
+}
+
+/// The per-variable parameters of a device init kernel. Field for field, these are the
+/// `InitDesc` fields of `varscope-shaders` that do not depend on the chunk (the session
+/// adds `out_offset`, `count`, `first` and `item_start` per row, and picks the pipeline
+/// by `kind` and `varscope_shaders::row_layout(row)`). 64-bit numbers are split into
+/// low/high words (`full_block_lo/hi`, `base_lo/hi`), the key into `key0`, `key1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelParams {
+    /// `codes::KIND_*`.
+    pub kind: u32,
+    /// `codes::DTYPE_*`.
+    pub dtype: u32,
+    /// [`IndexMap::own_block`] (fits u32).
+    pub own_block: u32,
+    /// [`IndexMap::full_block`].
+    pub full_block: u64,
+    /// [`IndexMap::base`].
+    pub base: u64,
+    /// Columns of the own shape (identity only; 0 otherwise).
+    pub cols: u32,
+    /// The Philox key.
+    pub key: [u32; 2],
+    /// First parameter (see `codes`).
+    pub p0: u32,
+    /// Second parameter (see `codes`).
+    pub p1: u32,
+}
+
+/// The device kernel parameters of `var`: `Ok(None)` when no device kernel computes it
+/// (constant lists, orthogonal, host closures, constants, float64/int64, or more than
+/// 2^32 own elements) and the session must upload [`initial_bytes`] instead.
+pub fn kernel_params(var: &Variable) -> Result<Option<KernelParams>, ReferenceError> {
+    let plan = Plan::of(var)?;
+    match &plan.source {
+        Source::Kernel(k) => kernel_params_for(&plan.name, k, plan.dtype, &plan.own, &plan.map, plan.key),
+        _ => Ok(None),
+    }
+}
+
+/// [`kernel_params`] on plain parameters.
+pub fn kernel_params_for(
+    name: &str,
+    kernel: &InitKernel,
+    dtype: DType,
+    own: &[u64],
+    map: &IndexMap,
+    key: [u32; 2],
+) -> Result<Option<KernelParams>, ReferenceError> {
+    check_dtype(name, dtype)?;
+    let Some(dcode) = device_dtype_code(dtype) else { return Ok(None) };
+    let n: u64 = own.iter().product();
+    if n > u64::from(u32::MAX) || map.own_block > u64::from(u32::MAX) {
+        return Ok(None);
+    }
+    let mut p = KernelParams {
+        kind: codes::KIND_FILL,
+        dtype: dcode,
+        own_block: map.own_block as u32,
+        full_block: map.full_block,
+        base: map.base,
+        cols: 0,
+        key,
+        p0: 0,
+        p1: 0,
+    };
+    match Generator::new(name, kernel, dtype, own)? {
+        Generator::Fill(v) => p.p0 = device_bits(dtype, v),
+        Generator::Identity { gain, cols } => {
+            p.kind = codes::KIND_IDENTITY;
+            p.p0 = device_bits(dtype, gain);
+            p.cols = cols as u32;
+        }
+        Generator::Random(kind) => match kind {
+            RandomKind::Uniform { low, range } => {
+                (p.kind, p.p0, p.p1) = (codes::KIND_UNIFORM, low.to_bits(), range.to_bits())
+            }
+            RandomKind::UniformInt { low, range } => (p.kind, p.p0, p.p1) = (codes::KIND_UNIFORM_INT, low, range),
+            RandomKind::Normal { mean, stddev } => {
+                (p.kind, p.p0, p.p1) = (codes::KIND_NORMAL, mean.to_bits(), stddev.to_bits())
+            }
+            RandomKind::TruncatedNormal { mean, stddev } => {
+                (p.kind, p.p0, p.p1) = (codes::KIND_TRUNCATED_NORMAL, mean.to_bits(), stddev.to_bits())
+            }
+        },
+        Generator::Values(_) | Generator::Dense => return Ok(None),
+    }
+    if !kernel.is_random() {
+        p.key = [0, 0];
+    }
+    Ok(Some(p))
+}
+
+/// The 32-bit device pattern of a fill value: f32 bits; float16/bfloat16 bits in the low
+/// half; int32/uint32 two's complement; bool 0/1.
+pub fn device_bits(dtype: DType, v: f64) -> u32 {
+    match dtype {
+        DType::Float16 => u32::from(f16::from_f64(v).to_bits()),
+        DType::BFloat16 => u32::from(bf16::from_f64(v).to_bits()),
+        DType::Int32 => (v as i32) as u32,
+        DType::UInt32 => v as u32,
+        DType::Bool => u32::from(v != 0.0),
+        _ => (v as f32).to_bits(),
+    }
+}
+
+/// The variable's own initial values in the host layout of its dtype.
+pub fn initial_bytes(var: &Variable) -> Result<Vec<u8>, ReferenceError> {
+    let plan = Plan::of(var)?;
+    let n = plan.own.iter().product();
+    plan.bytes(var, 0, n)
+}
+
+/// Own elements `start..start + count` of the variable, in the host layout of its dtype.
+pub fn initial_bytes_range(var: &Variable, start: u64, count: u64) -> Result<Vec<u8>, ReferenceError> {
+    Plan::of(var)?.bytes(var, start, count)
+}
+
+/// The variable's own initial values as f64 (for tests; bool as 0/1).
+pub fn initial_f64(var: &Variable) -> Result<Vec<f64>, ReferenceError> {
+    let bytes = initial_bytes(var)?;
+    Ok(decode_f64(var.dtype(), &bytes))
+}
+
+/// Decodes host-layout bytes of `dtype` to f64 (empty for dtypes without a layout).
+pub fn decode_f64(dtype: DType, bytes: &[u8]) -> Vec<f64> {
+    fn chunks<const N: usize>(b: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
+        b.chunks_exact(N).map(|c| c.try_into().unwrap_or([0; N]))
+    }
+    match dtype {
+        DType::Float32 => chunks::<4>(bytes).map(|c| f32::from_le_bytes(c) as f64).collect(),
+        DType::Float16 => chunks::<2>(bytes).map(|c| f16::from_le_bytes(c).to_f64()).collect(),
+        DType::BFloat16 => chunks::<2>(bytes).map(|c| bf16::from_le_bytes(c).to_f64()).collect(),
+        DType::Float64 => chunks::<8>(bytes).map(f64::from_le_bytes).collect(),
+        DType::Int32 => chunks::<4>(bytes).map(|c| i32::from_le_bytes(c) as f64).collect(),
+        DType::UInt32 => chunks::<4>(bytes).map(|c| u32::from_le_bytes(c) as f64).collect(),
+        DType::Int64 => chunks::<8>(bytes).map(|c| i64::from_le_bytes(c) as f64).collect(),
+        DType::Bool => bytes.iter().map(|&b| f64::from(b)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Own elements `start..start + count` of a kernel-initialized variable, computed from
+/// plain parameters: the core of [`initial_bytes_range`]. `own` is the variable's own
+/// shape, `map` maps own to full indices, `key` is the Philox key. `Host` kernels are
+/// called with `partition_info`.
+#[allow(clippy::too_many_arguments)]
+pub fn kernel_bytes(
+    name: &str,
+    kernel: &InitKernel,
+    dtype: DType,
+    own: &[u64],
+    map: &IndexMap,
+    key: [u32; 2],
+    partition_info: Option<&PartitionInfo>,
+    start: u64,
+    count: u64,
+) -> Result<Vec<u8>, ReferenceError> {
+    check_dtype(name, dtype)?;
+    let n: u64 = own.iter().product();
+    check_range(name, start, count, n)?;
+    let mut out = Vec::with_capacity((count as usize).saturating_mul(dtype.size_bytes()));
+    match Generator::new(name, kernel, dtype, own)? {
+        Generator::Fill(v) => {
+            let mut one = Vec::with_capacity(8);
+            push_f64(dtype, v, &mut one);
+            for _ in 0..count {
+                out.extend_from_slice(&one);
+            }
+        }
+        Generator::Values(vals) => {
+            if vals.len() as u64 > n {
+                return Err(ReferenceError::TooManyValues { name: name.into(), n, m: vals.len() as u64 });
+            }
+            let last = vals.last().copied().unwrap_or(0.0);
+            for k in start..start + count {
+                push_f64(dtype, vals.get(k as usize).copied().unwrap_or(last), &mut out);
+            }
+        }
+        Generator::Identity { gain, cols } => {
+            for k in start..start + count {
+                push_f64(dtype, if k / cols == k % cols { gain } else { 0.0 }, &mut out);
+            }
+        }
+        Generator::Random(kind) => {
+            let mut s = RandomStream::new(key, kind);
+            if let RandomKind::UniformInt { .. } = kind {
+                for k in start..start + count {
+                    let w = s.bits(map.full_index(k));
+                    match dtype {
+                        DType::Int64 => {
+                            let (lo, _) = int_bounds(kernel);
+                            let range = (w.wrapping_sub(lo as u32)) as i64;
+                            out.extend_from_slice(&lo.wrapping_add(range).to_le_bytes())
+                        }
+                        _ => out.extend_from_slice(&w.to_le_bytes()),
+                    }
+                }
+            } else {
+                for k in start..start + count {
+                    push_f32(dtype, s.f32_at(map.full_index(k)), &mut out);
+                }
+            }
+        }
+        Generator::Dense => {
+            let values = match kernel {
+                InitKernel::Orthogonal { gain } => orthogonal(own, *gain, key),
+                InitKernel::Host(f) => {
+                    let t = f.call(own, dtype, partition_info);
+                    return tensor_bytes(name, &t, dtype, n, start, count);
+                }
+                _ => Vec::new(),
+            };
+            for &v in &values[start as usize..(start + count) as usize] {
+                push_f64(dtype, v, &mut out);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Own elements `start..start + count` of a constant `t` converted to `dtype`
+/// (`n`: the variable's own element count).
+pub fn tensor_bytes(
+    name: &str,
+    t: &HostTensor,
+    dtype: DType,
+    n: u64,
+    start: u64,
+    count: u64,
+) -> Result<Vec<u8>, ReferenceError> {
+    check_dtype(name, dtype)?;
+    check_range(name, start, count, n)?;
+    if t.num_elements() != n {
+        return Err(ReferenceError::ValueSize {
+            name: name.into(),
+            expected: n,
+            got: t.num_elements(),
+            shape: t.shape().to_vec(),
+        });
+    }
+    let (s, e) = (start as usize, (start + count) as usize);
+    let mut out = Vec::with_capacity((count as usize).saturating_mul(dtype.size_bytes()));
+    match t.data() {
+        TensorData::Float(v) => v[s..e].iter().for_each(|&x| push_f64(dtype, x, &mut out)),
+        TensorData::Int(v) => v[s..e].iter().for_each(|&x| push_i64(dtype, x, &mut out)),
+        TensorData::Bool(v) => v[s..e].iter().for_each(|&x| push_f64(dtype, f64::from(u8::from(x)), &mut out)),
+        TensorData::Str(_) => return Err(ReferenceError::Conversion { name: name.into(), from: t.dtype(), to: dtype }),
+    }
+    Ok(out)
+}
+
+/// TensorFlow's orthogonal initializer on a shape of rank >= 2 (row-major f64 values).
+/// Rank below 2 gives an empty vector (the callers check).
+pub fn orthogonal(shape: &[u64], gain: f64, key: [u32; 2]) -> Vec<f64> {
+    if shape.len() < 2 {
+        return Vec::new();
+    }
+    let cols = shape[shape.len() - 1] as usize;
+    let rows: usize = shape[..shape.len() - 1].iter().product::<u64>() as usize;
+    let (m, n) = (rows.max(cols), rows.min(cols));
+    if m == 0 || n == 0 {
+        return Vec::new();
+    }
+    // a: m x n row-major, standard normal from the normal stream.
+    let mut a: Vec<f64> = (0..(m * n) as u64).map(|i| random::standard_normal_at(key, i) as f64).collect();
+    // Householder QR: vectors kept in vs, R's diagonal in rdiag.
+    let mut vs: Vec<Vec<f64>> = Vec::with_capacity(n);
+    let mut rdiag = vec![0.0f64; n];
+    for k in 0..n {
+        let norm = (k..m).map(|i| a[i * n + k] * a[i * n + k]).sum::<f64>().sqrt();
+        let x0 = a[k * n + k];
+        let alpha = if x0 >= 0.0 { -norm } else { norm };
+        let mut v: Vec<f64> = (k..m).map(|i| a[i * n + k]).collect();
+        v[0] -= alpha;
+        let vv: f64 = v.iter().map(|x| x * x).sum();
+        if vv > 0.0 {
+            for j in k..n {
+                let dot: f64 = (k..m).map(|i| v[i - k] * a[i * n + j]).sum();
+                let f = 2.0 * dot / vv;
+                for i in k..m {
+                    a[i * n + j] -= f * v[i - k];
+                }
+            }
+            rdiag[k] = alpha;
+        } else {
+            rdiag[k] = x0;
+        }
+        vs.push(if vv > 0.0 { v } else { Vec::new() });
+    }
+    // Q (m x n) = H_0 ... H_{n-1} applied to the first n columns of I.
+    let mut q = vec![0.0f64; m * n];
+    for j in 0..n {
+        q[j * n + j] = 1.0;
+    }
+    for k in (0..n).rev() {
+        let v = &vs[k];
+        if v.is_empty() {
+            continue;
+        }
+        let vv: f64 = v.iter().map(|x| x * x).sum();
+        for j in 0..n {
+            let dot: f64 = (k..m).map(|i| v[i - k] * q[i * n + j]).sum();
+            let f = 2.0 * dot / vv;
+            for i in k..m {
+                q[i * n + j] -= f * v[i - k];
+            }
+        }
+    }
+    let sign: Vec<f64> = rdiag
+        .iter()
+        .map(|&d| {
+            if d > 0.0 {
+                1.0
+            } else if d < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let mut out = vec![0.0f64; rows * cols];
+    for i in 0..m {
+        for j in 0..n {
+            let v = gain * q[i * n + j] * sign[j];
+            if rows < cols {
+                out[j * cols + i] = v; // transpose: out is (n x m) = (rows x cols)
+            } else {
+                out[i * cols + j] = v;
+            }
+        }
+    }
+    out
+}
+
+// ---- internals ----
+
+enum Generator {
+    Fill(f64),
+    Values(Vec<f64>),
+    Identity {
+        gain: f64,
+        cols: u64,
+    },
+    Random(RandomKind),
+    /// Computed whole (orthogonal, host closures).
+    Dense,
+}
+
+impl Generator {
+    fn new(name: &str, kernel: &InitKernel, dtype: DType, own: &[u64]) -> Result<Self, ReferenceError> {
+        let float = dtype.is_floating();
+        let kdt = |kernel: &'static str| ReferenceError::KernelDType { name: name.into(), kernel, dtype };
+        Ok(match kernel {
+            InitKernel::Fill(v) => Generator::Fill(*v),
+            InitKernel::Values(v) => {
+                let n: u64 = own.iter().product();
+                if v.len() as u64 > n {
+                    return Err(ReferenceError::TooManyValues { name: name.into(), n, m: v.len() as u64 });
+                }
+                Generator::Values(v.clone())
+            }
+            InitKernel::Identity { gain } => {
+                if own.len() != 2 {
+                    return Err(ReferenceError::IdentityNot2D { name: name.into(), shape: own.to_vec() });
+                }
+                Generator::Identity { gain: *gain, cols: own[1].max(1) }
+            }
+            InitKernel::Uniform { low, high } if float => {
+                let (low, range) = random::uniform_params(*low, *high);
+                Generator::Random(RandomKind::Uniform { low, range })
+            }
+            InitKernel::Uniform { low, high } if dtype.is_integer() => {
+                let (lo, hi) = (low.trunc(), high.trunc());
+                let (min, max) = match dtype {
+                    DType::Int32 => (i32::MIN as f64, i32::MAX as f64),
+                    DType::UInt32 => (0.0, u32::MAX as f64),
+                    _ => (i64::MIN as f64, i64::MAX as f64),
+                };
+                let ok = lo.is_finite()
+                    && hi.is_finite()
+                    && lo < hi
+                    && lo >= min
+                    && hi <= max + 1.0
+                    && hi - lo <= 4_294_967_296.0;
+                if !ok {
+                    return Err(ReferenceError::IntUniformBounds { name: name.into(), dtype, low: *low, high: *high });
+                }
+                let range = ((hi - lo) as u64 & 0xffff_ffff) as u32;
+                Generator::Random(RandomKind::UniformInt { low: (lo as i64) as u32, range })
+            }
+            InitKernel::Uniform { .. } => return Err(kdt("random_uniform")),
+            InitKernel::Normal { mean, stddev } if float => {
+                Generator::Random(RandomKind::Normal { mean: *mean as f32, stddev: *stddev as f32 })
+            }
+            InitKernel::Normal { .. } => return Err(kdt("random_normal")),
+            InitKernel::TruncatedNormal { mean, stddev } if float => {
+                Generator::Random(RandomKind::TruncatedNormal { mean: *mean as f32, stddev: *stddev as f32 })
+            }
+            InitKernel::TruncatedNormal { .. } => return Err(kdt("truncated_normal")),
+            InitKernel::Orthogonal { .. } if float => {
+                if own.len() < 2 {
+                    return Err(ReferenceError::OrthogonalRank { name: name.into(), shape: own.to_vec() });
+                }
+                Generator::Dense
+            }
+            InitKernel::Orthogonal { .. } => return Err(kdt("orthogonal")),
+            InitKernel::Host(_) => Generator::Dense,
+        })
+    }
+}
+
+/// The integer uniform lower bound as i64 (for int64 values; only called after
+/// `Generator::new` validated the bounds).
+fn int_bounds(kernel: &InitKernel) -> (i64, i64) {
+    match kernel {
+        InitKernel::Uniform { low, high } => (low.trunc() as i64, high.trunc() as i64),
+        _ => (0, 0),
+    }
+}
+
+enum Source<'a> {
+    Kernel(&'a InitKernel),
+    Constant(&'a HostTensor),
+}
+
+struct Plan<'a> {
+    name: String,
+    dtype: DType,
+    own: Vec<u64>,
+    map: IndexMap,
+    key: [u32; 2],
+    source: Source<'a>,
+}
+
+impl<'a> Plan<'a> {
+    fn of(var: &'a Variable) -> Result<Plan<'a>, ReferenceError> {
+        let name = var.key().to_string();
+        let own = var.dims().ok_or_else(|| ReferenceError::UnknownShape { name: name.clone() })?;
+        let full = var.full_shape().unwrap_or_else(|| own.clone());
+        let offset = var.var_offset();
+        let map = IndexMap::new(&own, &full, &offset).ok_or_else(|| ReferenceError::BadSlice {
+            name: name.clone(),
+            shape: own.clone(),
+            full: full.clone(),
+            offset: offset.clone(),
+        })?;
+        let source = match var.initial_value() {
+            InitialValue::Initializer { kernel, .. } => Source::Kernel(kernel),
+            InitialValue::Constant(t) => Source::Constant(t),
+        };
+        Ok(Plan { name, dtype: var.dtype(), own, map, key: random::philox_key(var.seed_info()), source })
+    }
+
+    fn bytes(&self, var: &Variable, start: u64, count: u64) -> Result<Vec<u8>, ReferenceError> {
+        let n: u64 = self.own.iter().product();
+        match &self.source {
+            Source::Kernel(k) => kernel_bytes(
+                &self.name,
+                k,
+                self.dtype,
+                &self.own,
+                &self.map,
+                self.key,
+                var.partition_info(),
+                start,
+                count,
+            ),
+            Source::Constant(t) => tensor_bytes(&self.name, t, self.dtype, n, start, count),
+        }
+    }
+}
+
+fn check_dtype(name: &str, dtype: DType) -> Result<(), ReferenceError> {
+    if matches!(dtype, DType::String | DType::Complex64 | DType::Complex128) {
+        return Err(ReferenceError::UnsupportedDType { name: name.into(), dtype });
+    }
+    Ok(())
+}
+
+fn check_range(name: &str, start: u64, count: u64, n: u64) -> Result<(), ReferenceError> {
+    match start.checked_add(count) {
+        Some(end) if end <= n => Ok(()),
+        end => Err(ReferenceError::Range { name: name.into(), start, end: end.unwrap_or(u64::MAX), len: n }),
+    }
+}
+
+#[inline]
+fn push_f64(dtype: DType, v: f64, out: &mut Vec<u8>) {
+    match dtype {
+        DType::Float32 => out.extend_from_slice(&(v as f32).to_le_bytes()),
+        DType::Float16 => out.extend_from_slice(&f16::from_f64(v).to_le_bytes()),
+        DType::BFloat16 => out.extend_from_slice(&bf16::from_f64(v).to_le_bytes()),
+        DType::Float64 => out.extend_from_slice(&v.to_le_bytes()),
+        DType::Int32 => out.extend_from_slice(&(v as i32).to_le_bytes()),
+        DType::UInt32 => out.extend_from_slice(&(v as u32).to_le_bytes()),
+        DType::Int64 => out.extend_from_slice(&(v as i64).to_le_bytes()),
+        DType::Bool => out.push(u8::from(v != 0.0)),
+        _ => {}
+    }
+}
+
+#[inline]
+fn push_i64(dtype: DType, v: i64, out: &mut Vec<u8>) {
+    match dtype {
+        DType::Int32 => out.extend_from_slice(&(v as i32).to_le_bytes()),
+        DType::UInt32 => out.extend_from_slice(&(v as u32).to_le_bytes()),
+        DType::Int64 => out.extend_from_slice(&v.to_le_bytes()),
+        DType::Bool => out.push(u8::from(v != 0)),
+        _ => push_f64(dtype, v as f64, out),
+    }
+}
+
+#[inline]
+fn push_f32(dtype: DType, v: f32, out: &mut Vec<u8>) {
+    match dtype {
+        DType::Float32 => out.extend_from_slice(&v.to_le_bytes()),
+        DType::Float16 => out.extend_from_slice(&f16::from_f32(v).to_le_bytes()),
+        DType::BFloat16 => out.extend_from_slice(&bf16::from_f32(v).to_le_bytes()),
+        _ => push_f64(dtype, f64::from(v), out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partition::iter_slices;
+    use crate::random::key_from_seeds;
+    use crate::Initializer;
+
+    const KEY: [u32; 2] = [0x1234_5678, 0x9abc_def0];
+
+    fn gen(kernel: &InitKernel, dtype: DType, own: &[u64], full: &[u64], offset: &[u64]) -> Vec<u8> {
+        let map = IndexMap::new(own, full, offset).expect("single-axis slice");
+        let n = own.iter().product();
+        kernel_bytes("v", kernel, dtype, own, &map, KEY, None, 0, n).expect("values")
+    }
+
+    fn whole(kernel: &InitKernel, dtype: DType, shape: &[u64]) -> Vec<u8> {
+        gen(kernel, dtype, shape, shape, &vec![0; shape.len()])
+    }
+
+    fn random_kernels() -> Vec<(InitKernel, DType)> {
+        vec![
+            (InitKernel::Uniform { low: -0.5, high: 2.0 }, DType::Float32),
+            (InitKernel::Uniform { low: -0.5, high: 2.0 }, DType::BFloat16),
+            (InitKernel::Normal { mean: 1.0, stddev: 0.5 }, DType::Float32),
+            (InitKernel::Normal { mean: 1.0, stddev: 0.5 }, DType::Float16),
+            (InitKernel::TruncatedNormal { mean: 0.0, stddev: 2.0 }, DType::Float32),
+            (InitKernel::TruncatedNormal { mean: 0.0, stddev: 2.0 }, DType::Float64),
+            (InitKernel::Uniform { low: -7.0, high: 100.0 }, DType::Int32),
+            (InitKernel::Uniform { low: 3.0, high: 9.0 }, DType::UInt32),
+            (InitKernel::Uniform { low: -5.0, high: 5.0 }, DType::Int64),
+        ]
+    }
+
+    /// Shards along axis 0 and 1 of a 3-D variable, concatenated, equal the whole.
+    #[test]
+    fn shards_concatenate_to_the_unpartitioned_variable() {
+        let full = [7u64, 5, 3];
+        for (kernel, dtype) in random_kernels() {
+            let want = whole(&kernel, dtype, &full);
+            let esz = dtype.size_bytes();
+            for (axis, parts) in [(0usize, 3u64), (1, 2), (2, 3), (0, 7)] {
+                let mut got = vec![0u8; want.len()];
+                for (offset, shape) in iter_slices(&full, parts, axis) {
+                    let bytes = gen(&kernel, dtype, &shape, &full, &offset);
+                    // Scatter the shard back into the full layout.
+                    let inner: u64 = full[axis + 1..].iter().product();
+                    let outer: u64 = full[..axis].iter().product();
+                    let own_block = shape[axis] * inner;
+                    for o in 0..outer {
+                        let dst = (o * full[axis] * inner + offset[axis] * inner) as usize * esz;
+                        let src = (o * own_block) as usize * esz;
+                        let len = own_block as usize * esz;
+                        got[dst..dst + len].copy_from_slice(&bytes[src..src + len]);
+                    }
+                }
+                assert_eq!(got, want, "{kernel:?} {dtype} axis {axis} parts {parts}");
+            }
+        }
+    }
+
+    #[test]
+    fn ranges_are_slices_of_the_whole() {
+        let shape = [11u64, 13];
+        let map = IndexMap::identity(143);
+        for (kernel, dtype) in random_kernels() {
+            let all = whole(&kernel, dtype, &shape);
+            let esz = dtype.size_bytes();
+            let part = kernel_bytes("v", &kernel, dtype, &shape, &map, KEY, None, 37, 50).unwrap();
+            assert_eq!(part, all[37 * esz..87 * esz], "{kernel:?}");
+        }
+        let e = kernel_bytes("v", &InitKernel::Fill(0.0), DType::Float32, &shape, &map, KEY, None, 140, 4);
+        assert!(matches!(e, Err(ReferenceError::Range { .. })));
+    }
+
+    #[test]
+    fn same_key_same_bits_other_key_other_bits() {
+        let k = InitKernel::Normal { mean: 0.0, stddev: 1.0 };
+        let map = IndexMap::identity(64);
+        let a = kernel_bytes("a", &k, DType::Float32, &[64], &map, key_from_seeds(1, 2), None, 0, 64).unwrap();
+        let b = kernel_bytes("b", &k, DType::Float32, &[64], &map, key_from_seeds(1, 2), None, 0, 64).unwrap();
+        let c = kernel_bytes("c", &k, DType::Float32, &[64], &map, key_from_seeds(1, 3), None, 0, 64).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn glorot_uniform_stays_within_the_fan_limit() {
+        let shape = [60u64, 100];
+        let kernel = Initializer::glorot_uniform().resolve(&shape);
+        let v = decode_f64(DType::Float32, &whole(&kernel, DType::Float32, &shape));
+        let limit = (6.0f64 / 160.0).sqrt();
+        assert!(v.iter().all(|x| x.abs() <= limit * (1.0 + 1e-6)));
+        let max = v.iter().fold(0f64, |a, &b| a.max(b.abs()));
+        assert!(max > 0.99 * limit, "values should fill the range: {max} vs {limit}");
+        let kernel = Initializer::he_normal().resolve(&shape);
+        let v = decode_f64(DType::Float32, &whole(&kernel, DType::Float32, &shape));
+        let stddev = (2.0f64 / 60.0).sqrt() / crate::init::TRUNCATED_NORMAL_STD_CORRECTION;
+        assert!(v.iter().all(|x| x.abs() < 2.0 * stddev * (1.0 + 1e-6)));
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        let sd = (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / v.len() as f64).sqrt();
+        assert!((sd / (2.0f64 / 60.0).sqrt() - 1.0).abs() < 0.05, "he_normal std {sd}");
+    }
+
+    #[test]
+    fn half_types_round_the_f32_value_to_nearest_even() {
+        let k = InitKernel::Normal { mean: 0.0, stddev: 3.0 };
+        let f = decode_f64(DType::Float32, &whole(&k, DType::Float32, &[257]));
+        let h = whole(&k, DType::Float16, &[257]);
+        let b = whole(&k, DType::BFloat16, &[257]);
+        for (i, &x) in f.iter().enumerate() {
+            assert_eq!(h[2 * i..2 * i + 2], f16::from_f32(x as f32).to_le_bytes());
+            assert_eq!(b[2 * i..2 * i + 2], bf16::from_f32(x as f32).to_le_bytes());
+        }
+    }
+
+    #[test]
+    fn constant_list_fills_and_pads_the_own_shape() {
+        let k = InitKernel::Values(vec![1.0, 2.0, 3.0]);
+        assert_eq!(decode_f64(DType::Int32, &whole(&k, DType::Int32, &[2, 3])), vec![1., 2., 3., 3., 3., 3.]);
+        assert_eq!(whole(&k, DType::Bool, &[4]), vec![1, 1, 1, 1]);
+        let map = IndexMap::identity(2);
+        let e = kernel_bytes("foo/v", &k, DType::Float32, &[2], &map, KEY, None, 0, 2).unwrap_err();
+        assert_eq!(e.to_string(), "Too many elements provided. Takes at most 2, but got 3.");
+    }
+
+    #[test]
+    fn identity_is_two_dimensional_only() {
+        let k = InitKernel::Identity { gain: 2.0 };
+        assert_eq!(decode_f64(DType::Float32, &whole(&k, DType::Float32, &[2, 3])), vec![2., 0., 0., 0., 2., 0.]);
+        let map = IndexMap::identity(8);
+        let e = kernel_bytes("v", &k, DType::Float32, &[2, 2, 2], &map, KEY, None, 0, 8).unwrap_err();
+        assert!(matches!(e, ReferenceError::IdentityNot2D { .. }));
+    }
+
+    #[test]
+    fn orthogonal_is_orthonormal_times_gain() {
+        for shape in [[6u64, 4], [4, 6], [5, 5]] {
+            let gain = 1.5;
+            let v = orthogonal(&shape, gain, KEY);
+            let (r, c) = (shape[0] as usize, shape[1] as usize);
+            // The smaller Gram matrix is gain^2 * I.
+            let small = r.min(c);
+            for a in 0..small {
+                for b in 0..small {
+                    let dot: f64 = if r >= c {
+                        (0..r).map(|i| v[i * c + a] * v[i * c + b]).sum()
+                    } else {
+                        (0..c).map(|j| v[a * c + j] * v[b * c + j]).sum()
+                    };
+                    let want = if a == b { gain * gain } else { 0.0 };
+                    assert!((dot - want).abs() < 1e-9, "{shape:?} ({a},{b}) {dot}");
+                }
+            }
+        }
+        let map = IndexMap::identity(4);
+        let e = kernel_bytes("v", &InitKernel::Orthogonal { gain: 1.0 }, DType::Float32, &[4], &map, KEY, None, 0, 4);
+        assert!(matches!(e, Err(ReferenceError::OrthogonalRank { .. })));
+    }
+
+    #[test]
+    fn integer_uniform_bounds() {
+        let v = decode_f64(DType::Int32, &whole(&InitKernel::Uniform { low: -3.0, high: 4.0 }, DType::Int32, &[1000]));
+        assert!(v.iter().all(|&x| (-3.0..4.0).contains(&x)));
+        assert!(v.contains(&-3.0) && v.contains(&3.0));
+        let map = IndexMap::identity(4);
+        let e =
+            kernel_bytes("v", &InitKernel::Uniform { low: 2.0, high: 2.0 }, DType::Int32, &[4], &map, KEY, None, 0, 4);
+        assert!(matches!(e, Err(ReferenceError::IntUniformBounds { .. })));
+        let e = kernel_bytes(
+            "v",
+            &InitKernel::Normal { mean: 0.0, stddev: 1.0 },
+            DType::Int32,
+            &[4],
+            &map,
+            KEY,
+            None,
+            0,
+            4,
+        );
+        assert!(matches!(e, Err(ReferenceError::KernelDType { .. })));
+        let e = kernel_bytes("v", &InitKernel::Fill(0.0), DType::String, &[4], &map, KEY, None, 0, 4);
+        assert!(matches!(e, Err(ReferenceError::UnsupportedDType { .. })));
+    }
+
+    #[test]
+    fn kernel_params_of_device_kernels() {
+        let map = IndexMap::new(&[3, 4], &[10, 4], &[6, 0]).unwrap();
+        assert_eq!(map, IndexMap { own_block: 12, full_block: 40, base: 24 });
+        let p =
+            kernel_params_for("v", &InitKernel::Uniform { low: -1.0, high: 1.0 }, DType::Float16, &[3, 4], &map, KEY)
+                .unwrap()
+                .unwrap();
+        assert_eq!(
+            (p.kind, p.dtype, p.p0, p.p1),
+            (codes::KIND_UNIFORM, codes::DTYPE_F16, (-1f32).to_bits(), 2f32.to_bits())
+        );
+        assert_eq!((p.own_block, p.full_block, p.base, p.key), (12, 40, 24, KEY));
+        let p = kernel_params_for("v", &InitKernel::Fill(1.0), DType::BFloat16, &[3, 4], &map, KEY).unwrap().unwrap();
+        assert_eq!((p.kind, p.p0, p.key), (codes::KIND_FILL, 0x3f80, [0, 0]));
+        assert!(kernel_params_for("v", &InitKernel::Values(vec![1.0, 2.0]), DType::Float32, &[3, 4], &map, KEY)
+            .unwrap()
+            .is_none());
+        assert!(kernel_params_for("v", &InitKernel::Fill(1.0), DType::Float64, &[3, 4], &map, KEY).unwrap().is_none());
+    }
+
+    #[test]
+    fn index_map_rejects_multi_axis_slices() {
+        assert!(IndexMap::new(&[2, 2], &[4, 4], &[0, 0]).is_none());
+        assert!(IndexMap::new(&[2, 4], &[4, 4], &[3, 0]).is_none());
+        assert_eq!(IndexMap::new(&[], &[], &[]), Some(IndexMap::identity(1)));
+    }
+
+    #[test]
+    fn constants_convert_to_the_variable_dtype() {
+        let t = HostTensor::int(DType::Int32, &[3], vec![1, -2, 3]).unwrap();
+        assert_eq!(
+            decode_f64(DType::Float16, &tensor_bytes("v", &t, DType::Float16, 3, 0, 3).unwrap()),
+            vec![1., -2., 3.]
+        );
+        assert!(matches!(tensor_bytes("v", &t, DType::Float32, 4, 0, 4), Err(ReferenceError::ValueSize { .. })));
+    }
+}

@@ -1,0 +1,255 @@
+// Descriptor-table-driven initializer: one dispatch initializes many variables.
+//
+// Prelude: shaders/philox.wgsl (prepended by the registry).
+//
+// One pipeline per (kind, layout): the pipeline-overridable constants INIT_KIND (one of
+// KIND_*) and INIT_LAYOUT (one of LAYOUT_*), neither with a default, select the code, so
+// a pipeline contains only the paths it runs (llvmpipe executes both sides of a branch
+// under a mask: a runtime switch over kinds made fills 20x slower). A dispatch's rows
+// must all have `kind == INIT_KIND` (others are skipped, left unwritten) and a layout
+// class (varscope_shaders::row_layout) at most INIT_LAYOUT:
+//   LAYOUT_ALIGNED: the row's full indices are consecutive and the first is a multiple
+//     of 4 (one Philox call per item);
+//   LAYOUT_CONTIGUOUS: consecutive full indices (two Philox calls per item);
+//   LAYOUT_GENERAL: anything (one Philox call per element).
+//
+// Each row of `descs` is one contiguous chunk of one variable: `count` own elements
+// starting at own element `first`, written at word `out_offset` of `out_words`. Work
+// is split into items of 4 elements; rows own consecutive item ranges starting at
+// `item_start` (an exclusive prefix sum the host fills in), so invocation `g` finds its
+// row by binary search over `item_start` and computes 4 elements: one Philox call serves
+// 4 consecutive full indices.
+//
+// Device layout of `out_words` per dtype (DTYPE_*): f32/i32/u32 one element per word;
+// f16/bf16 two per word, element 2j in bits 0..16 and 2j+1 in bits 16..32 (an odd
+// count's last word has zero high bits; rows of 16-bit dtypes start at an even
+// element); bool one element per word (0 or 1).
+
+const WORKGROUP_SIZE: u32 = 64u;
+
+override INIT_KIND: u32;
+override INIT_LAYOUT: u32;
+
+const LAYOUT_ALIGNED: u32 = 0u;
+const LAYOUT_CONTIGUOUS: u32 = 1u;
+const LAYOUT_GENERAL: u32 = 2u;
+
+const KIND_FILL: u32 = 0u;
+const KIND_IDENTITY: u32 = 1u;
+const KIND_UNIFORM: u32 = 2u;
+const KIND_UNIFORM_INT: u32 = 3u;
+const KIND_NORMAL: u32 = 4u;
+const KIND_TRUNCATED_NORMAL: u32 = 5u;
+
+const DTYPE_F32: u32 = 0u;
+const DTYPE_F16: u32 = 1u;
+const DTYPE_BF16: u32 = 2u;
+const DTYPE_I32: u32 = 3u;
+const DTYPE_U32: u32 = 4u;
+const DTYPE_BOOL: u32 = 5u;
+
+struct InitDesc {
+    kind: u32,
+    dtype: u32,
+    out_offset: u32,
+    count: u32,
+    first: u32,
+    item_start: u32,
+    own_block: u32,
+    full_block_lo: u32,
+    full_block_hi: u32,
+    base_lo: u32,
+    base_hi: u32,
+    cols: u32,
+    key0: u32,
+    key1: u32,
+    p0: u32,
+    p1: u32,
+}
+
+struct InitParams {
+    num_rows: u32,
+    total_items: u32,
+    // Always 0: the opaque operand of `fence` (shaders/philox.wgsl) that keeps drivers'
+    // fma contraction and reassociation from changing the rounding.
+    zero: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<storage, read> descs: array<InitDesc>;
+@group(0) @binding(1) var<storage, read_write> out_words: array<u32>;
+@group(0) @binding(2) var<uniform> params: InitParams;
+
+// (lo, hi) of a + b for 64-bit values as (lo, hi) pairs.
+fn add64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+    let lo = a.x + b.x;
+    return vec2<u32>(lo, a.y + b.y + select(0u, 1u, lo < a.x));
+}
+
+// Full-shape index of own element `own` (core: reference::IndexMap::full_index).
+fn full_index(d: InitDesc, own: u32) -> vec2<u32> {
+    let outer = own / d.own_block;
+    let rem = own % d.own_block;
+    let p = mulhilo(outer, d.full_block_lo);
+    let prod = vec2<u32>(p.y, p.x + outer * d.full_block_hi);
+    return add64(add64(prod, vec2<u32>(d.base_lo, d.base_hi)), vec2<u32>(rem, 0u));
+}
+
+fn affine(low: f32, scale: f32, u: f32) -> f32 {
+    return madd(scale, fence(u, params.zero), low, params.zero);
+}
+
+fn encode_f32(v: f32, dtype: u32) -> u32 {
+    switch (dtype) {
+        case 1u: { return f32_to_f16_bits(v); }
+        case 2u: { return f32_to_bf16_bits(v); }
+        default: { return bitcast<u32>(v); }
+    }
+}
+
+// Component `lane` (0..3) of v without dynamic indexing (which some drivers spill).
+fn pick(v: vec4<u32>, lane: u32) -> u32 {
+    return select(select(v.x, v.y, lane == 1u), select(v.z, v.w, lane == 3u), lane >= 2u);
+}
+
+// The encoded values of the 4 full indices of Philox block `block` (all random kinds).
+fn block_values(d: InitDesc, block: vec2<u32>) -> vec4<u32> {
+    let key = vec2<u32>(d.key0, d.key1);
+    let low = bitcast<f32>(d.p0);
+    let scale = bitcast<f32>(d.p1);
+    if (INIT_KIND == KIND_NORMAL || INIT_KIND == KIND_TRUNCATED_NORMAL) {
+        var z = normals4(philox4x32_10(vec4<u32>(block.x, block.y, 0u, STREAM_NORMAL), key), params.zero);
+        if (INIT_KIND == KIND_TRUNCATED_NORMAL) {
+            // Full index of lane 0 is 4 * block; rejected lanes are redrawn alone.
+            let i0 = vec2<u32>(block.x << 2u, (block.y << 2u) | (block.x >> 30u));
+            if (abs(z.x) >= 2.0) {
+                z.x = truncated_redraw(key, i0, params.zero);
+            }
+            if (abs(z.y) >= 2.0) {
+                z.y = truncated_redraw(key, vec2<u32>(i0.x | 1u, i0.y), params.zero);
+            }
+            if (abs(z.z) >= 2.0) {
+                z.z = truncated_redraw(key, vec2<u32>(i0.x | 2u, i0.y), params.zero);
+            }
+            if (abs(z.w) >= 2.0) {
+                z.w = truncated_redraw(key, vec2<u32>(i0.x | 3u, i0.y), params.zero);
+            }
+        }
+        return vec4<u32>(
+            encode_f32(affine(low, scale, z.x), d.dtype),
+            encode_f32(affine(low, scale, z.y), d.dtype),
+            encode_f32(affine(low, scale, z.z), d.dtype),
+            encode_f32(affine(low, scale, z.w), d.dtype),
+        );
+    }
+    if (INIT_KIND == KIND_UNIFORM_INT) {
+        var w = philox4x32_10(vec4<u32>(block.x, block.y, 0u, STREAM_UNIFORM_INT), key);
+        if (d.p1 != 0u) {
+            w = w % vec4<u32>(d.p1);
+        }
+        return w + vec4<u32>(d.p0);
+    }
+    let w = philox4x32_10(vec4<u32>(block.x, block.y, 0u, STREAM_UNIFORM), key);
+    return vec4<u32>(
+        encode_f32(affine(low, scale, uniform_unit(w.x)), d.dtype),
+        encode_f32(affine(low, scale, uniform_unit(w.y)), d.dtype),
+        encode_f32(affine(low, scale, uniform_unit(w.z)), d.dtype),
+        encode_f32(affine(low, scale, uniform_unit(w.w)), d.dtype),
+    );
+}
+
+fn block_of(full: vec2<u32>) -> vec2<u32> {
+    return vec2<u32>((full.x >> 2u) | (full.y << 30u), full.y >> 2u);
+}
+
+// The encoded value of one element by its full index (slow path: one Philox call each).
+fn value_at(d: InitDesc, full: vec2<u32>) -> u32 {
+    return pick(block_values(d, block_of(full)), full.x & 3u);
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn init_main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let item = (wid.y * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
+    if (item >= params.total_items) {
+        return;
+    }
+    // Last row whose item_start <= item.
+    var lo = 0u;
+    var hi = params.num_rows;
+    loop {
+        if (hi - lo <= 1u) {
+            break;
+        }
+        let mid = (lo + hi) / 2u;
+        if (descs[mid].item_start <= item) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let d = descs[lo];
+    let e0 = (item - d.item_start) * 4u;
+    if (e0 >= d.count || d.kind != INIT_KIND) {
+        return;
+    }
+    let n = min(4u, d.count - e0);
+    let own0 = d.first + e0;
+    var vals = vec4<u32>(d.p0);
+    if (INIT_KIND == KIND_IDENTITY) {
+        let own = vec4<u32>(own0) + vec4<u32>(0u, 1u, 2u, 3u);
+        vals = select(vec4<u32>(0u), vals, own / vec4<u32>(d.cols) == own % vec4<u32>(d.cols));
+    } else if (INIT_KIND != KIND_FILL) {
+        // Full index of the first element; in the aligned and contiguous layouts the
+        // next three follow it.
+        let full0 = full_index(d, own0);
+        if (INIT_LAYOUT == LAYOUT_GENERAL) {
+            for (var k = 0u; k < 4u; k = k + 1u) {
+                if (k < n) {
+                    let v = value_at(d, full_index(d, own0 + k));
+                    vals = select(vals, vec4<u32>(v), vec4<u32>(k) == vec4<u32>(0u, 1u, 2u, 3u));
+                }
+            }
+        } else {
+            let a = block_values(d, block_of(full0));
+            if (INIT_LAYOUT == LAYOUT_ALIGNED) {
+                vals = a;
+            } else {
+                // Lanes lane..3 of this block, then 0..lane-1 of the next.
+                let lane = full0.x & 3u;
+                let b = block_values(d, block_of(add64(full0, vec2<u32>(4u, 0u))));
+                let l = vec4<u32>(lane) + vec4<u32>(0u, 1u, 2u, 3u);
+                vals = vec4<u32>(
+                    select(pick(b, l.x - 4u), pick(a, l.x), l.x < 4u),
+                    select(pick(b, l.y - 4u), pick(a, l.y), l.y < 4u),
+                    select(pick(b, l.z - 4u), pick(a, l.z), l.z < 4u),
+                    select(pick(b, l.w - 4u), pick(a, l.w), l.w < 4u),
+                );
+            }
+        }
+    }
+    if (d.dtype == DTYPE_F16 || d.dtype == DTYPE_BF16) {
+        let w = d.out_offset + e0 / 2u;
+        let hi1 = select(0u, vals.y & 0xffffu, n > 1u);
+        out_words[w] = (vals.x & 0xffffu) | (hi1 << 16u);
+        if (n > 2u) {
+            let hi3 = select(0u, vals.w & 0xffffu, n > 3u);
+            out_words[w + 1u] = (vals.z & 0xffffu) | (hi3 << 16u);
+        }
+    } else {
+        let o = d.out_offset + e0;
+        out_words[o] = vals.x;
+        if (n > 1u) {
+            out_words[o + 1u] = vals.y;
+        }
+        if (n > 2u) {
+            out_words[o + 2u] = vals.z;
+        }
+        if (n > 3u) {
+            out_words[o + 3u] = vals.w;
+        }
+    }
+}

@@ -1,0 +1,207 @@
+// Philox4x32-10 and the bits-to-value math of varscope's random initializers.
+//
+// This is a prelude: it has no entry point and is prepended to shaders/init.wgsl (and
+// shaders/philox_kat.wgsl) by the registry in src/lib.rs. Every function mirrors one in
+// varscope-core's `random` module operation for operation (same f32 constants, given
+// by their bits; same order of + and *), so the host and every adapter agree. Only
+// `sqrt` is a hardware function.
+//
+// Exactness on every driver: compilers may contract `a * b + c` into one fma and may
+// reassociate chains of + and * (measured on llvmpipe: both, up to 3 ulp off the host).
+// Every intermediate float result that feeds another float operation is therefore passed
+// through `fence`, which XORs its bits with `zero`, a runtime 0 the compiler cannot see
+// (InitParams.zero): an integer operation no float optimization looks through, so each
+// operation rounds exactly once, in the written order, as on the host.
+
+const PHILOX_M0: u32 = 0xD2511F53u;
+const PHILOX_M1: u32 = 0xCD9E8D57u;
+const PHILOX_W0: u32 = 0x9E3779B9u;
+const PHILOX_W1: u32 = 0xBB67AE85u;
+
+const STREAM_UNIFORM: u32 = 0u;
+const STREAM_NORMAL: u32 = 1u;
+const STREAM_TRUNCATED: u32 = 2u;
+const STREAM_UNIFORM_INT: u32 = 3u;
+const TRUNCATED_MAX_ATTEMPTS: u32 = 8u;
+
+// (hi, lo) of the 64-bit product a * b, from 16-bit halves (WGSL has no u64).
+fn mulhilo(a: u32, b: u32) -> vec2<u32> {
+    let a_lo = a & 0xffffu;
+    let a_hi = a >> 16u;
+    let b_lo = b & 0xffffu;
+    let b_hi = b >> 16u;
+    let ll = a_lo * b_lo;
+    let lh = a_lo * b_hi;
+    let hl = a_hi * b_lo;
+    let hh = a_hi * b_hi;
+    let mid = (ll >> 16u) + (lh & 0xffffu) + (hl & 0xffffu);
+    let hi = hh + (lh >> 16u) + (hl >> 16u) + (mid >> 16u);
+    return vec2<u32>(hi, a * b);
+}
+
+fn philox4x32_10(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
+    var c = counter;
+    var k = key;
+    for (var round = 0u; round < 10u; round = round + 1u) {
+        if (round > 0u) {
+            k = k + vec2<u32>(PHILOX_W0, PHILOX_W1);
+        }
+        let p0 = mulhilo(PHILOX_M0, c.x);
+        let p1 = mulhilo(PHILOX_M1, c.z);
+        c = vec4<u32>(p1.x ^ c.y ^ k.x, p1.y, p0.x ^ c.w ^ k.y, p0.y);
+    }
+    return c;
+}
+
+// x, unchanged, but opaque to float optimizations (`zero` must be 0 at run time).
+fn fence(x: f32, zero: u32) -> f32 {
+    return bitcast<f32>(bitcast<u32>(x) ^ zero);
+}
+
+// a * b + c with two roundings, whatever the driver fuses or reassociates.
+fn madd(a: f32, b: f32, c: f32, zero: u32) -> f32 {
+    return fence(fence(a * b, zero) + c, zero);
+}
+
+// [0, 1) from the top 23 bits: [1, 2) - 1, exact (fence the result before using it).
+fn uniform_unit(w: u32) -> f32 {
+    return bitcast<f32>((w >> 9u) | 0x3f800000u) - 1.0;
+}
+
+// Cephes logf for positive normal x (core: random::ln_f32).
+fn ln_f32(x: f32, zero: u32) -> f32 {
+    let bits = bitcast<u32>(x);
+    var e = i32((bits >> 23u) & 0xffu) - 126;
+    var m = bitcast<f32>((bits & 0x007fffffu) | 0x3f000000u);
+    if (m < bitcast<f32>(0x3f3504f3u)) {
+        e = e - 1;
+        m = fence(fence(m + m, zero) - 1.0, zero);
+    } else {
+        m = fence(m - 1.0, zero);
+    }
+    let z = fence(m * m, zero);
+    var p = bitcast<f32>(0x3d9021bbu);
+    p = madd(p, m, bitcast<f32>(0xbdebd1b8u), zero);
+    p = madd(p, m, bitcast<f32>(0x3def251bu), zero);
+    p = madd(p, m, bitcast<f32>(0xbdfe5d4fu), zero);
+    p = madd(p, m, bitcast<f32>(0x3e11e9bfu), zero);
+    p = madd(p, m, bitcast<f32>(0xbe2aae50u), zero);
+    p = madd(p, m, bitcast<f32>(0x3e4cceacu), zero);
+    p = madd(p, m, bitcast<f32>(0xbe7ffffcu), zero);
+    p = madd(p, m, bitcast<f32>(0x3eaaaaaau), zero);
+    var y = fence(fence(p * m, zero) * z, zero);
+    let fe = f32(e);
+    y = madd(fe, bitcast<f32>(0xb95e8083u), y, zero);
+    y = madd(-0.5, z, y, zero);
+    let r = fence(m + y, zero);
+    return madd(fe, bitcast<f32>(0x3f318000u), r, zero);
+}
+
+// (cos, sin) of 2 pi (w >> 8) / 2^24 (core: random::sincos_2pi).
+fn sincos_2pi(w: u32, zero: u32) -> vec2<f32> {
+    let m = w >> 8u;
+    let q = (m + 0x00200000u) >> 22u;
+    let r_int = i32(m) - i32(q << 22u);
+    let x = fence(fence(f32(r_int) * bitcast<f32>(0x34800000u), zero) * bitcast<f32>(0x3fc90fdbu), zero);
+    let z = fence(x * x, zero);
+    var s = madd(bitcast<f32>(0xb94ca1f9u), z, bitcast<f32>(0x3c08839eu), zero);
+    s = madd(s, z, bitcast<f32>(0xbe2aaaa3u), zero);
+    s = madd(fence(s * z, zero), x, x, zero);
+    var c = madd(bitcast<f32>(0x37ccf5ceu), z, bitcast<f32>(0xbab6061au), zero);
+    c = madd(c, z, bitcast<f32>(0x3d2aaaa5u), zero);
+    c = fence(fence(c * z, zero) * z, zero);
+    c = madd(-0.5, z, c, zero);
+    c = fence(c + 1.0, zero);
+    switch (q & 3u) {
+        case 0u: { return vec2<f32>(c, s); }
+        case 1u: { return vec2<f32>(-s, c); }
+        case 2u: { return vec2<f32>(-c, -s); }
+        default: { return vec2<f32>(s, -c); }
+    }
+}
+
+// One Box-Muller pair (r cos, r sin) from two words (core: random::box_muller).
+fn box_muller(w0: u32, w1: u32, zero: u32) -> vec2<f32> {
+    let u1 = fence(f32((w0 >> 8u) + 1u) * bitcast<f32>(0x33800000u), zero);
+    let r = fence(sqrt(fence(-2.0 * ln_f32(u1, zero), zero)), zero);
+    let cs = sincos_2pi(w1, zero);
+    return vec2<f32>(fence(r * cs.x, zero), fence(r * cs.y, zero));
+}
+
+fn normals4(w: vec4<u32>, zero: u32) -> vec4<f32> {
+    let a = box_muller(w.x, w.y, zero);
+    let b = box_muller(w.z, w.w, zero);
+    return vec4<f32>(a.x, a.y, b.x, b.y);
+}
+
+// Redraw of a truncated normal element whose normal-stream value was rejected
+// (core: random::truncated_redraw).
+fn truncated_redraw(key: vec2<u32>, index: vec2<u32>, zero: u32) -> f32 {
+    for (var attempt = 0u; attempt < TRUNCATED_MAX_ATTEMPTS; attempt = attempt + 1u) {
+        let w = philox4x32_10(vec4<u32>(index.x, index.y, attempt, STREAM_TRUNCATED), key);
+        let a = box_muller(w.x, w.y, zero);
+        if (abs(a.x) < 2.0) {
+            return a.x;
+        }
+        if (abs(a.y) < 2.0) {
+            return a.y;
+        }
+        let b = box_muller(w.z, w.w, zero);
+        if (abs(b.x) < 2.0) {
+            return b.x;
+        }
+        if (abs(b.y) < 2.0) {
+            return b.y;
+        }
+    }
+    return 0.0;
+}
+
+// f32 -> binary16 bits, round to nearest even (the `half` crate's algorithm).
+fn f32_to_f16_bits(v: f32) -> u32 {
+    let x = bitcast<u32>(v);
+    let sign = (x >> 16u) & 0x8000u;
+    let exp = x & 0x7f800000u;
+    let man = x & 0x007fffffu;
+    if (exp == 0x7f800000u) {
+        var nan_bit = 0u;
+        if (man != 0u) {
+            nan_bit = 0x0200u;
+        }
+        return sign | 0x7c00u | nan_bit | (man >> 13u);
+    }
+    let half_exp = i32(exp >> 23u) - 127 + 15;
+    if (half_exp >= 0x1f) {
+        return sign | 0x7c00u;
+    }
+    if (half_exp <= 0) {
+        if (14 - half_exp > 24) {
+            return sign;
+        }
+        let mm = man | 0x00800000u;
+        var half_man = mm >> u32(14 - half_exp);
+        let round_bit = 1u << u32(13 - half_exp);
+        if ((mm & round_bit) != 0u && (mm & (3u * round_bit - 1u)) != 0u) {
+            half_man = half_man + 1u;
+        }
+        return sign | half_man;
+    }
+    let half_man = man >> 13u;
+    let bits = sign | (u32(half_exp) << 10u) | half_man;
+    if ((man & 0x1000u) != 0u && (man & 0x2fffu) != 0u) {
+        return bits + 1u;
+    }
+    return bits;
+}
+
+// f32 -> bfloat16 bits, round to nearest even (the `half` crate's algorithm).
+fn f32_to_bf16_bits(v: f32) -> u32 {
+    let x = bitcast<u32>(v);
+    if ((x & 0x7fffffffu) > 0x7f800000u) {
+        return (x >> 16u) | 0x0040u;
+    }
+    if ((x & 0x8000u) != 0u && (x & 0x17fffu) != 0u) {
+        return ((x >> 16u) + 1u) & 0xffffu;
+    }
+    return x >> 16u;
+}

@@ -1,0 +1,387 @@
+//! # varscope-shaders
+//!
+//! The WGSL kernels of varscope as plain `.wgsl` files in this crate's directory, and
+//! the closed registry ([`Shader`]) through which every other crate gets them. Each
+//! shader's label is its file path; [`Shader::source`] is the file (after the shared
+//! Philox prelude `shaders/philox.wgsl` where the shader uses it). Nothing here depends
+//! on `varscope-core`: the codes and layouts below are the contract, and the core's
+//! `reference::codes` repeat them (a test checks they agree).
+//!
+//! ## The init kernel (`shaders/init.wgsl`, entry `init_main`)
+//!
+//! One dispatch initializes any number of variables of one kind living in one output
+//! buffer. The kind and the layout class are pipeline-overridable constants
+//! (`INIT_KIND`, `INIT_LAYOUT`, no defaults; [`init_constants`]), so there is one
+//! pipeline per (kind, layout) and a pipeline holds only the code it runs: initializing
+//! any set of variables costs at most one dispatch per (kind, layout) present, whatever
+//! their number. Every row of a dispatch must have `kind == INIT_KIND` (rows of other
+//! kinds are skipped, left unwritten) and [`row_layout`]`(row) <= INIT_LAYOUT` (a row
+//! of a lower class is correct in a higher class's pipeline, only slower):
+//!
+//! | layout | code | rows | Philox calls per 4 elements |
+//! | --- | --- | --- | --- |
+//! | aligned | [`LAYOUT_ALIGNED`] | consecutive full indices, first one a multiple of 4 | 1 |
+//! | contiguous | [`LAYOUT_CONTIGUOUS`] | consecutive full indices | 2 |
+//! | general | [`LAYOUT_GENERAL`] | any (a shard row crossing an outer block) | 4 |
+//!
+//! Unpartitioned variables and axis-0 shards whose first full index is a multiple of 4
+//! are aligned; fills and identity ignore the layout (any value works).
+//!
+//! | binding | type | contents |
+//! | --- | --- | --- |
+//! | 0 | `storage, read` | `array<InitDesc>`: one row per contiguous chunk of a variable, sorted by `item_start` |
+//! | 1 | `storage, read_write` | `array<u32>`: the output words |
+//! | 2 | `uniform` | [`InitParams`] |
+//!
+//! Work is split into *items* of [`ITEM_ELEMENTS`] (4) elements; row `r` owns items
+//! `item_start[r] .. item_start[r] + items_for(count[r])` ([`assign_item_starts`] fills
+//! `item_start` in). Each invocation handles one item: it finds its row by binary search
+//! over `item_start`, maps each own element to its full-shape index, and writes 4
+//! elements (one Philox call serves 4 consecutive full indices). Dispatch
+//! [`dispatch_size`]`(total_items)` workgroups of [`WORKGROUP_SIZE`] (a WGSL `const`,
+//! 64, equal in every shader; a test checks it).
+//!
+//! ## Device layout of each dtype in `array<u32>`
+//!
+//! | dtype | code | layout |
+//! | --- | --- | --- |
+//! | float32 | [`DTYPE_F32`] | one element per word (IEEE bits) |
+//! | float16 | [`DTYPE_F16`] | two per word: element `2j` in bits 0..16, `2j+1` in bits 16..32 (little-endian bytes = the host layout); an odd count's last word has zero high bits |
+//! | bfloat16 | [`DTYPE_BF16`] | as float16 |
+//! | int32 | [`DTYPE_I32`] | one per word, two's complement |
+//! | uint32 | [`DTYPE_U32`] | one per word |
+//! | bool | [`DTYPE_BOOL`] | one per word, 0 or 1 |
+//!
+//! A chunk of a 16-bit variable must start at an even element (every row but a
+//! variable's last has an even `count`), so words never hold two rows' elements.
+//! f32 values are rounded to float16/bfloat16 to nearest even with integer code (no
+//! SHADER_F16 needed).
+//!
+//! ## Kinds ([`InitDesc::kind`])
+//!
+//! | kind | code | `p0`, `p1` |
+//! | --- | --- | --- |
+//! | fill | [`KIND_FILL`] | `p0`: the element's 32-bit device pattern (16-bit dtypes: low half) |
+//! | identity | [`KIND_IDENTITY`] | `p0`: the diagonal's pattern; `cols`: own columns; off-diagonal words are 0 |
+//! | float uniform | [`KIND_UNIFORM`] | `low`, `range = high - low` (f32 bits) |
+//! | integer uniform | [`KIND_UNIFORM_INT`] | `low` (32-bit pattern), `range` (0 means 2^32) |
+//! | normal | [`KIND_NORMAL`] | `mean`, `stddev` (f32 bits) |
+//! | truncated normal | [`KIND_TRUNCATED_NORMAL`] | `mean`, `stddev` (f32 bits) |
+//!
+//! The random kinds compute exactly `varscope_core::random`'s math (counter layout,
+//! key, bits-to-floats); see that module for the definition.
+//!
+//! ## Exactness
+//!
+//! Philox uses 32x32->64 multiplies built from 16-bit halves (WGSL has no u64). Box-Muller
+//! uses no hardware transcendental: `ln`, `sin` and `cos` are Cephes polynomials with
+//! constants given by their bits, and only `sqrt` is a hardware function. Drivers fuse
+//! `a * b + c` into fma and reassociate float chains (llvmpipe does both), so every
+//! intermediate passes through `fence` (XOR of its bits with [`InitParams::zero`], a
+//! runtime 0): each operation then rounds once, in the written order, as on the host.
+//! Measured by `tests/gpu_vs_host.rs`: every kind is bit-identical to the host on Vulkan
+//! lavapipe and GL llvmpipe (normal family: 0 ulp; the test's bound is 2 ulp).
+
+use bytemuck::{Pod, Zeroable};
+
+/// Invocations per workgroup in every shader (`const WORKGROUP_SIZE` in the WGSL).
+pub const WORKGROUP_SIZE: u32 = 64;
+/// Elements per work item of the init kernel.
+pub const ITEM_ELEMENTS: u32 = 4;
+/// Most workgroups per dispatch dimension (WebGPU's default limit).
+pub const MAX_WORKGROUPS_PER_DIMENSION: u32 = 65_535;
+
+/// The name of the init shader's pipeline-overridable kind constant.
+pub const INIT_KIND: &str = "INIT_KIND";
+/// The name of the init shader's pipeline-overridable layout constant.
+pub const INIT_LAYOUT: &str = "INIT_LAYOUT";
+
+/// Layout: consecutive full indices starting at a multiple of 4.
+pub const LAYOUT_ALIGNED: u32 = 0;
+/// Layout: consecutive full indices.
+pub const LAYOUT_CONTIGUOUS: u32 = 1;
+/// Layout: anything.
+pub const LAYOUT_GENERAL: u32 = 2;
+/// Every layout, in code order.
+pub const INIT_LAYOUTS: [u32; 3] = [LAYOUT_ALIGNED, LAYOUT_CONTIGUOUS, LAYOUT_GENERAL];
+
+/// The layout class of a row (its `count`, `first`, `own_block`, `full_block_*` and
+/// `base_*` must be filled in).
+pub fn row_layout(row: &InitDesc) -> u32 {
+    let ob = u64::from(row.own_block.max(1));
+    let first = u64::from(row.first);
+    let last = first + u64::from(row.count.max(1)) - 1;
+    if first / ob != last / ob {
+        return LAYOUT_GENERAL;
+    }
+    let full_block = u64::from(row.full_block_lo) | (u64::from(row.full_block_hi) << 32);
+    let base = u64::from(row.base_lo) | (u64::from(row.base_hi) << 32);
+    let full_first = (first / ob).wrapping_mul(full_block).wrapping_add(base).wrapping_add(first % ob);
+    if full_first % 4 == 0 {
+        LAYOUT_ALIGNED
+    } else {
+        LAYOUT_CONTIGUOUS
+    }
+}
+
+/// Every kind, in code order (one init pipeline each).
+pub const INIT_KINDS: [u32; 6] =
+    [KIND_FILL, KIND_IDENTITY, KIND_UNIFORM, KIND_UNIFORM_INT, KIND_NORMAL, KIND_TRUNCATED_NORMAL];
+
+/// The pipeline constants of the init pipeline for `kind` and `layout` (pass them as
+/// `PipelineCompilationOptions::constants`).
+pub fn init_constants(kind: u32, layout: u32) -> [(&'static str, f64); 2] {
+    [(INIT_KIND, f64::from(kind)), (INIT_LAYOUT, f64::from(layout))]
+}
+
+/// Kind: every element is `p0`.
+pub const KIND_FILL: u32 = 0;
+/// Kind: `p0` on the own 2-D diagonal, 0 elsewhere.
+pub const KIND_IDENTITY: u32 = 1;
+/// Kind: float uniform.
+pub const KIND_UNIFORM: u32 = 2;
+/// Kind: integer uniform.
+pub const KIND_UNIFORM_INT: u32 = 3;
+/// Kind: normal.
+pub const KIND_NORMAL: u32 = 4;
+/// Kind: truncated normal.
+pub const KIND_TRUNCATED_NORMAL: u32 = 5;
+
+/// dtype code: float32.
+pub const DTYPE_F32: u32 = 0;
+/// dtype code: float16 (packed two per word).
+pub const DTYPE_F16: u32 = 1;
+/// dtype code: bfloat16 (packed two per word).
+pub const DTYPE_BF16: u32 = 2;
+/// dtype code: int32.
+pub const DTYPE_I32: u32 = 3;
+/// dtype code: uint32.
+pub const DTYPE_U32: u32 = 4;
+/// dtype code: bool (one word per element).
+pub const DTYPE_BOOL: u32 = 5;
+
+const PHILOX: &str = include_str!("../philox.wgsl");
+const INIT: &str = concat!(include_str!("../philox.wgsl"), "\n", include_str!("../init.wgsl"));
+const FILL: &str = include_str!("../fill.wgsl");
+const PHILOX_KAT: &str = concat!(include_str!("../philox.wgsl"), "\n", include_str!("../philox_kat.wgsl"));
+
+/// Every WGSL file of the crate that is a prelude (no entry point) rather than a shader,
+/// as `(label, source)`.
+pub const PRELUDES: &[(&str, &str)] = &[("shaders/philox.wgsl", PHILOX)];
+
+/// The closed registry of varscope's compute shaders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shader {
+    /// The descriptor-table init kernel (`shaders/init.wgsl` after the Philox prelude).
+    Init,
+    /// The plain fill kernel, the roofline (`shaders/fill.wgsl`).
+    Fill,
+    /// Philox and Box-Muller outputs for given counters, for tests (`shaders/philox_kat.wgsl`).
+    PhiloxKat,
+}
+
+impl Shader {
+    /// Every shader.
+    pub const ALL: [Shader; 3] = [Shader::Init, Shader::Fill, Shader::PhiloxKat];
+
+    /// The file path, used as the wgpu label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Shader::Init => "shaders/init.wgsl",
+            Shader::Fill => "shaders/fill.wgsl",
+            Shader::PhiloxKat => "shaders/philox_kat.wgsl",
+        }
+    }
+
+    /// The complete WGSL source (prelude included).
+    pub fn source(self) -> &'static str {
+        match self {
+            Shader::Init => INIT,
+            Shader::Fill => FILL,
+            Shader::PhiloxKat => PHILOX_KAT,
+        }
+    }
+
+    /// The compute entry point.
+    pub fn entry_point(self) -> &'static str {
+        match self {
+            Shader::Init => "init_main",
+            Shader::Fill => "fill_main",
+            Shader::PhiloxKat => "kat_main",
+        }
+    }
+
+    /// The preludes prepended to this shader's file, by label.
+    pub fn preludes(self) -> &'static [&'static str] {
+        match self {
+            Shader::Init | Shader::PhiloxKat => &["shaders/philox.wgsl"],
+            Shader::Fill => &[],
+        }
+    }
+}
+
+/// One row of the init kernel's descriptor table (binding 0 of `init_main`): one
+/// contiguous chunk of one variable. 16 `u32` words, 64 bytes, field for field the WGSL
+/// `struct InitDesc`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct InitDesc {
+    /// `KIND_*`.
+    pub kind: u32,
+    /// `DTYPE_*`.
+    pub dtype: u32,
+    /// Word offset of the chunk's first element in the output binding.
+    pub out_offset: u32,
+    /// Elements in the chunk.
+    pub count: u32,
+    /// Own (row-major, shard-local) index of the chunk's first element; even for 16-bit dtypes.
+    pub first: u32,
+    /// First item of the row in the dispatch (exclusive prefix sum; [`assign_item_starts`]).
+    pub item_start: u32,
+    /// Own elements per outer step of the shard's slice axis (`own[d] * inner`, >= 1).
+    pub own_block: u32,
+    /// Low word of full elements per outer step (`full[d] * inner`).
+    pub full_block_lo: u32,
+    /// High word of `full_block`.
+    pub full_block_hi: u32,
+    /// Low word of the full index of the shard's first element (`offset[d] * inner`).
+    pub base_lo: u32,
+    /// High word of `base`.
+    pub base_hi: u32,
+    /// Own columns (identity only).
+    pub cols: u32,
+    /// Philox key, word 0.
+    pub key0: u32,
+    /// Philox key, word 1.
+    pub key1: u32,
+    /// First kind parameter.
+    pub p0: u32,
+    /// Second kind parameter.
+    pub p1: u32,
+}
+
+/// Binding 2 of `init_main` (a uniform buffer, 16 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct InitParams {
+    /// Rows in the descriptor table.
+    pub num_rows: u32,
+    /// Total items (`sum of items_for(count)`).
+    pub total_items: u32,
+    /// Must be 0: the opaque operand of the WGSL `fence` that keeps drivers' fma
+    /// contraction and reassociation from changing any rounding.
+    pub zero: u32,
+    /// Padding.
+    pub _pad: u32,
+}
+
+impl InitParams {
+    /// Parameters for `num_rows` rows and `total_items` items.
+    pub fn new(num_rows: u32, total_items: u32) -> Self {
+        InitParams { num_rows, total_items, zero: 0, _pad: 0 }
+    }
+}
+
+/// Binding 1 of `fill_main` (a uniform buffer, 16 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct FillParams {
+    /// First word written.
+    pub offset: u32,
+    /// Words written.
+    pub count: u32,
+    /// The word.
+    pub value: u32,
+    /// Padding.
+    pub _pad: u32,
+}
+
+/// Whether a dtype code packs two elements per word.
+pub fn is_packed16(dtype: u32) -> bool {
+    dtype == DTYPE_F16 || dtype == DTYPE_BF16
+}
+
+/// Output words of `count` elements of dtype code `dtype`.
+pub fn words_for(dtype: u32, count: u64) -> u64 {
+    if is_packed16(dtype) {
+        count.div_ceil(2)
+    } else {
+        count
+    }
+}
+
+/// Items of a row of `count` elements.
+pub fn items_for(count: u32) -> u32 {
+    count.div_ceil(ITEM_ELEMENTS)
+}
+
+/// Fills in `item_start` of every row (in order) and returns the total number of items,
+/// or `None` if it does not fit in `u32` (split the table into several dispatches).
+pub fn assign_item_starts(rows: &mut [InitDesc]) -> Option<u32> {
+    let mut next: u32 = 0;
+    for r in rows {
+        r.item_start = next;
+        next = next.checked_add(items_for(r.count))?;
+    }
+    Some(next)
+}
+
+/// Workgroup counts `[x, y, 1]` covering `invocations` invocations of
+/// [`WORKGROUP_SIZE`] (x at most [`MAX_WORKGROUPS_PER_DIMENSION`]; the shaders compute
+/// the flat index as `(wid.y * nwg.x + wid.x) * WORKGROUP_SIZE + lid`).
+pub fn dispatch_size(invocations: u32) -> [u32; 3] {
+    let groups = invocations.div_ceil(WORKGROUP_SIZE);
+    if groups == 0 {
+        return [0, 0, 1];
+    }
+    let x = groups.min(MAX_WORKGROUPS_PER_DIMENSION);
+    [x, groups.div_ceil(x), 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn desc_is_64_bytes() {
+        assert_eq!(std::mem::size_of::<InitDesc>(), 64);
+        assert_eq!(std::mem::size_of::<InitParams>(), 16);
+        assert_eq!(std::mem::size_of::<FillParams>(), 16);
+    }
+
+    #[test]
+    fn item_starts_are_a_prefix_sum() {
+        let mut rows = [5u32, 0, 8, 1].map(|count| InitDesc { count, ..Default::default() });
+        assert_eq!(assign_item_starts(&mut rows), Some(5));
+        assert_eq!(rows.map(|r| r.item_start), [0, 2, 2, 4]);
+    }
+
+    #[test]
+    fn layouts_of_rows() {
+        let row = |first, count, own_block, full_block: u64, base: u64| InitDesc {
+            first,
+            count,
+            own_block,
+            full_block_lo: full_block as u32,
+            full_block_hi: (full_block >> 32) as u32,
+            base_lo: base as u32,
+            base_hi: (base >> 32) as u32,
+            ..Default::default()
+        };
+        assert_eq!(row_layout(&row(0, 100, 100, 100, 0)), LAYOUT_ALIGNED);
+        assert_eq!(row_layout(&row(40, 60, 100, 300, 8)), LAYOUT_ALIGNED);
+        assert_eq!(row_layout(&row(40, 60, 100, 300, 6)), LAYOUT_CONTIGUOUS);
+        assert_eq!(row_layout(&row(0, 12, 5, 10, 5)), LAYOUT_GENERAL);
+        assert_eq!(row_layout(&row(5, 5, 5, 10, 5)), LAYOUT_CONTIGUOUS);
+        assert_eq!(row_layout(&row(0, 4, 4, 1 << 33, (1 << 33) - 4)), LAYOUT_ALIGNED);
+    }
+
+    #[test]
+    fn dispatch_covers_every_invocation() {
+        assert_eq!(dispatch_size(0), [0, 0, 1]);
+        assert_eq!(dispatch_size(1), [1, 1, 1]);
+        assert_eq!(dispatch_size(64 * 65_535 + 1), [65_535, 2, 1]);
+        assert_eq!(words_for(DTYPE_F16, 5), 3);
+        assert_eq!(words_for(DTYPE_BOOL, 5), 5);
+    }
+}

@@ -1,0 +1,95 @@
+//! Every registered shader parses and validates with naga against the capabilities the
+//! runtime requests (no SHADER_F16, no 64-bit types), every `.wgsl` file is registered,
+//! and a broken shader fails. No GPU needed.
+
+use std::collections::BTreeSet;
+
+use varscope_shaders::{Shader, INIT_KINDS, INIT_LAYOUTS, PRELUDES, WORKGROUP_SIZE};
+
+/// What the session requests from every adapter: WebGPU defaults, nothing more.
+fn capabilities() -> naga::valid::Capabilities {
+    naga::valid::Capabilities::empty()
+}
+
+fn validate(label: &str, source: &str) -> Result<naga::valid::ModuleInfo, String> {
+    let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string_with_path(source, label))?;
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities())
+        .validate(&module)
+        .map_err(|e| format!("{label}: {e:?}"))
+}
+
+#[test]
+fn every_registered_shader_validates() {
+    for shader in Shader::ALL {
+        let src = shader.source();
+        validate(shader.label(), src).unwrap_or_else(|e| panic!("{} failed validation:\n{e}", shader.label()));
+        let module = naga::front::wgsl::parse_str(src).expect("parsed above");
+        let entry = module
+            .entry_points
+            .iter()
+            .find(|e| e.name == shader.entry_point())
+            .unwrap_or_else(|| panic!("{}: no entry point {}", shader.label(), shader.entry_point()));
+        assert_eq!(entry.stage, naga::ShaderStage::Compute, "{}", shader.label());
+        assert_eq!(entry.workgroup_size, [WORKGROUP_SIZE, 1, 1], "{}: workgroup size", shader.label());
+    }
+    for (label, src) in PRELUDES {
+        validate(label, src).unwrap_or_else(|e| panic!("prelude {label} failed validation:\n{e}"));
+    }
+}
+
+/// Each (kind, layout) variant of the init shader, with the overrides made constants as
+/// a pipeline would set them.
+#[test]
+fn every_init_variant_validates() {
+    let src = Shader::Init.source();
+    for kind in INIT_KINDS {
+        for layout in INIT_LAYOUTS {
+            let decl_kind = "override INIT_KIND: u32;";
+            let decl_layout = "override INIT_LAYOUT: u32;";
+            assert!(src.contains(decl_kind) && src.contains(decl_layout), "init.wgsl overrides changed");
+            let variant = src
+                .replace(decl_kind, &format!("const INIT_KIND: u32 = {kind}u;"))
+                .replace(decl_layout, &format!("const INIT_LAYOUT: u32 = {layout}u;"));
+            validate(&format!("shaders/init.wgsl[kind {kind}, layout {layout}]"), &variant)
+                .unwrap_or_else(|e| panic!("init variant failed validation:\n{e}"));
+        }
+    }
+}
+
+#[test]
+fn every_wgsl_file_is_registered() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut on_disk = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).expect("read shaders/") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().is_some_and(|e| e == "wgsl") {
+            let name = path.file_name().expect("file name").to_string_lossy().into_owned();
+            on_disk.insert(format!("shaders/{name}"));
+        }
+    }
+    let registered: BTreeSet<String> =
+        Shader::ALL.iter().map(|s| s.label().to_string()).chain(PRELUDES.iter().map(|(l, _)| l.to_string())).collect();
+    let missing: Vec<_> = on_disk.difference(&registered).collect();
+    assert!(missing.is_empty(), "WGSL files not in the registry: {missing:?}");
+    let stale: Vec<_> = registered.difference(&on_disk).collect();
+    assert!(stale.is_empty(), "registry labels with no file: {stale:?}");
+    // Each shader's source ends with its own file.
+    for shader in Shader::ALL {
+        let own = std::fs::read_to_string(dir.join(shader.label().trim_start_matches("shaders/"))).expect("read");
+        assert!(shader.source().ends_with(&own), "{} source is not its file", shader.label());
+    }
+}
+
+#[test]
+fn a_broken_shader_fails() {
+    // Type error: f32 stored into array<u32>.
+    let broken = "@group(0) @binding(0) var<storage, read_write> o: array<u32>;\n\
+                  @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) { o[g.x] = 1.5; }";
+    assert!(validate("broken.wgsl", broken).is_err());
+    // f16 without the SHADER_F16 capability the runtime does not request.
+    let f16 = "enable f16;\n@group(0) @binding(0) var<storage, read_write> o: array<f16>;\n\
+               @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) { o[g.x] = 1.0h; }";
+    assert!(validate("f16.wgsl", f16).is_err());
+    // Syntax error.
+    assert!(validate("syntax.wgsl", "fn main( {").is_err());
+}
