@@ -1,0 +1,161 @@
+//! The session's one GPU memory pool.
+//!
+//! Every buffer the session creates comes from here, inside a wgpu error scope, and is
+//! accounted per device. Buffers are pooled by use:
+//! - variable buffers: a large variable gets its own buffer per chunk, labeled with its
+//!   name; small variables materialized together share a *slab* (each at an offset
+//!   aligned to `min_storage_buffer_offset_alignment`), labeled with their names, so one
+//!   init dispatch covers them all. A buffer is destroyed when its last variable is
+//!   released;
+//! - readback staging and descriptor/parameter buffers are cached by
+//!   `(device, use, size)` and reused, up to a byte cap.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::device::{DeviceInfo, Gpu};
+use crate::sync::block_on;
+
+/// What a pooled buffer is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Use {
+    /// A variable's chunk: STORAGE | COPY_SRC | COPY_DST, labeled with the variable.
+    Variable,
+    /// Readback staging: MAP_READ | COPY_DST.
+    Readback,
+    /// Descriptor tables and kernel parameters: STORAGE | UNIFORM | COPY_DST.
+    Params,
+}
+
+impl Use {
+    fn usages(self) -> wgpu::BufferUsages {
+        use wgpu::BufferUsages as U;
+        match self {
+            Use::Variable => U::STORAGE | U::COPY_SRC | U::COPY_DST,
+            Use::Readback => U::MAP_READ | U::COPY_DST,
+            Use::Params => U::STORAGE | U::UNIFORM | U::COPY_DST,
+        }
+    }
+}
+
+/// Runs `f` inside validation, out-of-memory and internal error scopes of `gpu`;
+/// returns wgpu's message if any of them caught an error.
+pub(crate) fn scoped<T>(gpu: &Gpu, f: impl FnOnce() -> T) -> Result<T, String> {
+    let internal = gpu.device.push_error_scope(wgpu::ErrorFilter::Internal);
+    let oom = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+    let validation = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let t = f();
+    let v = block_on(validation.pop());
+    let o = block_on(oom.pop());
+    let i = block_on(internal.pop());
+    match v.or(o).or(i) {
+        Some(e) => Err(describe(&e)),
+        None => Ok(t),
+    }
+}
+
+/// A wgpu error with its whole source chain (wgpu's `Display` alone often says only
+/// "Validation Error").
+pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(x) = src {
+        s.push_str(": ");
+        s.push_str(&x.to_string());
+        src = x.source();
+    }
+    s
+}
+
+/// A variable buffer: one variable's chunk, or a slab holding several small variables.
+/// Destroyed (and uncounted) when the last chunk using it is dropped.
+pub(crate) struct VarBuffer {
+    pub buffer: wgpu::Buffer,
+    in_use: Arc<AtomicU64>,
+}
+
+impl Drop for VarBuffer {
+    fn drop(&mut self) {
+        self.in_use.fetch_sub(self.buffer.size(), Ordering::Relaxed);
+        self.buffer.destroy();
+    }
+}
+
+/// The pool. Lives in the session's state, behind its lock.
+pub(crate) struct Pool {
+    free: HashMap<(usize, Use, u64), Vec<wgpu::Buffer>>,
+    cached_bytes: u64,
+    cache_cap: u64,
+}
+
+impl Pool {
+    pub fn new(cache_cap: u64) -> Self {
+        Pool { free: HashMap::new(), cached_bytes: 0, cache_cap }
+    }
+
+    /// A new variable buffer of `size` bytes labeled `label`, counted in `info`'s bytes
+    /// in use until the returned guard (shared by every chunk living in it) drops.
+    pub fn alloc_variable(&mut self, gpu: &Gpu, info: &DeviceInfo, label: &str, size: u64) -> Result<Arc<VarBuffer>, String> {
+        let size = size.max(4).div_ceil(4) * 4;
+        let b = scoped(gpu, || {
+            gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage: Use::Variable.usages(),
+                mapped_at_creation: false,
+            })
+        })?;
+        info.in_use.fetch_add(size, Ordering::Relaxed);
+        Ok(Arc::new(VarBuffer { buffer: b, in_use: info.in_use.clone() }))
+    }
+
+    /// A cached or new buffer of `use_` with at least... exactly `size` bytes.
+    pub fn acquire(&mut self, gpu: &Gpu, dev: usize, use_: Use, size: u64) -> Result<wgpu::Buffer, String> {
+        let size = size.max(4).div_ceil(4) * 4;
+        if let Some(b) = self.free.get_mut(&(dev, use_, size)).and_then(Vec::pop) {
+            self.cached_bytes -= size;
+            return Ok(b);
+        }
+        let label = match use_ {
+            Use::Variable => "varscope variable",
+            Use::Readback => "varscope readback",
+            Use::Params => "varscope params",
+        };
+        scoped(gpu, || {
+            gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage: use_.usages(),
+                mapped_at_creation: false,
+            })
+        })
+    }
+
+    /// Gives a buffer from [`Pool::acquire`] back; cached if under the cap, else destroyed.
+    pub fn recycle(&mut self, dev: usize, use_: Use, b: wgpu::Buffer) {
+        let size = b.size();
+        if self.cached_bytes + size <= self.cache_cap {
+            self.cached_bytes += size;
+            self.free.entry((dev, use_, size)).or_default().push(b);
+        } else {
+            b.destroy();
+        }
+    }
+
+    /// Destroys every cached buffer.
+    pub fn trim(&mut self) {
+        for (_, v) in self.free.drain() {
+            for b in v {
+                b.destroy();
+            }
+        }
+        self.cached_bytes = 0;
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.trim();
+    }
+}

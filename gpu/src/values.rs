@@ -1,0 +1,175 @@
+//! Host values: a dtype, a shape and canonical little-endian host bytes.
+
+use half::{bf16, f16};
+use varscope_core::DType;
+
+use crate::error::{GpuError, Result};
+
+/// Values of a variable on the host: dtype, shape and the canonical little-endian bytes
+/// of runtime.md section 5 (f32 4 B, f16/bf16 2 B, f64 8 B, i32 4 B, i64 8 B, u32 4 B,
+/// bool 1 B per element), row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostValues {
+    dtype: DType,
+    shape: Vec<u64>,
+    bytes: Vec<u8>,
+}
+
+/// Host bytes per element of a dtype that a device can hold (`None` for string and
+/// complex).
+pub(crate) fn host_elem_bytes(dtype: DType) -> Option<usize> {
+    match dtype {
+        DType::String | DType::Complex64 | DType::Complex128 => None,
+        d => Some(d.size_bytes()),
+    }
+}
+
+impl HostValues {
+    /// Values from canonical host bytes. Fails when the length does not match the dtype
+    /// and shape, or the dtype has no byte form (string, complex).
+    pub fn from_bytes(dtype: DType, shape: &[u64], bytes: Vec<u8>) -> Result<Self> {
+        let n: u64 = shape.iter().product();
+        let bad = || GpuError::BadHostBytes { dtype, elements: n, len: bytes.len() };
+        let eb = host_elem_bytes(dtype).ok_or_else(bad)?;
+        if (n as u128) * (eb as u128) != bytes.len() as u128 {
+            return Err(bad());
+        }
+        if dtype == DType::Bool && bytes.iter().any(|&b| b > 1) {
+            return Err(bad());
+        }
+        Ok(HostValues { dtype, shape: shape.to_vec(), bytes })
+    }
+
+    fn pod<T: bytemuck::Pod>(dtype: DType, shape: &[u64], v: &[T]) -> Result<Self> {
+        Self::from_bytes(dtype, shape, bytemuck::cast_slice(v).to_vec())
+    }
+
+    /// float32 values.
+    pub fn from_f32(shape: &[u64], v: &[f32]) -> Result<Self> {
+        Self::pod(DType::Float32, shape, v)
+    }
+    /// float64 values.
+    pub fn from_f64(shape: &[u64], v: &[f64]) -> Result<Self> {
+        Self::pod(DType::Float64, shape, v)
+    }
+    /// float16 values.
+    pub fn from_f16(shape: &[u64], v: &[f16]) -> Result<Self> {
+        Self::pod(DType::Float16, shape, v)
+    }
+    /// bfloat16 values.
+    pub fn from_bf16(shape: &[u64], v: &[bf16]) -> Result<Self> {
+        Self::pod(DType::BFloat16, shape, v)
+    }
+    /// int32 values.
+    pub fn from_i32(shape: &[u64], v: &[i32]) -> Result<Self> {
+        Self::pod(DType::Int32, shape, v)
+    }
+    /// int64 values.
+    pub fn from_i64(shape: &[u64], v: &[i64]) -> Result<Self> {
+        Self::pod(DType::Int64, shape, v)
+    }
+    /// uint32 values.
+    pub fn from_u32(shape: &[u64], v: &[u32]) -> Result<Self> {
+        Self::pod(DType::UInt32, shape, v)
+    }
+    /// bool values.
+    pub fn from_bool(shape: &[u64], v: &[bool]) -> Result<Self> {
+        Self::from_bytes(DType::Bool, shape, v.iter().map(|&b| b as u8).collect())
+    }
+    /// Values of any numeric dtype converted from `f64` (rounded to nearest for floats,
+    /// truncated toward zero for integers, `!= 0` for bool).
+    pub fn from_f64_as(dtype: DType, shape: &[u64], v: &[f64]) -> Result<Self> {
+        let bytes: Vec<u8> = match dtype {
+            DType::Float32 => v.iter().flat_map(|&x| (x as f32).to_le_bytes()).collect(),
+            DType::Float64 => v.iter().flat_map(|&x| x.to_le_bytes()).collect(),
+            DType::Float16 => v.iter().flat_map(|&x| f16::from_f64(x).to_le_bytes()).collect(),
+            DType::BFloat16 => v.iter().flat_map(|&x| bf16::from_f64(x).to_le_bytes()).collect(),
+            DType::Int32 => v.iter().flat_map(|&x| (x as i32).to_le_bytes()).collect(),
+            DType::Int64 => v.iter().flat_map(|&x| (x as i64).to_le_bytes()).collect(),
+            DType::UInt32 => v.iter().flat_map(|&x| (x as u32).to_le_bytes()).collect(),
+            DType::Bool => v.iter().map(|&x| (x != 0.0) as u8).collect(),
+            _ => Vec::new(),
+        };
+        Self::from_bytes(dtype, shape, bytes)
+    }
+
+    /// The dtype.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+    /// The shape.
+    pub fn shape(&self) -> &[u64] {
+        &self.shape
+    }
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product::<u64>() as usize
+    }
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The canonical host bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+    /// The canonical host bytes, owned.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// Every element as `f64` (exact for every dtype except int64 beyond 2^53).
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        let b = &self.bytes;
+        match self.dtype {
+            DType::Float32 => b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+            DType::Float64 => b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
+            DType::Float16 => b.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f64()).collect(),
+            DType::BFloat16 => b.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f64()).collect(),
+            DType::Int32 => b.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+            DType::Int64 => b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+            DType::UInt32 => b.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+            DType::Bool => b.iter().map(|&x| x as f64).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Every element as `f32` (float32 exactly; other dtypes converted).
+    pub fn to_f32_vec(&self) -> Vec<f32> {
+        match self.dtype {
+            DType::Float32 => bytemuck::pod_collect_to_vec(&self.bytes),
+            _ => self.to_f64_vec().into_iter().map(|x| x as f32).collect(),
+        }
+    }
+
+    /// Every element as `i64` (integers and bool exactly; floats truncated).
+    pub fn to_i64_vec(&self) -> Vec<i64> {
+        match self.dtype {
+            DType::Int64 => bytemuck::pod_collect_to_vec(&self.bytes),
+            DType::Int32 => bytemuck::pod_collect_to_vec::<u8, i32>(&self.bytes).into_iter().map(i64::from).collect(),
+            DType::UInt32 => bytemuck::pod_collect_to_vec::<u8, u32>(&self.bytes).into_iter().map(i64::from).collect(),
+            _ => self.to_f64_vec().into_iter().map(|x| x as i64).collect(),
+        }
+    }
+
+    /// Every element as `bool` (`!= 0`).
+    pub fn to_bool_vec(&self) -> Vec<bool> {
+        match self.dtype {
+            DType::Bool => self.bytes.iter().map(|&b| b != 0).collect(),
+            _ => self.to_f64_vec().into_iter().map(|x| x != 0.0).collect(),
+        }
+    }
+
+    /// The raw bit pattern of every element, widened to `u64` (for exact comparisons).
+    pub fn to_bits_vec(&self) -> Vec<u64> {
+        let eb = host_elem_bytes(self.dtype).unwrap_or(1);
+        self.bytes
+            .chunks_exact(eb)
+            .map(|c| {
+                let mut w = [0u8; 8];
+                w[..eb].copy_from_slice(c);
+                u64::from_le_bytes(w)
+            })
+            .collect()
+    }
+}

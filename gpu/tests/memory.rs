@@ -1,0 +1,227 @@
+//! Memory accounting, release, buffers for user kernels, and error-scoped user pipelines.
+
+mod common;
+
+use common::*;
+use varscope_core::{DType, Graph, Initializer};
+use varscope_gpu::{Session, SessionOptions};
+
+#[test]
+fn bytes_are_accounted_per_device_and_variable() {
+    let mut cases = GpuCases::new("bytes_are_accounted_per_device_and_variable");
+    for t in targets("memory accounting") {
+        let g = Graph::new();
+        let a = var(g.get_variable("a").shape([100u64]).caching_device(t.device.as_str()).get().unwrap());
+        let h = var(g.get_variable("h").shape([3u64]).dtype(DType::Float16).initializer(Initializer::ones()).caching_device(t.device.as_str()).get().unwrap());
+        let s = Session::new(&g).unwrap();
+        assert_eq!(s.bytes_in_use(&t.device).unwrap(), 0);
+        s.global_variables_initializer().unwrap();
+        let (ba, bh) = (s.variable_bytes(&a).unwrap(), s.variable_bytes(&h).unwrap());
+        assert_eq!(ba, 400, "[{}]", t.label);
+        assert!(bh == 6 || bh == 8, "[{}] float16 bytes {bh}", t.label);
+        let used = s.bytes_in_use(&t.device).unwrap();
+        assert!(used >= ba + bh, "[{}] {used}", t.label);
+        assert_eq!(s.device(&t.device).unwrap().bytes_in_use(), used);
+        s.release(&a);
+        assert_eq!(s.variable_bytes(&a), None);
+        // Small variables may share a slab: its memory goes with the last of them.
+        let after = s.bytes_in_use(&t.device).unwrap();
+        assert!(after == used - ba || after == used, "[{}] release: {used} -> {after}", t.label);
+        assert!(!s.is_variable_initialized(&a));
+        s.release(&h);
+        assert_eq!(s.bytes_in_use(&t.device).unwrap(), 0, "[{}]", t.label);
+        cases.ran(&t);
+    }
+    cases.finish();
+}
+
+#[test]
+fn device_listing_is_complete_and_ordered() {
+    let g = Graph::new();
+    let s = Session::new(&g).unwrap();
+    let d = s.devices();
+    assert_eq!(d[0].name, "/cpu:0");
+    for (i, dev) in d[1..].iter().enumerate() {
+        assert_eq!(dev.name, format!("/gpu:{i}"));
+        assert!(dev.backend.is_some());
+        assert!(dev.max_storage_buffer_binding_size > 0 && dev.max_buffer_size > 0);
+        eprintln!(
+            "{} {:?} {:?} '{}' max_buffer={} max_binding={} f16={} bytes_in_use={}",
+            dev.name, dev.backend, dev.device_type, dev.adapter_name, dev.max_buffer_size,
+            dev.max_storage_buffer_binding_size, dev.shader_f16, dev.bytes_in_use()
+        );
+    }
+    let rank = |t: wgpu::DeviceType| match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    };
+    for w in d[1..].windows(2) {
+        assert!(rank(w[0].device_type) <= rank(w[1].device_type), "device order");
+    }
+    // Default: /gpu:0 when an adapter exists (unless the environment overrides it).
+    if std::env::var("VARSCOPE_DEFAULT_DEVICE").is_err() {
+        let want = if s.num_gpus() > 0 { "/gpu:0" } else { "/cpu:0" };
+        assert_eq!(s.default_device().name, want);
+    }
+    let s = Session::with_options(&g, SessionOptions::default().backends(wgpu::Backends::empty())).unwrap();
+    assert_eq!(s.devices().len(), 1);
+    assert_eq!(s.default_device().name, "/cpu:0");
+}
+
+#[test]
+fn empty_caching_device_means_default() {
+    let g = Graph::new();
+    let v = var(g.get_variable("v").shape([2u64]).caching_device("").get().unwrap());
+    let w = var(g.get_variable("w").shape([2u64]).get().unwrap());
+    let s = Session::with_options(&g, SessionOptions::default().default_device("/cpu:0")).unwrap();
+    s.global_variables_initializer().unwrap();
+    assert_eq!(s.variable_device(&v).unwrap(), "/cpu:0");
+    assert_eq!(s.variable_device(&w).unwrap(), "/cpu:0");
+    let scoped = g
+        .variable_scope("sc")
+        .caching_device("/cpu:0")
+        .run(|_| g.get_variable("x").shape([2u64]).get())
+        .unwrap()
+        .unwrap();
+    let s = Session::new(&g).unwrap();
+    assert_eq!(s.placement(&var(scoped)).unwrap().name, "/cpu:0");
+}
+
+const DOUBLE: &str = r#"
+@group(0) @binding(0) var<storage, read_write> data: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+    if (id.x < arrayLength(&data)) { data[id.x] = data[id.x] * 2.0; }
+}
+"#;
+
+#[test]
+fn user_kernels_can_bind_variable_buffers() {
+    let mut cases = GpuCases::new("user_kernels_can_bind_variable_buffers");
+    for t in gpu_targets("user kernels") {
+        let g = Graph::new();
+        let v = var(g.get_variable("v").shape([300u64]).caching_device(t.device.as_str()).get().unwrap());
+        let s = Session::with_options(&g, SessionOptions::default().max_chunk_bytes(512)).unwrap();
+        let vals: Vec<f32> = (0..300).map(|i| i as f32).collect();
+        s.assign_f32(&v, &vals).unwrap();
+        let b = s.buffers(&v).unwrap();
+        assert_eq!(b.device_name, t.device);
+        assert!(b.chunks.len() > 1);
+        let module = b.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("double"),
+            source: wgpu::ShaderSource::Wgsl(DOUBLE.into()),
+        });
+        let pipeline = b.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("double"),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        let mut enc = b.device.create_command_encoder(&Default::default());
+        for c in &b.chunks {
+            let usage = c.buffer.usage();
+            assert!(usage.contains(wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST));
+            let bg = b.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &[wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &c.buffer,
+                        offset: 0,
+                        size: std::num::NonZeroU64::new(c.bytes.end),
+                    }),
+                }],
+            });
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bg, &[]);
+            pass.dispatch_workgroups(((c.elements.end - c.elements.start) as u32).div_ceil(64), 1, 1);
+        }
+        b.queue.submit([enc.finish()]);
+        let got = s.read_f32(&v).unwrap();
+        assert_eq!(got, vals.iter().map(|x| x * 2.0).collect::<Vec<_>>(), "[{}]", t.label);
+        cases.ran(&t);
+    }
+    cases.finish();
+}
+
+#[test]
+fn dropping_the_session_frees_everything() {
+    for t in gpu_targets("drop") {
+        let g = Graph::new();
+        let v = var(g.get_variable("v").shape([1000u64]).caching_device(t.device.as_str()).get().unwrap());
+        let s = Session::new(&g).unwrap();
+        s.global_variables_initializer().unwrap();
+        let b = s.buffers(&v).unwrap();
+        drop(s);
+        // The buffer was destroyed: mapping it for reading is no longer possible.
+        assert!(b.chunks[0].buffer.size() >= 4000);
+    }
+}
+
+#[test]
+fn scalars_and_empty_variables_work_everywhere() {
+    let mut cases = GpuCases::new("scalars_and_empty_variables_work_everywhere");
+    for t in targets("scalars and empty") {
+        let g = Graph::new();
+        let s0 = var(g.get_variable("s").shape(Vec::<u64>::new()).initializer(Initializer::constant(3.0)).caching_device(t.device.as_str()).get().unwrap());
+        let e0 = var(g.get_variable("e").shape([0u64]).initializer(Initializer::ones()).caching_device(t.device.as_str()).get().unwrap());
+        let h0 = var(g.get_variable("h").shape([3u64, 0]).dtype(DType::Float16).initializer(Initializer::random_uniform(0.0, 1.0)).caching_device(t.device.as_str()).get().unwrap());
+        let s = Session::new(&g).unwrap();
+        s.global_variables_initializer().unwrap_or_else(|e| panic!("[{}] {e}", t.label));
+        assert_eq!(s.read_f32(&s0).unwrap(), vec![3.0], "[{}]", t.label);
+        assert!(s.read(&e0).unwrap().is_empty());
+        assert_eq!(s.read(&h0).unwrap().shape(), &[3, 0]);
+        s.assign_f32(&s0, &[-1.5]).unwrap();
+        assert_eq!(s.read_f32(&s0).unwrap(), vec![-1.5]);
+        if t.device == "/cpu:0" {
+            assert!(matches!(s.buffers(&s0), Err(varscope_gpu::GpuError::NoBuffers { .. })));
+        }
+        cases.ran(&t);
+    }
+    cases.finish();
+}
+
+#[test]
+fn local_and_global_initializers_are_separate() {
+    let g = Graph::new();
+    let gv = var(g.get_variable("gv").shape([3u64]).initializer(Initializer::ones()).get().unwrap());
+    let lv = var(g.get_local_variable("lv").shape([3u64]).initializer(Initializer::constant(2.0)).get().unwrap());
+    let s = Session::new(&g).unwrap();
+    s.global_variables_initializer().unwrap();
+    assert!(s.is_variable_initialized(&gv));
+    assert!(!s.is_variable_initialized(&lv));
+    assert_eq!(s.report_uninitialized_variables(), vec!["lv".to_string()]);
+    s.local_variables_initializer().unwrap();
+    assert_eq!(s.read_f32(&lv).unwrap(), vec![2.0; 3]);
+    assert!(s.report_uninitialized_variables().is_empty());
+}
+
+#[test]
+fn a_session_is_shared_between_threads() {
+    let g = Graph::new();
+    g.set_seed(4);
+    let vars: Vec<_> = (0..16)
+        .map(|i| var(g.get_variable(&format!("t{i}")).shape([257u64]).initializer(Initializer::random_uniform(0.0, 1.0)).get().unwrap()))
+        .collect();
+    let s = Session::new(&g).unwrap();
+    crossbeam::scope(|sc| {
+        for chunk in vars.chunks(4) {
+            let s = &s;
+            sc.spawn(move |_| {
+                s.variables_initializer(chunk).unwrap();
+                for v in chunk {
+                    assert_eq!(s.read(v).unwrap().bytes(), &reference_bytes(v)[..]);
+                }
+            });
+        }
+    })
+    .unwrap();
+    assert!(s.report_uninitialized_variables().is_empty());
+}
