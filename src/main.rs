@@ -98,6 +98,13 @@ fn devices(as_json: bool) -> CliResult {
             println!("  bytes in use: {}", human_bytes(d.bytes_in_use()));
         }
     }
+    for skipped in s.skipped_adapters() {
+        if as_json {
+            println!("{}", json!({ "skipped_adapter": skipped.to_string() }));
+        } else {
+            println!("skipped: {skipped}");
+        }
+    }
     if s.num_gpus() == 0 {
         let msg = "no GPU adapter found: variables go to /cpu:0. Install a GPU driver, or Mesa's \
                    software Vulkan driver (Debian/Ubuntu: apt-get install mesa-vulkan-drivers).";
@@ -111,6 +118,9 @@ fn devices(as_json: bool) -> CliResult {
 }
 
 fn human_bytes(b: u64) -> String {
+    if b >= i64::MAX as u64 {
+        return "no limit (host memory)".into();
+    }
     const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = b as f64;
     let mut i = 0;

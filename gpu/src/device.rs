@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use varscope_core::DType;
 
-use crate::error::{GpuError, Result};
+use crate::error::GpuError;
 use crate::sync::block_on;
 
 /// Kind of a device as wgpu reports it (`Cpu` for `/cpu:0` and software adapters).
@@ -127,14 +127,15 @@ pub(crate) fn cpu_info(memory_limit: u64) -> DeviceInfo {
 }
 
 /// Enumerates adapters of `backends`, sorts them (device type, backend, name) and opens a
-/// device on each.
+/// device on each. An adapter whose device cannot be opened is skipped and returned in
+/// the second list with the reason, so one broken driver does not take the others down.
 ///
 /// Requested features: `SHADER_F64` and `SHADER_INT64` where the adapter has them (so
 /// user kernels can bind 64-bit variables); nothing else (float16 is stored packed, so
 /// `SHADER_F16` is not needed). Requested limits: the adapter's own limits, in particular
 /// its `max_storage_buffer_binding_size` (the chunk size of large variables) and
 /// `max_buffer_size`.
-pub(crate) fn open_adapters(backends: wgpu::Backends, memory_limit: u64) -> Result<Vec<(DeviceInfo, Gpu)>> {
+pub(crate) fn open_adapters(backends: wgpu::Backends, memory_limit: u64) -> (Vec<(DeviceInfo, Gpu)>, Vec<GpuError>) {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = backends;
     let instance = wgpu::Instance::new(desc);
@@ -149,6 +150,7 @@ pub(crate) fn open_adapters(backends: wgpu::Backends, memory_limit: u64) -> Resu
         ))
     });
     let mut out = Vec::new();
+    let mut skipped = Vec::new();
     for adapter in adapters {
         let info = adapter.get_info();
         let alimits = adapter.limits();
@@ -165,11 +167,17 @@ pub(crate) fn open_adapters(backends: wgpu::Backends, memory_limit: u64) -> Resu
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         };
-        let (device, queue) = block_on(adapter.request_device(&ddesc)).map_err(|e| GpuError::RequestDevice {
-            adapter: info.name.clone(),
-            backend: format!("{:?}", info.backend),
-            message: e.to_string(),
-        })?;
+        let (device, queue) = match block_on(adapter.request_device(&ddesc)) {
+            Ok(dq) => dq,
+            Err(e) => {
+                skipped.push(GpuError::RequestDevice {
+                    adapter: info.name.clone(),
+                    backend: format!("{:?}", info.backend),
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
         let uncaptured = Arc::new(Mutex::new(Vec::new()));
         let sink = uncaptured.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -194,5 +202,5 @@ pub(crate) fn open_adapters(backends: wgpu::Backends, memory_limit: u64) -> Resu
         };
         out.push((di, Gpu { device, queue, uncaptured, align: u64::from(dl.min_storage_buffer_offset_alignment).max(4) }));
     }
-    Ok(out)
+    (out, skipped)
 }

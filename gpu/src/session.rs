@@ -142,6 +142,7 @@ pub struct VariableBuffers {
 pub struct Session<'g> {
     graph: &'g Graph,
     devices: Vec<DeviceInfo>,
+    skipped_adapters: Vec<GpuError>,
     gpus: Vec<Gpu>,
     default_device: usize,
     max_chunk_bytes: Option<u64>,
@@ -172,16 +173,20 @@ impl<'g> Session<'g> {
         let memory_limit = options.memory_limit.unwrap_or_else(device::host_memory);
         let mut devices = vec![device::cpu_info(memory_limit)];
         let mut gpus = Vec::new();
+        let mut skipped_adapters = Vec::new();
         if !options.backends.is_empty() {
-            for (info, gpu) in device::open_adapters(options.backends, memory_limit)? {
+            let (opened, skipped) = device::open_adapters(options.backends, memory_limit);
+            for (info, gpu) in opened {
                 devices.push(info);
                 gpus.push(gpu);
             }
+            skipped_adapters = skipped;
         }
         let mut s = Session {
             graph,
             devices,
             gpus,
+            skipped_adapters,
             default_device: 0,
             max_chunk_bytes: options.max_chunk_bytes,
             state: Mutex::new(State {
@@ -220,6 +225,13 @@ impl<'g> Session<'g> {
     /// Number of GPU devices.
     pub fn num_gpus(&self) -> usize {
         self.gpus.len()
+    }
+
+    /// Adapters that were found but whose device could not be opened
+    /// ([`GpuError::RequestDevice`] with the driver's reason). They are not devices of
+    /// this session; the others still are.
+    pub fn skipped_adapters(&self) -> &[GpuError] {
+        &self.skipped_adapters
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
