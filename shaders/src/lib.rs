@@ -220,6 +220,274 @@ impl Shader {
     }
 }
 
+/// The training kernels of `varscope-gpu`'s `optim` module: the fused optimizer step,
+/// norm constraints, regularization-loss reductions and variable updates. A registry of
+/// its own, with the same contract as [`Shader`] (label = file path, validated by
+/// `tests/validate.rs`, every file registered), kept apart so that code matching
+/// exhaustively over [`Shader`] does not change.
+///
+/// | shader | entry | bindings |
+/// | --- | --- | --- |
+/// | `shaders/optim.wgsl` | `optim_main` | 0 `array<OptimRow>` (read), 1 [`OptimParams`] (uniform), 2 gradients `array<f32>` (read), 3..=6 `w0..w3` `array<f32>` (read_write), 7 `array<u32>` row of each workgroup (read) |
+/// | `shaders/norm.wgsl` | `norm_main` | 0 `array<NormRow>` (read), 1 [`RowParams`] (uniform), 2 values `array<f32>` (read_write) |
+/// | `shaders/reduce.wgsl` | `reduce_main` | 0 `array<ReduceRow>` (read), 1 [`RowParams`] (uniform), 2 values (read), 3 partial sums (read_write) |
+/// | `shaders/update.wgsl` | `update_main` | 0 `array<UpdateRow>` (read), 1 [`RowParams`] (uniform), 2 source (read), 3 destination (read_write) |
+///
+/// Pipeline-overridable constants: `optim.wgsl` has `OPT_KIND` (an `OPT_*` code, no
+/// default) and the buffer map `VAR_BUF`, `S0_BUF`, `S1_BUF`, `S2_BUF` (which of
+/// `w0..w3` holds the variable and each slot; [`optim_constants`]); `update.wgsl` has
+/// `UPDATE_OP` (an `UPDATE_*` code, no default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TrainShader {
+    /// The fused multi-tensor optimizer step (`shaders/optim.wgsl`).
+    Optim,
+    /// Norm constraints (`shaders/norm.wgsl`).
+    Norm,
+    /// Regularization-loss partial sums (`shaders/reduce.wgsl`).
+    Reduce,
+    /// assign / assign_add / assign_sub / scatter_* (`shaders/update.wgsl`).
+    Update,
+}
+
+impl TrainShader {
+    /// Every training shader.
+    pub const ALL: [TrainShader; 4] = [TrainShader::Optim, TrainShader::Norm, TrainShader::Reduce, TrainShader::Update];
+
+    /// The file path, used as the wgpu label.
+    pub fn label(self) -> &'static str {
+        match self {
+            TrainShader::Optim => "shaders/optim.wgsl",
+            TrainShader::Norm => "shaders/norm.wgsl",
+            TrainShader::Reduce => "shaders/reduce.wgsl",
+            TrainShader::Update => "shaders/update.wgsl",
+        }
+    }
+
+    /// The complete WGSL source.
+    pub fn source(self) -> &'static str {
+        match self {
+            TrainShader::Optim => include_str!("../optim.wgsl"),
+            TrainShader::Norm => include_str!("../norm.wgsl"),
+            TrainShader::Reduce => include_str!("../reduce.wgsl"),
+            TrainShader::Update => include_str!("../update.wgsl"),
+        }
+    }
+
+    /// The compute entry point.
+    pub fn entry_point(self) -> &'static str {
+        match self {
+            TrainShader::Optim => "optim_main",
+            TrainShader::Norm => "norm_main",
+            TrainShader::Reduce => "reduce_main",
+            TrainShader::Update => "update_main",
+        }
+    }
+
+    /// The names of the shader's pipeline-overridable constants without a default
+    /// (every pipeline must set them) and with one.
+    pub fn overrides(self) -> &'static [&'static str] {
+        match self {
+            TrainShader::Optim => &["OPT_KIND", "VAR_BUF", "S0_BUF", "S1_BUF", "S2_BUF"],
+            TrainShader::Update => &["UPDATE_OP"],
+            TrainShader::Norm | TrainShader::Reduce => &[],
+        }
+    }
+}
+
+/// Optimizer code: SGD.
+pub const OPT_SGD: u32 = 0;
+/// Optimizer code: momentum.
+pub const OPT_MOMENTUM: u32 = 1;
+/// Optimizer code: Nesterov momentum.
+pub const OPT_NESTEROV: u32 = 2;
+/// Optimizer code: Adagrad.
+pub const OPT_ADAGRAD: u32 = 3;
+/// Optimizer code: RMSProp.
+pub const OPT_RMSPROP: u32 = 4;
+/// Optimizer code: centered RMSProp.
+pub const OPT_RMSPROP_CENTERED: u32 = 5;
+/// Optimizer code: Adam.
+pub const OPT_ADAM: u32 = 6;
+/// Optimizer code: AdamW.
+pub const OPT_ADAMW: u32 = 7;
+/// Every optimizer code.
+pub const OPT_KINDS: [u32; 8] =
+    [OPT_SGD, OPT_MOMENTUM, OPT_NESTEROV, OPT_ADAGRAD, OPT_RMSPROP, OPT_RMSPROP_CENTERED, OPT_ADAM, OPT_ADAMW];
+/// Read-write buffers of an optimizer dispatch (`w0..w3`).
+pub const OPTIM_RW_BINDINGS: usize = 4;
+
+/// Pipeline constants of the optimizer pipeline: `kind`, and for the variable and each
+/// slot the index (0..4) of the read-write binding that holds it.
+pub fn optim_constants(kind: u32, var_buf: u32, slot_bufs: [u32; 3]) -> [(&'static str, f64); 5] {
+    [
+        ("OPT_KIND", f64::from(kind)),
+        ("VAR_BUF", f64::from(var_buf)),
+        ("S0_BUF", f64::from(slot_bufs[0])),
+        ("S1_BUF", f64::from(slot_bufs[1])),
+        ("S2_BUF", f64::from(slot_bufs[2])),
+    ]
+}
+
+/// Lays out optimizer rows for one dispatch: fills in each row's `start` (rows begin at
+/// multiples of [`WORKGROUP_SIZE`]) and returns `(invocations, row of each workgroup)`
+/// (binding 7 of `optim_main`), or `None` if the dispatch would exceed `u32` invocations.
+pub fn optim_tiles(rows: &mut [OptimRow]) -> Option<(u32, Vec<u32>)> {
+    let mut total: u32 = 0;
+    let mut tiles = Vec::new();
+    for (i, r) in rows.iter_mut().enumerate() {
+        r.start = total;
+        let n = r.count.div_ceil(WORKGROUP_SIZE);
+        total = total.checked_add(n.checked_mul(WORKGROUP_SIZE)?)?;
+        tiles.extend(std::iter::repeat_n(i as u32, n as usize));
+    }
+    Some((total, tiles))
+}
+
+/// Row constraint code of [`OptimRow`]: none.
+pub const CONSTRAINT_NONE: u32 = 0;
+/// Row constraint code of [`OptimRow`]: clamp to `[lo, hi]`.
+pub const CONSTRAINT_CLAMP: u32 = 1;
+
+/// Norm kind: max_norm.
+pub const NORM_MAX: u32 = 0;
+/// Norm kind: unit_norm.
+pub const NORM_UNIT: u32 = 1;
+/// Norm kind: min_max_norm.
+pub const NORM_MIN_MAX: u32 = 2;
+
+/// Update code: assign.
+pub const UPDATE_ASSIGN: u32 = 0;
+/// Update code: add.
+pub const UPDATE_ADD: u32 = 1;
+/// Update code: subtract.
+pub const UPDATE_SUB: u32 = 2;
+/// Every update code.
+pub const UPDATE_OPS: [u32; 3] = [UPDATE_ASSIGN, UPDATE_ADD, UPDATE_SUB];
+
+/// Elements per partial sum of `reduce.wgsl`.
+pub const REDUCE_SEGMENT: u32 = 256;
+
+/// One row of the optimizer dispatch (48 bytes, the WGSL `struct OptimRow`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct OptimRow {
+    /// Word offset of the variable chunk in its binding.
+    pub var_off: u32,
+    /// Word offset of the gradient.
+    pub grad_off: u32,
+    /// Word offset of slot 0.
+    pub s0_off: u32,
+    /// Word offset of slot 1.
+    pub s1_off: u32,
+    /// Word offset of slot 2.
+    pub s2_off: u32,
+    /// Elements.
+    pub count: u32,
+    /// First element of the row in the dispatch, a multiple of [`WORKGROUP_SIZE`] (see
+    /// [`optim_tiles`]).
+    pub start: u32,
+    /// `CONSTRAINT_*`.
+    pub constraint: u32,
+    /// Clamp lower bound.
+    pub lo: f32,
+    /// Clamp upper bound.
+    pub hi: f32,
+    /// Padding.
+    pub _pad: [u32; 2],
+}
+
+/// Uniform of the optimizer dispatch (32 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct OptimParams {
+    /// Rows.
+    pub num_rows: u32,
+    /// Elements.
+    pub total: u32,
+    /// Learning rate (Adam: bias-corrected `lr_t`).
+    pub lr: f32,
+    /// Momentum or beta1.
+    pub momentum: f32,
+    /// `1 - decay` or `1 - beta1`.
+    pub one_minus_a: f32,
+    /// `1 - beta2`.
+    pub one_minus_b: f32,
+    /// Epsilon.
+    pub epsilon: f32,
+    /// AdamW weight decay.
+    pub weight_decay: f32,
+}
+
+/// One row of the norm-constraint dispatch (96 bytes, the WGSL `struct NormRow`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct NormRow {
+    /// Word offset of the variable chunk.
+    pub var_off: u32,
+    /// Groups.
+    pub groups: u32,
+    /// First group of the row in the dispatch.
+    pub start: u32,
+    /// `NORM_*`.
+    pub kind: u32,
+    /// Kept dimensions (groups; last fastest; unused = 1).
+    pub kept_dims: [u32; 4],
+    /// Their strides in elements.
+    pub kept_strides: [u32; 4],
+    /// Reduced dimensions (members of a group; unused = 1).
+    pub red_dims: [u32; 4],
+    /// Their strides.
+    pub red_strides: [u32; 4],
+    /// max_value.
+    pub max_value: f32,
+    /// min_value.
+    pub min_value: f32,
+    /// rate.
+    pub rate: f32,
+    /// Padding.
+    pub _pad: u32,
+}
+
+/// Uniform of the norm, reduce and update dispatches (16 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct RowParams {
+    /// Rows.
+    pub num_rows: u32,
+    /// Work items (groups, segments or elements).
+    pub total: u32,
+    /// Padding.
+    pub _pad: [u32; 2],
+}
+
+/// One row of the reduce dispatch (16 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct ReduceRow {
+    /// Word offset of the values.
+    pub off: u32,
+    /// Elements.
+    pub count: u32,
+    /// First segment of the row in the dispatch.
+    pub start: u32,
+    /// Index of the row's first segment in the output (2 words per segment).
+    pub out_seg: u32,
+}
+
+/// One row of the update dispatch (16 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct UpdateRow {
+    /// Word offset in the destination.
+    pub dst_off: u32,
+    /// Word offset in the source.
+    pub src_off: u32,
+    /// Elements.
+    pub count: u32,
+    /// First element of the row in the dispatch.
+    pub start: u32,
+}
+
 /// One row of the init kernel's descriptor table (binding 0 of `init_main`): one
 /// contiguous chunk of one variable. 16 `u32` words, 64 bytes, field for field the WGSL
 /// `struct InitDesc`.
@@ -347,6 +615,21 @@ mod tests {
         assert_eq!(std::mem::size_of::<InitDesc>(), 64);
         assert_eq!(std::mem::size_of::<InitParams>(), 16);
         assert_eq!(std::mem::size_of::<FillParams>(), 16);
+        assert_eq!(std::mem::size_of::<OptimRow>(), 48);
+        assert_eq!(std::mem::size_of::<OptimParams>(), 32);
+        assert_eq!(std::mem::size_of::<NormRow>(), 96);
+        assert_eq!(std::mem::size_of::<RowParams>(), 16);
+        assert_eq!(std::mem::size_of::<ReduceRow>(), 16);
+        assert_eq!(std::mem::size_of::<UpdateRow>(), 16);
+    }
+
+    #[test]
+    fn optim_rows_start_at_workgroups() {
+        let mut rows = [5u32, 64, 65].map(|count| OptimRow { count, ..Default::default() });
+        let (total, tiles) = optim_tiles(&mut rows).unwrap();
+        assert_eq!(rows.map(|r| r.start), [0, 64, 128]);
+        assert_eq!(total, 256);
+        assert_eq!(tiles, vec![0, 1, 2, 2]);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use varscope_shaders::{Shader, INIT_KINDS, INIT_LAYOUTS, PRELUDES, WORKGROUP_SIZE};
+use varscope_shaders::{
+    Shader, TrainShader, INIT_KINDS, INIT_LAYOUTS, OPT_KINDS, PRELUDES, UPDATE_OPS, WORKGROUP_SIZE,
+};
 
 /// What the session requests from every adapter: WebGPU defaults, nothing more.
 fn capabilities() -> naga::valid::Capabilities {
@@ -67,8 +69,12 @@ fn every_wgsl_file_is_registered() {
             on_disk.insert(format!("shaders/{name}"));
         }
     }
-    let registered: BTreeSet<String> =
-        Shader::ALL.iter().map(|s| s.label().to_string()).chain(PRELUDES.iter().map(|(l, _)| l.to_string())).collect();
+    let registered: BTreeSet<String> = Shader::ALL
+        .iter()
+        .map(|s| s.label().to_string())
+        .chain(TrainShader::ALL.iter().map(|s| s.label().to_string()))
+        .chain(PRELUDES.iter().map(|(l, _)| l.to_string()))
+        .collect();
     let missing: Vec<_> = on_disk.difference(&registered).collect();
     assert!(missing.is_empty(), "WGSL files not in the registry: {missing:?}");
     let stale: Vec<_> = registered.difference(&on_disk).collect();
@@ -78,6 +84,77 @@ fn every_wgsl_file_is_registered() {
         let own = std::fs::read_to_string(dir.join(shader.label().trim_start_matches("shaders/"))).expect("read");
         assert!(shader.source().ends_with(&own), "{} source is not its file", shader.label());
     }
+}
+
+#[test]
+fn every_training_shader_validates() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for shader in TrainShader::ALL {
+        let src = shader.source();
+        validate(shader.label(), src).unwrap_or_else(|e| panic!("{} failed validation:\n{e}", shader.label()));
+        let module = naga::front::wgsl::parse_str(src).expect("parsed above");
+        let entry = module
+            .entry_points
+            .iter()
+            .find(|e| e.name == shader.entry_point())
+            .unwrap_or_else(|| panic!("{}: no entry point {}", shader.label(), shader.entry_point()));
+        assert_eq!(entry.stage, naga::ShaderStage::Compute, "{}", shader.label());
+        assert_eq!(entry.workgroup_size, [WORKGROUP_SIZE, 1, 1], "{}: workgroup size", shader.label());
+        let own = std::fs::read_to_string(dir.join(shader.label().trim_start_matches("shaders/"))).expect("read");
+        assert_eq!(shader.source(), own, "{} source is not its file", shader.label());
+        for name in shader.overrides() {
+            assert!(src.contains(&format!("override {name}: u32")), "{}: override {name} missing", shader.label());
+        }
+    }
+}
+
+/// Each optimizer kind and buffer map of `optim.wgsl`, and each op of `update.wgsl`, with
+/// the overrides made constants as a pipeline would set them.
+#[test]
+fn every_training_variant_validates() {
+    let optim = TrainShader::Optim.source();
+    for kind in OPT_KINDS {
+        for var_buf in 0..4u32 {
+            let slots = [(var_buf + 1) % 4, (var_buf + 2) % 4, 3];
+            let mut v = optim.replace("override OPT_KIND: u32;", &format!("const OPT_KIND: u32 = {kind}u;"));
+            v = v.replace("override VAR_BUF: u32;", &format!("const VAR_BUF: u32 = {var_buf}u;"));
+            for (i, b) in slots.iter().enumerate() {
+                v = v.replace(&format!("override S{i}_BUF: u32 = 0u;"), &format!("const S{i}_BUF: u32 = {b}u;"));
+            }
+            assert!(!v.contains("override"), "optim.wgsl overrides changed");
+            validate(&format!("shaders/optim.wgsl[kind {kind}, var {var_buf}]"), &v).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    let update = TrainShader::Update.source();
+    for op in UPDATE_OPS {
+        let v = update.replace("override UPDATE_OP: u32;", &format!("const UPDATE_OP: u32 = {op}u;"));
+        assert!(!v.contains("override"), "update.wgsl overrides changed");
+        validate(&format!("shaders/update.wgsl[op {op}]"), &v).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// User-side WGSL of the repository's examples (not varscope kernels, so not in the
+/// registry) is validated the same way: `examples/train/mlp.wgsl`.
+#[test]
+fn example_shaders_validate() {
+    let label = "examples/train/mlp.wgsl";
+    let src = include_str!("../../examples/train/mlp.wgsl");
+    validate(label, src).unwrap_or_else(|e| panic!("{label} failed validation:\n{e}"));
+    let module = naga::front::wgsl::parse_str(src).expect("parsed above");
+    let names: Vec<&str> = module.entry_points.iter().map(|e| e.name.as_str()).collect();
+    for want in [
+        "fwd_tower",
+        "fwd_hidden",
+        "fwd_output",
+        "bwd_output",
+        "bwd_hidden_act",
+        "bwd_hidden",
+        "bwd_tower_act",
+        "bwd_tower",
+    ] {
+        assert!(names.contains(&want), "{label}: no entry point {want} in {names:?}");
+    }
+    assert!(module.entry_points.iter().all(|e| e.workgroup_size == [WORKGROUP_SIZE, 1, 1]), "{label}: workgroup size");
 }
 
 #[test]

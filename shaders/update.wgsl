@@ -1,0 +1,76 @@
+// Variable updates from a source buffer: assign, assign_add, assign_sub, and the row ops
+// scatter_update / scatter_add / scatter_sub. Each row copies or combines `count`
+// consecutive source words into `count` consecutive destination words; rows never
+// overlap in the destination (the host merges duplicate scatter indices first), so
+// there are no races. UPDATE_OP (one of UPDATE_*) is a pipeline-overridable constant.
+
+const WORKGROUP_SIZE: u32 = 64u;
+
+override UPDATE_OP: u32;
+
+const UPDATE_ASSIGN: u32 = 0u;
+const UPDATE_ADD: u32 = 1u;
+const UPDATE_SUB: u32 = 2u;
+
+struct UpdateRow {
+    // Word offset in `dst`.
+    dst_off: u32,
+    // Word offset in `src`.
+    src_off: u32,
+    // Elements.
+    count: u32,
+    // First element of the row in the dispatch (exclusive prefix sum of `count`).
+    start: u32,
+}
+
+struct UpdateParams {
+    num_rows: u32,
+    total: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<storage, read> rows: array<UpdateRow>;
+@group(0) @binding(1) var<uniform> params: UpdateParams;
+@group(0) @binding(2) var<storage, read> src: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+
+fn find_row(e: u32) -> u32 {
+    var lo = 0u;
+    var hi = params.num_rows;
+    while (hi - lo > 1u) {
+        let mid = (lo + hi) / 2u;
+        if (rows[mid].start <= e) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn update_main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let e = (wid.y * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
+    if (e >= params.total) {
+        return;
+    }
+    let row = rows[find_row(e)];
+    let j = e - row.start;
+    if (j >= row.count) {
+        return;
+    }
+    let s = src[row.src_off + j];
+    let d = row.dst_off + j;
+    if (UPDATE_OP == UPDATE_ADD) {
+        dst[d] = dst[d] + s;
+    } else if (UPDATE_OP == UPDATE_SUB) {
+        dst[d] = dst[d] - s;
+    } else {
+        dst[d] = s;
+    }
+}

@@ -1,0 +1,67 @@
+//! The example's small version (`TrainConfig::small()`) on `/cpu:0` and on every GPU
+//! adapter: the loss falls, the accuracy target is met, the GPU run follows the host
+//! run, and one optimizer step is one fused dispatch plus one norm-constraint dispatch.
+//! With no adapter the GPU cases skip loudly (and fail under `VARSCOPE_REQUIRE_GPU=1`).
+
+use varscope::gpu::Session;
+use varscope::train::{run, TrainConfig, TrainReport, ACCURACY_TARGET};
+use varscope::Graph;
+
+fn loud(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{msg}");
+}
+
+/// `(device, label with adapter and backend)` of every device.
+fn devices() -> Vec<(String, String)> {
+    let g = Graph::new();
+    let s = Session::new(&g).expect("session");
+    s.devices().iter().map(|d| (d.name.clone(), format!("{} ({}, {:?})", d.name, d.adapter_name, d.backend))).collect()
+}
+
+fn check(label: &str, r: &TrainReport) {
+    let first = r.losses.first().expect("losses").1;
+    let last = r.losses.last().expect("losses").1;
+    assert!(first.is_finite() && last.is_finite(), "{label}: loss not finite: {:?}", r.losses);
+    assert!(last < 0.25 * first, "{label}: loss did not fall enough: {first} -> {last} ({:?})", r.losses);
+    assert!(r.accuracy >= ACCURACY_TARGET, "{label}: accuracy {} below the target {ACCURACY_TARGET}", r.accuracy);
+    assert!(r.regularization_loss > 0.0, "{label}: no regularization loss");
+    assert_eq!(r.variables.len(), 7, "{label}: {:?}", r.variables);
+    assert!(r.variables.contains(&"hidden/kernel/part_1".to_string()), "{label}: {:?}", r.variables);
+}
+
+#[test]
+fn small_training_run_meets_the_accuracy_target_on_every_device() {
+    let devs = devices();
+    let host =
+        run(&TrainConfig { device: Some("/cpu:0".into()), ..TrainConfig::small() }, |_, _| {}).expect("/cpu:0 run");
+    check("/cpu:0 (host)", &host);
+    assert_eq!(host.optimizer_dispatches, 0);
+    let gpus: Vec<_> = devs.into_iter().filter(|(d, _)| d != "/cpu:0").collect();
+    if gpus.is_empty() {
+        assert!(
+            !std::env::var("VARSCOPE_REQUIRE_GPU").is_ok_and(|v| v == "1"),
+            "VARSCOPE_REQUIRE_GPU=1 but no GPU adapter was found: zero GPU cases ran"
+        );
+        loud("SKIP: no GPU adapter (train example ran on /cpu:0 only)");
+        return;
+    }
+    for (dev, label) in gpus {
+        let r = run(&TrainConfig { device: Some(dev.clone()), ..TrainConfig::small() }, |_, _| {})
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        check(&label, &r);
+        assert_eq!(r.optimizer_dispatches, 2, "{label}: one fused update dispatch + one norm dispatch");
+        // Same data, same initial values, same math: the GPU curve follows the host's
+        // (f32 sums in another order; tolerance 2% of the loss + 1e-3).
+        assert_eq!(r.losses.len(), host.losses.len(), "{label}");
+        for ((s, g), (_, h)) in r.losses.iter().zip(&host.losses) {
+            assert!((g - h).abs() <= 0.02 * h.abs() + 1e-3, "{label}: loss at step {s}: {g}, host {h}");
+        }
+        loud(&format!(
+            "{label}: accuracy {:.3}, loss {:.4} -> {:.4}",
+            r.accuracy,
+            r.losses[0].1,
+            r.losses.last().unwrap().1
+        ));
+    }
+}
