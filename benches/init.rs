@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use varscope_core::{Graph, Initializer, Variable};
+use varscope::bench::{gbps, init_kinds, median, time_n};
 use varscope_gpu::Session;
 
 fn elements() -> u64 {
@@ -25,39 +26,9 @@ fn wanted(device: &str) -> bool {
     }
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v.get(v.len() / 2).copied().unwrap_or_default()
-}
 
-/// Times `f` (which must include its own sync) `n` times and returns the median.
-fn time_n(n: usize, mut f: impl FnMut()) -> Duration {
-    f();
-    median(
-        (0..n)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed()
-            })
-            .collect(),
-    )
-}
 
-fn gbps(bytes: u64, d: Duration) -> f64 {
-    bytes as f64 / d.as_secs_f64() / 1e9
-}
 
-fn initializers() -> Vec<(&'static str, Initializer)> {
-    vec![
-        ("zeros", Initializer::zeros()),
-        ("constant", Initializer::constant(0.5)),
-        ("random_uniform", Initializer::random_uniform(-1.0, 1.0)),
-        ("glorot_uniform", Initializer::glorot_uniform()),
-        ("random_normal", Initializer::random_normal(0.0, 1.0)),
-        ("truncated_normal", Initializer::truncated_normal(0.0, 1.0)),
-    ]
-}
 
 fn bench_init(c: &mut Criterion) {
     let n = elements();
@@ -73,7 +44,7 @@ fn bench_init(c: &mut Criterion) {
         let g = Graph::new();
         g.set_seed(1);
         let mut vars: Vec<(&str, Variable)> = Vec::new();
-        for (name, init) in initializers() {
+        for (name, init) in init_kinds() {
             let v = g.get_variable(name).shape([n]).initializer(init).caching_device(dev.as_str()).get().expect("variable");
             vars.push((name, v.variable().expect("single").clone()));
         }
@@ -87,9 +58,10 @@ fn bench_init(c: &mut Criterion) {
 
         // The roofline, in the same run on the same device.
         let fill = time_n(10, || {
-            s.fill_words(&roof_var, 0x3f80_0000).expect("fill");
-            s.sync().expect("sync");
-        });
+            s.fill_words(&roof_var, 0x3f80_0000)?;
+            s.sync()
+        })
+        .expect("fill");
         println!("[{label}] plain fill: {:.2} GB/s ({:?} for {bytes} bytes)", gbps(bytes, fill), fill);
 
         let mut group = c.benchmark_group(format!("init/{dev}"));
@@ -109,9 +81,10 @@ fn bench_init(c: &mut Criterion) {
                 })
             });
             let t = time_n(5, || {
-                s.reinitialize(one).expect("init");
-                s.sync().expect("sync");
-            });
+                s.reinitialize(one)?;
+                s.sync()
+            })
+            .expect("init");
             println!(
                 "[{label}] {name}: {:.2} GB/s = {:.0}% of plain fill ({:?} for {n} float32)",
                 gbps(bytes, t),

@@ -6,7 +6,8 @@
 use std::time::{Duration, Instant};
 
 use varscope_core::{Graph, Initializer, Variable};
-use varscope_gpu::{GpuError, Session};
+use varscope_core::Optimizer;
+use varscope_gpu::{Gradients, GpuError, Session, SessionOptions, Trainer};
 
 /// One benchmark figure.
 #[derive(Clone, Debug, PartialEq)]
@@ -147,6 +148,65 @@ pub fn init_figures(device: Option<&str>, elements: u64, batch: u64, runs: usize
             times.push(t.elapsed());
         }
         out.push(fig(&format!("batched_{batch}x1000"), median(times), batch * 1000 * 4));
+    }
+    Ok(out)
+}
+
+/// Bytes one Adam step moves per float32 element: variable, m and v read and written,
+/// gradient read.
+pub const ADAM_BYTES_PER_ELEMENT: u64 = 28;
+
+/// One Adam step (`Trainer::apply_gradients`) over (a) one variable of `elements` and
+/// (b) 1,000 variables of 1,024 elements, on `device` (or every GPU device when `None`),
+/// as GB/s of the bytes the step moves and as a ratio to a plain fill's GB/s.
+pub fn update_figures(device: Option<&str>, elements: u64, runs: usize) -> Result<Vec<Figure>, Box<dyn std::error::Error>> {
+    let probe = Graph::new();
+    let session = Session::new(&probe)?;
+    let devices: Vec<String> = match device {
+        Some(d) => vec![session.device(d)?.name.clone()],
+        None => session.devices().iter().filter(|d| !d.is_cpu()).map(|d| d.name.clone()).collect(),
+    };
+    drop(session);
+    let mut out = Vec::new();
+    for dev in devices {
+        for (case, count, len) in [("adam_one_large", 1usize, elements), ("adam_1000_small", 1000, 1024)] {
+            let g = Graph::new();
+            let vars: Vec<Variable> = (0..count)
+                .map(|i| {
+                    let r = g.get_variable(&format!("{case}/v{i}")).shape([len]).initializer(Initializer::zeros()).get()?;
+                    Ok(r.variable().expect("no partitioner").clone())
+                })
+                .collect::<Result<_, varscope_core::Error>>()?;
+            let total = len * count as u64;
+            let roof = g.get_variable("roofline").shape([total]).initializer(Initializer::zeros()).get()?;
+            let roof = roof.variable().expect("no partitioner").clone();
+            let s = Session::with_options(&g, SessionOptions::default().default_device(dev.as_str()))?;
+            s.global_variables_initializer()?;
+            let mut trainer = Trainer::new(&s, Optimizer::adam(), &vars)?;
+            let grads = Gradients::new(&s, &vars)?;
+            let adapter = s.device(&dev)?.adapter_name.clone();
+            let fill = time_n(runs, || {
+                s.fill_words(&roof, 0)?;
+                s.sync()
+            })?;
+            let step = time_n(runs, || -> Result<(), Box<dyn std::error::Error>> {
+                trainer.apply_gradients(&grads)?;
+                s.sync()?;
+                Ok(())
+            })?;
+            let bytes = total * ADAM_BYTES_PER_ELEMENT;
+            let fill_gbps = gbps(total * 4, fill);
+            out.push(Figure {
+                bench: "update",
+                name: case.to_string(),
+                device: dev.clone(),
+                adapter,
+                gbps: gbps(bytes, step),
+                ratio_to_fill: gbps(bytes, step) / fill_gbps,
+                time: step,
+                bytes,
+            });
+        }
     }
     Ok(out)
 }

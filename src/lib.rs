@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod train;
 
 pub use varscope_core::*;
 /// The GPU side: devices, sessions, buffers and kernels (crate `varscope-gpu`).

@@ -37,12 +37,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Train the example MLP (variables from scopes, WGSL forward/backward, Adam).
+    Train {
+        /// Device to train on; default: the session's default.
+        #[arg(long)]
+        device: Option<String>,
+        /// Optimizer steps.
+        #[arg(long, default_value_t = 300)]
+        steps: usize,
+        /// Points per class of the synthetic data set.
+        #[arg(long, default_value_t = 128)]
+        points: usize,
+        /// Write a checkpoint (safetensors) of every global variable here afterwards.
+        #[arg(long)]
+        save: Option<std::path::PathBuf>,
+        /// No progress bar (the loss is still printed).
+        #[arg(long)]
+        quiet: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum BenchKind {
     /// Initialization throughput per initializer, and batched creation of many variables.
     Init,
+    /// One optimizer step (Adam) over one large and over 1,000 small variables.
+    Update,
     /// Host-side scope resolution: get_variable create and reuse-lookup latency.
     Scopes,
 }
@@ -55,6 +75,11 @@ fn main() -> ExitCode {
         Command::Bench { what: BenchKind::Init, device, size, json } => {
             bench_init(device.as_deref(), size.unwrap_or(1 << 22), json)
         }
+        Command::Bench { what: BenchKind::Update, device, size, json } => {
+            varscope::bench::update_figures(device.as_deref(), size.unwrap_or(1 << 22), 5)
+                .map(|figs| print_figures(&figs, json))
+        }
+        Command::Train { device, steps, points, save, quiet } => train(device, steps, points, save, quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -206,7 +231,11 @@ fn reuse_lookups(g: &Graph, count: u64, n: u64) -> Result<Duration, String> {
 }
 
 fn bench_init(device: Option<&str>, size: u64, as_json: bool) -> CliResult {
-    let figures = varscope::bench::init_figures(device, size, 10_000, 5)?;
+    print_figures(&varscope::bench::init_figures(device, size, 10_000, 5)?, as_json);
+    Ok(())
+}
+
+fn print_figures(figures: &[varscope::bench::Figure], as_json: bool) {
     for f in figures {
         figure(
             as_json,
@@ -219,6 +248,37 @@ fn bench_init(device: Option<&str>, size: u64, as_json: bool) -> CliResult {
                 "ms": (f.time.as_secs_f64() * 1e6).round() / 1e3, "bytes": f.bytes,
             }),
         );
+    }
+}
+
+fn train(device: Option<String>, steps: usize, points: usize, save: Option<std::path::PathBuf>, quiet: bool) -> CliResult {
+    use indicatif::{ProgressBar, ProgressStyle};
+    use varscope::train::{run, TrainConfig, ACCURACY_TARGET};
+    let config = TrainConfig { device, steps, points_per_class: points, save: save.clone(), ..TrainConfig::default() };
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(steps as u64) };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} steps  loss {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let report = run(&config, |step, loss| {
+        bar.set_position(step as u64);
+        bar.set_message(format!("{loss:.4}"));
+        let line = format!("step {step:>5}  loss {loss:.4}");
+        if quiet {
+            println!("{line}");
+        } else {
+            bar.println(line);
+        }
+    })?;
+    bar.finish_and_clear();
+    println!("device:   {} ({})", report.device, report.adapter);
+    println!("accuracy: {:.3} (target {ACCURACY_TARGET})", report.accuracy);
+    println!("l2 loss:  {:.6}", report.regularization_loss);
+    println!("optimizer dispatches per step: {}", report.optimizer_dispatches);
+    if let Some(p) = save {
+        println!("checkpoint: {}", p.display());
+    }
+    if report.accuracy < ACCURACY_TARGET {
+        return Err(format!("accuracy {:.3} is below the target {ACCURACY_TARGET}", report.accuracy).into());
     }
     Ok(())
 }
