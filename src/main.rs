@@ -37,6 +37,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show a checkpoint's variables as a scope tree with shapes, dtypes, bytes and totals.
+    Inspect {
+        /// The safetensors file.
+        file: std::path::PathBuf,
+        /// Also verify every tensor's checksum.
+        #[arg(long)]
+        verify: bool,
+    },
     /// Train the example MLP (variables from scopes, WGSL forward/backward, Adam).
     Train {
         /// Device to train on; default: the session's default.
@@ -79,6 +87,7 @@ fn main() -> ExitCode {
             varscope::bench::update_figures(device.as_deref(), size.unwrap_or(1 << 22), 5)
                 .map(|figs| print_figures(&figs, json))
         }
+        Command::Inspect { file, verify } => inspect(&file, verify),
         Command::Train { device, steps, points, save, quiet } => train(device, steps, points, save, quiet),
     };
     match result {
@@ -281,4 +290,57 @@ fn train(device: Option<String>, steps: usize, points: usize, save: Option<std::
         return Err(format!("accuracy {:.3} is below the target {ACCURACY_TARGET}", report.accuracy).into());
     }
     Ok(())
+}
+
+/// A node of the scope tree: its tensors' bytes and count, including sub-scopes.
+#[derive(Default)]
+struct ScopeNode {
+    bytes: u64,
+    tensors: usize,
+    children: std::collections::BTreeMap<String, ScopeNode>,
+    leaf: Option<(String, String, u64)>,
+}
+
+fn inspect(file: &std::path::Path, verify: bool) -> CliResult {
+    use varscope::gpu::checkpoint;
+    let info = if verify { checkpoint::verify(file)? } else { checkpoint::inspect(file)? };
+    let mut root = ScopeNode::default();
+    for t in &info.tensors {
+        let dtype = t.dtype().map(|d| d.name().to_string()).unwrap_or_else(|| format!("{:?}", t.stored_dtype));
+        let shape = varscope::Shape::new(&t.shape).to_string();
+        let mut node = &mut root;
+        node.bytes += t.bytes;
+        node.tensors += 1;
+        for part in t.name.split('/') {
+            node = node.children.entry(part.to_string()).or_default();
+            node.bytes += t.bytes;
+            node.tensors += 1;
+        }
+        node.leaf = Some((dtype, shape, t.bytes));
+    }
+    println!(
+        "{}: {} tensors, {} ({} on disk){}{}",
+        file.display(),
+        root.tensors,
+        human_bytes(root.bytes),
+        human_bytes(info.file_bytes),
+        info.graph_seed.map(|s| format!(", graph seed {s}")).unwrap_or_default(),
+        if verify { ", checksums verified" } else { "" }
+    );
+    print_scope(&root, 0);
+    Ok(())
+}
+
+fn print_scope(node: &ScopeNode, depth: usize) {
+    for (name, child) in &node.children {
+        let indent = "  ".repeat(depth);
+        if let Some((dtype, shape, bytes)) = &child.leaf {
+            println!("{indent}{name:<32} {dtype:<9} {shape:<16} {}", human_bytes(*bytes));
+        }
+        if !child.children.is_empty() {
+            let label = format!("{name}/");
+            println!("{indent}{label:<32} {:<26} {}  ({} tensors)", "", human_bytes(child.bytes), child.tensors);
+            print_scope(child, depth + 1);
+        }
+    }
 }

@@ -53,3 +53,72 @@ fn errors_are_one_line_and_nonzero() {
     assert!(lines[0].contains("/tpu:7"), "{err}");
     assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
 }
+
+fn temp_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("varscope-cli-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn train_saves_and_inspect_reads_the_checkpoint() {
+    let ckpt = temp_path("train.safetensors");
+    let path = ckpt.to_str().unwrap();
+    let (ok, out, err) = varscope(&["train", "--device", "/cpu:0", "--steps", "150", "--points", "48", "--quiet", "--save", path]);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("step     0  loss"), "{out}");
+    let acc: f32 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("accuracy: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("an accuracy line");
+    assert!(acc >= varscope::train::ACCURACY_TARGET, "{out}");
+
+    let (ok, out, err) = varscope(&["inspect", path, "--verify"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("checksums verified"), "{out}");
+    for needle in ["hidden/", "kernel", "Adam_1", "beta1_power", "(32, 16)", "float32"] {
+        assert!(out.contains(needle), "{needle} missing in\n{out}");
+    }
+
+    // A corrupt copy: one clear line, non-zero exit, no panic.
+    let bytes = std::fs::read(&ckpt).unwrap();
+    let bad = temp_path("bad.safetensors");
+    std::fs::write(&bad, &bytes[..bytes.len() / 2]).unwrap();
+    let (ok, _, err) = varscope(&["inspect", bad.to_str().unwrap()]);
+    assert!(!ok);
+    let ours: Vec<&str> = err.lines().filter(|l| l.starts_with("error:") && !l.contains("XDG_RUNTIME_DIR")).collect();
+    assert_eq!(ours.len(), 1, "{err}");
+    assert!(ours[0].contains("truncated") || ours[0].contains("corrupt"), "{err}");
+    assert!(!err.contains("panicked"));
+    let _ = std::fs::remove_file(ckpt);
+    let _ = std::fs::remove_file(bad);
+}
+
+#[test]
+fn bench_init_reports_ratio_to_fill() {
+    let (ok, out, err) = varscope(&["bench", "init", "--device", "/cpu:0", "--size", "4096", "--json"]);
+    assert!(ok, "{err}");
+    let figs: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let fill = figs.iter().find(|f| f["figure"] == "plain_fill").expect("a plain fill figure");
+    assert_eq!(fill["ratio_to_fill"], 1.0);
+    for name in ["random_uniform", "truncated_normal", "batched_10000x1000"] {
+        let f = figs.iter().find(|f| f["figure"] == name).unwrap_or_else(|| panic!("{name} in {out}"));
+        assert_eq!(f["device"], "/cpu:0");
+        assert!(f["ratio_to_fill"].as_f64().unwrap() > 0.0 && f["value"].as_f64().unwrap() > 0.0);
+    }
+}
+
+#[test]
+fn bench_update_on_every_gpu() {
+    let (ok, out, err) = varscope(&["bench", "update", "--size", "65536", "--json"]);
+    assert!(ok, "{err}");
+    let figs: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    if figs.is_empty() {
+        eprintln!("SKIP: no GPU adapter for bench update");
+        assert!(std::env::var("VARSCOPE_REQUIRE_GPU").as_deref() != Ok("1"), "VARSCOPE_REQUIRE_GPU=1 but no adapter");
+        return;
+    }
+    for case in ["adam_one_large", "adam_1000_small"] {
+        assert!(figs.iter().any(|f| f["figure"] == case && f["ratio_to_fill"].as_f64().unwrap() > 0.0), "{out}");
+    }
+}
