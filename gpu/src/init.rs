@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use varscope_core::reference::{self, KernelParams};
 use varscope_core::{InitKernel, InitialValue, Variable};
-use varscope_shaders::{InitDesc, InitParams, Shader};
+use varscope_shaders::{Binding, InitDesc, InitParams, Shader};
 
 use crate::device::{DeviceInfo, Gpu};
 use crate::error::{GpuError, Result};
@@ -40,16 +40,17 @@ pub(crate) struct Kernel {
     pub layout: wgpu::BindGroupLayout,
 }
 
-/// Compute pipelines and bind group layouts, cached by (device, shader, pipeline
-/// constants): the init shader has one pipeline per (kind, layout) (`INIT_KIND`,
-/// `INIT_LAYOUT`).
+/// Compute pipelines and bind group layouts of every registered shader, cached by
+/// (device, shader, values of [`Shader::overrides`]): the init shader has one pipeline
+/// per (kind, layout), the optimizer one per (kind, buffer map), and so on. One cache per
+/// session, shared by initializers, fills, updates and optimizer steps.
 #[derive(Default)]
 pub(crate) struct KernelCache {
     kernels: HashMap<KernelKey, Arc<Kernel>>,
 }
 
-/// (device, shader, init `(kind, layout)`).
-type KernelKey = (usize, Shader, Option<(u32, u32)>);
+/// (device, shader, override values in [`Shader::overrides`] order).
+type KernelKey = (usize, Shader, Vec<u32>);
 
 /// One init dispatch: its descriptor table and parameters (pool buffers), workgroup
 /// counts, output buffer and (kind, layout) pipeline.
@@ -84,23 +85,26 @@ fn uniform_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
 }
 
 impl KernelCache {
-    /// The kernel of `shader` on device `dev`, built (inside an error scope) on first use.
-    /// `kind`: the init pipeline's `(INIT_KIND, INIT_LAYOUT)` (`None` for the other shaders).
-    pub fn get(&mut self, gpu: &Gpu, info: &DeviceInfo, dev: usize, shader: Shader, kind: Option<(u32, u32)>) -> Result<Arc<Kernel>> {
-        if let Some(k) = self.kernels.get(&(dev, shader, kind)) {
+    /// The kernel of `shader` on device `dev` with its overrides set to `values` (in
+    /// [`Shader::overrides`] order), built (inside an error scope) on first use.
+    pub fn get(&mut self, gpu: &Gpu, info: &DeviceInfo, dev: usize, shader: Shader, values: &[u32]) -> Result<Arc<Kernel>> {
+        let key = (dev, shader, values.to_vec());
+        if let Some(k) = self.kernels.get(&key) {
             return Ok(k.clone());
         }
-        let entries: Vec<wgpu::BindGroupLayoutEntry> = match shader {
-            Shader::Init => vec![storage_entry(0, true), storage_entry(1, false), uniform_entry(2)],
-            Shader::Fill => vec![storage_entry(0, false), uniform_entry(1)],
-            Shader::PhiloxKat => vec![storage_entry(0, true), storage_entry(1, false)],
-        };
-        let constants: Vec<(&str, f64)> = match kind {
-            Some((k, layout)) => varscope_shaders::init_constants(k, layout).to_vec(),
-            None => Vec::new(),
-        };
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = shader
+            .bindings()
+            .iter()
+            .enumerate()
+            .map(|(i, b)| match b {
+                Binding::Storage { read_only } => storage_entry(i as u32, *read_only),
+                Binding::Uniform => uniform_entry(i as u32),
+            })
+            .collect();
+        let constants: Vec<(&str, f64)> =
+            shader.overrides().iter().zip(values).map(|(n, v)| (*n, f64::from(*v))).collect();
         let k = Arc::new(compile(gpu, info, shader.label(), shader.source(), shader.entry_point(), &entries, &constants)?);
-        self.kernels.insert((dev, shader, kind), k.clone());
+        self.kernels.insert(key, k.clone());
         Ok(k)
     }
 }
@@ -338,10 +342,10 @@ pub(crate) fn run_gpu(
     let mut kernels: HashMap<(u32, u32), Arc<Kernel>> = HashMap::new();
     for (_, kl, _) in &groups {
         if !kernels.contains_key(kl) {
-            kernels.insert(*kl, st.kernels.get(gpu, info, dev, Shader::Init, Some(*kl))?);
+            kernels.insert(*kl, st.kernels.get(gpu, info, dev, Shader::Init, &[kl.0, kl.1])?);
         }
     }
-    let fill_kernel = if fills.is_empty() { None } else { Some(st.kernels.get(gpu, info, dev, Shader::Fill, None)?) };
+    let fill_kernel = if fills.is_empty() { None } else { Some(st.kernels.get(gpu, info, dev, Shader::Fill, &[])?) };
     let mut fill_params: Vec<wgpu::Buffer> = Vec::new();
     for (_, words, value) in &fills {
         match st.pool.acquire(gpu, dev, Use::Params, 16) {
@@ -480,14 +484,18 @@ mod tests {
     fn every_registered_shader_builds_on_every_adapter() {
         for (i, (info, gpu)) in adapters().iter().enumerate() {
             let mut cache = KernelCache::default();
-            let mut all: Vec<(Shader, Option<(u32, u32)>)> = varscope_shaders::INIT_KINDS
+            // Every shader of the one registry, with each override variant a session uses.
+            let mut all: Vec<(Shader, Vec<u32>)> = varscope_shaders::INIT_KINDS
                 .iter()
-                .flat_map(|&k| varscope_shaders::INIT_LAYOUTS.iter().map(move |&l| (Shader::Init, Some((k, l)))))
+                .flat_map(|&k| varscope_shaders::INIT_LAYOUTS.iter().map(move |&l| (Shader::Init, vec![k, l])))
                 .collect();
-            all.push((Shader::Fill, None));
+            all.extend([Shader::Fill, Shader::PhiloxKat, Shader::Norm, Shader::Reduce].map(|s| (s, vec![])));
+            all.extend(varscope_shaders::OPT_KINDS.iter().map(|&k| (Shader::Optim, vec![k, 0, 1, 2, 3])));
+            all.extend(varscope_shaders::UPDATE_OPS.iter().map(|&op| (Shader::Update, vec![op])));
+            assert!(Shader::ALL.iter().all(|s| all.iter().any(|(t, _)| t == s)), "a registered shader is not built here");
             for (shader, kind) in all {
                 cache
-                    .get(gpu, info, i + 1, shader, kind)
+                    .get(gpu, info, i + 1, shader, &kind)
                     .unwrap_or_else(|e| panic!("[{} {}] {} {kind:?}: {e}", info.name, info.adapter_name, shader.label()));
             }
         }

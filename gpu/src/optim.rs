@@ -41,13 +41,13 @@ use std::sync::{Arc, Mutex};
 
 use varscope_core::{Constraint, DType, Initializer, Optimizer, Regularizer, Variable};
 use varscope_shaders::{
-    NormRow, OptimParams, OptimRow, ReduceRow, RowParams, TrainShader, UpdateRow, CONSTRAINT_CLAMP, CONSTRAINT_NONE,
+    NormRow, Shader, OptimParams, OptimRow, ReduceRow, RowParams, UpdateRow, CONSTRAINT_CLAMP, CONSTRAINT_NONE,
     NORM_MAX, NORM_MIN_MAX, NORM_UNIT, REDUCE_SEGMENT,
 };
 
 use crate::device::{DeviceInfo, Gpu};
 use crate::error::GpuError;
-use crate::init::{compile, Kernel};
+use crate::init::Kernel;
 use crate::pool::{scoped, Use, VarBuffer};
 use crate::session::{ChunkBuffer, Session, VariableBuffers};
 use crate::sync;
@@ -227,103 +227,7 @@ fn ensure_initialized(s: &Session<'_>, v: &Variable) -> OptimResult<()> {
 
 // ----- Kernels -------------------------------------------------------------------------
 
-fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Storage { read_only },
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-        count: None,
-    }
-}
 
-fn uniform_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Uniform,
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-        count: None,
-    }
-}
-
-type KernelKey = (usize, TrainShader, Vec<u32>);
-
-/// Training pipelines cached by (device, shader, override values), process-wide per
-/// session object that owns it.
-#[derive(Default)]
-struct Kernels {
-    map: Mutex<HashMap<KernelKey, Arc<Kernel>>>,
-}
-
-impl Kernels {
-    fn get(
-        &self,
-        gpu: &Gpu,
-        info: &DeviceInfo,
-        dev: usize,
-        shader: TrainShader,
-        values: &[u32],
-    ) -> OptimResult<Arc<Kernel>> {
-        let key = (dev, shader, values.to_vec());
-        if let Some(k) = self.map.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-            return Ok(k.clone());
-        }
-        let entries: Vec<wgpu::BindGroupLayoutEntry> = match shader {
-            TrainShader::Optim => vec![
-                storage_entry(0, true),
-                uniform_entry(1),
-                storage_entry(2, true),
-                storage_entry(3, false),
-                storage_entry(4, false),
-                storage_entry(5, false),
-                storage_entry(6, false),
-                storage_entry(7, true),
-            ],
-            TrainShader::Norm => vec![storage_entry(0, true), uniform_entry(1), storage_entry(2, false)],
-            TrainShader::Reduce | TrainShader::Update => {
-                vec![storage_entry(0, true), uniform_entry(1), storage_entry(2, true), storage_entry(3, false)]
-            }
-        };
-        let constants: Vec<(&str, f64)> =
-            shader.overrides().iter().zip(values).map(|(n, v)| (*n, f64::from(*v))).collect();
-        let k =
-            Arc::new(compile(gpu, info, shader.label(), shader.source(), shader.entry_point(), &entries, &constants)?);
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(key, k.clone());
-        Ok(k)
-    }
-}
-
-/// Pipelines of the session-level operations (updates, regularization losses), shared
-/// by sessions over the same wgpu devices. The cache keeps the pipelines (and so their
-/// devices) of the last [`SESSION_CACHES`] device sets alive; a [`Trainer`] owns its own.
-fn session_kernels(s: &Session<'_>) -> Arc<Kernels> {
-    static CACHES: Mutex<Vec<(Vec<wgpu::Device>, Arc<Kernels>)>> = Mutex::new(Vec::new());
-    let devices: Vec<wgpu::Device> =
-        (1..s.devices().len()).filter_map(|d| s.optim_gpu(d).map(|(g, _)| g.device.clone())).collect();
-    let mut c = CACHES.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(i) = c.iter().position(|(d, _)| *d == devices) {
-        let e = c.remove(i);
-        let k = e.1.clone();
-        c.push(e);
-        return k;
-    }
-    if c.len() >= SESSION_CACHES {
-        c.remove(0);
-    }
-    let k = Arc::new(Kernels::default());
-    c.push((devices, k.clone()));
-    k
-}
-
-/// Device sets whose session-level pipelines stay cached.
-const SESSION_CACHES: usize = 4;
 
 /// A params/rows buffer from the session's pool, written with `bytes`.
 fn upload(
@@ -674,7 +578,6 @@ pub struct Trainer<'s, 'g> {
     index: HashMap<u64, usize>,
     beta_powers: Option<(Variable, Variable)>,
     step: u64,
-    kernels: Arc<Kernels>,
 }
 
 impl std::fmt::Debug for Trainer<'_, '_> {
@@ -912,7 +815,6 @@ impl<'s, 'g> Trainer<'s, 'g> {
             index,
             beta_powers,
             step: 0,
-            kernels: Arc::new(Kernels::default()),
         };
         t.reload_step()?;
         Ok(t)
@@ -1152,7 +1054,7 @@ impl<'s, 'g> Trainer<'s, 'g> {
                 p.num_rows = rows.len() as u32;
                 p.total = total;
                 let kernel =
-                    self.kernels.get(gpu, info, dev, TrainShader::Optim, &[kind, 0, map[0], map[1], map[2]])?;
+                    s.kernel(gpu, info, dev, Shader::Optim, &[kind, 0, map[0], map[1], map[2]])?;
                 let rb = upload(s, gpu, info, dev, "optimizer rows", bytemuck::cast_slice(&rows))?;
                 temps.push(rb.clone());
                 let pb = upload(s, gpu, info, dev, "optimizer params", bytemuck::bytes_of(&p))?;
@@ -1193,7 +1095,7 @@ impl<'s, 'g> Trainer<'s, 'g> {
                     r.start = total;
                     total += r.groups;
                 }
-                let kernel = self.kernels.get(gpu, info, dev, TrainShader::Norm, &[])?;
+                let kernel = s.kernel(gpu, info, dev, Shader::Norm, &[])?;
                 let rb = upload(s, gpu, info, dev, "norm rows", bytemuck::cast_slice(&rows))?;
                 temps.push(rb.clone());
                 let p = RowParams { num_rows: rows.len() as u32, total, _pad: [0; 2] };
@@ -1367,7 +1269,6 @@ impl Session<'_> {
                 out[li] = l.regularizer.reference_loss(&x);
             }
         }
-        let kernels = session_kernels(self);
         for (dev, items) in per_dev {
             let (gpu, info) = self.optim_gpu(dev).expect("gpu device");
             // Segments per chunk, grouped by buffer.
@@ -1395,7 +1296,7 @@ impl Session<'_> {
                 let outb = self
                     .optim_pool(|p| p.alloc_variable(gpu, info, "varscope regularization partial sums", out_bytes))
                     .map_err(|m| wgpu_err(info, "regularization losses".into(), m))?;
-                let kernel = kernels.get(gpu, info, dev, TrainShader::Reduce, &[])?;
+                let kernel = self.kernel(gpu, info, dev, Shader::Reduce, &[])?;
                 let mut planned = Vec::new();
                 for (buf, rows) in &mut groups {
                     let mut total = 0u32;
@@ -1682,11 +1583,10 @@ impl Session<'_> {
             device: self.devices()[dev].name.clone(),
         })?;
         let chunks = self.buffers(v)?.chunks;
-        let kernels = session_kernels(self);
         let what = format!("{name} {}", v.key());
         let mut temps = Vec::new();
         let res = (|| -> OptimResult<()> {
-            let kernel = kernels.get(gpu, info, dev, TrainShader::Update, &[op.code()])?;
+            let kernel = self.kernel(gpu, info, dev, Shader::Update, &[op.code()])?;
             // Source values: dense updates get one buffer per chunk (the chunk's elements,
             // so no binding exceeds the chunk size); scatters share one buffer of the
             // merged update rows.

@@ -811,7 +811,7 @@ impl<'g> Session<'g> {
             Storage::Host(_) => Vec::new(),
         };
         let res = (|| -> Result<()> {
-            let k = st.kernels.get(gpu, info, dev, varscope_shaders::Shader::Fill, None)?;
+            let k = st.kernels.get(gpu, info, dev, varscope_shaders::Shader::Fill, &[])?;
             let mut params = Vec::new();
             for (_, offset, bytes) in &chunks {
                 let p = st.pool.acquire(gpu, dev, Use::Params, 16).map_err(|m| GpuError::Wgpu {
@@ -974,6 +974,19 @@ impl Session<'_> {
     /// session).
     pub(crate) fn optim_pool<T>(&self, f: impl FnOnce(&mut Pool) -> T) -> T {
         f(&mut self.lock().pool)
+    }
+
+    /// The session's kernel of `shader` on device `dev` with overrides `values` (built
+    /// on first use, under the session lock).
+    pub(crate) fn kernel(
+        &self,
+        gpu: &Gpu,
+        info: &DeviceInfo,
+        dev: usize,
+        shader: varscope_shaders::Shader,
+        values: &[u32],
+    ) -> Result<Arc<crate::init::Kernel>> {
+        self.lock().kernels.get(gpu, info, dev, shader, values)
     }
 
     /// Marks a materialized variable initialized (after a kernel wrote all of it).

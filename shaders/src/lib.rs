@@ -169,7 +169,41 @@ const PHILOX_KAT: &str = concat!(include_str!("../philox.wgsl"), "\n", include_s
 /// as `(label, source)`.
 pub const PRELUDES: &[(&str, &str)] = &[("shaders/philox.wgsl", PHILOX)];
 
-/// The closed registry of varscope's compute shaders.
+/// How a shader binds one resource, in binding-index order (plain data: the gpu crate
+/// turns it into bind group layout entries).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Binding {
+    /// A storage buffer (`var<storage, read>` when `read_only`, else `read_write`).
+    Storage {
+        /// Read-only access.
+        read_only: bool,
+    },
+    /// A uniform buffer.
+    Uniform,
+}
+
+const RO: Binding = Binding::Storage { read_only: true };
+const RW: Binding = Binding::Storage { read_only: false };
+const UNIFORM: Binding = Binding::Uniform;
+
+/// The closed registry of varscope's compute shaders: the initializers and roofline
+/// fill of the session, and the training kernels of `varscope-gpu`'s `optim` module.
+///
+/// | shader | entry | bindings |
+/// | --- | --- | --- |
+/// | `shaders/init.wgsl` | `init_main` | 0 `array<InitDesc>` (read), 1 output `array<u32>` (read_write), 2 [`InitParams`] (uniform) |
+/// | `shaders/fill.wgsl` | `fill_main` | 0 output (read_write), 1 [`FillParams`] (uniform) |
+/// | `shaders/philox_kat.wgsl` | `kat_main` | 0 counters (read), 1 outputs (read_write) |
+/// | `shaders/optim.wgsl` | `optim_main` | 0 `array<OptimRow>` (read), 1 [`OptimParams`] (uniform), 2 gradients `array<f32>` (read), 3..=6 `w0..w3` `array<f32>` (read_write), 7 `array<u32>` row of each workgroup (read) |
+/// | `shaders/norm.wgsl` | `norm_main` | 0 `array<NormRow>` (read), 1 [`RowParams`] (uniform), 2 values `array<f32>` (read_write) |
+/// | `shaders/reduce.wgsl` | `reduce_main` | 0 `array<ReduceRow>` (read), 1 [`RowParams`] (uniform), 2 values (read), 3 partial sums (read_write) |
+/// | `shaders/update.wgsl` | `update_main` | 0 `array<UpdateRow>` (read), 1 [`RowParams`] (uniform), 2 source (read), 3 destination (read_write) |
+///
+/// Pipeline-overridable constants ([`Shader::overrides`], set in that order):
+/// `init.wgsl` has `INIT_KIND` and `INIT_LAYOUT` ([`init_constants`]); `optim.wgsl` has
+/// `OPT_KIND` (an `OPT_*` code) and the buffer map `VAR_BUF`, `S0_BUF`, `S1_BUF`,
+/// `S2_BUF` (which of `w0..w3` holds the variable and each slot; [`optim_constants`]);
+/// `update.wgsl` has `UPDATE_OP` (an `UPDATE_*` code).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Shader {
     /// The descriptor-table init kernel (`shaders/init.wgsl` after the Philox prelude).
@@ -178,67 +212,6 @@ pub enum Shader {
     Fill,
     /// Philox and Box-Muller outputs for given counters, for tests (`shaders/philox_kat.wgsl`).
     PhiloxKat,
-}
-
-impl Shader {
-    /// Every shader.
-    pub const ALL: [Shader; 3] = [Shader::Init, Shader::Fill, Shader::PhiloxKat];
-
-    /// The file path, used as the wgpu label.
-    pub fn label(self) -> &'static str {
-        match self {
-            Shader::Init => "shaders/init.wgsl",
-            Shader::Fill => "shaders/fill.wgsl",
-            Shader::PhiloxKat => "shaders/philox_kat.wgsl",
-        }
-    }
-
-    /// The complete WGSL source (prelude included).
-    pub fn source(self) -> &'static str {
-        match self {
-            Shader::Init => INIT,
-            Shader::Fill => FILL,
-            Shader::PhiloxKat => PHILOX_KAT,
-        }
-    }
-
-    /// The compute entry point.
-    pub fn entry_point(self) -> &'static str {
-        match self {
-            Shader::Init => "init_main",
-            Shader::Fill => "fill_main",
-            Shader::PhiloxKat => "kat_main",
-        }
-    }
-
-    /// The preludes prepended to this shader's file, by label.
-    pub fn preludes(self) -> &'static [&'static str] {
-        match self {
-            Shader::Init | Shader::PhiloxKat => &["shaders/philox.wgsl"],
-            Shader::Fill => &[],
-        }
-    }
-}
-
-/// The training kernels of `varscope-gpu`'s `optim` module: the fused optimizer step,
-/// norm constraints, regularization-loss reductions and variable updates. A registry of
-/// its own, with the same contract as [`Shader`] (label = file path, validated by
-/// `tests/validate.rs`, every file registered), kept apart so that code matching
-/// exhaustively over [`Shader`] does not change.
-///
-/// | shader | entry | bindings |
-/// | --- | --- | --- |
-/// | `shaders/optim.wgsl` | `optim_main` | 0 `array<OptimRow>` (read), 1 [`OptimParams`] (uniform), 2 gradients `array<f32>` (read), 3..=6 `w0..w3` `array<f32>` (read_write), 7 `array<u32>` row of each workgroup (read) |
-/// | `shaders/norm.wgsl` | `norm_main` | 0 `array<NormRow>` (read), 1 [`RowParams`] (uniform), 2 values `array<f32>` (read_write) |
-/// | `shaders/reduce.wgsl` | `reduce_main` | 0 `array<ReduceRow>` (read), 1 [`RowParams`] (uniform), 2 values (read), 3 partial sums (read_write) |
-/// | `shaders/update.wgsl` | `update_main` | 0 `array<UpdateRow>` (read), 1 [`RowParams`] (uniform), 2 source (read), 3 destination (read_write) |
-///
-/// Pipeline-overridable constants: `optim.wgsl` has `OPT_KIND` (an `OPT_*` code, no
-/// default) and the buffer map `VAR_BUF`, `S0_BUF`, `S1_BUF`, `S2_BUF` (which of
-/// `w0..w3` holds the variable and each slot; [`optim_constants`]); `update.wgsl` has
-/// `UPDATE_OP` (an `UPDATE_*` code, no default).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TrainShader {
     /// The fused multi-tensor optimizer step (`shaders/optim.wgsl`).
     Optim,
     /// Norm constraints (`shaders/norm.wgsl`).
@@ -249,47 +222,78 @@ pub enum TrainShader {
     Update,
 }
 
-impl TrainShader {
-    /// Every training shader.
-    pub const ALL: [TrainShader; 4] = [TrainShader::Optim, TrainShader::Norm, TrainShader::Reduce, TrainShader::Update];
+impl Shader {
+    /// Every shader.
+    pub const ALL: [Shader; 7] =
+        [Shader::Init, Shader::Fill, Shader::PhiloxKat, Shader::Optim, Shader::Norm, Shader::Reduce, Shader::Update];
 
     /// The file path, used as the wgpu label.
     pub fn label(self) -> &'static str {
         match self {
-            TrainShader::Optim => "shaders/optim.wgsl",
-            TrainShader::Norm => "shaders/norm.wgsl",
-            TrainShader::Reduce => "shaders/reduce.wgsl",
-            TrainShader::Update => "shaders/update.wgsl",
+            Shader::Init => "shaders/init.wgsl",
+            Shader::Fill => "shaders/fill.wgsl",
+            Shader::PhiloxKat => "shaders/philox_kat.wgsl",
+            Shader::Optim => "shaders/optim.wgsl",
+            Shader::Norm => "shaders/norm.wgsl",
+            Shader::Reduce => "shaders/reduce.wgsl",
+            Shader::Update => "shaders/update.wgsl",
         }
     }
 
-    /// The complete WGSL source.
+    /// The complete WGSL source (prelude included).
     pub fn source(self) -> &'static str {
         match self {
-            TrainShader::Optim => include_str!("../optim.wgsl"),
-            TrainShader::Norm => include_str!("../norm.wgsl"),
-            TrainShader::Reduce => include_str!("../reduce.wgsl"),
-            TrainShader::Update => include_str!("../update.wgsl"),
+            Shader::Init => INIT,
+            Shader::Fill => FILL,
+            Shader::PhiloxKat => PHILOX_KAT,
+            Shader::Optim => include_str!("../optim.wgsl"),
+            Shader::Norm => include_str!("../norm.wgsl"),
+            Shader::Reduce => include_str!("../reduce.wgsl"),
+            Shader::Update => include_str!("../update.wgsl"),
         }
     }
 
     /// The compute entry point.
     pub fn entry_point(self) -> &'static str {
         match self {
-            TrainShader::Optim => "optim_main",
-            TrainShader::Norm => "norm_main",
-            TrainShader::Reduce => "reduce_main",
-            TrainShader::Update => "update_main",
+            Shader::Init => "init_main",
+            Shader::Fill => "fill_main",
+            Shader::PhiloxKat => "kat_main",
+            Shader::Optim => "optim_main",
+            Shader::Norm => "norm_main",
+            Shader::Reduce => "reduce_main",
+            Shader::Update => "update_main",
         }
     }
 
-    /// The names of the shader's pipeline-overridable constants without a default
-    /// (every pipeline must set them) and with one.
+    /// The preludes prepended to this shader's file, by label.
+    pub fn preludes(self) -> &'static [&'static str] {
+        match self {
+            Shader::Init | Shader::PhiloxKat => &["shaders/philox.wgsl"],
+            _ => &[],
+        }
+    }
+
+    /// The bindings of group 0, by binding index.
+    pub fn bindings(self) -> &'static [Binding] {
+        match self {
+            Shader::Init => &[RO, RW, UNIFORM],
+            Shader::Fill => &[RW, UNIFORM],
+            Shader::PhiloxKat => &[RO, RW],
+            Shader::Optim => &[RO, UNIFORM, RO, RW, RW, RW, RW, RO],
+            Shader::Norm => &[RO, UNIFORM, RW],
+            Shader::Reduce | Shader::Update => &[RO, UNIFORM, RO, RW],
+        }
+    }
+
+    /// The pipeline-overridable constants every pipeline of this shader sets, in the
+    /// order a kernel cache keys them by.
     pub fn overrides(self) -> &'static [&'static str] {
         match self {
-            TrainShader::Optim => &["OPT_KIND", "VAR_BUF", "S0_BUF", "S1_BUF", "S2_BUF"],
-            TrainShader::Update => &["UPDATE_OP"],
-            TrainShader::Norm | TrainShader::Reduce => &[],
+            Shader::Init => &[INIT_KIND, INIT_LAYOUT],
+            Shader::Optim => &["OPT_KIND", "VAR_BUF", "S0_BUF", "S1_BUF", "S2_BUF"],
+            Shader::Update => &["UPDATE_OP"],
+            Shader::Fill | Shader::PhiloxKat | Shader::Norm | Shader::Reduce => &[],
         }
     }
 }

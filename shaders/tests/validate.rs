@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use varscope_shaders::{
-    Shader, TrainShader, INIT_KINDS, INIT_LAYOUTS, OPT_KINDS, PRELUDES, UPDATE_OPS, WORKGROUP_SIZE,
+    Binding, Shader, INIT_KINDS, INIT_LAYOUTS, OPT_KINDS, PRELUDES, UPDATE_OPS, WORKGROUP_SIZE,
 };
 
 /// What the session requests from every adapter: WebGPU defaults, nothing more.
@@ -72,7 +72,6 @@ fn every_wgsl_file_is_registered() {
     let registered: BTreeSet<String> = Shader::ALL
         .iter()
         .map(|s| s.label().to_string())
-        .chain(TrainShader::ALL.iter().map(|s| s.label().to_string()))
         .chain(PRELUDES.iter().map(|(l, _)| l.to_string()))
         .collect();
     let missing: Vec<_> = on_disk.difference(&registered).collect();
@@ -86,10 +85,12 @@ fn every_wgsl_file_is_registered() {
     }
 }
 
+const TRAINING: [Shader; 4] = [Shader::Optim, Shader::Norm, Shader::Reduce, Shader::Update];
+
 #[test]
 fn every_training_shader_validates() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    for shader in TrainShader::ALL {
+    for shader in TRAINING {
         let src = shader.source();
         validate(shader.label(), src).unwrap_or_else(|e| panic!("{} failed validation:\n{e}", shader.label()));
         let module = naga::front::wgsl::parse_str(src).expect("parsed above");
@@ -112,7 +113,7 @@ fn every_training_shader_validates() {
 /// the overrides made constants as a pipeline would set them.
 #[test]
 fn every_training_variant_validates() {
-    let optim = TrainShader::Optim.source();
+    let optim = Shader::Optim.source();
     for kind in OPT_KINDS {
         for var_buf in 0..4u32 {
             let slots = [(var_buf + 1) % 4, (var_buf + 2) % 4, 3];
@@ -125,7 +126,7 @@ fn every_training_variant_validates() {
             validate(&format!("shaders/optim.wgsl[kind {kind}, var {var_buf}]"), &v).unwrap_or_else(|e| panic!("{e}"));
         }
     }
-    let update = TrainShader::Update.source();
+    let update = Shader::Update.source();
     for op in UPDATE_OPS {
         let v = update.replace("override UPDATE_OP: u32;", &format!("const UPDATE_OP: u32 = {op}u;"));
         assert!(!v.contains("override"), "update.wgsl overrides changed");
@@ -169,4 +170,39 @@ fn a_broken_shader_fails() {
     assert!(validate("f16.wgsl", f16).is_err());
     // Syntax error.
     assert!(validate("syntax.wgsl", "fn main( {").is_err());
+}
+
+/// `Shader::bindings` (what the gpu crate builds bind group layouts from) matches the
+/// bindings each shader declares: index, storage access, uniform; and every declared
+/// override is one `Shader::overrides` names.
+#[test]
+fn declared_bindings_and_overrides_match_the_registry() {
+    for shader in Shader::ALL {
+        let module = naga::front::wgsl::parse_str(shader.source()).expect("parses");
+        let mut declared: Vec<(u32, Binding)> = module
+            .global_variables
+            .iter()
+            .filter_map(|(_, g)| {
+                let b = g.binding.as_ref()?;
+                assert_eq!(b.group, 0, "{}: only group 0 is used", shader.label());
+                let kind = match g.space {
+                    naga::AddressSpace::Uniform => Binding::Uniform,
+                    naga::AddressSpace::Storage { access } => {
+                        Binding::Storage { read_only: !access.contains(naga::StorageAccess::STORE) }
+                    }
+                    other => panic!("{}: unexpected address space {other:?}", shader.label()),
+                };
+                Some((b.binding, kind))
+            })
+            .collect();
+        declared.sort_by_key(|(i, _)| *i);
+        let expected: Vec<(u32, Binding)> =
+            shader.bindings().iter().enumerate().map(|(i, b)| (i as u32, *b)).collect();
+        assert_eq!(declared, expected, "{}: bindings differ from Shader::bindings()", shader.label());
+        let mut overrides: Vec<String> = module.overrides.iter().filter_map(|(_, o)| o.name.clone()).collect();
+        overrides.sort();
+        let mut named: Vec<String> = shader.overrides().iter().map(|s| s.to_string()).collect();
+        named.sort();
+        assert_eq!(overrides, named, "{}: overrides differ from Shader::overrides()", shader.label());
+    }
 }
