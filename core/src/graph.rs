@@ -248,6 +248,25 @@ impl Creator<'_> {
 pub(crate) struct Store {
     pub vars: HashMap<String, Variable>,
     pub partitioned: HashMap<String, PartitionedVariable>,
+    /// Names `n` such that `n/part_0` is in `vars`, so the "partitioned version found"
+    /// check needs no allocation on the lookup path.
+    pub part0_owners: std::collections::HashSet<String>,
+}
+
+impl Store {
+    fn insert_var(&mut self, key: &str, v: Variable) {
+        if let Some(owner) = key.strip_suffix("/part_0") {
+            self.part0_owners.insert(owner.to_string());
+        }
+        self.vars.insert(key.to_string(), v);
+    }
+
+    fn remove_var(&mut self, key: &str) {
+        if let Some(owner) = key.strip_suffix("/part_0") {
+            self.part0_owners.remove(owner);
+        }
+        self.vars.remove(key);
+    }
 }
 
 #[derive(Default)]
@@ -760,7 +779,7 @@ impl Graph {
                 self.names().undo(txn.names);
                 let mut st = self.state_mut();
                 for k in txn.vars.iter().rev() {
-                    st.store.vars.remove(k);
+                    st.store.remove_var(k);
                     if st.var_order.last() == Some(k) {
                         st.var_order.pop();
                     } else {
@@ -791,16 +810,24 @@ impl Graph {
         if a.partitioner.is_some() && !is_scalar {
             return self.transaction(|| self.get_partitioned(a)).map(VarRef::Partitioned);
         }
-        if a.reuse == Reuse::True && a.partitioner.is_none() {
-            let existing = self.state().store.partitioned.get(&a.name).cloned();
-            if existing.is_some() {
-                return self.transaction(|| self.get_partitioned(a)).map(VarRef::Partitioned);
-            }
+        // One read of the store answers the partitioned-reuse and "partitioned version
+        // found" checks and (in graph mode) looks the variable up for the reuse fast path.
+        let (reuse_partitioned, has_part0, found) = {
+            let st = self.state();
+            (
+                a.reuse == Reuse::True && a.partitioner.is_none() && st.store.partitioned.contains_key(&a.name),
+                st.store.part0_owners.contains(&a.name),
+                if self.inner.eager { None } else { st.store.vars.get(&a.name).cloned() },
+            )
+        };
+        if reuse_partitioned {
+            return self.transaction(|| self.get_partitioned(a)).map(VarRef::Partitioned);
         }
-        if self.state().store.vars.contains_key(&format!("{}/part_0", a.name)) {
+        if has_part0 {
             return Err(Error::PartitionedExists { name: a.name });
         }
-        self.get_single(a, None, None).map(VarRef::Variable)
+        let prefetched = if self.inner.eager { None } else { Some(found) };
+        self.get_single_with(a, None, None, prefetched).map(VarRef::Variable)
     }
 
     fn store_get(&self, key: &str) -> Option<Variable> {
@@ -832,6 +859,18 @@ impl Graph {
 
     /// `_get_single_variable`.
     fn get_single(&self, a: GetterArgs, partition_info: Option<PartitionInfo>, slice: Option<(SliceInfo, String)>) -> Result<Variable> {
+        self.get_single_with(a, partition_info, slice, None)
+    }
+
+    /// `_get_single_variable`, with the store lookup already done when `prefetched` is
+    /// `Some` (graph mode).
+    fn get_single_with(
+        &self,
+        a: GetterArgs,
+        partition_info: Option<PartitionInfo>,
+        slice: Option<(SliceInfo, String)>,
+        prefetched: Option<Option<Variable>>,
+    ) -> Result<Variable> {
         let from_value = matches!(a.initializer, Some(InitArg::Value(_)));
         if a.shape.is_some() && from_value {
             return Err(Error::ConstantWithShape { name: a.name });
@@ -843,7 +882,11 @@ impl Graph {
         let eager_tmp = self.inner.eager && self.active_eager_store().is_none();
         // Fast path: an existing variable needs no lock beyond the store's read lock.
         if !eager_tmp {
-            if let Some(found) = self.store_get(&a.name) {
+            let found = match prefetched {
+                Some(f) => f,
+                None => self.store_get(&a.name),
+            };
+            if let Some(found) = found {
                 self.check_existing(&a.name, &shape, a.dtype, a.reuse, &found)?;
                 return Ok(found);
             }
@@ -955,7 +998,7 @@ impl Graph {
         }
         {
             let mut st = self.state_mut();
-            st.store.vars.insert(name.clone(), v.clone());
+            st.store.insert_var(&name, v.clone());
             st.var_order.push(name.clone());
         }
         self.journal_var(&name, false);
@@ -1036,7 +1079,7 @@ impl Graph {
         let (slice_dim, num_slices) = slice_dim_and_num_slices(&values);
         {
             let st = self.state();
-            if st.store.vars.contains_key(&format!("{name}/part_0")) {
+            if st.store.part0_owners.contains(&name) {
                 if !st.store.vars.contains_key(&format!("{name}/part_{}", num_slices - 1)) {
                     return Err(Error::ShardMissing { name, num_shards: num_slices, missing: num_slices - 1 });
                 }
