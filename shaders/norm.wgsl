@@ -45,19 +45,7 @@ struct NormParams {
 @group(0) @binding(1) var<uniform> params: NormParams;
 @group(0) @binding(2) var<storage, read_write> values: array<f32>;
 
-fn find_row(e: u32) -> u32 {
-    var lo = 0u;
-    var hi = params.num_rows;
-    while (hi - lo > 1u) {
-        let mid = (lo + hi) / 2u;
-        if (rows[mid].start <= e) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo;
-}
+// find_row(e) comes from the shaders/rows.wgsl prelude.
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn norm_main(

@@ -35,19 +35,7 @@ struct UpdateParams {
 @group(0) @binding(2) var<storage, read> src: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 
-fn find_row(e: u32) -> u32 {
-    var lo = 0u;
-    var hi = params.num_rows;
-    while (hi - lo > 1u) {
-        let mid = (lo + hi) / 2u;
-        if (rows[mid].start <= e) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo;
-}
+// find_row(e) comes from the shaders/rows.wgsl prelude.
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn update_main(

@@ -167,7 +167,12 @@ const PHILOX_KAT: &str = concat!(include_str!("../philox.wgsl"), "\n", include_s
 
 /// Every WGSL file of the crate that is a prelude (no entry point) rather than a shader,
 /// as `(label, source)`.
-pub const PRELUDES: &[(&str, &str)] = &[("shaders/philox.wgsl", PHILOX)];
+pub const PRELUDES: &[(&str, &str)] = &[("shaders/philox.wgsl", PHILOX), ("shaders/rows.wgsl", ROWS)];
+
+const ROWS: &str = include_str!("../rows.wgsl");
+const NORM: &str = concat!(include_str!("../rows.wgsl"), "\n", include_str!("../norm.wgsl"));
+const REDUCE: &str = concat!(include_str!("../rows.wgsl"), "\n", include_str!("../reduce.wgsl"));
+const UPDATE: &str = concat!(include_str!("../rows.wgsl"), "\n", include_str!("../update.wgsl"));
 
 /// How a shader binds one resource, in binding-index order (plain data: the gpu crate
 /// turns it into bind group layout entries).
@@ -247,9 +252,9 @@ impl Shader {
             Shader::Fill => FILL,
             Shader::PhiloxKat => PHILOX_KAT,
             Shader::Optim => include_str!("../optim.wgsl"),
-            Shader::Norm => include_str!("../norm.wgsl"),
-            Shader::Reduce => include_str!("../reduce.wgsl"),
-            Shader::Update => include_str!("../update.wgsl"),
+            Shader::Norm => NORM,
+            Shader::Reduce => REDUCE,
+            Shader::Update => UPDATE,
         }
     }
 
@@ -270,7 +275,8 @@ impl Shader {
     pub fn preludes(self) -> &'static [&'static str] {
         match self {
             Shader::Init | Shader::PhiloxKat => &["shaders/philox.wgsl"],
-            _ => &[],
+            Shader::Norm | Shader::Reduce | Shader::Update => &["shaders/rows.wgsl"],
+            Shader::Fill | Shader::Optim => &[],
         }
     }
 

@@ -102,7 +102,7 @@ fn every_training_shader_validates() {
         assert_eq!(entry.stage, naga::ShaderStage::Compute, "{}", shader.label());
         assert_eq!(entry.workgroup_size, [WORKGROUP_SIZE, 1, 1], "{}: workgroup size", shader.label());
         let own = std::fs::read_to_string(dir.join(shader.label().trim_start_matches("shaders/"))).expect("read");
-        assert_eq!(shader.source(), own, "{} source is not its file", shader.label());
+        assert!(shader.source().ends_with(&own), "{} source is not its file", shader.label());
         for name in shader.overrides() {
             assert!(src.contains(&format!("override {name}: u32")), "{}: override {name} missing", shader.label());
         }
