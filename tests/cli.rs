@@ -38,7 +38,7 @@ fn bench_scopes_json_figures() {
     for f in ["create_variables", "reuse_lookup_3_deep", "lookup_speedup_all_cores"] {
         assert!(names.contains(&f), "{names:?}");
     }
-    assert!(figs.iter().all(|o| o["value"].as_f64().map_or(false, |v| v.is_finite() && v > 0.0)));
+    assert!(figs.iter().all(|o| o["value"].as_f64().is_some_and(|v| v.is_finite() && v > 0.0)));
 }
 
 #[test]

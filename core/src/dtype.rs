@@ -9,12 +9,14 @@ use std::fmt;
 /// `/cpu:0` and on adapters that support them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
+#[derive(Default)]
 pub enum DType {
     /// IEEE half precision.
     Float16,
     /// Brain float 16 (the upper half of a float32).
     BFloat16,
     /// IEEE single precision, the default.
+    #[default]
     Float32,
     /// IEEE double precision.
     Float64,
@@ -129,11 +131,6 @@ impl DType {
     }
 }
 
-impl Default for DType {
-    fn default() -> Self {
-        DType::Float32
-    }
-}
 
 impl fmt::Display for DType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -806,7 +806,7 @@ impl Graph {
 
     /// `_true_getter`: partitioned, partitioned-reuse, or single variable.
     pub(crate) fn true_getter(&self, a: GetterArgs) -> Result<VarRef> {
-        let is_scalar = a.shape.as_ref().map_or(false, ShapeArg::is_scalar_seq);
+        let is_scalar = a.shape.as_ref().is_some_and(ShapeArg::is_scalar_seq);
         if a.partitioner.is_some() && !is_scalar {
             return self.transaction(|| self.get_partitioned(a)).map(VarRef::Partitioned);
         }
@@ -1477,11 +1477,10 @@ impl GetVariable<'_> {
         drop(f);
         // The store.
         let mut reuse = reuse;
-        if g.is_eager() {
-            if g.active_eager_store().is_some() {
+        if g.is_eager()
+            && g.active_eager_store().is_some() {
                 reuse = Reuse::AutoReuse;
             }
-        }
         let synchronization = args.synchronization.unwrap_or_default();
         let aggregation = args.aggregation.unwrap_or_default();
         let trainable = args.trainable.unwrap_or(synchronization != Synchronization::OnRead);

@@ -247,13 +247,13 @@ impl Initializer {
             Initializer::RandomNormal { .. } => "random_normal".into(),
             Initializer::TruncatedNormal { .. } => "truncated_normal".into(),
             Initializer::VarianceScaling { scale, mode, distribution, .. } => {
-                let named = match (*scale, mode, distribution) {
-                    (s, FanMode::FanAvg, Distribution::Uniform) if s == 1.0 => Some("glorot_uniform"),
-                    (s, FanMode::FanAvg, Distribution::TruncatedNormal) if s == 1.0 => Some("glorot_normal"),
-                    (s, FanMode::FanIn, Distribution::Uniform) if s == 2.0 => Some("he_uniform"),
-                    (s, FanMode::FanIn, Distribution::TruncatedNormal) if s == 2.0 => Some("he_normal"),
-                    (s, FanMode::FanIn, Distribution::Uniform) if s == 1.0 => Some("lecun_uniform"),
-                    (s, FanMode::FanIn, Distribution::TruncatedNormal) if s == 1.0 => Some("lecun_normal"),
+                let named = match (mode, distribution) {
+                    (FanMode::FanAvg, Distribution::Uniform) if *scale == 1.0 => Some("glorot_uniform"),
+                    (FanMode::FanAvg, Distribution::TruncatedNormal) if *scale == 1.0 => Some("glorot_normal"),
+                    (FanMode::FanIn, Distribution::Uniform) if *scale == 2.0 => Some("he_uniform"),
+                    (FanMode::FanIn, Distribution::TruncatedNormal) if *scale == 2.0 => Some("he_normal"),
+                    (FanMode::FanIn, Distribution::Uniform) if *scale == 1.0 => Some("lecun_uniform"),
+                    (FanMode::FanIn, Distribution::TruncatedNormal) if *scale == 1.0 => Some("lecun_normal"),
                     _ => None,
                 };
                 named.unwrap_or("variance_scaling").into()

@@ -616,7 +616,7 @@ impl<'g> VariableScopeBuilder<'g> {
                 return Err(Error::ValuesFromOtherGraph { tensor: v.name.clone(), other: format!("graph {}", self.graph.id()) });
             }
         }
-        if matches!(self.name_or_scope, ScopeName::None) && self.reuse.map_or(false, Reuse::is_truthy) {
+        if matches!(self.name_or_scope, ScopeName::None) && self.reuse.is_some_and(Reuse::is_truthy) {
             return Err(Error::ReuseWithoutName);
         }
         let cached = self.cached.borrow().clone();
@@ -708,7 +708,7 @@ impl Graph {
             },
         };
 
-        let result = self.with_thread(|ts| -> Result<(VariableScope, VariableScope, Option<HashMap<String, u64>>, String, bool)> {
+        let result = self.with_thread(|ts| -> Result<Entered> {
             let old = ts.current.clone();
             let old_fields = old.snapshot();
             match p.name_or_scope {
@@ -797,6 +797,10 @@ impl Graph {
         })
     }
 }
+
+/// What entering pushed: the new scope, the previous one, the counter snapshot (object
+/// scopes), the new scope's name, and whether it was an object scope.
+type Entered = (VariableScope, VariableScope, Option<HashMap<String, u64>>, String, bool);
 
 fn apply_args(f: &mut ScopeFields, p: &EnterParts<'_>, old_getter: Option<&CustomGetter>) {
     if let Some(i) = p.initializer {

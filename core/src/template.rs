@@ -8,13 +8,16 @@ use crate::graph::GraphKeys;
 use crate::scope::{CustomGetter, Reuse, ScopeName};
 use crate::{Error, Graph, Result, VariableScope};
 
+/// The function a template wraps.
+type TemplateFn<'g, A, R> = Box<dyn Fn(&Graph, A) -> Result<R> + 'g>;
+
 /// A template made by [`Graph::make_template`]. Call it with [`Template::call`].
 pub struct Template<'g, A, R> {
     graph: &'g Graph,
     name: String,
     unique_name: Option<String>,
     custom_getter: Option<CustomGetter>,
-    func: Box<dyn Fn(&Graph, A) -> Result<R> + 'g>,
+    func: TemplateFn<'g, A, R>,
     scope: RefCell<Option<VariableScope>>,
     variables_created: Cell<bool>,
     origin: String,

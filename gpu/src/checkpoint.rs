@@ -2030,8 +2030,8 @@ mod tests {
     #[test]
     fn conversions_round_to_nearest_even() {
         let mut out = Vec::new();
-        convert_into(&1.0009765625f32.to_le_bytes(), StoredDType::F32, DType::Float16, &mut out);
-        assert_eq!(out, f16::from_f32(1.0009765625).to_le_bytes());
+        convert_into(&1.000_976_6_f32.to_le_bytes(), StoredDType::F32, DType::Float16, &mut out);
+        assert_eq!(out, f16::from_f32(1.000_976_6).to_le_bytes());
         out.clear();
         convert_into(&bf16::from_f32(-2.5).to_le_bytes(), StoredDType::BF16, DType::Float32, &mut out);
         assert_eq!(out, (-2.5f32).to_le_bytes());

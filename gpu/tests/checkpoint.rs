@@ -310,7 +310,7 @@ fn converts_between_float_dtypes() {
     let mut cases = GpuCases::new("converts_between_float_dtypes");
     let dir = TempDir::new("dtype");
     let values: Vec<f32> =
-        vec![0.0, -0.0, 1.0, 1.0009765625, 1.00048828125, 3.14159265, -65504.0, 65520.0, 1e-8, 6.1e-5, 1e30, f32::INFINITY, f32::NAN, -2.5];
+        vec![0.0, -0.0, 1.0, 1.000_976_6, 1.000_488_3, std::f32::consts::PI, -65504.0, 65520.0, 1e-8, 6.1e-5, 1e30, f32::INFINITY, f32::NAN, -2.5];
     let shape = [values.len() as u64];
     for t in targets("checkpoint dtype conversion") {
         let g = Graph::new();
@@ -929,7 +929,7 @@ fn reader_regressions() {
         let err = CheckpointInfo::parse(&bytes).expect_err(what);
         let msg = err.to_string();
         assert!(msg.contains("<memory>"), "{what}: {msg}");
-        assert!(checkpoint::fuzz_restore_plan(&bytes, &g, &[v.clone()], &[], true).is_err(), "{what}");
+        assert!(checkpoint::fuzz_restore_plan(&bytes, &g, std::slice::from_ref(&v), &[], true).is_err(), "{what}");
     }
     // A well-formed empty file and a zero-element tensor are fine.
     assert!(CheckpointInfo::parse(&file("{}      ", &[])).unwrap().tensors.is_empty());
@@ -1031,8 +1031,8 @@ fn optimizer_slots_round_trip_and_training_resumes() {
         let (g1, w1) = build();
         let s1 = Session::new(&g1).unwrap();
         s1.global_variables_initializer().unwrap();
-        let mut tr1 = Trainer::new(&s1, Optimizer::adam(), &[w1.clone()]).unwrap();
-        let grads = Gradients::new(&s1, &[w1.clone()]).unwrap();
+        let mut tr1 = Trainer::new(&s1, Optimizer::adam(), std::slice::from_ref(&w1)).unwrap();
+        let grads = Gradients::new(&s1, std::slice::from_ref(&w1)).unwrap();
         for step in 0..3 {
             grads.write_f32(&s1, &w1, &grad(step)).unwrap();
             tr1.apply_gradients(&grads).unwrap();
@@ -1048,7 +1048,7 @@ fn optimizer_slots_round_trip_and_training_resumes() {
         let (g2, w2) = build();
         let s2 = Session::new(&g2).unwrap();
         s2.global_variables_initializer().unwrap();
-        let mut tr2 = Trainer::new(&s2, Optimizer::adam(), &[w2.clone()]).unwrap();
+        let mut tr2 = Trainer::new(&s2, Optimizer::adam(), std::slice::from_ref(&w2)).unwrap();
         checkpoint::restore(&s2, &path, &RestoreOptions::default().strict(true)).unwrap_or_else(|e| panic!("[{}] {e}", t.label));
         tr2.reload_step().unwrap();
         assert_eq!(tr2.step(), 3, "[{}] step count restored", t.label);
@@ -1056,7 +1056,7 @@ fn optimizer_slots_round_trip_and_training_resumes() {
             assert_eq!(s1.read(a).unwrap().to_bits_vec(), s2.read(b).unwrap().to_bits_vec(), "[{}] slot {}", t.label, a.key());
         }
         // One more step on each gives the same weights.
-        let grads2 = Gradients::new(&s2, &[w2.clone()]).unwrap();
+        let grads2 = Gradients::new(&s2, std::slice::from_ref(&w2)).unwrap();
         grads.write_f32(&s1, &w1, &grad(3)).unwrap();
         grads2.write_f32(&s2, &w2, &grad(3)).unwrap();
         tr1.apply_gradients(&grads).unwrap();
