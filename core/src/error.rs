@@ -99,6 +99,14 @@ pub enum Error {
         /// Values given.
         got: u64,
     },
+    /// A fully defined shape with more elements than a `u64` counts.
+    #[error("Variable {name} has shape {shape}, which has more than 2^64 elements.")]
+    ShapeTooLarge {
+        /// Store key.
+        name: String,
+        /// The shape.
+        shape: Shape,
+    },
     /// E10: a negative dimension.
     #[error("Dimension {dim} must be >= 0")]
     NegativeDimension {

@@ -879,6 +879,9 @@ impl Graph {
             Some(s) => s.to_shape()?,
             None => Shape::unknown(),
         };
+        if shape.overflows() {
+            return Err(Error::ShapeTooLarge { name: a.name, shape });
+        }
         let eager_tmp = self.inner.eager && self.active_eager_store().is_none();
         // Fast path: an existing variable needs no lock beyond the store's read lock.
         if !eager_tmp {
@@ -1048,6 +1051,9 @@ impl Graph {
                 found: t.static_shape().clone(),
             })?;
         }
+        if shape.overflows() {
+            return Err(Error::ShapeTooLarge { name, shape });
+        }
         let mut partitions = None;
         if a.reuse == Reuse::False || a.partitioner.is_some() {
             let p = a.partitioner.as_ref().expect("partitioner is set unless reusing");
@@ -1074,7 +1080,8 @@ impl Graph {
         if a.reuse == Reuse::True {
             return Err(Error::PartitionedDoesNotExist { name });
         }
-        let partitions = partitions.expect("computed when not reusing");
+        // Only reached when not reusing, where the partitioner ran above.
+        let Some(partitions) = partitions else { return Err(Error::PartitionedDoesNotExist { name }) };
         let values = partitions.values().unwrap_or(&[]).to_vec();
         let (slice_dim, num_slices) = slice_dim_and_num_slices(&values);
         {
@@ -1089,6 +1096,13 @@ impl Graph {
             }
         }
         let full = shape.as_list().expect("fully defined after call_partitioner");
+        if num_slices > full[slice_dim] {
+            // More shards than slices: the first empty shard starts at the end of the
+            // axis, which `_PartitionInfo` rejects (G19). Report it before allocating.
+            let mut off = vec![0u64; full.len()];
+            off[slice_dim] = full[slice_dim];
+            PartitionInfo::new(&full, &off)?;
+        }
         let slices = iter_slices(&full, num_slices, slice_dim);
         // Validate every shard first: varscope creates nothing when one would fail.
         let infos: Vec<PartitionInfo> =

@@ -173,12 +173,12 @@ impl Partitioner {
             Partitioner::VariableAxisSize { max_shard_bytes, axis, bytes_per_string_element, max_shards } => {
                 let d = *dims.get(*axis).ok_or_else(|| axis_err(*axis))?;
                 let elem = if dtype == DType::String { *bytes_per_string_element } else { dtype.size_bytes() as i64 };
-                let n: u64 = dims.iter().product();
+                let n: f64 = dims.iter().map(|&x| x as f64).product();
                 let mut p = vec![1i64; rank];
                 if d == 0 {
                     return Ok(Partitions::List(p));
                 }
-                let bytes_per_slice = (n as f64 / d as f64) * elem as f64;
+                let bytes_per_slice = (n / d as f64) * elem as f64;
                 let slices_per_shard = ((*max_shard_bytes as f64 / bytes_per_slice).floor() as i64).max(1);
                 let mut shards = (d as f64 / slices_per_shard as f64).ceil() as i64;
                 if let Some(m) = max_shards {
@@ -194,8 +194,8 @@ impl Partitioner {
                     return Err(Error::PartitionAxis { axis: *axis, shape: shape.clone() });
                 }
                 let elem = if dtype == DType::String { *bytes_per_string_element } else { dtype.size_bytes() as i64 };
-                let n: u64 = dims.iter().product();
-                let total = n as f64 * elem as f64;
+                let n: f64 = dims.iter().map(|&x| x as f64).product();
+                let total = n * elem as f64;
                 let parts = (total / *min_slice_size as f64).ceil() as i64;
                 let mut p = vec![1i64; rank];
                 p[*axis] = 1.max((dims[*axis] as i64).min(*max_partitions).min(parts));

@@ -53,9 +53,15 @@ impl Shape {
         self.dims.as_ref()?.iter().copied().collect()
     }
 
-    /// Product of the dims, if fully defined (1 for a scalar).
+    /// Product of the dims, if fully defined (1 for a scalar) and representable in a
+    /// `u64`.
     pub fn num_elements(&self) -> Option<u64> {
-        self.as_list().map(|d| d.iter().product())
+        self.as_list().and_then(|d| d.iter().try_fold(1u64, |a, &x| a.checked_mul(x)))
+    }
+
+    /// Whether the shape is fully defined but has more than `u64::MAX` elements.
+    pub fn overflows(&self) -> bool {
+        self.is_fully_defined() && self.num_elements().is_none()
     }
 
     /// TensorShape compatibility: unknown rank is compatible with anything; otherwise the

@@ -79,7 +79,7 @@ impl HostTensor {
     /// A tensor from parts. Returns `None` when the data length does not match the shape
     /// or the data variant does not fit the dtype.
     pub fn new(dtype: DType, shape: &[u64], data: TensorData) -> Option<Self> {
-        let n: u64 = shape.iter().product();
+        let n = shape.iter().try_fold(1u64, |a, &x| a.checked_mul(x))?;
         if n != data.len() as u64 || !data_fits(dtype, &data) {
             return None;
         }

@@ -628,9 +628,24 @@ impl<'g> Session<'g> {
     pub fn read_partitioned(&self, p: &PartitionedVariable) -> Result<HostValues> {
         let full: Vec<u64> = p.shape().as_list().unwrap_or_default();
         let eb = p.dtype().size_bytes() as u64;
-        let total: u64 = full.iter().product::<u64>() * eb;
-        let mut out = vec![0u8; total as usize];
         let mut st = self.lock();
+        // Every shard must be readable before the whole is allocated on the host.
+        for shard in p.shards() {
+            if !st.vars.get(&shard.id()).is_some_and(|e| e.initialized) {
+                return Err(GpuError::Uninitialized { variable: shard.op_name().to_string() });
+            }
+        }
+        let total = full.iter().try_fold(eb, |a, &d| a.checked_mul(d)).filter(|&t| usize::try_from(t).is_ok());
+        let too_large = || GpuError::TooLarge {
+            variable: p.name().to_string(),
+            bytes: total.unwrap_or(u64::MAX),
+            device: "/cpu:0 (host copy)".into(),
+            limit: isize::MAX as u64,
+        };
+        let total = total.ok_or_else(too_large)? as usize;
+        let mut out = Vec::new();
+        out.try_reserve_exact(total).map_err(|_| too_large())?;
+        out.resize(total, 0u8);
         for shard in p.shards() {
             let vals = self.read_locked(&mut st, shard)?;
             let shape = shard.dims().unwrap_or_default();
