@@ -7,7 +7,6 @@
 // enumerate groups, last one fastest) and three "reduced" dimensions (which enumerate a
 // group's members), each with its element stride; unused dimensions have size 1.
 
-const WORKGROUP_SIZE: u32 = 64u;
 const EPSILON: f32 = 1e-7;
 
 const NORM_MAX: u32 = 0u;
@@ -34,18 +33,11 @@ struct NormRow {
     _pad: u32,
 }
 
-struct NormParams {
-    num_rows: u32,
-    total: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
 @group(0) @binding(0) var<storage, read> rows: array<NormRow>;
-@group(0) @binding(1) var<uniform> params: NormParams;
+@group(0) @binding(1) var<uniform> params: RowParams;
 @group(0) @binding(2) var<storage, read_write> values: array<f32>;
 
-// find_row(e) comes from the shaders/rows.wgsl prelude.
+// RowParams, invocation_index and find_row come from the shaders/rows.wgsl prelude.
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn norm_main(
@@ -53,7 +45,7 @@ fn norm_main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let e = (wid.y * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
+    let e = invocation_index(wid, nwg, lid);
     if (e >= params.total) {
         return;
     }

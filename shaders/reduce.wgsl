@@ -4,7 +4,6 @@
 // summed in f32 in element order; the host adds the partials in f64 and applies the
 // regularizer's scales.
 
-const WORKGROUP_SIZE: u32 = 64u;
 const SEGMENT: u32 = 256u;
 
 struct ReduceRow {
@@ -18,20 +17,12 @@ struct ReduceRow {
     out_seg: u32,
 }
 
-struct ReduceParams {
-    num_rows: u32,
-    // Segments of the dispatch.
-    total: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
 @group(0) @binding(0) var<storage, read> rows: array<ReduceRow>;
-@group(0) @binding(1) var<uniform> params: ReduceParams;
+@group(0) @binding(1) var<uniform> params: RowParams;
 @group(0) @binding(2) var<storage, read> values: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-// find_row(e) comes from the shaders/rows.wgsl prelude.
+// RowParams, invocation_index and find_row come from the shaders/rows.wgsl prelude.
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn reduce_main(
@@ -39,7 +30,7 @@ fn reduce_main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let e = (wid.y * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
+    let e = invocation_index(wid, nwg, lid);
     if (e >= params.total) {
         return;
     }

@@ -4,8 +4,6 @@
 // overlap in the destination (the host merges duplicate scatter indices first), so
 // there are no races. UPDATE_OP (one of UPDATE_*) is a pipeline-overridable constant.
 
-const WORKGROUP_SIZE: u32 = 64u;
-
 override UPDATE_OP: u32;
 
 const UPDATE_ASSIGN: u32 = 0u;
@@ -23,19 +21,12 @@ struct UpdateRow {
     start: u32,
 }
 
-struct UpdateParams {
-    num_rows: u32,
-    total: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
 @group(0) @binding(0) var<storage, read> rows: array<UpdateRow>;
-@group(0) @binding(1) var<uniform> params: UpdateParams;
+@group(0) @binding(1) var<uniform> params: RowParams;
 @group(0) @binding(2) var<storage, read> src: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 
-// find_row(e) comes from the shaders/rows.wgsl prelude.
+// RowParams, invocation_index and find_row come from the shaders/rows.wgsl prelude.
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn update_main(
@@ -43,7 +34,7 @@ fn update_main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let e = (wid.y * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
+    let e = invocation_index(wid, nwg, lid);
     if (e >= params.total) {
         return;
     }
