@@ -83,8 +83,9 @@ pub enum Initializer {
     /// `ones_initializer()`.
     Ones,
     /// `constant_initializer(value)`: a scalar fills; a list fills row-major and pads
-    /// with its last value (E12); more values than elements is an error.
-    Constant(Vec<f64>),
+    /// with its last value (E12); more values than elements is an error. Shared, so
+    /// copying the spec (every `get_variable` resolves it) does not copy the list.
+    Constant(Arc<[f64]>),
     /// `random_uniform_initializer(minval, maxval, seed)`.
     RandomUniform {
         /// Lower bound (inclusive).
@@ -150,11 +151,11 @@ impl Initializer {
     }
     /// `constant_initializer(value)` with one value.
     pub fn constant(value: f64) -> Self {
-        Initializer::Constant(vec![value])
+        Initializer::Constant(Arc::from([value]))
     }
     /// `constant_initializer([values])`.
     pub fn constant_list(values: &[f64]) -> Self {
-        Initializer::Constant(values.to_vec())
+        Initializer::Constant(Arc::from(values))
     }
     /// `random_uniform_initializer(minval, maxval)`.
     pub fn random_uniform(minval: f64, maxval: f64) -> Self {
@@ -272,7 +273,7 @@ impl Initializer {
             Initializer::Zeros => InitKernel::Fill(0.0),
             Initializer::Ones => InitKernel::Fill(1.0),
             Initializer::Constant(v) if v.len() == 1 => InitKernel::Fill(v[0]),
-            Initializer::Constant(v) => InitKernel::Values(v.clone()),
+            Initializer::Constant(v) => InitKernel::Values(v.to_vec()),
             Initializer::RandomUniform { minval, maxval, .. } => {
                 InitKernel::Uniform { low: *minval, high: *maxval }
             }

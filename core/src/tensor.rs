@@ -71,7 +71,9 @@ pub struct HostTensor {
     dtype: DType,
     shape: Vec<u64>,
     static_shape: Shape,
-    data: TensorData,
+    /// Shared: scope defaults and getter arguments copy the tensor on every
+    /// `get_variable`, and those copies must not copy the values.
+    data: std::sync::Arc<TensorData>,
     kind: ConstantKind,
 }
 
@@ -87,7 +89,7 @@ impl HostTensor {
             dtype,
             shape: shape.to_vec(),
             static_shape: Shape::new(shape),
-            data,
+            data: std::sync::Arc::new(data),
             kind: ConstantKind::Tensor,
         })
     }
@@ -178,7 +180,7 @@ impl HostTensor {
         if dtype == self.dtype {
             return Some(self.clone());
         }
-        let data = match (&self.data, dtype) {
+        let data = match (&*self.data, dtype) {
             (TensorData::Float(v), d) if d.is_floating() || d.is_complex() => TensorData::Float(v.clone()),
             (TensorData::Int(v), d) if d.is_floating() || d.is_complex() => {
                 TensorData::Float(v.iter().map(|&x| x as f64).collect())
