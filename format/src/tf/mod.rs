@@ -1,0 +1,1 @@
+//! TensorFlow tensor bundles (`tf.train.Saver` checkpoints): reader and writer.
