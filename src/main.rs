@@ -8,6 +8,8 @@ use serde_json::json;
 use varscope::gpu::Session;
 use varscope::{Graph, Reuse};
 
+mod tf_cli;
+
 #[derive(Parser)]
 #[command(name = "varscope", version, about = "TensorFlow 1.x variable scopes over wgpu GPU buffers")]
 struct Cli {
@@ -39,11 +41,18 @@ enum Command {
     },
     /// Show a checkpoint's variables as a scope tree with shapes, dtypes, bytes and totals.
     Inspect {
-        /// The safetensors file.
+        /// The safetensors file, or a TensorFlow checkpoint (prefix, .index, or directory).
         file: std::path::PathBuf,
-        /// Also verify every tensor's checksum.
+        /// Also verify every tensor's checksum (CRC32C for a TensorFlow checkpoint).
         #[arg(long)]
         verify: bool,
+    },
+    /// Convert between a TensorFlow checkpoint and a .safetensors file (by DST's extension).
+    Convert {
+        /// A TensorFlow checkpoint (prefix, .index, or directory) or a .safetensors file.
+        src: std::path::PathBuf,
+        /// A .safetensors file, or a TensorFlow checkpoint prefix to write.
+        dst: std::path::PathBuf,
     },
     /// Train the example MLP (variables from scopes, WGSL forward/backward, Adam).
     Train {
@@ -88,6 +97,7 @@ fn main() -> ExitCode {
                 .map(|figs| print_figures(&figs, json))
         }
         Command::Inspect { file, verify } => inspect(&file, verify),
+        Command::Convert { src, dst } => tf_cli::convert(&src, &dst),
         Command::Train { device, steps, points, save, quiet } => train(device, steps, points, save, quiet),
     };
     match result {
@@ -306,6 +316,9 @@ struct ScopeNode {
 
 fn inspect(file: &std::path::Path, verify: bool) -> CliResult {
     use varscope::gpu::checkpoint;
+    if varscope_format::tf::is_tf_checkpoint(file) {
+        return tf_cli::inspect(file, verify);
+    }
     let info = if verify { checkpoint::verify(file)? } else { checkpoint::inspect(file)? };
     let mut root = ScopeNode::default();
     for t in &info.tensors {

@@ -297,6 +297,10 @@ pub enum CheckpointError {
     /// A session error (uninitialized variable, placement, device memory, wgpu).
     #[error(transparent)]
     Gpu(#[from] GpuError),
+
+    /// An error of a TensorFlow bundle (see [`crate::tf_checkpoint`]).
+    #[error(transparent)]
+    Tf(#[from] varscope_format::tf::TfError),
 }
 
 fn tensor_note(t: &Option<String>) -> String {
@@ -1303,14 +1307,14 @@ fn header_json(tensors: &[OutTensor], checksums: &[u64], graph_seed: Option<u64>
 
 /// What a tensor name stands for in the graph: a variable, or (some of) the shards of a
 /// partitioned variable.
-struct Unit {
-    name: String,
-    dtype: DType,
-    full_shape: Vec<u64>,
+pub(crate) struct Unit {
+    pub(crate) name: String,
+    pub(crate) dtype: DType,
+    pub(crate) full_shape: Vec<u64>,
     /// (variable, offset in the full shape, shape); one entry with zero offset for an
     /// unpartitioned variable.
-    parts: Vec<(Variable, Vec<u64>, Vec<u64>)>,
-    partitioned: bool,
+    pub(crate) parts: Vec<(Variable, Vec<u64>, Vec<u64>)>,
+    pub(crate) partitioned: bool,
 }
 
 /// The tensor name of an unpartitioned variable: its store key, without the trailing `/`
@@ -1330,7 +1334,7 @@ fn unknown_shape(v: &Variable) -> CheckpointError {
 
 /// Groups variables into units (shards under their partitioned variable's key), in
 /// first-appearance order, skipping duplicates. Checks each shard's slice.
-fn units_of(graph: &Graph, vars: &[Variable]) -> Result<Vec<Unit>> {
+pub(crate) fn units_of(graph: &Graph, vars: &[Variable]) -> Result<Vec<Unit>> {
     let mut units: Vec<Unit> = Vec::new();
     let mut by_name: HashMap<String, usize> = HashMap::new();
     let mut seen = HashSet::new();
@@ -1411,7 +1415,7 @@ fn for_each_run(full: &[u64], offset: &[u64], size: &[u64], mut f: impl FnMut(u6
 }
 
 /// Appends `src` (elements stored as `from`) converted to `to` (see [`can_convert`]).
-fn convert_into(src: &[u8], from: StoredDType, to: DType, out: &mut Vec<u8>) {
+pub(crate) fn convert_into(src: &[u8], from: StoredDType, to: DType, out: &mut Vec<u8>) {
     let Some(fd) = from.dtype() else { return };
     if fd == to {
         out.extend_from_slice(src);
@@ -1440,7 +1444,7 @@ fn convert_into(src: &[u8], from: StoredDType, to: DType, out: &mut Vec<u8>) {
 /// Options of [`save`]. Build with the setters from `default()`.
 #[derive(Clone, Debug, Default)]
 pub struct SaveOptions {
-    variables: Option<Vec<Variable>>,
+    pub(crate) variables: Option<Vec<Variable>>,
     fail_after_bytes: Option<u64>,
 }
 
@@ -1666,9 +1670,9 @@ fn write_tmp(
 /// Options of [`restore`]. Build with the setters from `default()`.
 #[derive(Clone, Debug, Default)]
 pub struct RestoreOptions {
-    assignment_map: Vec<(String, String)>,
-    strict: bool,
-    variables: Option<Vec<Variable>>,
+    pub(crate) assignment_map: Vec<(String, String)>,
+    pub(crate) strict: bool,
+    pub(crate) variables: Option<Vec<Variable>>,
 }
 
 impl RestoreOptions {
@@ -1745,7 +1749,7 @@ struct Plan {
     unexpected: Vec<String>,
 }
 
-fn scope_prefix(s: &str) -> &str {
+pub(crate) fn scope_prefix(s: &str) -> &str {
     if s == "/" {
         ""
     } else {
@@ -1854,7 +1858,9 @@ fn part_values(info: &CheckpointInfo, file: &[u8], t: &TensorInfo, unit: &Unit, 
     HostValues::from_bytes(unit.dtype, shape, out).ok()
 }
 
-/// Restores variables of `session` from the safetensors file `path`: by name, through
+/// Restores variables of `session` from the safetensors file `path` (or from a TensorFlow
+/// checkpoint, see [`crate::tf_checkpoint::restore`]: the format is detected from the
+/// path): by name, through
 /// the assignment map, into any partitioning, converting between float dtypes.
 /// Restored variables count as initialized (initializers skip them).
 ///
@@ -1863,6 +1869,9 @@ fn part_values(info: &CheckpointInfo, file: &[u8], t: &TensorInfo, unit: &Unit, 
 /// at a time. Files from other tools (PyTorch, candle) load by name.
 pub fn restore(session: &Session<'_>, path: impl AsRef<Path>, options: &RestoreOptions) -> Result<RestoreReport> {
     let path = path.as_ref();
+    if varscope_format::tf::is_tf_checkpoint(path) {
+        return crate::tf_checkpoint::restore(session, path, options);
+    }
     let graph = session.graph();
     let vars = match &options.variables {
         Some(v) => v.clone(),

@@ -60,6 +60,7 @@ pub mod optim;
 mod pool;
 mod session;
 mod sync;
+pub mod tf_checkpoint;
 mod values;
 
 pub use device::{DeviceInfo, DeviceType};

@@ -372,13 +372,21 @@ impl BundleReader {
         Ok(Tensor { dtype: info.dtype, shape: len.to_vec(), data })
     }
 
+    /// Reads one tensor's stored bytes (every slice of a partitioned one) and checks their
+    /// CRC32C, without keeping them.
+    pub fn verify_tensor(&self, name: &str) -> Result<()> {
+        let info = self.info(name)?;
+        for (piece, at) in info.stored() {
+            self.read_stored(name, info.dtype, &piece, &at)?;
+        }
+        Ok(())
+    }
+
     /// Reads every stored byte range and checks its CRC32C (also for string, resource and
     /// variant tensors, whose values are otherwise not read).
     pub fn verify(&self) -> Result<()> {
         for info in self.tensors() {
-            for (piece, at) in info.stored() {
-                self.read_stored(&info.name, info.dtype, &piece, &at)?;
-            }
+            self.verify_tensor(&info.name)?;
         }
         Ok(())
     }
