@@ -298,9 +298,16 @@ pub enum CheckpointError {
     #[error(transparent)]
     Gpu(#[from] GpuError),
 
-    /// An error of a TensorFlow bundle (see [`crate::tf_checkpoint`]).
+    /// An error of a TensorFlow bundle (see [`crate::tf_checkpoint`]); boxed, as its
+    /// variants carry several names.
     #[error(transparent)]
-    Tf(#[from] varscope_format::tf::TfError),
+    Tf(Box<varscope_format::tf::TfError>),
+}
+
+impl From<varscope_format::tf::TfError> for CheckpointError {
+    fn from(e: varscope_format::tf::TfError) -> Self {
+        CheckpointError::Tf(Box::new(e))
+    }
 }
 
 fn tensor_note(t: &Option<String>) -> String {

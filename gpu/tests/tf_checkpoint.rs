@@ -162,7 +162,7 @@ fn parts(r: &VarRef) -> Vec<Variable> {
     }
 }
 
-fn model_with_partitions<'g>(g: &'g Graph, device: &str, shards: Option<i64>) -> BTreeMap<String, Vec<Variable>> {
+fn model_with_partitions(g: &Graph, device: &str, shards: Option<i64>) -> BTreeMap<String, Vec<Variable>> {
     let mut out = BTreeMap::new();
     g.variable_scope("part")
         .run(|_| {
@@ -290,9 +290,12 @@ fn restore_options_and_unsupported_dtypes() {
     let before = s.read(&bias).unwrap();
     let options = RestoreOptions::default().map("dtypes/string", "net/mlp/layer1/bias");
     match checkpoint::restore(&s, fixture("dtypes"), &options) {
-        Err(CheckpointError::Tf(TfError::UnsupportedDtype { tensor, dtype, .. })) => {
-            assert_eq!((tensor.as_str(), dtype), ("dtypes/string", TfDtype::String))
-        }
+        Err(CheckpointError::Tf(e)) => match *e {
+            TfError::UnsupportedDtype { tensor, dtype, .. } => {
+                assert_eq!((tensor.as_str(), dtype), ("dtypes/string", TfDtype::String))
+            }
+            other => panic!("{other:?}"),
+        },
         other => panic!("{other:?}"),
     }
     assert_eq!(s.read(&bias).unwrap(), before);
@@ -330,7 +333,10 @@ fn corrupt_bundle_changes_nothing() {
     s.global_variables_initializer().unwrap();
     let before: Vec<HostValues> = vars.iter().map(|v| s.read(v).unwrap()).collect();
     match checkpoint::restore(&s, dir.path(), &RestoreOptions::default()) {
-        Err(CheckpointError::Tf(TfError::DataChecksum { tensor, .. })) => assert_eq!(tensor, "model/mlp/layer2/kernel"),
+        Err(CheckpointError::Tf(e)) => match *e {
+            TfError::DataChecksum { tensor, .. } => assert_eq!(tensor, "model/mlp/layer2/kernel"),
+            other => panic!("{other:?}"),
+        },
         other => panic!("{other:?}"),
     }
     let after: Vec<HostValues> = vars.iter().map(|v| s.read(v).unwrap()).collect();
