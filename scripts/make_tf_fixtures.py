@@ -7,6 +7,7 @@ Needs TensorFlow (any 1.15 or 2.x; the committed fixtures were made with 2.21 on
     python3 -m venv /tmp/tfvenv && /tmp/tfvenv/bin/pip install tensorflow-cpu numpy
     /tmp/tfvenv/bin/python scripts/make_tf_fixtures.py build [OUT_DIR]
     /tmp/tfvenv/bin/python scripts/make_tf_fixtures.py check PREFIX EXPECTED_JSON
+    /tmp/tfvenv/bin/python scripts/make_tf_fixtures.py continue PREFIX NEXT_STEP_JSON
 
 `cargo test` never runs TensorFlow: the tests read the committed bundles and compare with
 the values this script dumps next to them.
@@ -32,6 +33,20 @@ varscope-written bundle with tf.train.load_checkpoint, compares every tensor wit
 EXPECTED_JSON bit for bit, and restores each partitioned entry with
 tf.compat.v1.train.Saver into variables of another partitioning (and the whole ones into
 partitioned variables).
+
+`continue` mode restores, with tf.compat.v1.train.Saver, the bundle varscope saved after
+restoring mlp_adam and taking TensorFlow's step-6 gradients (the ignored test
+`export_for_tensorflow` in gpu/tests/tf_checkpoint.rs writes it), compares every variable
+with TensorFlow's own step 6, and takes step 7 in TensorFlow.
+
+Checked by hand for issue 12 (TensorFlow 2.21.0, CPU, Python 3.11):
+  check: format/examples/tf_write_sample.rs output: load_checkpoint reads all 31 tensors
+    (13 dtypes, the Adam MLP, a 2-slice partitioned variable) bit-identically; Saver
+    restores 15 float variables into other partitionings (fixed_size_partitioner 2 or 3,
+    including the 2-slice varscope tensor into 2 different slices) bit-identically.
+  continue: see the report of issue 12.
+TensorFlow 1.15 needs Python <= 3.7 and was not available here; the bundle format is
+unchanged since 1.0, and the writer reproduces TensorFlow 2.21's index byte for byte.
 """
 
 import json
@@ -71,32 +86,41 @@ def fresh(path):
     os.makedirs(path)
 
 
+MLP_RNG_SEED = 7
+
+
+def build_mlp(make_optimizer):
+    """The fixture MLP in the current graph: (variables, gradients, feeds, train op, opt)."""
+    rng = np.random.RandomState(MLP_RNG_SEED)
+    x = rng.uniform(-1, 1, size=(8, 4)).astype(np.float32)
+    y = rng.uniform(-1, 1, size=(8, 2)).astype(np.float32)
+    with tf1.variable_scope("model"):
+        with tf1.variable_scope("mlp"):
+            with tf1.variable_scope("layer1"):
+                w1 = tf1.get_variable("kernel", [4, 8], initializer=tf1.glorot_uniform_initializer(seed=1))
+                b1 = tf1.get_variable("bias", [8], initializer=tf1.random_normal_initializer(stddev=0.1, seed=2))
+                h = tf.tanh(tf.matmul(tf.constant(x), w1) + b1)
+            with tf1.variable_scope("layer2"):
+                w2 = tf1.get_variable("kernel", [8, 2], initializer=tf1.glorot_uniform_initializer(seed=3))
+                b2 = tf1.get_variable("bias", [2], initializer=tf1.random_normal_initializer(stddev=0.1, seed=4))
+                pred = tf.matmul(h, w2) + b2
+    loss = tf.reduce_mean(tf.square(pred - tf.constant(y)))
+    variables = [w1, b1, w2, b2]
+    grads = tf.gradients(loss, variables)
+    feeds = [tf1.placeholder(tf.float32, v.shape) for v in variables]
+    global_step = tf1.train.get_or_create_global_step()
+    opt = make_optimizer()
+    train = opt.apply_gradients(list(zip(feeds, variables)), global_step=global_step)
+    return variables, grads, feeds, train, opt
+
+
 def mlp(out, optimizer_name, make_optimizer, steps=5):
     """The MLP trained `steps` steps, saved, then one more step recorded."""
     d = os.path.join(out, optimizer_name)
     fresh(d)
-    rng = np.random.RandomState(7)
-    x = rng.uniform(-1, 1, size=(8, 4)).astype(np.float32)
-    y = rng.uniform(-1, 1, size=(8, 2)).astype(np.float32)
     g = tf.Graph()
     with g.as_default():
-        with tf1.variable_scope("model"):
-            with tf1.variable_scope("mlp"):
-                with tf1.variable_scope("layer1"):
-                    w1 = tf1.get_variable("kernel", [4, 8], initializer=tf1.glorot_uniform_initializer(seed=1))
-                    b1 = tf1.get_variable("bias", [8], initializer=tf1.random_normal_initializer(stddev=0.1, seed=2))
-                    h = tf.tanh(tf.matmul(tf.constant(x), w1) + b1)
-                with tf1.variable_scope("layer2"):
-                    w2 = tf1.get_variable("kernel", [8, 2], initializer=tf1.glorot_uniform_initializer(seed=3))
-                    b2 = tf1.get_variable("bias", [2], initializer=tf1.random_normal_initializer(stddev=0.1, seed=4))
-                    pred = tf.matmul(h, w2) + b2
-        loss = tf.reduce_mean(tf.square(pred - tf.constant(y)))
-        variables = [w1, b1, w2, b2]
-        grads = tf.gradients(loss, variables)
-        feeds = [tf1.placeholder(tf.float32, v.shape) for v in variables]
-        global_step = tf1.train.get_or_create_global_step()
-        opt = make_optimizer()
-        train = opt.apply_gradients(list(zip(feeds, variables)), global_step=global_step)
+        variables, grads, feeds, train, opt = build_mlp(make_optimizer)
         saver = tf1.train.Saver(save_relative_paths=True)
         with tf1.Session() as sess:
             sess.run(tf1.global_variables_initializer())
@@ -122,6 +146,34 @@ def mlp(out, optimizer_name, make_optimizer, steps=5):
             indent=0,
             sort_keys=True,
         )
+
+
+def continue_in_tf(prefix, next_step_path):
+    """Restores a bundle varscope saved after continuing the mlp_adam fixture one step
+    (gpu/tests/tf_checkpoint.rs, export_for_tensorflow) into the same TensorFlow graph,
+    checks it equals TensorFlow's own step 6, and trains on from it."""
+    tf1.disable_v2_behavior()
+    with open(next_step_path) as f:
+        after = json.load(f)["after"]
+    g = tf.Graph()
+    with g.as_default():
+        variables, grads, feeds, train, _ = build_mlp(lambda: tf1.train.AdamOptimizer(0.01))
+        saver = tf1.train.Saver()
+        with tf1.Session() as sess:
+            saver.restore(sess, prefix)
+            worst = 0.0
+            for v in tf1.global_variables():
+                got = np.asarray(sess.run(v))
+                want = np.frombuffer(bytes.fromhex(after[v.op.name]["hex"]), dtype=got.dtype).reshape(got.shape)
+                diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)), initial=0.0))
+                assert diff <= 1e-6, (v.op.name, diff)
+                worst = max(worst, diff)
+            gv = sess.run(grads)
+            sess.run(train, dict(zip(feeds, gv)))
+            step = sess.run(tf1.train.get_global_step())
+            assert step == 7, step
+    print("Saver.restore of the varscope-trained bundle: every variable within %.2g of TensorFlow's step 6; "
+          "TensorFlow trained on to global_step %d" % (worst, step))
 
 
 def opt_hyper(opt):
@@ -293,5 +345,7 @@ if __name__ == "__main__":
         build(sys.argv[2] if len(sys.argv) > 2 else os.path.join(here, "..", "format", "tests", "fixtures", "tf"))
     elif len(sys.argv) == 4 and sys.argv[1] == "check":
         check(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "continue":
+        continue_in_tf(sys.argv[2], sys.argv[3])
     else:
         sys.exit(__doc__)

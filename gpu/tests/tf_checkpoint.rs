@@ -342,3 +342,31 @@ fn corrupt_bundle_changes_nothing() {
     let after: Vec<HostValues> = vars.iter().map(|v| s.read(v).unwrap()).collect();
     assert_eq!(before, after);
 }
+
+/// Writes, for the manual TensorFlow check (`scripts/make_tf_fixtures.py continue`), the
+/// mlp_adam fixture continued one step in varscope and saved as a bundle at
+/// `$VARSCOPE_TF_EXPORT/model.ckpt-6`:
+/// `VARSCOPE_TF_EXPORT=/tmp/vs_export cargo test -p varscope-gpu --test tf_checkpoint -- --ignored`.
+#[test]
+#[ignore = "writes a bundle for the manual TensorFlow check; needs VARSCOPE_TF_EXPORT"]
+fn export_for_tensorflow() {
+    let out = PathBuf::from(std::env::var("VARSCOPE_TF_EXPORT").expect("VARSCOPE_TF_EXPORT names a directory"));
+    let t = all_targets().remove(0);
+    let g = Graph::new();
+    let (vars, global_step) = mlp(&g);
+    let s = session(&g, &t);
+    s.global_variables_initializer().unwrap();
+    let opt = Optimizer::Adam { learning_rate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
+    let mut trainer = Trainer::new(&s, opt, &vars).unwrap();
+    checkpoint::restore(&s, fixture("mlp_adam"), &RestoreOptions::default().strict(true)).unwrap();
+    trainer.reload_step().unwrap();
+    let next = json("mlp_adam", "next_step.json");
+    let grads = Gradients::new(&s, &vars).unwrap();
+    for v in &vars {
+        grads.write_f32(&s, v, &f32s(&next["gradients"][v.op_name()])).unwrap();
+    }
+    trainer.apply_gradients(&grads).unwrap();
+    s.assign(&global_step, &HostValues::from_i64(&[], &[6]).unwrap()).unwrap();
+    let report = tf_checkpoint::save(&s, out.join("model.ckpt-6"), &SaveOptions::default()).unwrap();
+    assert_eq!(report.tensors.len(), 15);
+}
