@@ -367,7 +367,7 @@ fn open_masked(
     backends: wgpu::Backends,
     mask: &AdapterMask,
     memory_limit: u64,
-) -> (Vec<(DeviceInfo, Gpu)>, Vec<GpuError>) {
+) -> Opened {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = backends;
     let instance = wgpu::Instance::new(desc);
@@ -424,10 +424,13 @@ fn open_masked(
     (out, skipped)
 }
 
+/// Opened devices in `/gpu:N` order, and the adapters skipped with the reason.
+pub(crate) type Opened = (Vec<(DeviceInfo, Gpu)>, Vec<GpuError>);
+
 /// Every adapter of `backends`, unmasked, named `/gpu:N` in order (for tests that need
 /// the devices without a session).
 #[allow(dead_code)]
-pub(crate) fn open_adapters(backends: wgpu::Backends, memory_limit: u64) -> (Vec<(DeviceInfo, Gpu)>, Vec<GpuError>) {
+pub(crate) fn open_adapters(backends: wgpu::Backends, memory_limit: u64) -> Opened {
     let (mut all, skipped) = open_masked(backends, &AdapterMask::default(), memory_limit);
     for (i, (di, _)) in all.iter_mut().enumerate() {
         di.name = format!("/gpu:{i}");
@@ -443,7 +446,7 @@ pub(crate) fn open_devices(
     options: &DeviceOptions,
     backends: wgpu::Backends,
     memory_limit: u64,
-) -> Result<(Vec<(DeviceInfo, Gpu)>, Vec<GpuError>), GpuError> {
+) -> Result<Opened, GpuError> {
     let mut external = Vec::with_capacity(options.external.len());
     for x in &options.external {
         let info = x.adapter.get_info();
