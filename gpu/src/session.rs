@@ -34,6 +34,7 @@ pub struct SessionOptions {
     max_chunk_bytes: Option<u64>,
     memory_limit: Option<u64>,
     pool_cache_bytes: u64,
+    devices: device::DeviceOptions,
 }
 
 impl Default for SessionOptions {
@@ -44,6 +45,7 @@ impl Default for SessionOptions {
             max_chunk_bytes: None,
             memory_limit: None,
             pool_cache_bytes: 64 << 20,
+            devices: device::DeviceOptions::default(),
         }
     }
 }
@@ -76,6 +78,12 @@ impl SessionOptions {
     /// Bytes of staging and parameter buffers the pool keeps for reuse (default 64 MiB).
     pub fn pool_cache_bytes(mut self, bytes: u64) -> Self {
         self.pool_cache_bytes = bytes;
+        self
+    }
+    /// Devices the user already has, and capabilities masked off the adapters the
+    /// session opens itself ([`crate::DeviceOptions`]).
+    pub fn devices(mut self, devices: device::DeviceOptions) -> Self {
+        self.devices = devices;
         self
     }
 }
@@ -209,14 +217,10 @@ impl Session {
         let memory_limit = options.memory_limit.unwrap_or_else(device::host_memory);
         let mut infos = vec![device::cpu_info(memory_limit)];
         let mut gpus = Vec::new();
-        let mut skipped_adapters = Vec::new();
-        if !options.backends.is_empty() {
-            let (opened, skipped) = device::open_adapters(options.backends, memory_limit);
-            for (info, gpu) in opened {
-                infos.push(info);
-                gpus.push(gpu);
-            }
-            skipped_adapters = skipped;
+        let (opened, skipped_adapters) = device::open_devices(&options.devices, options.backends, memory_limit)?;
+        for (info, gpu) in opened {
+            infos.push(info);
+            gpus.push(gpu);
         }
         let mut devices = Devices { infos, gpus, default: 0, max_chunk_bytes: options.max_chunk_bytes };
         let forced = options
