@@ -1,5 +1,5 @@
 //! Checkpoint save and restore throughput (safetensors), per device: (a) an MLP-sized
-//! model, 23 variables (784x256, 256, 256x256, 256, 256x10, 10 with Adam's two slots
+//! model, 20 variables (784x256, 256, 256x256, 256, 256x10, 10 with Adam's two slots
 //! each, and the two beta powers), and (b) 1,000 small variables of 1,024 float32.
 //!
 //! Prints milliseconds (median of `VARSCOPE_BENCH_RUNS`, default 5) and GB/s of
