@@ -136,6 +136,7 @@ pub(crate) fn cpu_info(memory_limit: u64) -> DeviceInfo {
 /// its `max_storage_buffer_binding_size` (the chunk size of large variables) and
 /// `max_buffer_size`.
 pub(crate) fn open_adapters(backends: wgpu::Backends, memory_limit: u64) -> (Vec<(DeviceInfo, Gpu)>, Vec<GpuError>) {
+    crate::runtime_dir::ensure();
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = backends;
     let instance = wgpu::Instance::new(desc);
