@@ -128,7 +128,7 @@ impl Session<'_> {
         let operation = format!("write scratch buffer {}", b.label);
         let err = |message: String| GpuError::Wgpu { device: info.name.clone(), operation: operation.clone(), message };
         let end = offset.checked_add(data.len() as u64);
-        if !end.is_some_and(|e| e <= b.size) || offset % 4 != 0 || data.len() % 4 != 0 {
+        if end.is_none_or(|e| e > b.size) || !offset.is_multiple_of(4) || !data.len().is_multiple_of(4) {
             return Err(err(format!(
                 "{} bytes at offset {offset} do not fit its {} bytes as whole 4-byte words",
                 data.len(),
@@ -144,7 +144,11 @@ impl Session<'_> {
         let (gpu, info) = self.scratch_handles(b)?;
         let operation = format!("read scratch buffer {}", b.label);
         let err = |message: String| GpuError::Wgpu { device: info.name.clone(), operation: operation.clone(), message };
-        if range.start > range.end || range.end > b.size || range.start % 4 != 0 || range.end % 4 != 0 {
+        if range.start > range.end
+            || range.end > b.size
+            || !range.start.is_multiple_of(4)
+            || !range.end.is_multiple_of(4)
+        {
             return Err(err(format!("bytes {range:?} are not whole 4-byte words inside its {} bytes", b.size)));
         }
         let len = range.end - range.start;
