@@ -335,22 +335,35 @@ fn inspect(file: &std::path::Path, verify: bool) -> Result<(), Box<dyn std::erro
         }
         node.leaf = Some((dtype, shape, t.bytes));
     }
+    let checked = info.tensors.iter().filter(|t| t.checksum.is_some()).count();
+    let verified = match (verify, checked) {
+        (false, _) => String::new(),
+        (true, 0) => ", no checksums to verify (the file has none; sizes and bool values checked)".into(),
+        (true, n) if n == info.tensors.len() => ", checksums verified".into(),
+        (true, n) => format!(", {n} of {} checksums verified (the others have none)", info.tensors.len()),
+    };
     println!(
-        "{}: {} tensors, {} ({} on disk){}{}",
-        file.display(),
+        "{}: {} tensors, {} ({} on disk){}{verified}",
+        printable(&file.display().to_string()),
         root.tensors,
         human_bytes(root.bytes),
         human_bytes(info.file_bytes),
         info.graph_seed.map(|s| format!(", graph seed {s}")).unwrap_or_default(),
-        if verify { ", checksums verified" } else { "" }
     );
     print_scope(&root, 0);
     Ok(())
 }
 
+/// `text` with control characters escaped (`\n`, `\u{1b}`), so a tensor or file name
+/// cannot break the listing's lines or drive the terminal.
+fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect()
+}
+
 fn print_scope(node: &ScopeNode, depth: usize) {
     for (name, child) in &node.children {
         let indent = "  ".repeat(depth);
+        let name = printable(name);
         if let Some((dtype, shape, bytes)) = &child.leaf {
             println!("{indent}{name:<32} {dtype:<9} {shape:<16} {}", human_bytes(*bytes));
         }
@@ -374,5 +387,11 @@ mod tests {
             assert!(parse_backends(bad).is_err(), "{bad:?} accepted");
         }
         assert!(parse_backends("bogus").unwrap_err().contains("unknown backend \"bogus\""));
+    }
+
+    #[test]
+    fn control_characters_print_escaped() {
+        assert_eq!(printable("a/b c"), "a/b c");
+        assert_eq!(printable("a\nb\u{1b}[2J\t"), "a\\nb\\u{1b}[2J\\t");
     }
 }

@@ -277,3 +277,41 @@ fn mesa_runtime_dir_complaint_never_reaches_the_user() {
         assert!(!err.contains("XDG_RUNTIME_DIR") && !out.contains("XDG_RUNTIME_DIR"), "{args:?}: {err}");
     }
 }
+
+/// A safetensors file written by hand: one float32 tensor per name, no varscope metadata
+/// (so no checksums).
+fn plain_safetensors(path: &std::path::Path, names: &[&str]) {
+    let entries: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            format!(
+                "{}:{{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[{},{}]}}",
+                serde_json::to_string(n).unwrap(),
+                4 * i,
+                4 * i + 4
+            )
+        })
+        .collect();
+    let mut header = format!("{{{}}}", entries.join(","));
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend(std::iter::repeat_n(0u8, 4 * names.len()));
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn inspect_says_when_there_are_no_checksums_and_escapes_names() {
+    let file = temp_path("plain.safetensors");
+    plain_safetensors(&file, &["scope/w", "evil\nname\u{1b}[2J"]);
+    let (ok, out, err) = varscope(&["inspect", "--verify", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("no checksums to verify"), "{out}");
+    assert!(!out.contains("checksums verified"), "{out}");
+    assert!(out.contains("evil\\nname\\u{1b}[2J"), "{out}");
+    assert!(!out.contains('\u{1b}') && !out.lines().any(|l| l.starts_with("name")), "{out}");
+    let _ = std::fs::remove_file(file);
+}
