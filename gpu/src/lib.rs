@@ -55,13 +55,18 @@ pub mod checkpoint;
 mod device;
 mod error;
 mod init;
+mod kernels;
+mod launch;
 pub mod layout;
 pub mod optim;
+mod placement;
 mod pool;
 mod runtime_dir;
 mod scratch;
 mod session;
+mod storage;
 mod sync;
+mod transfer;
 mod values;
 
 pub use device::{DeviceInfo, DeviceType};
