@@ -12,11 +12,11 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use crate::device::{DeviceInfo, Gpu};
 use crate::error::{GpuError, Result};
-use crate::pool::{scoped, Use, VarBuffer};
+use crate::launch::Dev;
+use crate::pool::{scoped, VarBuffer};
 use crate::session::Session;
-use crate::sync;
+use crate::transfer::ReadRange;
 
 /// Usage of every scratch buffer: the same as a variable's chunk buffers.
 pub const SCRATCH_USAGE: wgpu::BufferUsages =
@@ -74,13 +74,13 @@ impl ScratchBuffer {
 }
 
 impl Session<'_> {
-    /// Index and handles of a GPU device by name (any TensorFlow spelling); the host
-    /// device has no wgpu buffers (`what` names the object asked for, in the error).
-    fn scratch_device(&self, device: &str, what: &str) -> Result<(usize, &Gpu, &DeviceInfo)> {
+    /// The handles of a GPU device by name (any TensorFlow spelling); the host device
+    /// has no wgpu buffers (`what` names the object asked for, in the error).
+    fn scratch_device(&self, device: &str, what: &str) -> Result<Dev<'_>> {
         let info = self.device(device)?;
-        let dev = self.devices().iter().position(|d| std::ptr::eq(d, info));
-        match dev.and_then(|dev| self.optim_gpu(dev).map(|(gpu, info)| (dev, gpu, info))) {
-            Some(found) => Ok(found),
+        let index = self.devices().iter().position(|d| std::ptr::eq(d, info));
+        match index.and_then(|i| self.dev(i)) {
+            Some(dev) => Ok(dev),
             None => Err(GpuError::NoBuffers { variable: what.to_string(), device: info.name.clone() }),
         }
     }
@@ -92,7 +92,8 @@ impl Session<'_> {
     /// fit. `/cpu:0` has no wgpu buffers ([`GpuError::NoBuffers`]).
     pub fn scratch_buffer(&self, device: &str, label: &str, bytes: u64) -> Result<ScratchBuffer> {
         let what = format!("scratch buffer {label}");
-        let (dev, gpu, info) = self.scratch_device(device, &what)?;
+        let dev = self.scratch_device(device, &what)?;
+        let info = dev.info;
         let size = bytes.max(4).checked_next_multiple_of(4).unwrap_or(u64::MAX);
         let limit = info.max_buffer_size.min(info.memory_limit);
         if size > limit {
@@ -108,13 +109,15 @@ impl Session<'_> {
                 limit: info.memory_limit,
             });
         }
-        let buf = self.optim_pool(|pool| pool.alloc_variable(gpu, info, label, size)).map_err(|message| {
-            GpuError::Wgpu { device: info.name.clone(), operation: format!("allocate {what}"), message }
-        })?;
+        let buf = self
+            .locked()
+            .pool()
+            .alloc_variable(dev.gpu, info, label, size)
+            .map_err(|message| dev.error(&format!("allocate {what}"), message))?;
         Ok(ScratchBuffer {
             buf,
-            device: gpu.device.clone(),
-            dev,
+            device: dev.gpu.device.clone(),
+            dev: dev.index,
             device_name: info.name.clone(),
             label: label.to_string(),
             size,
@@ -124,49 +127,39 @@ impl Session<'_> {
     /// Writes `data` into `b` at byte `offset` (both multiples of 4, inside the buffer),
     /// queued before the next submission; nothing is written if the call fails.
     pub fn write_scratch(&self, b: &ScratchBuffer, offset: u64, data: &[u8]) -> Result<()> {
-        let (gpu, info) = self.scratch_handles(b)?;
+        let dev = self.scratch_handles(b)?;
         let operation = format!("write scratch buffer {}", b.label);
-        let err = |message: String| GpuError::Wgpu { device: info.name.clone(), operation: operation.clone(), message };
         let end = offset.checked_add(data.len() as u64);
         if end.is_none_or(|e| e > b.size) || !offset.is_multiple_of(4) || !data.len().is_multiple_of(4) {
-            return Err(err(format!(
+            let why = format!(
                 "{} bytes at offset {offset} do not fit its {} bytes as whole 4-byte words",
                 data.len(),
                 b.size
-            )));
+            );
+            return Err(dev.error(&operation, why));
         }
-        scoped(gpu, || gpu.queue.write_buffer(&b.buf.buffer, offset, data)).map_err(err)
+        scoped(dev.gpu, || dev.gpu.queue.write_buffer(&b.buf.buffer, offset, data))
+            .map_err(|m| dev.error(&operation, m))
     }
 
     /// Reads `range` of `b` (multiples of 4, inside the buffer) after every submission
-    /// so far has finished: one copy into a pooled staging buffer, one wait.
+    /// so far has finished, through the session's one readback path (pooled staging,
+    /// one copy, one wait).
     pub fn read_scratch(&self, b: &ScratchBuffer, range: Range<u64>) -> Result<Vec<u8>> {
-        let (gpu, info) = self.scratch_handles(b)?;
+        let dev = self.scratch_handles(b)?;
         let operation = format!("read scratch buffer {}", b.label);
-        let err = |message: String| GpuError::Wgpu { device: info.name.clone(), operation: operation.clone(), message };
         if range.start > range.end
             || range.end > b.size
             || !range.start.is_multiple_of(4)
             || !range.end.is_multiple_of(4)
         {
-            return Err(err(format!("bytes {range:?} are not whole 4-byte words inside its {} bytes", b.size)));
+            let why = format!("bytes {range:?} are not whole 4-byte words inside its {} bytes", b.size);
+            return Err(dev.error(&operation, why));
         }
         let len = range.end - range.start;
-        if len == 0 {
-            return Ok(Vec::new());
-        }
-        let staging = self.optim_pool(|pool| pool.acquire(gpu, b.dev, Use::Readback, len)).map_err(err)?;
         let mut out = Vec::with_capacity(len as usize);
-        let res = scoped(gpu, || {
-            let mut enc = gpu
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("varscope read scratch") });
-            enc.copy_buffer_to_buffer(&b.buf.buffer, range.start, &staging, 0, len);
-            gpu.queue.submit([enc.finish()]);
-        })
-        .and_then(|()| sync::map_read_all(&gpu.device, &[(&staging, len)], |_, bytes| out.extend_from_slice(bytes)));
-        self.optim_pool(|pool| pool.recycle(b.dev, Use::Readback, staging));
-        res.map_err(err)?;
+        let ranges = [ReadRange { buffer: b.buf.buffer.clone(), offset: range.start, bytes: len }];
+        self.locked().read_ranges(dev, &operation, &ranges, |_, bytes| out.extend_from_slice(bytes))?;
         Ok(out)
     }
 
@@ -180,18 +173,14 @@ impl Session<'_> {
         operation: &str,
         f: impl FnOnce(&wgpu::Device, &wgpu::Queue) -> T,
     ) -> Result<T> {
-        let (_, gpu, info) = self.scratch_device(device, operation)?;
-        scoped(gpu, || f(&gpu.device, &gpu.queue)).map_err(|message| GpuError::Wgpu {
-            device: info.name.clone(),
-            operation: operation.to_string(),
-            message,
-        })
+        let dev = self.scratch_device(device, operation)?;
+        scoped(dev.gpu, || f(&dev.gpu.device, &dev.gpu.queue)).map_err(|m| dev.error(operation, m))
     }
 
     /// The handles of the device `b` lives on (it must be this session's).
-    fn scratch_handles(&self, b: &ScratchBuffer) -> Result<(&Gpu, &DeviceInfo)> {
-        match self.optim_gpu(b.dev) {
-            Some((gpu, info)) if info.name == b.device_name && gpu.device == b.device => Ok((gpu, info)),
+    fn scratch_handles(&self, b: &ScratchBuffer) -> Result<Dev<'_>> {
+        match self.dev(b.dev) {
+            Some(dev) if dev.info.name == b.device_name && dev.gpu.device == b.device => Ok(dev),
             _ => Err(GpuError::UnknownDevice {
                 device: b.device_name.clone(),
                 variable: Some(format!("scratch buffer {}", b.label)),
