@@ -368,6 +368,7 @@ fn open_masked(
     mask: &AdapterMask,
     memory_limit: u64,
 ) -> Opened {
+    crate::runtime_dir::ensure();
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = backends;
     let instance = wgpu::Instance::new(desc);
