@@ -1,13 +1,97 @@
 //! Measurement helpers shared by the `varscope bench` command and the criterion
-//! benchmarks: timing with a device sync inside the timed region, GB/s, and every
-//! throughput expressed as a ratio to a plain buffer fill measured in the same run on
-//! the same device (so figures from noisy machines compare).
+//! benchmarks (`benches/`): timing with a device sync inside the timed region, GB/s, and
+//! every throughput expressed as a ratio to a plain buffer fill measured in the same run
+//! on the same device (so figures from noisy machines compare).
+//!
+//! [`init_figures`] and [`update_figures`] check their sizes first
+//! ([`BenchError::OutOfRange`]: the ranges are [`ELEMENTS`] and [`BATCH`]) and report
+//! each figure to a callback as soon as it is measured.
 
+use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
-use varscope_core::{Graph, Initializer, Variable};
 use varscope_core::Optimizer;
-use varscope_gpu::{Gradients, GpuError, Session, SessionOptions, Trainer};
+use varscope_core::{Graph, Initializer, VarRef, Variable};
+use varscope_gpu::{DeviceInfo, GpuError, Gradients, OptimError, Session, SessionOptions, Trainer};
+
+/// Allowed elements per variable of [`init_figures`] and [`update_figures`] (up to
+/// 64 Mi float32 = 256 MiB per variable; init makes 8 such variables, update 5).
+pub const ELEMENTS: RangeInclusive<u64> = 1..=1 << 26;
+
+/// Allowed number of small variables of [`init_figures`]'s batched figure.
+pub const BATCH: RangeInclusive<u64> = 1..=1_000_000;
+
+/// Errors of the measurements.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BenchError {
+    /// A size outside its allowed range.
+    #[error("{what} = {value} is out of range; allowed: {} to {}", .allowed.start(), .allowed.end())]
+    OutOfRange {
+        /// What the size counts.
+        what: &'static str,
+        /// The value given.
+        value: u64,
+        /// The allowed range.
+        allowed: RangeInclusive<u64>,
+    },
+    /// Session, device or kernel error.
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+    /// Optimizer error.
+    #[error(transparent)]
+    Optim(#[from] OptimError),
+    /// Graph / variable store error.
+    #[error(transparent)]
+    Core(#[from] varscope_core::Error),
+    /// get_variable returned something other than one variable (a custom getter).
+    #[error("get_variable({name}) did not return one variable")]
+    NotAVariable {
+        /// The variable's name.
+        name: String,
+    },
+}
+
+fn check(what: &'static str, value: u64, allowed: RangeInclusive<u64>) -> Result<(), BenchError> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(BenchError::OutOfRange { what, value, allowed })
+    }
+}
+
+/// The one variable of a get_variable call made without a partitioner.
+fn single(name: &str, r: VarRef) -> Result<Variable, BenchError> {
+    r.variable().cloned().ok_or_else(|| BenchError::NotAVariable { name: name.to_string() })
+}
+
+/// A device's backend as users know it (`Vulkan`, `GL`, ...; `host` for `/cpu:0`, whose
+/// [`DeviceInfo::backend`] is `None`).
+pub fn backend_name(backend: Option<wgpu::Backend>) -> &'static str {
+    match backend {
+        None => "host",
+        Some(wgpu::Backend::Vulkan) => "Vulkan",
+        Some(wgpu::Backend::Metal) => "Metal",
+        Some(wgpu::Backend::Dx12) => "DX12",
+        Some(wgpu::Backend::Gl) => "GL",
+        Some(wgpu::Backend::BrowserWebGpu) => "WebGPU",
+        Some(_) => "other",
+    }
+}
+
+/// What a measurement tells its caller while it runs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event<'a> {
+    /// About to measure figure `name` on `device`.
+    Measuring {
+        /// The figure.
+        name: &'a str,
+        /// The device.
+        device: &'a str,
+    },
+    /// A figure was measured.
+    Figure(&'a Figure),
+}
 
 /// One benchmark figure.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,6 +104,8 @@ pub struct Figure {
     pub device: String,
     /// Adapter name.
     pub adapter: String,
+    /// Its backend ([`backend_name`]).
+    pub backend: &'static str,
     /// Throughput in GB/s (10^9 bytes per second).
     pub gbps: f64,
     /// Throughput as a fraction of the plain fill's (1.0 = as fast as the fill).
@@ -69,25 +155,36 @@ pub fn init_kinds() -> Vec<(&'static str, Initializer)> {
     ]
 }
 
+/// The devices to measure: `device`, or every device that `keep` accepts.
+fn devices(device: Option<&str>, keep: impl Fn(&DeviceInfo) -> bool) -> Result<Vec<String>, GpuError> {
+    let probe = Graph::new();
+    let session = Session::new(&probe)?;
+    Ok(match device {
+        Some(d) => vec![session.device(d)?.name.clone()],
+        None => session.devices().iter().filter(|d| keep(d)).map(|d| d.name.clone()).collect(),
+    })
+}
+
 /// Initialization throughput of every initializer kind for one float32 variable of
 /// `elements` on `device` (or on every device when `None`), then batched creation and
 /// initialization of `batch` variables of 1,000 elements, each as GB/s and as a ratio
-/// to a plain fill of the same bytes on the same device.
-pub fn init_figures(device: Option<&str>, elements: u64, batch: u64, runs: usize) -> Result<Vec<Figure>, GpuError> {
-    let probe = Graph::new();
-    let session = Session::new(&probe)?;
-    let devices: Vec<String> = match device {
-        Some(d) => vec![session.device(d)?.name.clone()],
-        None => session.devices().iter().map(|d| d.name.clone()).collect(),
-    };
-    drop(session);
+/// to a plain fill of the same bytes on the same device. `on` hears of each figure
+/// before and after it is measured.
+pub fn init_figures(
+    device: Option<&str>,
+    elements: u64,
+    batch: u64,
+    runs: usize,
+    mut on: impl FnMut(Event<'_>),
+) -> Result<Vec<Figure>, BenchError> {
+    check("elements per variable", elements, ELEMENTS)?;
+    check("batched variables", batch, BATCH)?;
     let mut out = Vec::new();
-    for dev in devices {
+    for dev in devices(device, |_| true)? {
         let g = Graph::new();
         g.set_seed(1);
-        let mk = |name: &str, init: Initializer, n: u64| -> Result<Variable, GpuError> {
-            let r = g.get_variable(name).shape([n]).initializer(init).caching_device(dev.as_str()).get()?;
-            Ok(r.variable().expect("no partitioner").clone())
+        let mk = |name: &str, init: Initializer, n: u64| -> Result<Variable, BenchError> {
+            single(name, g.get_variable(name).shape([n]).initializer(init).caching_device(dev.as_str()).get()?)
         };
         let roof = mk("plain_fill", Initializer::zeros(), elements)?;
         let vars: Vec<(&str, Variable)> =
@@ -95,8 +192,9 @@ pub fn init_figures(device: Option<&str>, elements: u64, batch: u64, runs: usize
         let s = Session::new(&g)?;
         s.global_variables_initializer()?;
         let info = s.device(&dev)?;
-        let adapter = info.adapter_name.clone();
+        let (adapter, backend) = (info.adapter_name.clone(), backend_name(info.backend));
         let bytes = elements * 4;
+        on(Event::Measuring { name: "plain_fill", device: &dev });
         let fill = time_n(runs, || {
             s.fill_words(&roof, 0)?;
             s.sync()
@@ -107,34 +205,43 @@ pub fn init_figures(device: Option<&str>, elements: u64, batch: u64, runs: usize
             name: name.to_string(),
             device: dev.clone(),
             adapter: adapter.clone(),
+            backend,
             gbps: gbps(bytes, t),
             ratio_to_fill: gbps(bytes, t) / fill_gbps,
             time: t,
             bytes,
         };
-        out.push(fig("plain_fill", fill, bytes));
+        let mut push = |f: Figure, on: &mut dyn FnMut(Event<'_>)| {
+            on(Event::Figure(&f));
+            out.push(f);
+        };
+        push(fig("plain_fill", fill, bytes), &mut on);
         for (name, v) in &vars {
+            on(Event::Measuring { name, device: &dev });
             let one = std::slice::from_ref(v);
             let t = time_n(runs, || {
                 s.reinitialize(one)?;
                 s.sync()
             })?;
-            out.push(fig(name, t, bytes));
+            push(fig(name, t, bytes), &mut on);
         }
         drop(s);
 
+        let name = format!("batched_{batch}x1000");
+        on(Event::Measuring { name: &name, device: &dev });
         let gb = Graph::new();
         let small: Vec<Variable> = (0..batch)
             .map(|i| {
+                let name = format!("v{i}");
                 let r = gb
-                    .get_variable(&format!("v{i}"))
+                    .get_variable(&name)
                     .shape([1000u64])
                     .initializer(Initializer::random_uniform(-1.0, 1.0))
                     .caching_device(dev.as_str())
                     .get()?;
-                Ok(r.variable().expect("no partitioner").clone())
+                single(&name, r)
             })
-            .collect::<Result<_, GpuError>>()?;
+            .collect::<Result<_, _>>()?;
         let sb = Session::new(&gb)?;
         let mut times = Vec::new();
         for _ in 0..runs.max(1) {
@@ -147,7 +254,7 @@ pub fn init_figures(device: Option<&str>, elements: u64, batch: u64, runs: usize
             sb.sync()?;
             times.push(t.elapsed());
         }
-        out.push(fig(&format!("batched_{batch}x1000"), median(times), batch * 1000 * 4));
+        push(fig(&name, median(times), batch * 1000 * 4), &mut on);
     }
     Ok(out)
 }
@@ -158,55 +265,99 @@ pub const ADAM_BYTES_PER_ELEMENT: u64 = 28;
 
 /// One Adam step (`Trainer::apply_gradients`) over (a) one variable of `elements` and
 /// (b) 1,000 variables of 1,024 elements, on `device` (or every GPU device when `None`),
-/// as GB/s of the bytes the step moves and as a ratio to a plain fill's GB/s.
-pub fn update_figures(device: Option<&str>, elements: u64, runs: usize) -> Result<Vec<Figure>, Box<dyn std::error::Error>> {
-    let probe = Graph::new();
-    let session = Session::new(&probe)?;
-    let devices: Vec<String> = match device {
-        Some(d) => vec![session.device(d)?.name.clone()],
-        None => session.devices().iter().filter(|d| !d.is_cpu()).map(|d| d.name.clone()).collect(),
-    };
-    drop(session);
+/// as GB/s of the bytes the step moves and as a ratio to a plain fill's GB/s. `on`
+/// hears of each figure before and after it is measured.
+pub fn update_figures(
+    device: Option<&str>,
+    elements: u64,
+    runs: usize,
+    mut on: impl FnMut(Event<'_>),
+) -> Result<Vec<Figure>, BenchError> {
+    check("elements per variable", elements, ELEMENTS)?;
     let mut out = Vec::new();
-    for dev in devices {
+    for dev in devices(device, |d| !d.is_cpu())? {
         for (case, count, len) in [("adam_one_large", 1usize, elements), ("adam_1000_small", 1000, 1024)] {
+            on(Event::Measuring { name: case, device: &dev });
             let g = Graph::new();
             let vars: Vec<Variable> = (0..count)
                 .map(|i| {
-                    let r = g.get_variable(&format!("{case}/v{i}")).shape([len]).initializer(Initializer::zeros()).get()?;
-                    Ok(r.variable().expect("no partitioner").clone())
+                    let name = format!("{case}/v{i}");
+                    single(&name, g.get_variable(&name).shape([len]).initializer(Initializer::zeros()).get()?)
                 })
-                .collect::<Result<_, varscope_core::Error>>()?;
+                .collect::<Result<_, _>>()?;
             let total = len * count as u64;
-            let roof = g.get_variable("roofline").shape([total]).initializer(Initializer::zeros()).get()?;
-            let roof = roof.variable().expect("no partitioner").clone();
+            let roof =
+                single("roofline", g.get_variable("roofline").shape([total]).initializer(Initializer::zeros()).get()?)?;
             let s = Session::with_options(&g, SessionOptions::default().default_device(dev.as_str()))?;
             s.global_variables_initializer()?;
             let mut trainer = Trainer::new(&s, Optimizer::adam(), &vars)?;
             let grads = Gradients::new(&s, &vars)?;
-            let adapter = s.device(&dev)?.adapter_name.clone();
+            let info = s.device(&dev)?;
+            let (adapter, backend) = (info.adapter_name.clone(), backend_name(info.backend));
             let fill = time_n(runs, || {
                 s.fill_words(&roof, 0)?;
                 s.sync()
             })?;
-            let step = time_n(runs, || -> Result<(), Box<dyn std::error::Error>> {
+            let step = time_n(runs, || -> Result<(), BenchError> {
                 trainer.apply_gradients(&grads)?;
                 s.sync()?;
                 Ok(())
             })?;
             let bytes = total * ADAM_BYTES_PER_ELEMENT;
             let fill_gbps = gbps(total * 4, fill);
-            out.push(Figure {
+            let f = Figure {
                 bench: "update",
                 name: case.to_string(),
                 device: dev.clone(),
                 adapter,
+                backend,
                 gbps: gbps(bytes, step),
                 ratio_to_fill: gbps(bytes, step) / fill_gbps,
                 time: step,
                 bytes,
-            });
+            };
+            on(Event::Figure(&f));
+            out.push(f);
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_out_of_range_are_typed_errors_before_any_device_work() {
+        let none = |_: Event<'_>| panic!("no figure may be measured");
+        for (r, what, value) in [
+            (init_figures(Some("/cpu:0"), 0, 10, 1, none), "elements per variable", 0),
+            (init_figures(Some("/cpu:0"), 1 << 27, 10, 1, none), "elements per variable", 1 << 27),
+            (init_figures(Some("/cpu:0"), 16, 0, 1, none), "batched variables", 0),
+            (update_figures(Some("/cpu:0"), 0, 1, none), "elements per variable", 0),
+        ] {
+            match r {
+                Err(BenchError::OutOfRange { what: w, value: v, .. }) => assert_eq!((w, v), (what, value)),
+                other => panic!("{what}: expected OutOfRange, got {other:?}"),
+            }
+        }
+        let e = init_figures(None, 0, 1, 1, none).unwrap_err().to_string();
+        assert_eq!(e, "elements per variable = 0 is out of range; allowed: 1 to 67108864");
+    }
+
+    #[test]
+    fn figures_are_reported_as_they_are_measured() {
+        let mut events = Vec::new();
+        let figs = init_figures(Some("/cpu:0"), 64, 2, 1, |e| {
+            events.push(match e {
+                Event::Measuring { name, .. } => format!("measuring {name}"),
+                Event::Figure(f) => format!("figure {}", f.name),
+            })
+        })
+        .expect("host figures");
+        assert_eq!(events.len(), 2 * figs.len());
+        assert_eq!(events[0], "measuring plain_fill");
+        assert_eq!(events[1], "figure plain_fill");
+        assert!(figs.iter().all(|f| f.backend == "host" && f.device == "/cpu:0"));
+    }
 }

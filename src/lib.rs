@@ -2,7 +2,6 @@
 #![warn(missing_docs)]
 
 pub mod bench;
-pub mod train;
 
 pub use varscope_core::*;
 /// The GPU side: devices, sessions, buffers and kernels (crate `varscope-gpu`).

@@ -1,17 +1,46 @@
-//! The `varscope` command: list devices, benchmark, inspect checkpoints.
+//! The `varscope` command: list devices, benchmark, inspect checkpoints, train the
+//! example model.
+//!
+//! Output: results on stdout; progress, the device in use and why, and errors on
+//! stderr. Exit status: see [`EXIT_STATUS`].
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use serde_json::json;
-use varscope::gpu::Session;
-use varscope::{Graph, Reuse};
+use varscope::bench::backend_name;
+use varscope::gpu::{DeviceInfo, Session};
+use varscope::Graph;
+
+mod cmd {
+    pub mod bench;
+    pub mod train;
+}
+
+/// Exit status of a run that failed: one `error: ...` line on stderr.
+const EXIT_ERROR: u8 = 1;
+/// Exit status of `varscope train` when training finished below the accuracy target.
+const EXIT_BELOW_TARGET: u8 = 3;
+
+/// The exit codes, as `--help` shows them.
+const EXIT_STATUS: &str = "Exit status:
+  0  success
+  1  an error (one line starting with 'error:' on stderr)
+  2  invalid command line or argument out of range
+  3  train: training finished but the accuracy is below the target (0.95)";
+
+/// The environment variable wgpu reads to pick backends.
+const BACKEND_ENV: &str = "WGPU_BACKEND";
 
 mod tf_cli;
 
 #[derive(Parser)]
-#[command(name = "varscope", version, about = "TensorFlow 1.x variable scopes over wgpu GPU buffers")]
+#[command(
+    name = "varscope",
+    version,
+    about = "TensorFlow 1.x variable scopes over wgpu GPU buffers",
+    after_help = EXIT_STATUS
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,24 +49,30 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// List every device (/gpu:N per wgpu adapter, and /cpu:0) with its limits.
+    #[command(after_help = ENV_HELP)]
     Devices {
         /// One JSON object per device.
         #[arg(long)]
         json: bool,
     },
     /// Run a benchmark and print each figure (GB/s also as a ratio to buffer fill).
+    #[command(after_help = ENV_HELP)]
     Bench {
         /// What to measure.
         what: BenchKind,
-        /// Device to run on (any TensorFlow spelling); default: the session's default.
+        /// Device to run on (any TensorFlow spelling); default: every device.
         #[arg(long)]
         device: Option<String>,
-        /// Elements per variable (init) or variables to create (scopes).
+        /// Elements per variable (init, update: 1 to 67108864; default 4194304) or
+        /// variables to create (scopes: 1 to 1000000; default 100000).
         #[arg(long)]
         size: Option<u64>,
         /// One JSON object per figure.
         #[arg(long)]
         json: bool,
+        /// No progress on stderr (figures are still printed).
+        #[arg(long)]
+        quiet: bool,
     },
     /// Show a checkpoint's variables as a scope tree with shapes, dtypes, bytes and totals.
     Inspect {
@@ -55,24 +90,39 @@ enum Command {
         dst: std::path::PathBuf,
     },
     /// Train the example MLP (variables from scopes, WGSL forward/backward, Adam).
+    ///
+    /// Prints the loss every --log-every steps and the final accuracy on stdout; the
+    /// device in use (and why) and a progress bar (only when stderr is a terminal) on
+    /// stderr. Exits with status 3 if training finishes below the accuracy target.
+    #[command(after_help = EXIT_STATUS)]
     Train {
-        /// Device to train on; default: the session's default.
+        /// Device to train on; default: VARSCOPE_DEFAULT_DEVICE, else /gpu:0, else /cpu:0.
         #[arg(long)]
         device: Option<String>,
-        /// Optimizer steps.
-        #[arg(long, default_value_t = 300)]
-        steps: usize,
-        /// Points per class of the synthetic data set.
-        #[arg(long, default_value_t = 128)]
-        points: usize,
-        /// Write a checkpoint (safetensors) of every global variable here afterwards.
+        /// Optimizer steps (1 to 1000000).
+        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        steps: u64,
+        /// Points per class of the synthetic data set (1 to 65535).
+        #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=65_535))]
+        points: u64,
+        /// Print the loss every this many steps (1 to 1000000).
+        #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        log_every: u64,
+        /// Write a checkpoint (safetensors) of every global variable to this file after
+        /// training. The destination is checked before training starts.
         #[arg(long)]
         save: Option<std::path::PathBuf>,
-        /// No progress bar (the loss is still printed).
+        /// Print nothing but errors: no progress, device line, loss lines or summary
+        /// (the exit status still tells the outcome).
         #[arg(long)]
         quiet: bool,
     },
 }
+
+/// The environment variables that choose devices, as `--help` shows them.
+const ENV_HELP: &str = "Environment:
+  WGPU_BACKEND             backends to use, comma-separated: vulkan, metal, dx12, gl
+  VARSCOPE_DEFAULT_DEVICE  the default device (/cpu:0, /gpu:1, ...)";
 
 #[derive(Clone, Copy, ValueEnum)]
 enum BenchKind {
@@ -84,38 +134,120 @@ enum BenchKind {
     Scopes,
 }
 
+/// The result of a command: `Ok(code)` for an exit status other than an error's.
+type CliResult = Result<u8, Box<dyn std::error::Error>>;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Devices { json } => devices(json),
-        Command::Bench { what: BenchKind::Scopes, size, json, .. } => bench_scopes(size.unwrap_or(100_000), json),
-        Command::Bench { what: BenchKind::Init, device, size, json } => {
-            bench_init(device.as_deref(), size.unwrap_or(1 << 22), json)
+    if let Err(message) = check_arguments(&cli.command) {
+        let mut app = Cli::command();
+        app.build();
+        let kind = clap::error::ErrorKind::ValueValidation;
+        match app.find_subcommand_mut("bench") {
+            Some(bench) => bench.error(kind, message).exit(),
+            None => app.error(kind, message).exit(),
         }
-        Command::Bench { what: BenchKind::Update, device, size, json } => {
-            varscope::bench::update_figures(device.as_deref(), size.unwrap_or(1 << 22), 5)
-                .map(|figs| print_figures(&figs, json))
-        }
-        Command::Inspect { file, verify } => inspect(&file, verify),
-        Command::Convert { src, dst } => tf_cli::convert(&src, &dst),
-        Command::Train { device, steps, points, save, quiet } => train(device, steps, points, save, quiet),
-    };
+    }
+    let result =
+        if matches!(cli.command, Command::Inspect { .. } | Command::Convert { .. }) { Ok(()) } else { check_backend_env().map_err(Into::into) }
+            .and_then(|()| run(cli.command));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(EXIT_ERROR)
         }
     }
 }
 
-type CliResult = Result<(), Box<dyn std::error::Error>>;
+fn run(command: Command) -> CliResult {
+    match command {
+        Command::Devices { json } => devices(json).map(|()| 0),
+        Command::Bench { what, device, size, json, quiet } => {
+            cmd::bench::run(what, device.as_deref(), size, json, quiet).map(|()| 0)
+        }
+        Command::Inspect { file, verify } => inspect(&file, verify).map(|()| 0),
+        Command::Convert { src, dst } => tf_cli::convert(&src, &dst).map(|()| 0),
+        Command::Train { device, steps, points, log_every, save, quiet } => {
+            let below = cmd::train::run(cmd::train::Args {
+                device,
+                steps: steps as usize,
+                points: points as usize,
+                log_every: log_every as usize,
+                save,
+                quiet,
+            })?;
+            Ok(if below { EXIT_BELOW_TARGET } else { 0 })
+        }
+    }
+}
 
-fn devices(as_json: bool) -> CliResult {
+/// Checks the numeric arguments clap's value parsers cannot (ranges that depend on
+/// another argument); `Err` is the message for a usage error (exit status 2, as clap's).
+fn check_arguments(command: &Command) -> Result<(), String> {
+    if let Command::Bench { what, size: Some(size), .. } = command {
+        let (allowed, what) = match what {
+            BenchKind::Scopes => (cmd::bench::SCOPES, "variables to create"),
+            BenchKind::Init | BenchKind::Update => (varscope::bench::ELEMENTS, "elements per variable"),
+        };
+        if !allowed.contains(size) {
+            return Err(format!(
+                "invalid value '{size}' for '--size': {what} must be {} to {}",
+                allowed.start(),
+                allowed.end()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks `WGPU_BACKEND`: wgpu skips names it does not know without a word, so a typo
+/// would silently leave only `/cpu:0`. Every comma-separated name must be one wgpu knows.
+fn check_backend_env() -> Result<(), String> {
+    match std::env::var(BACKEND_ENV) {
+        Err(std::env::VarError::NotPresent) => Ok(()),
+        Err(std::env::VarError::NotUnicode(v)) => Err(format!("{BACKEND_ENV}={v:?} is not valid UTF-8")),
+        Ok(v) => parse_backends(&v).map(|_| ()),
+    }
+}
+
+/// Parses a `WGPU_BACKEND` value strictly (the names of `wgpu::Backends::from_comma_list`).
+fn parse_backends(value: &str) -> Result<wgpu::Backends, String> {
+    const KNOWN: &str = "vulkan (vk), metal (mtl), dx12 (d3d12), gl (gles, opengl), webgpu, noop";
+    let mut backends = wgpu::Backends::empty();
+    for name in value.split(',') {
+        backends |= match name.trim().to_lowercase().as_str() {
+            "vulkan" | "vk" => wgpu::Backends::VULKAN,
+            "metal" | "mtl" => wgpu::Backends::METAL,
+            "dx12" | "d3d12" => wgpu::Backends::DX12,
+            "gl" | "gles" | "opengl" => wgpu::Backends::GL,
+            "webgpu" => wgpu::Backends::BROWSER_WEBGPU,
+            "noop" => wgpu::Backends::NOOP,
+            "" if value.trim().is_empty() => {
+                return Err(format!("{BACKEND_ENV} is set but empty; unset it, or name backends: {KNOWN}"))
+            }
+            other => {
+                return Err(format!("{BACKEND_ENV}={value:?}: unknown backend {other:?}; known backends: {KNOWN}"))
+            }
+        };
+    }
+    Ok(backends)
+}
+
+/// A device as printed everywhere: `/gpu:0 (llvmpipe (LLVM 15.0.6, 256 bits), Vulkan)`.
+fn device_label(d: &DeviceInfo) -> String {
+    if d.is_cpu() {
+        format!("{} (host)", d.name)
+    } else {
+        format!("{} ({}, {})", d.name, d.adapter_name, backend_name(d.backend))
+    }
+}
+
+fn devices(as_json: bool) -> Result<(), Box<dyn std::error::Error>> {
     let g = Graph::new();
     let s = Session::new(&g)?;
     for d in s.devices() {
-        let backend = d.backend.map(|b| format!("{b:?}")).unwrap_or_else(|| "host".into());
+        let backend = backend_name(d.backend);
         if as_json {
             println!(
                 "{}",
@@ -130,9 +262,9 @@ fn devices(as_json: bool) -> CliResult {
             );
         } else {
             let mark = if d.name == s.default_device().name { " (default)" } else { "" };
-            println!("{}{mark}", d.name);
+            println!("{}{mark}", device_label(d));
             println!("  backend:      {backend}");
-            println!("  adapter:      {} [{:?}]", d.adapter_name, d.device_type);
+            println!("  adapter:      {} [{:?}, {backend}]", d.adapter_name, d.device_type);
             if !d.driver.is_empty() {
                 println!("  driver:       {}", d.driver);
             }
@@ -150,8 +282,7 @@ fn devices(as_json: bool) -> CliResult {
         }
     }
     if s.num_gpus() == 0 {
-        let msg = "no GPU adapter found: variables go to /cpu:0. Install a GPU driver, or Mesa's \
-                   software Vulkan driver (Debian/Ubuntu: apt-get install mesa-vulkan-drivers).";
+        let msg = no_gpu_message();
         if as_json {
             println!("{}", json!({ "warning": msg }));
         } else {
@@ -159,6 +290,15 @@ fn devices(as_json: bool) -> CliResult {
         }
     }
     Ok(())
+}
+
+/// What to say when no adapter was found (naming `WGPU_BACKEND` when it narrowed the search).
+fn no_gpu_message() -> String {
+    let narrowed = std::env::var(BACKEND_ENV).map(|v| format!(" with {BACKEND_ENV}={v}")).unwrap_or_default();
+    format!(
+        "no GPU adapter found{narrowed}: variables go to /cpu:0. Install a GPU driver, or Mesa's \
+         software Vulkan driver (Debian/Ubuntu: apt-get install mesa-vulkan-drivers)."
+    )
 }
 
 fn human_bytes(b: u64) -> String {
@@ -172,137 +312,11 @@ fn human_bytes(b: u64) -> String {
         v /= 1024.0;
         i += 1;
     }
-    if i == 0 { format!("{b} B") } else { format!("{v:.1} {}", U[i]) }
-}
-
-fn figure(as_json: bool, bench: &str, name: &str, value: f64, unit: &str, extra: serde_json::Value) {
-    if as_json {
-        let mut o = json!({ "bench": bench, "figure": name, "value": value, "unit": unit });
-        if let (Some(o), Some(e)) = (o.as_object_mut(), extra.as_object()) {
-            o.extend(e.clone());
-        }
-        println!("{o}");
+    if i == 0 {
+        format!("{b} B")
     } else {
-        let extra = extra.as_object().map(|e| {
-            e.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
-        }).unwrap_or_default();
-        println!("{bench:<7} {name:<40} {value:>12.3} {unit:<6} {extra}");
+        format!("{v:.1} {}", U[i])
     }
-}
-
-/// Host-side scope resolution: creation rate, reuse-lookup latency three scopes deep,
-/// and lookup scaling over all cores.
-fn bench_scopes(n: u64, as_json: bool) -> CliResult {
-    let g = Graph::new();
-    let t = Instant::now();
-    g.variable_scope("a").run(|_| {
-        g.variable_scope("b").run(|_| {
-            g.variable_scope("c").run(|_| -> varscope::Result<()> {
-                for i in 0..n {
-                    g.get_variable(&format!("v{i}")).shape([16]).get()?;
-                }
-                Ok(())
-            })
-        })
-    })????;
-    let create = t.elapsed();
-    figure(as_json, "scopes", "create_variables", create.as_secs_f64(), "s", json!({ "count": n }));
-    figure(as_json, "scopes", "create_per_variable", create.as_nanos() as f64 / n as f64 / 1000.0, "us", json!({}));
-
-    let lookups: u64 = 400_000;
-    let names: Vec<String> = (0..n.min(lookups)).map(|i| format!("v{i}")).collect();
-    let one = reuse_lookups(&g, lookups, &names)?;
-    figure(as_json, "scopes", "reuse_lookup_3_deep", one.as_nanos() as f64 / lookups as f64, "ns", json!({ "threads": 1 }));
-
-    let threads = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1);
-    let t = Instant::now();
-    std::thread::scope(|s| -> CliResult {
-        let hs: Vec<_> = (0..threads).map(|_| s.spawn(|| reuse_lookups(&g, lookups, &names))).collect();
-        for h in hs {
-            h.join().map_err(|_| "lookup thread panicked")??;
-        }
-        Ok(())
-    })?;
-    let all = t.elapsed();
-    let per_sec_one = lookups as f64 / one.as_secs_f64();
-    let per_sec_all = (lookups * threads as u64) as f64 / all.as_secs_f64();
-    figure(as_json, "scopes", "reuse_lookups_per_second", per_sec_all, "1/s", json!({ "threads": threads }));
-    figure(as_json, "scopes", "lookup_speedup_all_cores", per_sec_all / per_sec_one, "x", json!({ "threads": threads }));
-    Ok(())
-}
-
-/// `count` reuse lookups three scopes deep, cycling through `names` (made beforehand, so
-/// only the lookup is timed).
-fn reuse_lookups(g: &Graph, count: u64, names: &[String]) -> Result<Duration, String> {
-    let t = Instant::now();
-    g.variable_scope("a").reuse(Reuse::True).run(|_| {
-        g.variable_scope("b").run(|_| {
-            g.variable_scope("c").run(|_| -> varscope::Result<()> {
-                for i in 0..count {
-                    std::hint::black_box(g.get_variable(&names[(i as usize) % names.len().max(1)]).get()?);
-                }
-                Ok(())
-            })
-        })
-    })
-    .and_then(|r| r)
-    .and_then(|r| r)
-    .and_then(|r| r)
-    .map_err(|e| e.to_string())?;
-    Ok(t.elapsed())
-}
-
-fn bench_init(device: Option<&str>, size: u64, as_json: bool) -> CliResult {
-    print_figures(&varscope::bench::init_figures(device, size, 10_000, 5)?, as_json);
-    Ok(())
-}
-
-fn print_figures(figures: &[varscope::bench::Figure], as_json: bool) {
-    for f in figures {
-        figure(
-            as_json,
-            f.bench,
-            &f.name,
-            f.gbps,
-            "GB/s",
-            json!({
-                "device": f.device, "adapter": f.adapter, "ratio_to_fill": (f.ratio_to_fill * 1000.0).round() / 1000.0,
-                "ms": (f.time.as_secs_f64() * 1e6).round() / 1e3, "bytes": f.bytes,
-            }),
-        );
-    }
-}
-
-fn train(device: Option<String>, steps: usize, points: usize, save: Option<std::path::PathBuf>, quiet: bool) -> CliResult {
-    use indicatif::{ProgressBar, ProgressStyle};
-    use varscope::train::{run, TrainConfig, ACCURACY_TARGET};
-    let config = TrainConfig { device, steps, points_per_class: points, save: save.clone(), ..TrainConfig::default() };
-    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(steps as u64) };
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} steps  loss {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let report = run(&config, |step, loss| {
-        bar.set_position(step as u64);
-        bar.set_message(format!("{loss:.4}"));
-        let line = format!("step {step:>5}  loss {loss:.4}");
-        if quiet {
-            println!("{line}");
-        } else {
-            bar.println(line);
-        }
-    })?;
-    bar.finish_and_clear();
-    println!("device:   {} ({})", report.device, report.adapter);
-    println!("accuracy: {:.3} (target {ACCURACY_TARGET})", report.accuracy);
-    println!("l2 loss:  {:.6}", report.regularization_loss);
-    println!("optimizer dispatches per step: {}", report.optimizer_dispatches);
-    if let Some(p) = save {
-        println!("checkpoint: {}", p.display());
-    }
-    if report.accuracy < ACCURACY_TARGET {
-        return Err(format!("accuracy {:.3} is below the target {ACCURACY_TARGET}", report.accuracy).into());
-    }
-    Ok(())
 }
 
 /// A node of the scope tree: its tensors' bytes and count, including sub-scopes.
@@ -314,7 +328,7 @@ struct ScopeNode {
     leaf: Option<(String, String, u64)>,
 }
 
-fn inspect(file: &std::path::Path, verify: bool) -> CliResult {
+fn inspect(file: &std::path::Path, verify: bool) -> Result<(), Box<dyn std::error::Error>> {
     use varscope::gpu::checkpoint;
     if varscope_format::tf::is_tf_checkpoint(file) {
         return tf_cli::inspect(file, verify);
@@ -334,22 +348,35 @@ fn inspect(file: &std::path::Path, verify: bool) -> CliResult {
         }
         node.leaf = Some((dtype, shape, t.bytes));
     }
+    let checked = info.tensors.iter().filter(|t| t.checksum.is_some()).count();
+    let verified = match (verify, checked) {
+        (false, _) => String::new(),
+        (true, 0) => ", no checksums to verify (the file has none; sizes and bool values checked)".into(),
+        (true, n) if n == info.tensors.len() => ", checksums verified".into(),
+        (true, n) => format!(", {n} of {} checksums verified (the others have none)", info.tensors.len()),
+    };
     println!(
-        "{}: {} tensors, {} ({} on disk){}{}",
-        file.display(),
+        "{}: {} tensors, {} ({} on disk){}{verified}",
+        printable(&file.display().to_string()),
         root.tensors,
         human_bytes(root.bytes),
         human_bytes(info.file_bytes),
         info.graph_seed.map(|s| format!(", graph seed {s}")).unwrap_or_default(),
-        if verify { ", checksums verified" } else { "" }
     );
     print_scope(&root, 0);
     Ok(())
 }
 
+/// `text` with control characters escaped (`\n`, `\u{1b}`), so a tensor or file name
+/// cannot break the listing's lines or drive the terminal.
+fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect()
+}
+
 fn print_scope(node: &ScopeNode, depth: usize) {
     for (name, child) in &node.children {
         let indent = "  ".repeat(depth);
+        let name = printable(name);
         if let Some((dtype, shape, bytes)) = &child.leaf {
             println!("{indent}{name:<32} {dtype:<9} {shape:<16} {}", human_bytes(*bytes));
         }
@@ -358,5 +385,26 @@ fn print_scope(node: &ScopeNode, depth: usize) {
             println!("{indent}{label:<32} {:<26} {}  ({} tensors)", "", human_bytes(child.bytes), child.tensors);
             print_scope(child, depth + 1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_names_parse_strictly() {
+        assert_eq!(parse_backends("vulkan"), Ok(wgpu::Backends::VULKAN));
+        assert_eq!(parse_backends(" GL , vk"), Ok(wgpu::Backends::GL | wgpu::Backends::VULKAN));
+        for bad in ["bogus", "vulkan,bogus", "", "  ", "vulkan,"] {
+            assert!(parse_backends(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(parse_backends("bogus").unwrap_err().contains("unknown backend \"bogus\""));
+    }
+
+    #[test]
+    fn control_characters_print_escaped() {
+        assert_eq!(printable("a/b c"), "a/b c");
+        assert_eq!(printable("a\nb\u{1b}[2J\t"), "a\\nb\\u{1b}[2J\\t");
     }
 }

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use safetensors::{Dtype, SafeTensors, View};
 use varscope_format::tf::{BundleReader, BundleWriter, TfDtype};
 
-use super::{human_bytes, print_scope, CliResult, ScopeNode};
+use super::{human_bytes, print_scope, ScopeNode};
+
+/// What the TensorFlow subcommands return.
+type CliResult = Result<(), Box<dyn std::error::Error>>;
 
 /// `varscope inspect PREFIX|DIR`: the bundle's scope tree like a safetensors file's; with
 /// `--verify`, every CRC32C is checked first. String, resource and variant tensors are

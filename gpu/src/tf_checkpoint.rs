@@ -170,7 +170,7 @@ fn check_pair(reader: &BundleReader, t: &TensorInfo, u: &Unit) -> Result<StoredD
 /// Everything is checked before any variable is written (the whole index, every pair's
 /// shape and dtype, the CRC32C of every tensor used, the targets' placement and memory);
 /// on error no variable changes. Values are read one variable (or shard) at a time.
-pub fn restore(session: &Session<'_>, path: impl AsRef<Path>, options: &RestoreOptions) -> Result<RestoreReport> {
+pub fn restore(session: &Session, path: impl AsRef<Path>, options: &RestoreOptions) -> Result<RestoreReport> {
     let reader = BundleReader::open(path.as_ref())?;
     let graph = session.graph();
     let vars = options.variables.clone().unwrap_or_else(|| graph.global_variables());
@@ -193,7 +193,7 @@ pub fn restore(session: &Session<'_>, path: impl AsRef<Path>, options: &RestoreO
 
     let targets: Vec<Variable> =
         matched.pairs.iter().flat_map(|&(_, ui)| units[ui].parts.iter().map(|(v, _, _)| v.clone())).collect();
-    let made = session.checkpoint_materialize(&targets)?;
+    let made = session.materialize(&targets)?;
     let mut restored = Vec::with_capacity(matched.pairs.len());
     for (&(ti, ui), &file_dtype) in matched.pairs.iter().zip(&stored) {
         let (t, u) = (infos[ti], &units[ui]);
@@ -207,7 +207,7 @@ pub fn restore(session: &Session<'_>, path: impl AsRef<Path>, options: &RestoreO
                     Ok(session.assign(v, &values)?)
                 });
             if let Err(e) = written {
-                session.checkpoint_release(&made);
+                session.free(&made);
                 return Err(e);
             }
         }
@@ -240,7 +240,7 @@ pub struct TfSaveReport {
 /// `prefix` (`PREFIX.index`, `PREFIX.data-00000-of-00001`), atomically: names are the store
 /// keys (no `:0`), a partitioned variable is one full-shape entry whose slices are its
 /// shards (all shards must be saved together). Every variable must be initialized.
-pub fn save(session: &Session<'_>, prefix: impl AsRef<Path>, options: &SaveOptions) -> Result<TfSaveReport> {
+pub fn save(session: &Session, prefix: impl AsRef<Path>, options: &SaveOptions) -> Result<TfSaveReport> {
     let prefix = prefix.as_ref();
     let graph = session.graph();
     let vars = options.variables.clone().unwrap_or_else(|| graph.global_variables());

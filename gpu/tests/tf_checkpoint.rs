@@ -20,7 +20,7 @@ fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../format/tests/fixtures/tf").join(name)
 }
 
-fn session<'g>(g: &'g Graph, t: &Target) -> Session<'g> {
+fn session(g: &Graph, t: &Target) -> Session {
     Session::with_options(g, SessionOptions::default().default_device(t.device.as_str()).max_chunk_bytes(1024))
         .unwrap_or_else(|e| panic!("{}: session: {e}", t.label))
 }
@@ -120,7 +120,7 @@ fn tensorflow_trained_models_continue_in_varscope() {
             let next = json(dir, "next_step.json");
             let grads = Gradients::new(&s, &vars).unwrap();
             for v in &vars {
-                grads.write_f32(&s, v, &f32s(&next["gradients"][v.op_name()])).unwrap();
+                grads.write_f32(v, &f32s(&next["gradients"][v.op_name()])).unwrap();
             }
             trainer.apply_gradients(&grads).unwrap_or_else(|e| panic!("{what}: {e}"));
             let after = next["after"].as_object().unwrap();
@@ -186,7 +186,7 @@ fn model_with_partitions(g: &Graph, device: &str, shards: Option<i64>) -> BTreeM
 }
 
 /// The full value of a (possibly partitioned) variable, assembled on the host.
-fn full_f32(s: &Session<'_>, parts: &[Variable], full_shape: &[u64]) -> Vec<f32> {
+fn full_f32(s: &Session, parts: &[Variable], full_shape: &[u64]) -> Vec<f32> {
     let n: u64 = full_shape.iter().product();
     let mut full = vec![0u8; n as usize * 4];
     let whole: Vec<(u64, u64)> = full_shape.iter().map(|&d| (0, d)).collect();
@@ -363,7 +363,7 @@ fn export_for_tensorflow() {
     let next = json("mlp_adam", "next_step.json");
     let grads = Gradients::new(&s, &vars).unwrap();
     for v in &vars {
-        grads.write_f32(&s, v, &f32s(&next["gradients"][v.op_name()])).unwrap();
+        grads.write_f32(v, &f32s(&next["gradients"][v.op_name()])).unwrap();
     }
     trainer.apply_gradients(&grads).unwrap();
     s.assign(&global_step, &HostValues::from_i64(&[], &[6]).unwrap()).unwrap();

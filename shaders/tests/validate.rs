@@ -144,11 +144,11 @@ fn every_training_variant_validates() {
 }
 
 /// User-side WGSL of the repository's examples (not varscope kernels, so not in the
-/// registry) is validated the same way: `examples/train/mlp.wgsl`.
+/// registry) is validated the same way: `examples/mlp/src/mlp.wgsl`.
 #[test]
 fn example_shaders_validate() {
-    let label = "examples/train/mlp.wgsl";
-    let src = include_str!("../../examples/train/mlp.wgsl");
+    let label = "examples/mlp/src/mlp.wgsl";
+    let src = include_str!("../../examples/mlp/src/mlp.wgsl");
     validate(label, src).unwrap_or_else(|e| panic!("{label} failed validation:\n{e}"));
     let module = naga::front::wgsl::parse_str(src).expect("parsed above");
     let names: Vec<&str> = module.entry_points.iter().map(|e| e.name.as_str()).collect();

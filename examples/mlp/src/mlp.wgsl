@@ -1,9 +1,9 @@
 // The example's own kernels: forward and backward passes of a small MLP whose weights
 // are varscope variables (group 1, bound at their byte ranges in varscope's buffers)
-// and whose gradients are varscope `Gradients` ranges (group 2). Activations live in
-// the example's own buffers (group 0). One invocation per output element; each entry
-// point uses at most 8 storage buffers (WebGPU's default per-stage limit) and is built
-// with an automatic layout holding only the bindings it uses.
+// and whose gradients are varscope `Gradients` ranges (group 2). Data and activations
+// live in scratch buffers from the session's pool (group 0). One invocation per output
+// element; each entry point uses at most 8 storage buffers (WebGPU's default per-stage
+// limit) and is built with an automatic layout holding only the bindings it uses.
 //
 // Model (N points, 2 inputs, H tower units, H2 hidden units, C classes):
 //   ha = relu(xa W1 + b1), hb = relu(xb W1 + b1)     (one tower, shared: same W1, b1)
@@ -13,20 +13,16 @@
 const WORKGROUP_SIZE: u32 = 64u;
 const MAX_CLASSES: u32 = 8u;
 
-struct Dims {
-    n: u32,
-    h: u32,
-    h2: u32,
-    c: u32,
-    // L2 regularizer scale of W2 (loss l2 * sum(w^2), gradient 2 * l2 * w).
-    l2: f32,
-    // 1 / n.
-    inv_n: f32,
-    _pad0: u32,
-    _pad1: u32,
-}
+// Sizes and scalars: pipeline-overridable constants, set when the pipelines are built.
+override DIM_N: u32;
+override DIM_H: u32;
+override DIM_H2: u32;
+override DIM_C: u32;
+// L2 regularizer scale of W2 (loss l2 * sum(w^2), gradient 2 * l2 * w).
+override L2: f32;
+// 1 / N.
+override INV_N: f32;
 
-@group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<storage, read> xa: array<f32>;
 @group(0) @binding(2) var<storage, read> xb: array<f32>;
 @group(0) @binding(3) var<storage, read> labels: array<u32>;
@@ -60,13 +56,13 @@ struct Dims {
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn fwd_tower(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
-    if (i >= dims.n * dims.h) {
+    if (i >= DIM_N * DIM_H) {
         return;
     }
-    let n = i / dims.h;
-    let j = i % dims.h;
-    let a = xa[2u * n] * w1[j] + xa[2u * n + 1u] * w1[dims.h + j] + b1[j];
-    let b = xb[2u * n] * w1[j] + xb[2u * n + 1u] * w1[dims.h + j] + b1[j];
+    let n = i / DIM_H;
+    let j = i % DIM_H;
+    let a = xa[2u * n] * w1[j] + xa[2u * n + 1u] * w1[DIM_H + j] + b1[j];
+    let b = xb[2u * n] * w1[j] + xb[2u * n + 1u] * w1[DIM_H + j] + b1[j];
     ha[i] = max(a, 0.0);
     hb[i] = max(b, 0.0);
 }
@@ -75,14 +71,14 @@ fn fwd_tower(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn fwd_hidden(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
-    if (i >= dims.n * dims.h2) {
+    if (i >= DIM_N * DIM_H2) {
         return;
     }
-    let n = i / dims.h2;
-    let k = i % dims.h2;
+    let n = i / DIM_H2;
+    let k = i % DIM_H2;
     var s = b2[k];
-    for (var j = 0u; j < dims.h; j = j + 1u) {
-        s = s + ha[n * dims.h + j] * w2a[j * dims.h2 + k] + hb[n * dims.h + j] * w2b[j * dims.h2 + k];
+    for (var j = 0u; j < DIM_H; j = j + 1u) {
+        s = s + ha[n * DIM_H + j] * w2a[j * DIM_H2 + k] + hb[n * DIM_H + j] * w2b[j * DIM_H2 + k];
     }
     z[i] = max(s, 0.0);
 }
@@ -91,15 +87,15 @@ fn fwd_hidden(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn fwd_output(@builtin(global_invocation_id) gid: vec3<u32>) {
     let n = gid.x;
-    if (n >= dims.n) {
+    if (n >= DIM_N) {
         return;
     }
     var logits: array<f32, MAX_CLASSES>;
     var best = 0u;
-    for (var c = 0u; c < dims.c; c = c + 1u) {
+    for (var c = 0u; c < DIM_C; c = c + 1u) {
         var s = b3[c];
-        for (var k = 0u; k < dims.h2; k = k + 1u) {
-            s = s + z[n * dims.h2 + k] * w3[k * dims.c + c];
+        for (var k = 0u; k < DIM_H2; k = k + 1u) {
+            s = s + z[n * DIM_H2 + k] * w3[k * DIM_C + c];
         }
         logits[c] = s;
         if (s > logits[best]) {
@@ -108,16 +104,16 @@ fn fwd_output(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let m = logits[best];
     var sum = 0.0;
-    for (var c = 0u; c < dims.c; c = c + 1u) {
+    for (var c = 0u; c < DIM_C; c = c + 1u) {
         sum = sum + exp(logits[c] - m);
     }
     let y = labels[n];
-    for (var c = 0u; c < dims.c; c = c + 1u) {
+    for (var c = 0u; c < DIM_C; c = c + 1u) {
         var p = exp(logits[c] - m) / sum;
         if (c == y) {
             p = p - 1.0;
         }
-        dlog[n * dims.c + c] = p * dims.inv_n;
+        dlog[n * DIM_C + c] = p * INV_N;
     }
     stats[2u * n] = log(sum) - (logits[y] - m);
     stats[2u * n + 1u] = select(0.0, 1.0, best == y);
@@ -127,20 +123,20 @@ fn fwd_output(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn bwd_output(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
-    let nw = dims.h2 * dims.c;
+    let nw = DIM_H2 * DIM_C;
     if (i < nw) {
-        let k = i / dims.c;
-        let c = i % dims.c;
+        let k = i / DIM_C;
+        let c = i % DIM_C;
         var s = 0.0;
-        for (var n = 0u; n < dims.n; n = n + 1u) {
-            s = s + z[n * dims.h2 + k] * dlog[n * dims.c + c];
+        for (var n = 0u; n < DIM_N; n = n + 1u) {
+            s = s + z[n * DIM_H2 + k] * dlog[n * DIM_C + c];
         }
         gw3[i] = s;
-    } else if (i < nw + dims.c) {
+    } else if (i < nw + DIM_C) {
         let c = i - nw;
         var s = 0.0;
-        for (var n = 0u; n < dims.n; n = n + 1u) {
-            s = s + dlog[n * dims.c + c];
+        for (var n = 0u; n < DIM_N; n = n + 1u) {
+            s = s + dlog[n * DIM_C + c];
         }
         gb3[c] = s;
     }
@@ -150,14 +146,14 @@ fn bwd_output(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn bwd_hidden_act(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
-    if (i >= dims.n * dims.h2) {
+    if (i >= DIM_N * DIM_H2) {
         return;
     }
-    let n = i / dims.h2;
-    let k = i % dims.h2;
+    let n = i / DIM_H2;
+    let k = i % DIM_H2;
     var s = 0.0;
-    for (var c = 0u; c < dims.c; c = c + 1u) {
-        s = s + dlog[n * dims.c + c] * w3[k * dims.c + c];
+    for (var c = 0u; c < DIM_C; c = c + 1u) {
+        s = s + dlog[n * DIM_C + c] * w3[k * DIM_C + c];
     }
     dz[i] = select(0.0, s, z[i] > 0.0);
 }
@@ -166,24 +162,24 @@ fn bwd_hidden_act(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn bwd_hidden(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
-    let nw = dims.h * dims.h2;
+    let nw = DIM_H * DIM_H2;
     if (i < nw) {
-        let j = i / dims.h2;
-        let k = i % dims.h2;
+        let j = i / DIM_H2;
+        let k = i % DIM_H2;
         var sa = 0.0;
         var sb = 0.0;
-        for (var n = 0u; n < dims.n; n = n + 1u) {
-            let d = dz[n * dims.h2 + k];
-            sa = sa + ha[n * dims.h + j] * d;
-            sb = sb + hb[n * dims.h + j] * d;
+        for (var n = 0u; n < DIM_N; n = n + 1u) {
+            let d = dz[n * DIM_H2 + k];
+            sa = sa + ha[n * DIM_H + j] * d;
+            sb = sb + hb[n * DIM_H + j] * d;
         }
-        gw2a[i] = sa + 2.0 * dims.l2 * w2a[i];
-        gw2b[i] = sb + 2.0 * dims.l2 * w2b[i];
-    } else if (i < nw + dims.h2) {
+        gw2a[i] = sa + 2.0 * L2 * w2a[i];
+        gw2b[i] = sb + 2.0 * L2 * w2b[i];
+    } else if (i < nw + DIM_H2) {
         let k = i - nw;
         var s = 0.0;
-        for (var n = 0u; n < dims.n; n = n + 1u) {
-            s = s + dz[n * dims.h2 + k];
+        for (var n = 0u; n < DIM_N; n = n + 1u) {
+            s = s + dz[n * DIM_H2 + k];
         }
         gb2[k] = s;
     }
@@ -193,17 +189,17 @@ fn bwd_hidden(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn bwd_tower_act(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
-    if (i >= dims.n * dims.h) {
+    if (i >= DIM_N * DIM_H) {
         return;
     }
-    let n = i / dims.h;
-    let j = i % dims.h;
+    let n = i / DIM_H;
+    let j = i % DIM_H;
     var sa = 0.0;
     var sb = 0.0;
-    for (var k = 0u; k < dims.h2; k = k + 1u) {
-        let d = dz[n * dims.h2 + k];
-        sa = sa + d * w2a[j * dims.h2 + k];
-        sb = sb + d * w2b[j * dims.h2 + k];
+    for (var k = 0u; k < DIM_H2; k = k + 1u) {
+        let d = dz[n * DIM_H2 + k];
+        sa = sa + d * w2a[j * DIM_H2 + k];
+        sb = sb + d * w2b[j * DIM_H2 + k];
     }
     dha[i] = select(0.0, sa, ha[i] > 0.0);
     dhb[i] = select(0.0, sb, hb[i] > 0.0);
@@ -213,20 +209,20 @@ fn bwd_tower_act(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn bwd_tower(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
-    let nw = 2u * dims.h;
+    let nw = 2u * DIM_H;
     if (i < nw) {
-        let r = i / dims.h;
-        let j = i % dims.h;
+        let r = i / DIM_H;
+        let j = i % DIM_H;
         var s = 0.0;
-        for (var n = 0u; n < dims.n; n = n + 1u) {
-            s = s + xa[2u * n + r] * dha[n * dims.h + j] + xb[2u * n + r] * dhb[n * dims.h + j];
+        for (var n = 0u; n < DIM_N; n = n + 1u) {
+            s = s + xa[2u * n + r] * dha[n * DIM_H + j] + xb[2u * n + r] * dhb[n * DIM_H + j];
         }
         gw1[i] = s;
-    } else if (i < nw + dims.h) {
+    } else if (i < nw + DIM_H) {
         let j = i - nw;
         var s = 0.0;
-        for (var n = 0u; n < dims.n; n = n + 1u) {
-            s = s + dha[n * dims.h + j] + dhb[n * dims.h + j];
+        for (var n = 0u; n < DIM_N; n = n + 1u) {
+            s = s + dha[n * DIM_H + j] + dhb[n * DIM_H + j];
         }
         gb1[j] = s;
     }

@@ -3,9 +3,9 @@
 //! run, and one optimizer step is one fused dispatch plus one norm-constraint dispatch.
 //! With no adapter the GPU cases skip loudly (and fail under `VARSCOPE_REQUIRE_GPU=1`).
 
-use varscope::gpu::Session;
-use varscope::train::{run, TrainConfig, TrainReport, ACCURACY_TARGET};
-use varscope::Graph;
+use varscope_core::Graph;
+use varscope_example_mlp::{run, Progress, TrainConfig, TrainReport, ACCURACY_TARGET};
+use varscope_gpu::Session;
 
 fn loud(msg: &str) {
     use std::io::Write;
@@ -33,9 +33,22 @@ fn check(label: &str, r: &TrainReport) {
 #[test]
 fn small_training_run_meets_the_accuracy_target_on_every_device() {
     let devs = devices();
-    let host =
-        run(&TrainConfig { device: Some("/cpu:0".into()), ..TrainConfig::small() }, |_, _| {}).expect("/cpu:0 run");
+    let mut events = Vec::new();
+    let host = run(&TrainConfig { device: Some("/cpu:0".into()), ..TrainConfig::small() }, |p| events.push(p))
+        .expect("/cpu:0 run");
     check("/cpu:0 (host)", &host);
+    // Progress: the device first, every measured loss as reported, every step once.
+    assert_eq!(
+        events.first(),
+        Some(&Progress::Device { name: "/cpu:0".into(), adapter: "host".into(), backend: None })
+    );
+    let losses: Vec<(usize, f32)> = events
+        .iter()
+        .filter_map(|p| if let Progress::Loss { step, loss } = p { Some((*step, *loss)) } else { None })
+        .collect();
+    assert_eq!(losses, host.losses);
+    let steps = events.iter().filter(|p| matches!(p, Progress::Step { .. })).count();
+    assert_eq!(steps, TrainConfig::small().steps);
     assert_eq!(host.optimizer_dispatches, 0);
     let gpus: Vec<_> = devs.into_iter().filter(|(d, _)| d != "/cpu:0").collect();
     if gpus.is_empty() {
@@ -47,7 +60,7 @@ fn small_training_run_meets_the_accuracy_target_on_every_device() {
         return;
     }
     for (dev, label) in gpus {
-        let r = run(&TrainConfig { device: Some(dev.clone()), ..TrainConfig::small() }, |_, _| {})
+        let r = run(&TrainConfig { device: Some(dev.clone()), ..TrainConfig::small() }, |_| {})
             .unwrap_or_else(|e| panic!("{label}: {e}"));
         check(&label, &r);
         assert_eq!(r.optimizer_dispatches, 2, "{label}: one fused update dispatch + one norm dispatch");

@@ -1,0 +1,157 @@
+//! `varscope bench`: prints each figure as soon as it is measured (stdout), with
+//! progress on stderr; `bench scopes` measures host-side scope resolution here.
+
+use std::ops::RangeInclusive;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use varscope::bench::{Event, Figure};
+use varscope::{Graph, Reuse};
+
+use crate::BenchKind;
+
+/// Allowed `--size` of `bench scopes` (variables to create).
+pub const SCOPES: RangeInclusive<u64> = 1..=1_000_000;
+
+type BenchResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Runs one benchmark; `size` is already checked against its range.
+pub fn run(what: BenchKind, device: Option<&str>, size: Option<u64>, as_json: bool, quiet: bool) -> BenchResult {
+    let progress = |e: Event<'_>| match e {
+        Event::Measuring { name, device } if !quiet => eprintln!("bench: measuring {name} on {device} ..."),
+        Event::Measuring { .. } => {}
+        Event::Figure(f) => print_figure(f, as_json),
+    };
+    match what {
+        BenchKind::Scopes => scopes(size.unwrap_or(100_000), as_json, quiet),
+        BenchKind::Init => varscope::bench::init_figures(device, size.unwrap_or(1 << 22), 10_000, 5, progress)
+            .map(|_| ())
+            .map_err(Into::into),
+        BenchKind::Update => {
+            let figs = varscope::bench::update_figures(device, size.unwrap_or(1 << 22), 5, progress)?;
+            if figs.is_empty() && !quiet {
+                eprintln!(
+                    "bench: no GPU device to measure (bench update runs on GPUs; give --device /cpu:0 for the host)"
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn figure(as_json: bool, bench: &str, name: &str, value: f64, unit: &str, extra: serde_json::Value) {
+    if as_json {
+        let mut o = json!({ "bench": bench, "figure": name, "value": value, "unit": unit });
+        if let (Some(o), Some(e)) = (o.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        println!("{o}");
+    } else {
+        let extra = extra
+            .as_object()
+            .map(|e| e.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default();
+        println!("{bench:<7} {name:<40} {value:>12.3} {unit:<6} {extra}");
+    }
+}
+
+fn print_figure(f: &Figure, as_json: bool) {
+    figure(
+        as_json,
+        f.bench,
+        &f.name,
+        f.gbps,
+        "GB/s",
+        json!({
+            "device": f.device, "adapter": f.adapter, "backend": f.backend,
+            "ratio_to_fill": (f.ratio_to_fill * 1000.0).round() / 1000.0,
+            "ms": (f.time.as_secs_f64() * 1e6).round() / 1e3, "bytes": f.bytes,
+        }),
+    );
+}
+
+/// Host-side scope resolution: creation rate, reuse-lookup latency three scopes deep,
+/// and lookup scaling over all cores.
+fn scopes(n: u64, as_json: bool, quiet: bool) -> BenchResult {
+    let say = |what: &str| {
+        if !quiet {
+            eprintln!("bench: measuring {what} on the host ...");
+        }
+    };
+    say("create_variables");
+    let g = Graph::new();
+    let t = Instant::now();
+    g.variable_scope("a").run(|_| {
+        g.variable_scope("b").run(|_| {
+            g.variable_scope("c").run(|_| -> varscope::Result<()> {
+                for i in 0..n {
+                    g.get_variable(&format!("v{i}")).shape([16]).get()?;
+                }
+                Ok(())
+            })
+        })
+    })????;
+    let create = t.elapsed();
+    figure(as_json, "scopes", "create_variables", create.as_secs_f64(), "s", json!({ "count": n }));
+    figure(as_json, "scopes", "create_per_variable", create.as_nanos() as f64 / n as f64 / 1000.0, "us", json!({}));
+
+    say("reuse_lookup_3_deep");
+    let lookups: u64 = 400_000;
+    let names: Vec<String> = (0..n.clamp(1, lookups)).map(|i| format!("v{i}")).collect();
+    let one = reuse_lookups(&g, lookups, &names)?;
+    figure(
+        as_json,
+        "scopes",
+        "reuse_lookup_3_deep",
+        one.as_nanos() as f64 / lookups as f64,
+        "ns",
+        json!({ "threads": 1 }),
+    );
+
+    let threads = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1);
+    say(&format!("reuse lookups on {threads} threads"));
+    let t = Instant::now();
+    std::thread::scope(|s| -> BenchResult {
+        let hs: Vec<_> = (0..threads).map(|_| s.spawn(|| reuse_lookups(&g, lookups, &names))).collect();
+        for h in hs {
+            h.join().map_err(|_| "lookup thread panicked")??;
+        }
+        Ok(())
+    })?;
+    let all = t.elapsed();
+    let per_sec_one = lookups as f64 / one.as_secs_f64();
+    let per_sec_all = (lookups * threads as u64) as f64 / all.as_secs_f64();
+    figure(as_json, "scopes", "reuse_lookups_per_second", per_sec_all, "1/s", json!({ "threads": threads }));
+    figure(
+        as_json,
+        "scopes",
+        "lookup_speedup_all_cores",
+        per_sec_all / per_sec_one,
+        "x",
+        json!({ "threads": threads }),
+    );
+    Ok(())
+}
+
+/// `count` reuse lookups three scopes deep, cycling through `names` (made beforehand, so
+/// only the lookup is timed; not empty).
+fn reuse_lookups(g: &Graph, count: u64, names: &[String]) -> Result<Duration, String> {
+    let t = Instant::now();
+    g.variable_scope("a")
+        .reuse(Reuse::True)
+        .run(|_| {
+            g.variable_scope("b").run(|_| {
+                g.variable_scope("c").run(|_| -> varscope::Result<()> {
+                    for name in names.iter().cycle().take(count as usize) {
+                        std::hint::black_box(g.get_variable(name).get()?);
+                    }
+                    Ok(())
+                })
+            })
+        })
+        .and_then(|r| r)
+        .and_then(|r| r)
+        .and_then(|r| r)
+        .map_err(|e| e.to_string())?;
+    Ok(t.elapsed())
+}
