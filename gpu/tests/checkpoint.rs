@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use common::*;
 use half::{bf16, f16};
 use varscope_core::{DType, Graph, Initializer, Partitioner, VarRef, Variable};
-use varscope_gpu::checkpoint::{self, CheckpointError, CheckpointInfo, RestoreOptions, SaveOptions, StoredDType};
+use varscope_gpu::checkpoint::{self, CheckpointError, FormatError, RestoreOptions, SaveOptions, StoredDType};
 use varscope_gpu::{HostValues, Session, SessionOptions};
 
 // ----- helpers -------------------------------------------------------------------------
@@ -73,6 +73,14 @@ fn full(s: &Session, r: &VarRef) -> HostValues {
         VarRef::Variable(v) => s.read(v).unwrap_or_else(|e| panic!("read {}: {e}", v.key())),
         VarRef::Partitioned(p) => s.read_partitioned(p).unwrap_or_else(|e| panic!("read {}: {e}", p.name())),
         VarRef::Tensor(_) => panic!("not a variable"),
+    }
+}
+
+/// The file-side error inside a restore or save error.
+fn format_error(e: &CheckpointError) -> Option<&FormatError> {
+    match e {
+        CheckpointError::Format(f) => Some(f),
+        _ => None,
     }
 }
 
@@ -172,7 +180,9 @@ fn round_trip_is_bit_exact_on_every_device() {
         assert_eq!(names, expected, "[{}] tensor names are store keys, partitioned saved whole", t.label);
 
         // The header says what the issue asks for.
-        let info = checkpoint::verify(&path).unwrap();
+        let verified = checkpoint::verify(&path).unwrap();
+        assert_eq!(verified.checksums, checkpoint::ChecksumStatus::Verified { tensors: m.refs.len() });
+        let info = verified.info;
         assert_eq!(info.format_version, Some(1));
         assert_eq!(info.graph_seed, Some(77));
         let emb = info.tensor("net/emb").unwrap();
@@ -411,7 +421,7 @@ fn assignment_map_remaps_scopes_and_names() {
         let (g3, dst3) = scoped_graph(&t.device, &["moved/old/a", "moved/other/x"]);
         let s3 = Session::new(&g3).unwrap();
         let rep = checkpoint::restore(&s3, &path, &RestoreOptions::default().map("/", "moved/")).unwrap_err();
-        assert!(matches!(rep, CheckpointError::MapTargetNotFound { ref target, .. } if target.starts_with("moved/old/")), "{rep}");
+        assert!(matches!(format_error(&rep), Some(FormatError::MapTargetNotFound { target, .. }) if target.starts_with("moved/old/")), "{rep}");
         assert!(dst3.values().all(|v| !s3.is_variable_initialized(v)), "[{}] failed map restored nothing", t.label);
         let ok = checkpoint::restore(
             &s3,
@@ -443,12 +453,12 @@ fn partial_restore_reports_and_strict_restore_refuses() {
     let before = snapshot(&s2, &[dst["a"].clone(), dst["b"].clone(), dst["only_in_graph"].clone()]);
 
     let err = checkpoint::restore(&s2, &path, &RestoreOptions::default().strict(true)).unwrap_err();
-    match &err {
-        CheckpointError::Strict { missing_in_file, unexpected_in_file, .. } => {
+    match format_error(&err) {
+        Some(FormatError::Strict { missing_in_file, unexpected_in_file, .. }) => {
             assert_eq!(missing_in_file, &vec!["only_in_graph".to_string()]);
             assert_eq!(unexpected_in_file, &vec!["only_in_file".to_string()]);
         }
-        e => panic!("expected Strict, got {e}"),
+        _ => panic!("expected Strict, got {err}"),
     }
     assert!(err.to_string().contains("only_in_graph") && err.to_string().contains("only_in_file"), "{err}");
     assert_eq!(snapshot(&s2, &[dst["a"].clone(), dst["b"].clone(), dst["only_in_graph"].clone()]), before, "strict failure changed nothing");
@@ -496,6 +506,7 @@ fn files_written_by_other_tools_load_by_name() {
 
     let info = checkpoint::inspect(&path).unwrap();
     assert_eq!(info.format_version, None);
+    assert_eq!(checkpoint::verify(&path).unwrap().checksums, checkpoint::ChecksumStatus::NotRecorded, "no checksums to verify");
     assert!(info.tensors.iter().all(|t| t.checksum.is_none()));
     assert_eq!(info.tensor("layer/b").unwrap().stored_dtype, StoredDType::F16);
 
@@ -547,7 +558,7 @@ fn a_failed_save_leaves_the_previous_checkpoint_intact() {
     }
     for budget in [0, 5, header / 2, header + (len - header) / 2, len - 1, len, len + header - 9] {
         let err = checkpoint::save(&s, &path, &SaveOptions::default().fail_after_bytes(budget)).unwrap_err();
-        assert!(matches!(&err, CheckpointError::Io { operation, .. } if operation == "write"), "budget {budget}: {err}");
+        assert!(matches!(format_error(&err), Some(FormatError::Io { operation, .. }) if *operation == "write"), "budget {budget}: {err}");
         assert!(err.to_string().contains("injected failure"), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), good, "budget {budget}: previous checkpoint intact");
         assert_eq!(dir.entries(), vec!["ckpt.safetensors".to_string()], "budget {budget}: temporary file removed");
@@ -556,13 +567,83 @@ fn a_failed_save_leaves_the_previous_checkpoint_intact() {
     checkpoint::save(&s, &path, &SaveOptions::default().fail_after_bytes(len + header)).unwrap();
     assert_ne!(std::fs::read(&path).unwrap(), good);
 
-    // A crash leaves a stale temporary file behind: it is not the checkpoint, and later
-    // saves neither trip over it nor touch it.
-    let stale = dir.path(&format!(".ckpt.safetensors.tmp-{}-0", std::process::id()));
-    std::fs::write(&stale, &good[..good.len() / 2]).unwrap();
+    // A crash leaves a stale temporary file behind. The next save to the same path
+    // removes those of dead processes and leaves those of running ones (this one) alone.
+    let mut child = std::process::Command::new("true").spawn().expect("spawn true");
+    let dead_pid = child.id();
+    child.wait().unwrap();
+    let dead = dir.path(&format!(".ckpt.safetensors.varscope-tmp.{dead_pid}.0"));
+    let live = dir.path(&format!(".ckpt.safetensors.varscope-tmp.{}.999999", std::process::id()));
+    for p in [&dead, &live] {
+        std::fs::write(p, &good[..good.len() / 2]).unwrap();
+    }
     checkpoint::save(&s, &path, &SaveOptions::default()).unwrap();
     checkpoint::verify(&path).unwrap();
-    assert_eq!(std::fs::read(&stale).unwrap(), &good[..good.len() / 2]);
+    assert!(!dead.exists(), "a dead process's temporary file is removed");
+    assert_eq!(std::fs::read(&live).unwrap(), &good[..good.len() / 2], "a running process's temporary file is kept");
+}
+
+/// Issue 14: saves behave like a careful tool: through symlinks to their target,
+/// refusing special files and impossible destinations before writing, with legal long
+/// names.
+#[test]
+#[cfg(unix)]
+fn saves_write_through_symlinks_and_refuse_special_destinations() {
+    use checkpoint::{DestinationProblem, FileKind};
+    let dir = TempDir::new("destinations");
+    let (g, vars) = scoped_graph("/cpu:0", &["a", "b"]);
+    let s = Session::new(&g).unwrap();
+    for (i, v) in vars.values().enumerate() {
+        s.assign(v, &pattern(DType::Float32, &[2, 2], i as u64)).unwrap();
+    }
+    std::fs::create_dir(dir.path("real")).unwrap();
+    std::fs::write(dir.path("real/ckpt.safetensors"), b"old").unwrap();
+    let link = dir.path("link.safetensors");
+    std::os::unix::fs::symlink("real/ckpt.safetensors", &link).unwrap();
+    checkpoint::save(&s, &link, &SaveOptions::default()).unwrap();
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link stays a link");
+    assert_eq!(checkpoint::verify(dir.path("real/ckpt.safetensors")).unwrap().info.tensors.len(), 2, "its target has the checkpoint");
+
+    let fifo = dir.path("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let refused = |p: &Path| match checkpoint::save(&s, p, &SaveOptions::default()) {
+        Err(CheckpointError::Format(FormatError::SaveDestination { problem, .. })) => problem,
+        other => panic!("{}: expected a destination error, got {other:?}", p.display()),
+    };
+    assert_eq!(refused(&fifo), DestinationProblem::SpecialFile(FileKind::Fifo));
+    assert_eq!(refused(Path::new("/dev/null")), DestinationProblem::SpecialFile(FileKind::CharDevice));
+    assert_eq!(refused(&dir.0), DestinationProblem::IsDirectory);
+    assert_eq!(refused(Path::new(".")), DestinationProblem::NoFileName);
+    assert_eq!(refused(&dir.path("missing/x.safetensors")), DestinationProblem::MissingDirectory(dir.path("missing")));
+    let fifo_md = std::fs::symlink_metadata(&fifo).unwrap();
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&fifo_md.file_type()), "the FIFO is not replaced");
+    assert_eq!(checkpoint::check_save_destination(&link).unwrap(), dir.path("real/ckpt.safetensors"));
+
+    // A legal 252-byte name (the temporary name is shortened to fit NAME_MAX).
+    let long = dir.path(&format!("{}.safetensors", "x".repeat(252 - ".safetensors".len())));
+    checkpoint::save(&s, &long, &SaveOptions::default()).unwrap_or_else(|e| panic!("252-byte name: {e}"));
+    checkpoint::verify(&long).unwrap();
+    let mut names = dir.entries();
+    names.retain(|n| n.starts_with('.'));
+    assert!(names.is_empty(), "no temporary files left: {names:?}");
+}
+
+/// Issue 14: special files are refused up front (a FIFO would block an open forever).
+#[test]
+#[cfg(unix)]
+fn inspect_verify_and_restore_refuse_special_files() {
+    let dir = TempDir::new("special");
+    let fifo = dir.path("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let (g, _) = scoped_graph("/cpu:0", &["a"]);
+    let s = Session::new(&g).unwrap();
+    for p in [fifo.as_path(), dir.0.as_path(), Path::new("/dev/null")] {
+        assert!(matches!(checkpoint::inspect(p), Err(FormatError::NotAFile { .. })), "{}", p.display());
+        assert!(matches!(checkpoint::verify(p), Err(FormatError::NotAFile { .. })), "{}", p.display());
+        let err = checkpoint::restore(&s, p, &RestoreOptions::default()).unwrap_err();
+        assert!(matches!(format_error(&err), Some(FormatError::NotAFile { .. })), "{}: {err}", p.display());
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
 }
 
 #[test]
@@ -589,7 +670,7 @@ fn saving_some_shards_of_a_partitioned_variable_is_an_error() {
     let shards = p.variables();
     let err = checkpoint::save(&s, dir.path("x"), &SaveOptions::default().variables(shards[..2].to_vec())).unwrap_err();
     match err {
-        CheckpointError::IncompleteShards { variable, missing } => {
+        CheckpointError::Format(FormatError::IncompleteShards { variable, missing }) => {
             assert_eq!(variable, "p");
             assert_eq!(missing, vec!["p/part_2".to_string(), "p/part_3".to_string()]);
         }
@@ -671,11 +752,33 @@ fn truncated_file_is_an_error_and_changes_nothing() {
     for cut in [0usize, 3, 8, header / 2, header, f.good.len() - 1] {
         let p = write_variant(&f, &format!("cut{cut}.safetensors"), &f.good[..cut]);
         assert_restore_fails_cleanly("truncated file", same_model, &p, |_| RestoreOptions::default(), |e| {
-            matches!(e, CheckpointError::Truncated { actual, .. } if *actual == cut as u64)
+            matches!(format_error(e), Some(FormatError::Truncated { actual, .. }) if *actual == cut as u64)
         });
     }
     let err = checkpoint::inspect(f.path.with_file_name(format!("cut{}.safetensors", f.good.len() - 1))).unwrap_err();
     assert!(err.to_string().contains("truncated"), "{err}");
+}
+
+/// Issue 14: a file truncated by another process after the restore validated it is an
+/// error when its data is read (no SIGBUS: nothing is memory-mapped), and no variable
+/// changes.
+#[test]
+fn a_file_truncated_during_a_restore_is_an_error_and_changes_nothing() {
+    let (f, _) = failing_fixture("truncated_during");
+    let p = f.path.with_file_name("shrinks.safetensors");
+    fn truncate(p: &Path) {
+        std::fs::OpenOptions::new().write(true).open(p).unwrap().set_len(100).unwrap();
+    }
+    assert_restore_fails_cleanly(
+        "truncated during restore",
+        same_model,
+        &p,
+        |_| {
+            std::fs::write(&p, &f.good).unwrap();
+            RestoreOptions::default().after_validation(truncate)
+        },
+        |e| matches!(format_error(e), Some(FormatError::ChangedWhileReading { actual: 100, .. })),
+    );
 }
 
 #[test]
@@ -708,13 +811,13 @@ fn corrupt_header_is_an_error_and_changes_nothing() {
     for (what, bytes) in cases {
         let p = write_variant(&f, "bad.safetensors", &bytes);
         assert_restore_fails_cleanly("corrupt header", same_model, &p, |_| RestoreOptions::default(), |e| {
-            matches!(e, CheckpointError::CorruptHeader { .. } | CheckpointError::CorruptMetadata { .. })
+            matches!(format_error(e), Some(FormatError::CorruptHeader { .. } | FormatError::CorruptMetadata { .. }))
         });
         let err = checkpoint::inspect(&p).unwrap_err();
         eprintln!("{what}: {err}");
     }
     let p = write_variant(&f, "v2.safetensors", &mutate("\"varscope.format_version\":\"1\"", "\"varscope.format_version\":\"2\""));
-    assert!(matches!(checkpoint::inspect(&p), Err(CheckpointError::UnsupportedVersion { ref version, .. }) if version == "2"));
+    assert!(matches!(checkpoint::inspect(&p), Err(FormatError::UnsupportedVersion { ref version, .. }) if version == "2"));
 }
 
 #[test]
@@ -729,9 +832,9 @@ fn checksum_mismatch_is_an_error_and_changes_nothing() {
     let info = checkpoint::inspect(&p).unwrap();
     let last_name = info.tensors.last().unwrap().name.clone();
     assert_restore_fails_cleanly("checksum mismatch", same_model, &p, |_| RestoreOptions::default(), |e| {
-        matches!(e, CheckpointError::ChecksumMismatch { tensor, expected, actual, .. } if *tensor == last_name && expected != actual)
+        matches!(format_error(e), Some(FormatError::ChecksumMismatch { tensor, expected, actual, .. }) if *tensor == last_name && expected != actual)
     });
-    assert!(matches!(checkpoint::verify(&p), Err(CheckpointError::ChecksumMismatch { .. })));
+    assert!(matches!(checkpoint::verify(&p), Err(FormatError::ChecksumMismatch { .. })));
     // Restoring only tensors whose bytes are fine works.
     let g = Graph::new();
     let v = var(g.get_variable("net/w_float32").shape([3u64, 5]).caching_device("/cpu:0").get().unwrap());
@@ -754,7 +857,7 @@ fn shape_that_does_not_fit_is_an_error_and_changes_nothing() {
         Model { graph: g, refs }
     };
     assert_restore_fails_cleanly("shape mismatch", m_for, &f.path, |_| RestoreOptions::default(), |e| {
-        matches!(e, CheckpointError::ShapeMismatch { variable, file_shape, graph_shape, .. }
+        matches!(format_error(e), Some(FormatError::ShapeMismatch { variable, file_shape, graph_shape, .. })
             if variable == "net/emb" && *file_shape == vec![10, 3] && *graph_shape == vec![10, 4])
     });
 }
@@ -773,7 +876,7 @@ fn dtype_that_does_not_fit_is_an_error_and_changes_nothing() {
         Model { graph: g, refs }
     };
     assert_restore_fails_cleanly("dtype mismatch", m_for, &f.path, |_| RestoreOptions::default(), |e| {
-        matches!(e, CheckpointError::DTypeMismatch { variable, file_dtype: StoredDType::F32, dtype: DType::Int32, .. } if variable == "net/w_float32")
+        matches!(format_error(e), Some(FormatError::DTypeMismatch { variable, file_dtype: StoredDType::F32, dtype: DType::Int32, .. }) if variable == "net/w_float32")
     });
 }
 
@@ -781,20 +884,20 @@ fn dtype_that_does_not_fit_is_an_error_and_changes_nothing() {
 fn a_name_the_map_sends_nowhere_is_an_error_and_changes_nothing() {
     let (f, _) = failing_fixture("map_nowhere");
     assert_restore_fails_cleanly("map target not found", same_model, &f.path, |_| RestoreOptions::default().map("net/", "nowhere/"), |e| {
-        matches!(e, CheckpointError::MapTargetNotFound { target, .. } if target.starts_with("nowhere/"))
+        matches!(format_error(e), Some(FormatError::MapTargetNotFound { target, .. }) if target.starts_with("nowhere/"))
     });
     assert_restore_fails_cleanly("map source not found", same_model, &f.path, |_| RestoreOptions::default().map("gone/v", "net/w_float32"), |e| {
-        matches!(e, CheckpointError::MapSourceNotFound { from, .. } if from == "gone/v")
+        matches!(format_error(e), Some(FormatError::MapSourceNotFound { from, .. }) if from == "gone/v")
     });
     assert_restore_fails_cleanly("invalid map entry", same_model, &f.path, |_| RestoreOptions::default().map("net/", "net/w_float32"), |e| {
-        matches!(e, CheckpointError::InvalidMapEntry { .. })
+        matches!(format_error(e), Some(FormatError::InvalidMapEntry { .. }))
     });
     assert_restore_fails_cleanly(
         "duplicate target",
         same_model,
         &f.path,
         |_| RestoreOptions::default().map("net/w_float32", "net/scalar").map("net/w_float16", "net/scalar"),
-        |e| matches!(e, CheckpointError::DuplicateTarget { variable, .. } if variable == "net/scalar"),
+        |e| matches!(format_error(e), Some(FormatError::DuplicateTarget { variable, .. }) if variable == "net/scalar"),
     );
 }
 
@@ -809,7 +912,7 @@ fn bad_bool_bytes_are_an_error_in_foreign_files() {
     let v = var(g.get_variable("flags").shape([3u64]).dtype(DType::Bool).caching_device("/cpu:0").get().unwrap());
     let s = Session::new(&g).unwrap();
     let err = checkpoint::restore(&s, &path, &RestoreOptions::default()).unwrap_err();
-    assert!(matches!(err, CheckpointError::InvalidBool { index: 2, byte: 2, .. }), "{err}");
+    assert!(matches!(format_error(&err), Some(FormatError::InvalidBool { index: 2, byte: 2, .. })), "{err}");
     assert!(!s.is_variable_initialized(&v));
 }
 
@@ -818,123 +921,12 @@ fn missing_file_is_an_io_error() {
     let g = Graph::new();
     let s = Session::with_options(&g, SessionOptions::default().backends(wgpu_none())).unwrap();
     let err = checkpoint::restore(&s, "/nonexistent/dir/ckpt.safetensors", &RestoreOptions::default()).unwrap_err();
-    assert!(matches!(&err, CheckpointError::Io { operation, .. } if operation == "open"), "{err}");
+    assert!(matches!(format_error(&err), Some(FormatError::Io { operation, .. }) if *operation == "open"), "{err}");
     assert!(err.to_string().contains("/nonexistent/dir/ckpt.safetensors"));
 }
 
 fn wgpu_none() -> wgpu::Backends {
     wgpu::Backends::empty()
-}
-
-// ----- the reader on hostile bytes -----------------------------------------------------
-
-/// xorshift64*, for reproducible mutations.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-/// A cheap in-tree complement to `fuzz/`: thousands of mutated checkpoints through the
-/// whole host side of a restore. None may panic; a mutation of the data section that
-/// the parser accepts must be caught by a checksum.
-#[test]
-fn mutated_checkpoints_never_panic() {
-    let (f, m) = failing_fixture("mutations");
-    let vars = m.all_vars();
-    let maps: [Vec<(String, String)>; 2] = [vec![], vec![("net/".into(), "net/".into()), ("/".into(), "x/".into())]];
-    let header = u64::from_le_bytes(f.good[..8].try_into().unwrap()) as usize + 8;
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    for i in 0..3000 {
-        let mut b = f.good.clone();
-        match i % 6 {
-            0 => {
-                let k = rng.below(b.len());
-                b[k] ^= 1 << rng.below(8);
-            }
-            1 => {
-                let k = 8 + rng.below(header - 8);
-                b[k] = b"{}[],:\"0123456789-.eE\\u ntf"[rng.below(27)];
-            }
-            2 => b.truncate(rng.below(b.len())),
-            3 => {
-                let k = rng.below(b.len());
-                let n = rng.below(16);
-                b.splice(k..k, (0..n).map(|_| rng.next() as u8));
-            }
-            4 => {
-                let k = rng.below(8);
-                b[k] = rng.next() as u8;
-            }
-            _ => {
-                let k = header + rng.below(b.len() - header);
-                b[k] = b[k].wrapping_add(1);
-            }
-        }
-        for map in &maps {
-            let r = checkpoint::fuzz_restore_plan(&b, &m.graph, &vars, map, i % 2 == 0);
-            if i % 6 == 5 && map.is_empty() {
-                assert!(
-                    matches!(r, Err(CheckpointError::ChecksumMismatch { .. } | CheckpointError::InvalidBool { .. })),
-                    "mutation {i} of the data went unnoticed: {:?}",
-                    r.map(|v| v.len())
-                );
-            }
-        }
-        if let Ok(info) = CheckpointInfo::parse(&b) {
-            let _ = info.verify(&b);
-        }
-    }
-}
-
-/// Inputs the fuzzer (`fuzz/`) found, or that target its corners; each must give a
-/// typed error, never a panic.
-#[test]
-fn reader_regressions() {
-    let file = |header: &str, data: &[u8]| {
-        let mut b = (header.len() as u64).to_le_bytes().to_vec();
-        b.extend_from_slice(header.as_bytes());
-        b.extend_from_slice(data);
-        b
-    };
-    let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("empty", vec![]),
-        ("zero header", 0u64.to_le_bytes().to_vec()),
-        ("offset overflow", file(r#"{"t":{"dtype":"U8","shape":[18446744073709551615],"data_offsets":[0,18446744073709551615]}}"#, &[])),
-        ("shape product overflow", file(r#"{"t":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,0]}}"#, &[])),
-        ("integer overflow", file(r#"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,99999999999999999999999]}}"#, &[0])),
-        ("negative", file(r#"{"t":{"dtype":"U8","shape":[-1],"data_offsets":[0,1]}}"#, &[0])),
-        ("float", file(r#"{"t":{"dtype":"U8","shape":[1.0],"data_offsets":[0,1]}}"#, &[0])),
-        ("deep nesting", file(&format!(r#"{{"t":{{"x":{}{}, "dtype":"U8","shape":[1],"data_offsets":[0,1]}}}}"#, "[".repeat(10_000), "]".repeat(10_000)), &[0])),
-        ("lone surrogate", file(r#"{"\ud800":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#, &[0])),
-        ("duplicate", file(r#"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"t":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}"#, &[0, 0])),
-        ("trailing bytes", file(r#"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#, &[0, 0])),
-        ("trailing json", file(r#"{} {}"#, &[])),
-        ("metadata not strings", file(r#"{"__metadata__":{"a":1}}"#, &[])),
-        ("metadata names no tensor", file(r#"{"__metadata__":{"varscope.format_version":"1","varscope.checksum":"xxh64","checksum:zz":"xxh64:0000000000000000"}}"#, &[])),
-        ("checksum missing", file(r#"{"__metadata__":{"varscope.format_version":"1","varscope.checksum":"xxh64","dtype:t":"uint8"},"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#, &[0])),
-        ("partitioning of a scalar", file(r#"{"__metadata__":{"varscope.format_version":"1","varscope.checksum":"xxh64","dtype:t":"float32","checksum:t":"xxh64:0000000000000000","partitioning:t":"axis:0;shards:1;offsets:0"},"t":{"dtype":"F32","shape":[],"data_offsets":[0,4]}}"#, &[0; 4])),
-        ("not utf-8", [&7u64.to_le_bytes()[..], b"{\"\xff\":1}"].concat()),
-    ];
-    let g = Graph::new();
-    let v = var(g.get_variable("t").shape([1u64]).dtype(DType::UInt32).caching_device("/cpu:0").get().unwrap());
-    for (what, bytes) in cases {
-        let err = CheckpointInfo::parse(&bytes).expect_err(what);
-        let msg = err.to_string();
-        assert!(msg.contains("<memory>"), "{what}: {msg}");
-        assert!(checkpoint::fuzz_restore_plan(&bytes, &g, std::slice::from_ref(&v), &[], true).is_err(), "{what}");
-    }
-    // A well-formed empty file and a zero-element tensor are fine.
-    assert!(CheckpointInfo::parse(&file("{}      ", &[])).unwrap().tensors.is_empty());
-    let ok = CheckpointInfo::parse(&file(r#"{"e":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]}}"#, &[])).unwrap();
-    assert_eq!(ok.tensors[0].shape, vec![0, 3]);
 }
 
 #[test]
@@ -966,50 +958,6 @@ fn device_memory_shortage_is_found_before_writing() {
     assert_eq!(s2.read(&vars2[0]).unwrap(), before, "a changed although b and c could not be restored");
     assert!(!s2.is_variable_initialized(&vars2[1]) && !s2.is_variable_initialized(&vars2[2]));
     assert_eq!(s2.bytes_in_use("/cpu:0").unwrap(), 16);
-}
-
-/// The fuzz target's seed corpus (`fuzz/seeds`, written by `fuzz/make_seeds.py` with an
-/// independent XXH64 in Python) parses, verifies and plans; the inputs the fuzzer found
-/// (`fuzz/regressions`) are handled without a panic.
-#[test]
-fn fuzz_seeds_and_regressions() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-    let g = Graph::new();
-    let mut vars = Vec::new();
-    for (name, shape, dtype) in [("v", vec![2u64, 3], DType::Float32), ("s/h", vec![4], DType::Float16), ("s/b", vec![3], DType::Bool), ("s/i", vec![], DType::Int32)] {
-        vars.extend(g.get_variable(name).shape(shape).dtype(dtype).caching_device("/cpu:0").get().unwrap().variables());
-    }
-    vars.extend(g.get_variable("p").shape([5u64, 2]).partitioner(Partitioner::fixed_size(3)).caching_device("/cpu:0").get().unwrap().variables());
-    let mut seeds = 0;
-    for e in std::fs::read_dir(root.join("seeds")).expect("fuzz/seeds") {
-        let p = e.unwrap().path();
-        let bytes = std::fs::read(&p).unwrap();
-        let info = CheckpointInfo::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        info.verify(&bytes).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        assert_eq!(info.format_version.is_some(), name.starts_with("varscope"), "{name}");
-        let map: Vec<(String, String)> = if name.contains("renamed") { vec![("old/".into(), "/".into())] } else { vec![] };
-        let values = checkpoint::fuzz_restore_plan(&bytes, &g, &vars, &map, false).unwrap_or_else(|e| panic!("{name}: {e}"));
-        if name.ends_with("_all") || name.contains("renamed") {
-            assert_eq!(values.len(), 7, "{name}: 4 variables and 3 shards");
-            assert_eq!(values[0].to_f32_vec(), vec![0.0, 0.5, 1.0, 1.5, 2.0, 2.5], "{name}");
-        }
-        seeds += 1;
-    }
-    assert!(seeds >= 5, "seed corpus missing");
-    if let Ok(dir) = std::fs::read_dir(root.join("regressions")) {
-        for e in dir {
-            let p = e.unwrap().path();
-            let bytes = std::fs::read(&p).unwrap();
-            if let Ok(info) = CheckpointInfo::parse(&bytes) {
-                let _ = info.verify(&bytes);
-            }
-            for map in [vec![], vec![("old/".to_string(), "s/".to_string()), ("w".into(), "v".into()), ("/".into(), "/".into())]] {
-                let _ = checkpoint::fuzz_restore_plan(&bytes, &g, &vars, &map, false);
-                let _ = checkpoint::fuzz_restore_plan(&bytes, &g, &vars, &map, true);
-            }
-        }
-    }
 }
 
 /// Optimizer slots and Adam's beta powers are store/global variables: saved and restored
