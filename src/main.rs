@@ -305,30 +305,39 @@ struct ScopeNode {
 }
 
 fn inspect(file: &std::path::Path, verify: bool) -> CliResult {
-    use varscope::gpu::checkpoint;
-    let info = if verify { checkpoint::verify(file)? } else { checkpoint::inspect(file)? };
+    use varscope::gpu::checkpoint::{self, esc, esc_path, ChecksumStatus};
+    let (info, checked) = if verify {
+        let report = checkpoint::verify(file)?;
+        let checked = match report.checksums {
+            ChecksumStatus::Verified { tensors } => format!(", {tensors} checksums verified"),
+            ChecksumStatus::NotRecorded => ", no checksums to verify (not a varscope checkpoint)".to_string(),
+        };
+        (report.info, checked)
+    } else {
+        (checkpoint::inspect(file)?, String::new())
+    };
     let mut root = ScopeNode::default();
     for t in &info.tensors {
-        let dtype = t.dtype().map(|d| d.name().to_string()).unwrap_or_else(|| format!("{:?}", t.stored_dtype));
+        let dtype = t.dtype().map(|d| d.name().to_string()).unwrap_or_else(|| t.stored_dtype.code().to_string());
         let shape = varscope::Shape::new(&t.shape).to_string();
         let mut node = &mut root;
         node.bytes += t.bytes;
         node.tensors += 1;
+        // Names are printed with control characters escaped (a name may hold a newline).
         for part in t.name.split('/') {
-            node = node.children.entry(part.to_string()).or_default();
+            node = node.children.entry(esc(part)).or_default();
             node.bytes += t.bytes;
             node.tensors += 1;
         }
         node.leaf = Some((dtype, shape, t.bytes));
     }
     println!(
-        "{}: {} tensors, {} ({} on disk){}{}",
-        file.display(),
+        "{}: {} tensors, {} ({} on disk){}{checked}",
+        esc_path(file),
         root.tensors,
         human_bytes(root.bytes),
         human_bytes(info.file_bytes),
         info.graph_seed.map(|s| format!(", graph seed {s}")).unwrap_or_default(),
-        if verify { ", checksums verified" } else { "" }
     );
     print_scope(&root, 0);
     Ok(())

@@ -150,7 +150,7 @@ fn fuzz_seeds_and_regressions() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
     let (g, vars) = fuzz_fixture();
     let mut seeds = 0;
-    for e in std::fs::read_dir(root.join("seeds")).expect("fuzz/seeds") {
+    for e in std::fs::read_dir(root.join("seeds/checkpoint_reader")).expect("fuzz/seeds/checkpoint_reader") {
         let p = e.unwrap().path();
         let bytes = std::fs::read(&p).unwrap();
         let info = CheckpointInfo::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -168,7 +168,7 @@ fn fuzz_seeds_and_regressions() {
         seeds += 1;
     }
     assert!(seeds >= 5, "seed corpus missing");
-    if let Ok(dir) = std::fs::read_dir(root.join("regressions")) {
+    if let Ok(dir) = std::fs::read_dir(root.join("regressions/checkpoint_reader")) {
         for e in dir {
             let bytes = std::fs::read(e.unwrap().path()).unwrap();
             if let Ok(info) = CheckpointInfo::parse(&bytes) {

@@ -1,15 +1,17 @@
-//! Fuzz target for the checkpoint reader: arbitrary bytes through the header parser,
-//! checksum verification, restore planning (by name, with an assignment map, strict)
-//! and value extraction with dtype conversion and repartitioning. None of it may panic.
+//! Fuzz target for the safetensors checkpoint reader of `varscope-format` (no wgpu):
+//! arbitrary bytes through the header parser, checksum verification, restore planning
+//! (by name, with an assignment map, strict) and value extraction with dtype conversion
+//! and repartitioning. None of it may panic.
 //!
-//! Run: `cargo +nightly fuzz run checkpoint_reader` in `fuzz/` (seed corpus: `corpus/`).
+//! Run: `scripts/fuzz.sh` (nightly), or `cargo +nightly fuzz run checkpoint_reader` in
+//! `fuzz/` (seed corpus: `seeds/`).
 #![no_main]
 
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use varscope_core::{DType, Graph, Partitioner, Variable};
-use varscope_gpu::checkpoint::{fuzz_restore_plan, CheckpointInfo};
+use varscope_format::safetensors_file::{fuzz_restore_plan, CheckpointInfo};
 
 struct Fixture {
     graph: Graph,

@@ -41,6 +41,7 @@ pub use varscope_format::safetensors_file::{
     ChecksumStatus, Partitioning, StoredDType, TensorInfo, VerifyReport, CHECKSUM_ALGORITHM_KEY, FORMAT_VERSION,
     FORMAT_VERSION_KEY, GRAPH_SEED_KEY, MAX_HEADER_BYTES,
 };
+pub use varscope_format::error::{esc, esc_path};
 pub use varscope_format::{BadNameReason, DestinationProblem, FileKind, FormatError};
 
 /// Errors of [`save`] and [`restore`]: the file and its planning
