@@ -149,7 +149,6 @@ pub fn can_convert(from: StoredDType, to: DType) -> bool {
     }
 }
 
-
 /// Appends `src` (whole elements stored as `from`) converted to `to` (see
 /// [`can_convert`]; nothing is appended for a pair it refuses). Each element is rounded
 /// once, to nearest even; NaN and infinities are kept.

@@ -350,12 +350,16 @@ pub enum DestinationProblem {
 impl fmt::Display for DestinationProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DestinationProblem::NoFileName => f.write_str("the path does not name a file (it is empty, '.', '..' or ends in '/')"),
+            DestinationProblem::NoFileName => {
+                f.write_str("the path does not name a file (it is empty, '.', '..' or ends in '/')")
+            }
             DestinationProblem::IsDirectory => f.write_str("it is a directory; give a file name inside it"),
             DestinationProblem::SpecialFile(kind) => write!(f, "it is {kind}, not a regular file"),
             DestinationProblem::MissingDirectory(d) => write!(f, "the directory {} does not exist", esc_path(d)),
             DestinationProblem::ParentNotADirectory(d) => write!(f, "{} is not a directory", esc_path(d)),
-            DestinationProblem::NotWritable(d, why) => write!(f, "cannot create a file in the directory {} ({why})", esc_path(d)),
+            DestinationProblem::NotWritable(d, why) => {
+                write!(f, "cannot create a file in the directory {} ({why})", esc_path(d))
+            }
             DestinationProblem::SymlinkLoop => f.write_str("it is a symlink that loops or nests too deeply"),
         }
     }

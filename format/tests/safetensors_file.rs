@@ -28,8 +28,10 @@ impl TempDir {
         self.0.join(name)
     }
     fn entries(&self) -> Vec<String> {
-        let mut v: Vec<String> =
-            std::fs::read_dir(&self.0).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut v: Vec<String> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         v.sort();
         v
     }
@@ -61,10 +63,17 @@ fn pattern(dtype: DType, n: u64, salt: u64) -> Vec<u8> {
 fn fuzz_fixture() -> (Graph, Vec<Variable>) {
     let g = Graph::new();
     let mut vars = Vec::new();
-    for (name, shape, dtype) in [("v", vec![2u64, 3], DType::Float32), ("s/h", vec![4], DType::Float16), ("s/b", vec![3], DType::Bool), ("s/i", vec![], DType::Int32)] {
+    for (name, shape, dtype) in [
+        ("v", vec![2u64, 3], DType::Float32),
+        ("s/h", vec![4], DType::Float16),
+        ("s/b", vec![3], DType::Bool),
+        ("s/i", vec![], DType::Int32),
+    ] {
         vars.extend(g.get_variable(name).shape(shape).dtype(dtype).get().unwrap().variables());
     }
-    vars.extend(g.get_variable("p").shape([5u64, 2]).partitioner(Partitioner::fixed_size(3)).get().unwrap().variables());
+    vars.extend(
+        g.get_variable("p").shape([5u64, 2]).partitioner(Partitioner::fixed_size(3)).get().unwrap().variables(),
+    );
     (g, vars)
 }
 
@@ -85,11 +94,22 @@ fn model() -> (Graph, Vec<Variable>) {
     let g = Graph::new();
     g.set_seed(77);
     let mut vars = Vec::new();
-    for d in [DType::Float32, DType::Float16, DType::BFloat16, DType::Float64, DType::Int32, DType::Int64, DType::UInt32, DType::Bool] {
+    for d in [
+        DType::Float32,
+        DType::Float16,
+        DType::BFloat16,
+        DType::Float64,
+        DType::Int32,
+        DType::Int64,
+        DType::UInt32,
+        DType::Bool,
+    ] {
         vars.extend(g.get_variable(&format!("net/w_{d}")).shape([3u64, 5]).dtype(d).get().unwrap().variables());
     }
     vars.extend(g.get_variable("net/scalar").shape(Vec::<u64>::new()).get().unwrap().variables());
-    vars.extend(g.get_variable("net/emb").shape([10u64, 3]).partitioner(Partitioner::fixed_size(4)).get().unwrap().variables());
+    vars.extend(
+        g.get_variable("net/emb").shape([10u64, 3]).partitioner(Partitioner::fixed_size(4)).get().unwrap().variables(),
+    );
     (g, vars)
 }
 
@@ -136,7 +156,12 @@ fn files_of_other_tools_have_no_checksums_to_verify() {
     let path = dir.path("pt.safetensors");
     let w: Vec<u8> = (0..24).collect();
     let meta: HashMap<String, String> = [("format".to_string(), "pt".to_string())].into();
-    safetensors::serialize_to_file(vec![("layer/w", TensorView::new(Dtype::F32, vec![2, 3], &w).unwrap())], &Some(meta), &path).unwrap();
+    safetensors::serialize_to_file(
+        vec![("layer/w", TensorView::new(Dtype::F32, vec![2, 3], &w).unwrap())],
+        &Some(meta),
+        &path,
+    )
+    .unwrap();
     let report = st::verify(&path).unwrap();
     assert_eq!(report.checksums, ChecksumStatus::NotRecorded);
     assert_eq!(report.info.format_version, None);
@@ -158,7 +183,8 @@ fn fuzz_seeds_and_regressions() {
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         assert_eq!(info.format_version.is_some(), name.starts_with("varscope"), "{name}");
         assert_eq!(matches!(status, ChecksumStatus::Verified { .. }), name.starts_with("varscope"), "{name}");
-        let map: Vec<(String, String)> = if name.contains("renamed") { vec![("old/".into(), "/".into())] } else { vec![] };
+        let map: Vec<(String, String)> =
+            if name.contains("renamed") { vec![("old/".into(), "/".into())] } else { vec![] };
         let values = st::fuzz_restore_plan(&bytes, &g, &vars, &map, false).unwrap_or_else(|e| panic!("{name}: {e}"));
         if name.ends_with("_all") || name.contains("renamed") {
             assert_eq!(values.len(), 7, "{name}: 4 variables and 3 shards");
@@ -174,7 +200,10 @@ fn fuzz_seeds_and_regressions() {
             if let Ok(info) = CheckpointInfo::parse(&bytes) {
                 let _ = info.verify(&bytes);
             }
-            for map in [vec![], vec![("old/".to_string(), "s/".to_string()), ("w".into(), "v".into()), ("/".into(), "/".into())]] {
+            for map in [
+                vec![],
+                vec![("old/".to_string(), "s/".to_string()), ("w".into(), "v".into()), ("/".into(), "/".into())],
+            ] {
                 let _ = st::fuzz_restore_plan(&bytes, &g, &vars, &map, false);
                 let _ = st::fuzz_restore_plan(&bytes, &g, &vars, &map, true);
             }
@@ -266,15 +295,40 @@ fn reader_regressions() {
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("empty", vec![]),
         ("zero header", 0u64.to_le_bytes().to_vec()),
-        ("offset overflow", file(r#"{"t":{"dtype":"U8","shape":[18446744073709551615],"data_offsets":[0,18446744073709551615]}}"#, &[])),
-        ("shape product overflow", file(r#"{"t":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,0]}}"#, &[])),
-        ("integer overflow", file(r#"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,99999999999999999999999]}}"#, &[0])),
+        (
+            "offset overflow",
+            file(r#"{"t":{"dtype":"U8","shape":[18446744073709551615],"data_offsets":[0,18446744073709551615]}}"#, &[]),
+        ),
+        (
+            "shape product overflow",
+            file(r#"{"t":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,0]}}"#, &[]),
+        ),
+        (
+            "integer overflow",
+            file(r#"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,99999999999999999999999]}}"#, &[0]),
+        ),
         ("negative", file(r#"{"t":{"dtype":"U8","shape":[-1],"data_offsets":[0,1]}}"#, &[0])),
         ("float", file(r#"{"t":{"dtype":"U8","shape":[1.0],"data_offsets":[0,1]}}"#, &[0])),
         ("deep nesting", file(&format!(r#"{{"t":{}{}}}"#, "[".repeat(10_000), "]".repeat(10_000)), &[0])),
-        ("deep shape", file(&format!(r#"{{"t":{{"dtype":"U8","shape":{}1{},"data_offsets":[0,1]}}}}"#, "[".repeat(10_000), "]".repeat(10_000)), &[0])),
+        (
+            "deep shape",
+            file(
+                &format!(
+                    r#"{{"t":{{"dtype":"U8","shape":{}1{},"data_offsets":[0,1]}}}}"#,
+                    "[".repeat(10_000),
+                    "]".repeat(10_000)
+                ),
+                &[0],
+            ),
+        ),
         ("lone surrogate", file(r#"{"\ud800":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#, &[0])),
-        ("duplicate", file(r#"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"t":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}"#, &[0, 0])),
+        (
+            "duplicate",
+            file(
+                r#"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"t":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}"#,
+                &[0, 0],
+            ),
+        ),
         ("duplicate field", file(r#"{"t":{"dtype":"U8","dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#, &[0])),
         ("duplicate metadata key", file(r#"{"__metadata__":{"a":"1","a":"2"}}"#, &[])),
         ("three offsets", file(r#"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1,1]}}"#, &[0])),
@@ -282,10 +336,28 @@ fn reader_regressions() {
         ("trailing json", file(r#"{} {}"#, &[])),
         ("not an object", file(r#"[1, 2]"#, &[])),
         ("metadata not strings", file(r#"{"__metadata__":{"a":1}}"#, &[])),
-        ("metadata names no tensor", file(r#"{"__metadata__":{"varscope.format_version":"1","varscope.checksum":"xxh64","checksum:zz":"xxh64:0000000000000000"}}"#, &[])),
-        ("checksum missing", file(r#"{"__metadata__":{"varscope.format_version":"1","varscope.checksum":"xxh64","dtype:t":"uint8"},"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#, &[0])),
+        (
+            "metadata names no tensor",
+            file(
+                r#"{"__metadata__":{"varscope.format_version":"1","varscope.checksum":"xxh64","checksum:zz":"xxh64:0000000000000000"}}"#,
+                &[],
+            ),
+        ),
+        (
+            "checksum missing",
+            file(
+                r#"{"__metadata__":{"varscope.format_version":"1","varscope.checksum":"xxh64","dtype:t":"uint8"},"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#,
+                &[0],
+            ),
+        ),
         ("algorithm missing", file(r#"{"__metadata__":{"varscope.format_version":"1"}}"#, &[])),
-        ("partitioning of a scalar", file(r#"{"__metadata__":{"varscope.format_version":"1","varscope.checksum":"xxh64","dtype:t":"float32","checksum:t":"xxh64:0000000000000000","partitioning:t":"axis:0;shards:1;offsets:0"},"t":{"dtype":"F32","shape":[],"data_offsets":[0,4]}}"#, &[0; 4])),
+        (
+            "partitioning of a scalar",
+            file(
+                r#"{"__metadata__":{"varscope.format_version":"1","varscope.checksum":"xxh64","dtype:t":"float32","checksum:t":"xxh64:0000000000000000","partitioning:t":"axis:0;shards:1;offsets:0"},"t":{"dtype":"F32","shape":[],"data_offsets":[0,4]}}"#,
+                &[0; 4],
+            ),
+        ),
         ("not utf-8", [&7u64.to_le_bytes()[..], b"{\"\xff\":1}"].concat()),
     ];
     let g = Graph::new();
@@ -303,8 +375,16 @@ fn reader_regressions() {
     assert_eq!(ok.tensors[0].shape, vec![0, 3]);
     // Unknown fields of an entry are skipped, as other readers do, however deep (serde_json
     // skips them without recursion).
-    assert!(CheckpointInfo::parse(&file(r#"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":{"y":[null]}}}"#, &[0])).is_ok());
-    let deep = format!(r#"{{"t":{{"x":{}{}, "dtype":"U8","shape":[1],"data_offsets":[0,1]}}}}"#, "[".repeat(100_000), "]".repeat(100_000));
+    assert!(CheckpointInfo::parse(&file(
+        r#"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":{"y":[null]}}}"#,
+        &[0]
+    ))
+    .is_ok());
+    let deep = format!(
+        r#"{{"t":{{"x":{}{}, "dtype":"U8","shape":[1],"data_offsets":[0,1]}}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
     assert!(CheckpointInfo::parse(&file(&deep, &[0])).is_ok());
 }
 
@@ -325,7 +405,8 @@ fn error_texts_are_plain_and_escape_control_characters() {
     let path = dir.path("e.safetensors");
     let name = "evil\nname\u{1b}[31m";
     let data = [0u8, 1, 2];
-    safetensors::serialize_to_file(vec![(name, TensorView::new(Dtype::BOOL, vec![3], &data).unwrap())], &None, &path).unwrap();
+    safetensors::serialize_to_file(vec![(name, TensorView::new(Dtype::BOOL, vec![3], &data).unwrap())], &None, &path)
+        .unwrap();
     let err = st::verify(&path).unwrap_err();
     assert!(matches!(&err, FormatError::InvalidBool { tensor, index: 2, byte: 2, .. } if tensor == name), "{err:?}");
     let msg = err.to_string();
@@ -348,8 +429,15 @@ fn a_file_that_shrinks_while_read_is_an_error() {
         let reader = CheckpointReader::open(&path).unwrap();
         std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(cut).unwrap();
         let last = reader.info().tensors.last().unwrap().clone();
-        for err in [reader.verify().unwrap_err(), reader.read_tensor(&last).unwrap_err(), reader.check_tensor(&last).unwrap_err()] {
-            assert!(matches!(err, FormatError::ChangedWhileReading { expected, actual, .. } if expected == len && actual == cut), "cut {cut}: {err:?}");
+        for err in [
+            reader.verify().unwrap_err(),
+            reader.read_tensor(&last).unwrap_err(),
+            reader.check_tensor(&last).unwrap_err(),
+        ] {
+            assert!(
+                matches!(err, FormatError::ChangedWhileReading { expected, actual, .. } if expected == len && actual == cut),
+                "cut {cut}: {err:?}"
+            );
             assert!(err.to_string().contains("changed while it was being read"), "{err}");
         }
     }
@@ -379,10 +467,16 @@ fn special_files_are_refused_up_front() {
     mkfifo(&fifo);
     let link = dir.path("link-to-fifo");
     std::os::unix::fs::symlink(&fifo, &link).unwrap();
-    let cases: [(&Path, FileKind); 4] =
-        [(&dir.0, FileKind::Directory), (&fifo, FileKind::Fifo), (&link, FileKind::Fifo), (Path::new("/dev/null"), FileKind::CharDevice)];
+    let cases: [(&Path, FileKind); 4] = [
+        (&dir.0, FileKind::Directory),
+        (&fifo, FileKind::Fifo),
+        (&link, FileKind::Fifo),
+        (Path::new("/dev/null"), FileKind::CharDevice),
+    ];
     for (path, kind) in cases {
-        for err in [st::inspect(path).unwrap_err(), st::verify(path).unwrap_err(), CheckpointReader::open(path).err().unwrap()] {
+        for err in
+            [st::inspect(path).unwrap_err(), st::verify(path).unwrap_err(), CheckpointReader::open(path).err().unwrap()]
+        {
             assert!(matches!(&err, FormatError::NotAFile { kind: k, .. } if *k == kind), "{}: {err:?}", path.display());
             assert!(err.to_string().contains(&format!("it is {kind}, not a regular file")), "{err}");
         }
@@ -415,7 +509,11 @@ fn save_destinations_are_checked_in_plain_words() {
     assert_eq!(problem(check_save_destination(missing.join("x"))), DestinationProblem::MissingDirectory(missing));
     assert_eq!(problem(check_save_destination(file.join("x"))), DestinationProblem::ParentNotADirectory(file.clone()));
     let err = check_save_destination(&dir.0).unwrap_err().to_string();
-    assert!(err.starts_with("Cannot save a checkpoint to ") && err.ends_with("it is a directory; give a file name inside it"), "{err}");
+    assert!(
+        err.starts_with("Cannot save a checkpoint to ")
+            && err.ends_with("it is a directory; give a file name inside it"),
+        "{err}"
+    );
     let err = check_save_destination(dir.path("no/such/dir/x")).unwrap_err().to_string();
     assert!(err.contains("does not exist") && !err.contains("os error"), "{err}");
 
@@ -473,7 +571,10 @@ fn saving_through_a_symlink_writes_its_target() {
     mkfifo(&fifo);
     let units = st::units_of(&g, &vars).unwrap();
     let err = CheckpointWriter::create(&fifo, st::plan_save(&g, &units).unwrap(), None, None).err().unwrap();
-    assert!(matches!(err, FormatError::SaveDestination { problem: DestinationProblem::SpecialFile(FileKind::Fifo), .. }), "{err:?}");
+    assert!(
+        matches!(err, FormatError::SaveDestination { problem: DestinationProblem::SpecialFile(FileKind::Fifo), .. }),
+        "{err:?}"
+    );
     assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
 }
 
@@ -517,7 +618,11 @@ fn a_255_byte_limit_file_name_saves() {
         let units = st::units_of(&g, &vars).unwrap();
         let w = CheckpointWriter::create(&path, st::plan_save(&g, &units).unwrap(), None, None).unwrap();
         drop(w);
-        assert_eq!(dir.entries().len(), [200, 209, 210, 252, 255].iter().position(|&l| l == len).unwrap() + 1, "{len}: dropped writer leaves nothing");
+        assert_eq!(
+            dir.entries().len(),
+            [200, 209, 210, 252, 255].iter().position(|&l| l == len).unwrap() + 1,
+            "{len}: dropped writer leaves nothing"
+        );
     }
 }
 

@@ -51,6 +51,10 @@ fuzz_target!(|data: &[u8]| {
     let f = fixture();
     let _ = fuzz_restore_plan(data, &f.graph, &f.vars, &[], false);
     let _ = fuzz_restore_plan(data, &f.graph, &f.vars, &[], true);
-    let map = [("old/".to_string(), "s/".to_string()), ("w".to_string(), "v".to_string()), ("/".to_string(), "/".to_string())];
+    let map = [
+        ("old/".to_string(), "s/".to_string()),
+        ("w".to_string(), "v".to_string()),
+        ("/".to_string(), "/".to_string()),
+    ];
     let _ = fuzz_restore_plan(data, &f.graph, &f.vars, &map, false);
 });

@@ -29,8 +29,10 @@ impl TempDir {
         self.0.join(name)
     }
     fn entries(&self) -> Vec<String> {
-        let mut v: Vec<String> =
-            std::fs::read_dir(&self.0).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut v: Vec<String> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         v.sort();
         v
     }
@@ -106,36 +108,44 @@ fn model(device: &str, f64_ok: bool, i64_ok: bool, partitions: Option<i64>) -> M
     if i64_ok {
         dtypes.push(DType::Int64);
     }
-    g.variable_scope("net").run(|_| {
-        for d in &dtypes {
-            let init = if d.is_floating() { Initializer::random_uniform(-1.0, 1.0) } else { Initializer::zeros() };
-            let r = g.get_variable(&format!("w_{d}")).shape([3u64, 5]).dtype(*d).initializer(init).caching_device(device).get().unwrap();
-            refs.push((format!("net/w_{d}"), r));
-        }
-        let r = g.get_variable("scalar").shape(Vec::<u64>::new()).caching_device(device).get().unwrap();
-        refs.push(("net/scalar".into(), r));
-        // Large enough to span several chunks when chunks are capped (64 elements).
-        let r = g.get_variable("big").shape([300u64]).caching_device(device).get().unwrap();
-        refs.push(("net/big".into(), r));
-        let mut b = g.get_variable("emb").shape([10u64, 3]).caching_device(device);
-        if let Some(k) = partitions {
-            b = b.partitioner(Partitioner::fixed_size(k));
-        }
-        refs.push(("net/emb".into(), b.get().unwrap()));
-        // Optimizer slots are store variables like any other (runtime.md section 7).
-        for slot in ["Adam", "Adam_1", "Momentum"] {
-            let r = g
-                .get_variable(&format!("w_float32/{slot}"))
-                .shape([3u64, 5])
-                .trainable(false)
-                .initializer(Initializer::zeros())
-                .caching_device(device)
-                .get()
-                .unwrap();
-            refs.push((format!("net/w_float32/{slot}"), r));
-        }
-    })
-    .unwrap();
+    g.variable_scope("net")
+        .run(|_| {
+            for d in &dtypes {
+                let init = if d.is_floating() { Initializer::random_uniform(-1.0, 1.0) } else { Initializer::zeros() };
+                let r = g
+                    .get_variable(&format!("w_{d}"))
+                    .shape([3u64, 5])
+                    .dtype(*d)
+                    .initializer(init)
+                    .caching_device(device)
+                    .get()
+                    .unwrap();
+                refs.push((format!("net/w_{d}"), r));
+            }
+            let r = g.get_variable("scalar").shape(Vec::<u64>::new()).caching_device(device).get().unwrap();
+            refs.push(("net/scalar".into(), r));
+            // Large enough to span several chunks when chunks are capped (64 elements).
+            let r = g.get_variable("big").shape([300u64]).caching_device(device).get().unwrap();
+            refs.push(("net/big".into(), r));
+            let mut b = g.get_variable("emb").shape([10u64, 3]).caching_device(device);
+            if let Some(k) = partitions {
+                b = b.partitioner(Partitioner::fixed_size(k));
+            }
+            refs.push(("net/emb".into(), b.get().unwrap()));
+            // Optimizer slots are store variables like any other (runtime.md section 7).
+            for slot in ["Adam", "Adam_1", "Momentum"] {
+                let r = g
+                    .get_variable(&format!("w_float32/{slot}"))
+                    .shape([3u64, 5])
+                    .trainable(false)
+                    .initializer(Initializer::zeros())
+                    .caching_device(device)
+                    .get()
+                    .unwrap();
+                refs.push((format!("net/w_float32/{slot}"), r));
+            }
+        })
+        .unwrap();
     Model { graph: g, refs }
 }
 
@@ -174,7 +184,8 @@ fn round_trip_is_bit_exact_on_every_device() {
         let m = model(&t.device, t.f64, t.i64, Some(4));
         let s1 = trained(&m, 1);
         let path = dir.path("model.safetensors");
-        let report = checkpoint::save(&s1, &path, &SaveOptions::default()).unwrap_or_else(|e| panic!("[{}] save: {e}", t.label));
+        let report =
+            checkpoint::save(&s1, &path, &SaveOptions::default()).unwrap_or_else(|e| panic!("[{}] save: {e}", t.label));
         let names: Vec<&str> = report.tensors.iter().map(|t| t.name.as_str()).collect();
         let expected: Vec<&str> = m.refs.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, expected, "[{}] tensor names are store keys, partitioned saved whole", t.label);
@@ -203,7 +214,13 @@ fn round_trip_is_bit_exact_on_every_device() {
         assert_eq!(r.restored.iter().find(|x| x.variable == "net/emb").unwrap().shards, 4);
         for v in m.all_vars() {
             assert!(s2.is_variable_initialized(&v), "[{}] {} restored counts as initialized", t.label, v.key());
-            assert_eq!(s2.variable_device(&v).as_deref(), Some(t.device.as_str()), "[{}] {} placement", t.label, v.key());
+            assert_eq!(
+                s2.variable_device(&v).as_deref(),
+                Some(t.device.as_str()),
+                "[{}] {} placement",
+                t.label,
+                v.key()
+            );
         }
         assert!(s2.report_uninitialized_variables().is_empty());
         // The initializer skips restored variables.
@@ -223,7 +240,12 @@ fn round_trip_is_bit_exact_on_every_device() {
             }
             let p2 = dir.path("chunked.safetensors");
             checkpoint::save(&s3, &p2, &SaveOptions::default()).unwrap();
-            assert_eq!(std::fs::read(&p2).unwrap(), std::fs::read(&path).unwrap(), "[{}] same file from chunked buffers", t.label);
+            assert_eq!(
+                std::fs::read(&p2).unwrap(),
+                std::fs::read(&path).unwrap(),
+                "[{}] same file from chunked buffers",
+                t.label
+            );
         }
         cases.ran(&t);
     }
@@ -245,7 +267,8 @@ fn a_checkpoint_moves_between_devices() {
     for t in all.iter().filter(|t| t.device != "/cpu:0") {
         let m = model(&t.device, f64_ok, i64_ok, Some(3));
         let s = Session::new(&m.graph).unwrap();
-        checkpoint::restore(&s, &path, &RestoreOptions::default().strict(true)).unwrap_or_else(|e| panic!("[{}] {e}", t.label));
+        checkpoint::restore(&s, &path, &RestoreOptions::default().strict(true))
+            .unwrap_or_else(|e| panic!("[{}] {e}", t.label));
         for (name, r) in &m.refs {
             assert_same(t, name, &full(&s, r), &full(&s_cpu, cpu.get(name)));
         }
@@ -300,7 +323,8 @@ fn restores_into_other_partitionings() {
         let (g3, r3) = make(Some((3, 0)));
         let s3 = Session::new(&g3).unwrap();
         let shards = r3.variables();
-        let rep = checkpoint::restore(&s3, &path, &RestoreOptions::default().variables(vec![shards[1].clone()])).unwrap();
+        let rep =
+            checkpoint::restore(&s3, &path, &RestoreOptions::default().variables(vec![shards[1].clone()])).unwrap();
         assert_eq!(rep.restored[0].shards, 1);
         assert!(!s3.is_variable_initialized(&shards[0]) && !s3.is_variable_initialized(&shards[2]));
         let si = shards[1].slice_info().unwrap();
@@ -319,12 +343,28 @@ fn restores_into_other_partitionings() {
 fn converts_between_float_dtypes() {
     let mut cases = GpuCases::new("converts_between_float_dtypes");
     let dir = TempDir::new("dtype");
-    let values: Vec<f32> =
-        vec![0.0, -0.0, 1.0, 1.000_976_6, 1.000_488_3, std::f32::consts::PI, -65504.0, 65520.0, 1e-8, 6.1e-5, 1e30, f32::INFINITY, f32::NAN, -2.5];
+    let values: Vec<f32> = vec![
+        0.0,
+        -0.0,
+        1.0,
+        1.000_976_6,
+        1.000_488_3,
+        std::f32::consts::PI,
+        -65504.0,
+        65520.0,
+        1e-8,
+        6.1e-5,
+        1e30,
+        f32::INFINITY,
+        f32::NAN,
+        -2.5,
+    ];
     let shape = [values.len() as u64];
     for t in targets("checkpoint dtype conversion") {
         let g = Graph::new();
-        let mk = |name: &str, d: DType| var(g.get_variable(name).shape(shape).dtype(d).caching_device(t.device.as_str()).get().unwrap());
+        let mk = |name: &str, d: DType| {
+            var(g.get_variable(name).shape(shape).dtype(d).caching_device(t.device.as_str()).get().unwrap())
+        };
         let (a, h, b) = (mk("a", DType::Float32), mk("h", DType::Float16), mk("b", DType::BFloat16));
         let s = Session::new(&g).unwrap();
         s.assign(&a, &HostValues::from_f32(&shape, &values).unwrap()).unwrap();
@@ -333,7 +373,13 @@ fn converts_between_float_dtypes() {
 
         // float32 -> float16 and bfloat16, rounded to nearest even like `half`.
         let g2 = Graph::new();
-        let h2 = var(g2.get_variable("a").shape(shape).dtype(DType::Float16).caching_device(t.device.as_str()).get().unwrap());
+        let h2 = var(g2
+            .get_variable("a")
+            .shape(shape)
+            .dtype(DType::Float16)
+            .caching_device(t.device.as_str())
+            .get()
+            .unwrap());
         let s2 = Session::new(&g2).unwrap();
         let rep = checkpoint::restore(&s2, &path, &RestoreOptions::default().strict(true)).unwrap();
         assert_eq!((rep.restored[0].file_dtype, rep.restored[0].dtype), (StoredDType::F32, DType::Float16));
@@ -341,7 +387,13 @@ fn converts_between_float_dtypes() {
         assert_eq!(s2.read(&h2).unwrap().to_bits_vec(), want, "[{}] f32 -> f16", t.label);
 
         let g3 = Graph::new();
-        let b3 = var(g3.get_variable("a").shape(shape).dtype(DType::BFloat16).caching_device(t.device.as_str()).get().unwrap());
+        let b3 = var(g3
+            .get_variable("a")
+            .shape(shape)
+            .dtype(DType::BFloat16)
+            .caching_device(t.device.as_str())
+            .get()
+            .unwrap());
         let s3 = Session::new(&g3).unwrap();
         checkpoint::restore(&s3, &path, &RestoreOptions::default()).unwrap();
         let want: Vec<u64> = values.iter().map(|&x| bf16::from_f32(x).to_bits() as u64).collect();
@@ -353,13 +405,26 @@ fn converts_between_float_dtypes() {
         let p16 = dir.path("halves.safetensors");
         checkpoint::save(&s, &p16, &SaveOptions::default().variables(vec![h.clone(), b.clone()])).unwrap();
         let g4 = Graph::new();
-        let h4 = var(g4.get_variable("h").shape(shape).dtype(DType::Float32).caching_device(t.device.as_str()).get().unwrap());
-        let b4 = var(g4.get_variable("b").shape(shape).dtype(DType::Float16).caching_device(t.device.as_str()).get().unwrap());
+        let h4 = var(g4
+            .get_variable("h")
+            .shape(shape)
+            .dtype(DType::Float32)
+            .caching_device(t.device.as_str())
+            .get()
+            .unwrap());
+        let b4 = var(g4
+            .get_variable("b")
+            .shape(shape)
+            .dtype(DType::Float16)
+            .caching_device(t.device.as_str())
+            .get()
+            .unwrap());
         let s4 = Session::new(&g4).unwrap();
         checkpoint::restore(&s4, &p16, &RestoreOptions::default().strict(true)).unwrap();
         let want: Vec<u64> = values.iter().map(|&x| f16::from_f32(x).to_f32().to_bits() as u64).collect();
         assert_eq!(s4.read(&h4).unwrap().to_bits_vec(), want, "[{}] f16 -> f32", t.label);
-        let want: Vec<u64> = values.iter().map(|&x| f16::from_f32(bf16::from_f32(x).to_f32()).to_bits() as u64).collect();
+        let want: Vec<u64> =
+            values.iter().map(|&x| f16::from_f32(bf16::from_f32(x).to_f32()).to_bits() as u64).collect();
         assert_eq!(s4.read(&b4).unwrap().to_bits_vec(), want, "[{}] bf16 -> f16", t.label);
         cases.ran(&t);
     }
@@ -399,7 +464,8 @@ fn assignment_map_remaps_scopes_and_names() {
             .map("old/inner/", "deep/") // longer prefix wins over old/
             .map("old/v", "new/w"); // an exact name beats both scopes
         let rep = checkpoint::restore(&s2, &path, &opts).unwrap_or_else(|e| panic!("[{}] {e}", t.label));
-        let mut pairs: Vec<(String, String)> = rep.restored.iter().map(|r| (r.tensor.clone(), r.variable.clone())).collect();
+        let mut pairs: Vec<(String, String)> =
+            rep.restored.iter().map(|r| (r.tensor.clone(), r.variable.clone())).collect();
         pairs.sort();
         assert_eq!(
             pairs,
@@ -421,7 +487,10 @@ fn assignment_map_remaps_scopes_and_names() {
         let (g3, dst3) = scoped_graph(&t.device, &["moved/old/a", "moved/other/x"]);
         let s3 = Session::new(&g3).unwrap();
         let rep = checkpoint::restore(&s3, &path, &RestoreOptions::default().map("/", "moved/")).unwrap_err();
-        assert!(matches!(format_error(&rep), Some(FormatError::MapTargetNotFound { target, .. }) if target.starts_with("moved/old/")), "{rep}");
+        assert!(
+            matches!(format_error(&rep), Some(FormatError::MapTargetNotFound { target, .. }) if target.starts_with("moved/old/")),
+            "{rep}"
+        );
         assert!(dst3.values().all(|v| !s3.is_variable_initialized(v)), "[{}] failed map restored nothing", t.label);
         let ok = checkpoint::restore(
             &s3,
@@ -461,16 +530,26 @@ fn partial_restore_reports_and_strict_restore_refuses() {
         _ => panic!("expected Strict, got {err}"),
     }
     assert!(err.to_string().contains("only_in_graph") && err.to_string().contains("only_in_file"), "{err}");
-    assert_eq!(snapshot(&s2, &[dst["a"].clone(), dst["b"].clone(), dst["only_in_graph"].clone()]), before, "strict failure changed nothing");
+    assert_eq!(
+        snapshot(&s2, &[dst["a"].clone(), dst["b"].clone(), dst["only_in_graph"].clone()]),
+        before,
+        "strict failure changed nothing"
+    );
 
     let rep = checkpoint::restore(&s2, &path, &RestoreOptions::default()).unwrap();
     assert_eq!(rep.missing_in_file, vec!["only_in_graph".to_string()]);
     assert_eq!(rep.unexpected_in_file, vec!["only_in_file".to_string()]);
     assert_eq!(s2.read(&dst["a"]).unwrap().to_bits_vec(), s.read(&src["a"]).unwrap().to_bits_vec());
-    assert_eq!(s2.read(&dst["only_in_graph"]).unwrap().to_bits_vec(), before[2].clone().unwrap(), "not in the file: untouched");
+    assert_eq!(
+        s2.read(&dst["only_in_graph"]).unwrap().to_bits_vec(),
+        before[2].clone().unwrap(),
+        "not in the file: untouched"
+    );
 
     // Strict over a selection that matches exactly: fine.
-    let rep = checkpoint::restore(&s2, &path, &RestoreOptions::default().variables(vec![dst["a"].clone()]).map("a", "a")).unwrap();
+    let rep =
+        checkpoint::restore(&s2, &path, &RestoreOptions::default().variables(vec![dst["a"].clone()]).map("a", "a"))
+            .unwrap();
     assert_eq!(rep.restored.len(), 1);
     assert!(rep.missing_in_file.is_empty());
 
@@ -480,7 +559,11 @@ fn partial_restore_reports_and_strict_restore_refuses() {
     checkpoint::restore(&s3, &path, &RestoreOptions::default()).unwrap();
     assert_eq!(s3.report_uninitialized_variables(), vec!["fresh".to_string()]);
     s3.global_variables_initializer().unwrap();
-    assert_eq!(s3.read(&dst3["a"]).unwrap().to_bits_vec(), s.read(&src["a"]).unwrap().to_bits_vec(), "initializer skipped the restored variable");
+    assert_eq!(
+        s3.read(&dst3["a"]).unwrap().to_bits_vec(),
+        s.read(&src["a"]).unwrap().to_bits_vec(),
+        "initializer skipped the restored variable"
+    );
 }
 
 // ----- files from other tools ----------------------------------------------------------
@@ -506,7 +589,11 @@ fn files_written_by_other_tools_load_by_name() {
 
     let info = checkpoint::inspect(&path).unwrap();
     assert_eq!(info.format_version, None);
-    assert_eq!(checkpoint::verify(&path).unwrap().checksums, checkpoint::ChecksumStatus::NotRecorded, "no checksums to verify");
+    assert_eq!(
+        checkpoint::verify(&path).unwrap().checksums,
+        checkpoint::ChecksumStatus::NotRecorded,
+        "no checksums to verify"
+    );
     assert!(info.tensors.iter().all(|t| t.checksum.is_none()));
     assert_eq!(info.tensor("layer/b").unwrap().stored_dtype, StoredDType::F16);
 
@@ -558,7 +645,10 @@ fn a_failed_save_leaves_the_previous_checkpoint_intact() {
     }
     for budget in [0, 5, header / 2, header + (len - header) / 2, len - 1, len, len + header - 9] {
         let err = checkpoint::save(&s, &path, &SaveOptions::default().fail_after_bytes(budget)).unwrap_err();
-        assert!(matches!(format_error(&err), Some(FormatError::Io { operation, .. }) if *operation == "write"), "budget {budget}: {err}");
+        assert!(
+            matches!(format_error(&err), Some(FormatError::Io { operation, .. }) if *operation == "write"),
+            "budget {budget}: {err}"
+        );
         assert!(err.to_string().contains("injected failure"), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), good, "budget {budget}: previous checkpoint intact");
         assert_eq!(dir.entries(), vec!["ckpt.safetensors".to_string()], "budget {budget}: temporary file removed");
@@ -602,7 +692,11 @@ fn saves_write_through_symlinks_and_refuse_special_destinations() {
     std::os::unix::fs::symlink("real/ckpt.safetensors", &link).unwrap();
     checkpoint::save(&s, &link, &SaveOptions::default()).unwrap();
     assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link stays a link");
-    assert_eq!(checkpoint::verify(dir.path("real/ckpt.safetensors")).unwrap().info.tensors.len(), 2, "its target has the checkpoint");
+    assert_eq!(
+        checkpoint::verify(dir.path("real/ckpt.safetensors")).unwrap().info.tensors.len(),
+        2,
+        "its target has the checkpoint"
+    );
 
     let fifo = dir.path("fifo");
     assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
@@ -655,7 +749,10 @@ fn saving_an_uninitialized_variable_fails_before_writing() {
     let path = dir.path("ckpt.safetensors");
     std::fs::write(&path, b"previous").unwrap();
     let err = checkpoint::save(&s, &path, &SaveOptions::default()).unwrap_err();
-    assert!(matches!(&err, CheckpointError::Gpu(varscope_gpu::GpuError::Uninitialized { variable }) if variable == "b"), "{err}");
+    assert!(
+        matches!(&err, CheckpointError::Gpu(varscope_gpu::GpuError::Uninitialized { variable }) if variable == "b"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&path).unwrap(), b"previous");
     assert_eq!(dir.entries(), vec!["ckpt.safetensors".to_string()]);
 }
@@ -664,7 +761,13 @@ fn saving_an_uninitialized_variable_fails_before_writing() {
 fn saving_some_shards_of_a_partitioned_variable_is_an_error() {
     let dir = TempDir::new("some_shards");
     let g = Graph::new();
-    let p = g.get_variable("p").shape([8u64, 2]).partitioner(Partitioner::fixed_size(4)).caching_device("/cpu:0").get().unwrap();
+    let p = g
+        .get_variable("p")
+        .shape([8u64, 2])
+        .partitioner(Partitioner::fixed_size(4))
+        .caching_device("/cpu:0")
+        .get()
+        .unwrap();
     let s = Session::new(&g).unwrap();
     s.global_variables_initializer().unwrap();
     let shards = p.variables();
@@ -728,7 +831,11 @@ fn assert_restore_fails_cleanly(
         let msg = err.to_string();
         assert!(!msg.is_empty());
         assert_eq!(snapshot(&s, &vars), before, "[{}] {test}: a variable changed ({msg})", t.label);
-        assert!(!s.is_variable_initialized(&vars[0]), "[{}] {test}: uninitialized variable became initialized", t.label);
+        assert!(
+            !s.is_variable_initialized(&vars[0]),
+            "[{}] {test}: uninitialized variable became initialized",
+            t.label
+        );
         assert_eq!(s.bytes_in_use(&t.device).unwrap(), bytes_before, "[{}] {test}: device memory changed", t.label);
         cases.ran(&t);
     }
@@ -751,9 +858,13 @@ fn truncated_file_is_an_error_and_changes_nothing() {
     let header = u64::from_le_bytes(f.good[..8].try_into().unwrap()) as usize + 8;
     for cut in [0usize, 3, 8, header / 2, header, f.good.len() - 1] {
         let p = write_variant(&f, &format!("cut{cut}.safetensors"), &f.good[..cut]);
-        assert_restore_fails_cleanly("truncated file", same_model, &p, |_| RestoreOptions::default(), |e| {
-            matches!(format_error(e), Some(FormatError::Truncated { actual, .. }) if *actual == cut as u64)
-        });
+        assert_restore_fails_cleanly(
+            "truncated file",
+            same_model,
+            &p,
+            |_| RestoreOptions::default(),
+            |e| matches!(format_error(e), Some(FormatError::Truncated { actual, .. }) if *actual == cut as u64),
+        );
     }
     let err = checkpoint::inspect(f.path.with_file_name(format!("cut{}.safetensors", f.good.len() - 1))).unwrap_err();
     assert!(err.to_string().contains("truncated"), "{err}");
@@ -810,14 +921,26 @@ fn corrupt_header_is_an_error_and_changes_nothing() {
     ];
     for (what, bytes) in cases {
         let p = write_variant(&f, "bad.safetensors", &bytes);
-        assert_restore_fails_cleanly("corrupt header", same_model, &p, |_| RestoreOptions::default(), |e| {
-            matches!(format_error(e), Some(FormatError::CorruptHeader { .. } | FormatError::CorruptMetadata { .. }))
-        });
+        assert_restore_fails_cleanly(
+            "corrupt header",
+            same_model,
+            &p,
+            |_| RestoreOptions::default(),
+            |e| {
+                matches!(format_error(e), Some(FormatError::CorruptHeader { .. } | FormatError::CorruptMetadata { .. }))
+            },
+        );
         let err = checkpoint::inspect(&p).unwrap_err();
         eprintln!("{what}: {err}");
     }
-    let p = write_variant(&f, "v2.safetensors", &mutate("\"varscope.format_version\":\"1\"", "\"varscope.format_version\":\"2\""));
-    assert!(matches!(checkpoint::inspect(&p), Err(FormatError::UnsupportedVersion { ref version, .. }) if version == "2"));
+    let p = write_variant(
+        &f,
+        "v2.safetensors",
+        &mutate("\"varscope.format_version\":\"1\"", "\"varscope.format_version\":\"2\""),
+    );
+    assert!(
+        matches!(checkpoint::inspect(&p), Err(FormatError::UnsupportedVersion { ref version, .. }) if version == "2")
+    );
 }
 
 #[test]
@@ -831,9 +954,13 @@ fn checksum_mismatch_is_an_error_and_changes_nothing() {
     let p = write_variant(&f, "flipped.safetensors", &bad);
     let info = checkpoint::inspect(&p).unwrap();
     let last_name = info.tensors.last().unwrap().name.clone();
-    assert_restore_fails_cleanly("checksum mismatch", same_model, &p, |_| RestoreOptions::default(), |e| {
-        matches!(format_error(e), Some(FormatError::ChecksumMismatch { tensor, expected, actual, .. }) if *tensor == last_name && expected != actual)
-    });
+    assert_restore_fails_cleanly(
+        "checksum mismatch",
+        same_model,
+        &p,
+        |_| RestoreOptions::default(),
+        |e| matches!(format_error(e), Some(FormatError::ChecksumMismatch { tensor, expected, actual, .. }) if *tensor == last_name && expected != actual),
+    );
     assert!(matches!(checkpoint::verify(&p), Err(FormatError::ChecksumMismatch { .. })));
     // Restoring only tensors whose bytes are fine works.
     let g = Graph::new();
@@ -852,14 +979,26 @@ fn shape_that_does_not_fit_is_an_error_and_changes_nothing() {
         let mut refs = Vec::new();
         let r = g.get_variable("net/w_float32").shape([3u64, 5]).caching_device(device).get().unwrap();
         refs.push(("net/w_float32".to_string(), r));
-        let r = g.get_variable("net/emb").shape([10u64, 4]).partitioner(Partitioner::fixed_size(2)).caching_device(device).get().unwrap();
+        let r = g
+            .get_variable("net/emb")
+            .shape([10u64, 4])
+            .partitioner(Partitioner::fixed_size(2))
+            .caching_device(device)
+            .get()
+            .unwrap();
         refs.push(("net/emb".to_string(), r));
         Model { graph: g, refs }
     };
-    assert_restore_fails_cleanly("shape mismatch", m_for, &f.path, |_| RestoreOptions::default(), |e| {
-        matches!(format_error(e), Some(FormatError::ShapeMismatch { variable, file_shape, graph_shape, .. })
+    assert_restore_fails_cleanly(
+        "shape mismatch",
+        m_for,
+        &f.path,
+        |_| RestoreOptions::default(),
+        |e| {
+            matches!(format_error(e), Some(FormatError::ShapeMismatch { variable, file_shape, graph_shape, .. })
             if variable == "net/emb" && *file_shape == vec![10, 3] && *graph_shape == vec![10, 4])
-    });
+        },
+    );
 }
 
 #[test]
@@ -871,27 +1010,44 @@ fn dtype_that_does_not_fit_is_an_error_and_changes_nothing() {
         let r = g.get_variable("net/w_float16").shape([3u64, 5]).caching_device(device).get().unwrap();
         refs.push(("net/w_float16".to_string(), r));
         // A float tensor into an int32 variable: no conversion exists.
-        let r = g.get_variable("net/w_float32").shape([3u64, 5]).dtype(DType::Int32).caching_device(device).get().unwrap();
+        let r =
+            g.get_variable("net/w_float32").shape([3u64, 5]).dtype(DType::Int32).caching_device(device).get().unwrap();
         refs.push(("net/w_float32".to_string(), r));
         Model { graph: g, refs }
     };
-    assert_restore_fails_cleanly("dtype mismatch", m_for, &f.path, |_| RestoreOptions::default(), |e| {
-        matches!(format_error(e), Some(FormatError::DTypeMismatch { variable, file_dtype: StoredDType::F32, dtype: DType::Int32, .. }) if variable == "net/w_float32")
-    });
+    assert_restore_fails_cleanly(
+        "dtype mismatch",
+        m_for,
+        &f.path,
+        |_| RestoreOptions::default(),
+        |e| matches!(format_error(e), Some(FormatError::DTypeMismatch { variable, file_dtype: StoredDType::F32, dtype: DType::Int32, .. }) if variable == "net/w_float32"),
+    );
 }
 
 #[test]
 fn a_name_the_map_sends_nowhere_is_an_error_and_changes_nothing() {
     let (f, _) = failing_fixture("map_nowhere");
-    assert_restore_fails_cleanly("map target not found", same_model, &f.path, |_| RestoreOptions::default().map("net/", "nowhere/"), |e| {
-        matches!(format_error(e), Some(FormatError::MapTargetNotFound { target, .. }) if target.starts_with("nowhere/"))
-    });
-    assert_restore_fails_cleanly("map source not found", same_model, &f.path, |_| RestoreOptions::default().map("gone/v", "net/w_float32"), |e| {
-        matches!(format_error(e), Some(FormatError::MapSourceNotFound { from, .. }) if from == "gone/v")
-    });
-    assert_restore_fails_cleanly("invalid map entry", same_model, &f.path, |_| RestoreOptions::default().map("net/", "net/w_float32"), |e| {
-        matches!(format_error(e), Some(FormatError::InvalidMapEntry { .. }))
-    });
+    assert_restore_fails_cleanly(
+        "map target not found",
+        same_model,
+        &f.path,
+        |_| RestoreOptions::default().map("net/", "nowhere/"),
+        |e| matches!(format_error(e), Some(FormatError::MapTargetNotFound { target, .. }) if target.starts_with("nowhere/")),
+    );
+    assert_restore_fails_cleanly(
+        "map source not found",
+        same_model,
+        &f.path,
+        |_| RestoreOptions::default().map("gone/v", "net/w_float32"),
+        |e| matches!(format_error(e), Some(FormatError::MapSourceNotFound { from, .. }) if from == "gone/v"),
+    );
+    assert_restore_fails_cleanly(
+        "invalid map entry",
+        same_model,
+        &f.path,
+        |_| RestoreOptions::default().map("net/", "net/w_float32"),
+        |e| matches!(format_error(e), Some(FormatError::InvalidMapEntry { .. })),
+    );
     assert_restore_fails_cleanly(
         "duplicate target",
         same_model,
@@ -907,7 +1063,12 @@ fn bad_bool_bytes_are_an_error_in_foreign_files() {
     let dir = TempDir::new("bool");
     let path = dir.path("b.safetensors");
     let data = [0u8, 1, 2];
-    safetensors::serialize_to_file(vec![("flags", TensorView::new(Dtype::BOOL, vec![3], &data).unwrap())], &None, &path).unwrap();
+    safetensors::serialize_to_file(
+        vec![("flags", TensorView::new(Dtype::BOOL, vec![3], &data).unwrap())],
+        &None,
+        &path,
+    )
+    .unwrap();
     let g = Graph::new();
     let v = var(g.get_variable("flags").shape([3u64]).dtype(DType::Bool).caching_device("/cpu:0").get().unwrap());
     let s = Session::new(&g).unwrap();
@@ -997,11 +1158,18 @@ fn optimizer_slots_round_trip_and_training_resumes() {
         let s2 = Session::new(&g2).unwrap();
         s2.global_variables_initializer().unwrap();
         let mut tr2 = Trainer::new(&s2, Optimizer::adam(), std::slice::from_ref(&w2)).unwrap();
-        checkpoint::restore(&s2, &path, &RestoreOptions::default().strict(true)).unwrap_or_else(|e| panic!("[{}] {e}", t.label));
+        checkpoint::restore(&s2, &path, &RestoreOptions::default().strict(true))
+            .unwrap_or_else(|e| panic!("[{}] {e}", t.label));
         tr2.reload_step().unwrap();
         assert_eq!(tr2.step(), 3, "[{}] step count restored", t.label);
         for (a, b) in tr1.slots(&w1).iter().zip(tr2.slots(&w2)) {
-            assert_eq!(s1.read(a).unwrap().to_bits_vec(), s2.read(b).unwrap().to_bits_vec(), "[{}] slot {}", t.label, a.key());
+            assert_eq!(
+                s1.read(a).unwrap().to_bits_vec(),
+                s2.read(b).unwrap().to_bits_vec(),
+                "[{}] slot {}",
+                t.label,
+                a.key()
+            );
         }
         // One more step on each gives the same weights.
         let grads2 = Gradients::new(&s2, std::slice::from_ref(&w2)).unwrap();
@@ -1009,7 +1177,12 @@ fn optimizer_slots_round_trip_and_training_resumes() {
         grads2.write_f32(&s2, &w2, &grad(3)).unwrap();
         tr1.apply_gradients(&grads).unwrap();
         tr2.apply_gradients(&grads2).unwrap();
-        assert_eq!(s1.read(&w1).unwrap().to_bits_vec(), s2.read(&w2).unwrap().to_bits_vec(), "[{}] resumed step", t.label);
+        assert_eq!(
+            s1.read(&w1).unwrap().to_bits_vec(),
+            s2.read(&w2).unwrap().to_bits_vec(),
+            "[{}] resumed step",
+            t.label
+        );
         cases.ran(&t);
     }
     cases.finish();

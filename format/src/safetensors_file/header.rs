@@ -58,8 +58,14 @@ impl Partitioning {
         if offsets.len() as u64 != shards || shards == 0 {
             return Err(format!("{shards} shards but {} offsets", offsets.len()));
         }
-        if offsets[0] != 0 || offsets.windows(2).any(|w| w[0] >= w[1]) || offsets.last().is_some_and(|&o| o >= dim.max(1)) {
-            return Err(format!("offsets {} are not strictly increasing from 0 within dimension {dim}", fmt_shape(&offsets)));
+        if offsets[0] != 0
+            || offsets.windows(2).any(|w| w[0] >= w[1])
+            || offsets.last().is_some_and(|&o| o >= dim.max(1))
+        {
+            return Err(format!(
+                "offsets {} are not strictly increasing from 0 within dimension {dim}",
+                fmt_shape(&offsets)
+            ));
         }
         Ok(Partitioning { axis: axis as usize, offsets })
     }
@@ -261,7 +267,11 @@ pub(crate) fn parse_header(text: &[u8], file_bytes: u64, path: &Path) -> Result<
             )));
         }
         let dtype = checked[i];
-        let bytes = e.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).and_then(|n| n.checked_mul(dtype.size_bytes() as u64));
+        let bytes = e
+            .shape
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d))
+            .and_then(|n| n.checked_mul(dtype.size_bytes() as u64));
         if bytes != Some(end - start) {
             return Err(bad(format!(
                 "shape {} of {} needs {} bytes, but data_offsets give {}",
@@ -313,25 +323,42 @@ pub(crate) fn parse_header(text: &[u8], file_bytes: u64, path: &Path) -> Result<
 }
 
 /// Reads varscope's metadata into the tensors (checksums, partitionings) and checks it.
-fn apply_metadata(meta: &[(String, String)], tensors: &mut [TensorInfo], path: &Path) -> Result<(Option<u32>, Option<u64>)> {
-    let bad = |key: &str, reason: String| FormatError::CorruptMetadata { path: path.to_path_buf(), key: key.to_string(), reason };
+fn apply_metadata(
+    meta: &[(String, String)],
+    tensors: &mut [TensorInfo],
+    path: &Path,
+) -> Result<(Option<u32>, Option<u64>)> {
+    let bad = |key: &str, reason: String| FormatError::CorruptMetadata {
+        path: path.to_path_buf(),
+        key: key.to_string(),
+        reason,
+    };
     let get = |k: &str| meta.iter().find(|(mk, _)| mk == k).map(|(_, v)| v.as_str());
     let Some(version) = get(FORMAT_VERSION_KEY) else {
         return Ok((None, None));
     };
     if version != FORMAT_VERSION.to_string() {
-        return Err(FormatError::UnsupportedVersion { path: path.to_path_buf(), version: version.to_string(), supported: FORMAT_VERSION });
+        return Err(FormatError::UnsupportedVersion {
+            path: path.to_path_buf(),
+            version: version.to_string(),
+            supported: FORMAT_VERSION,
+        });
     }
     let graph_seed = match get(GRAPH_SEED_KEY) {
         None | Some("none") => None,
-        Some(s) => Some(s.parse::<u64>().map_err(|_| bad(GRAPH_SEED_KEY, format!("'{}' is not a seed", crate::error::esc(s))))?),
+        Some(s) => Some(
+            s.parse::<u64>().map_err(|_| bad(GRAPH_SEED_KEY, format!("'{}' is not a seed", crate::error::esc(s))))?,
+        ),
     };
     match get(CHECKSUM_ALGORITHM_KEY) {
         Some(CHECKSUM_ALGORITHM) => {}
         Some(other) => {
             return Err(bad(
                 CHECKSUM_ALGORITHM_KEY,
-                format!("unsupported checksum algorithm '{}' (expected '{CHECKSUM_ALGORITHM}')", crate::error::esc(other)),
+                format!(
+                    "unsupported checksum algorithm '{}' (expected '{CHECKSUM_ALGORITHM}')",
+                    crate::error::esc(other)
+                ),
             ))
         }
         None => return Err(bad(CHECKSUM_ALGORITHM_KEY, format!("missing (expected '{CHECKSUM_ALGORITHM}')"))),
@@ -354,22 +381,34 @@ fn apply_metadata(meta: &[(String, String)], tensors: &mut [TensorInfo], path: &
         let t = &mut tensors[i];
         match prefix {
             DTYPE_PREFIX => {
-                let d = DType::from_name(v).ok_or_else(|| bad(k, format!("unknown dtype '{}'", crate::error::esc(v))))?;
+                let d =
+                    DType::from_name(v).ok_or_else(|| bad(k, format!("unknown dtype '{}'", crate::error::esc(v))))?;
                 if StoredDType::of(d) != Some(t.stored_dtype) {
                     return Err(bad(k, format!("dtype {d} does not match the stored dtype {}", t.stored_dtype.code())));
                 }
                 has_dtype[i] = true;
             }
-            CHECKSUM_PREFIX => t.checksum = Some(decode_checksum(v).ok_or_else(|| bad(k, format!("'{}' is not 'xxh64:' and 16 hex digits", crate::error::esc(v))))?),
+            CHECKSUM_PREFIX => {
+                t.checksum =
+                    Some(decode_checksum(v).ok_or_else(|| {
+                        bad(k, format!("'{}' is not 'xxh64:' and 16 hex digits", crate::error::esc(v)))
+                    })?)
+            }
             _ => t.partitioning = Some(Partitioning::decode(v, &t.shape).map_err(|r| bad(k, crate::error::esc(&r)))?),
         }
     }
     for (t, has) in tensors.iter().zip(has_dtype) {
         if t.checksum.is_none() {
-            return Err(bad(&format!("{CHECKSUM_PREFIX}{}", t.name), "missing: every tensor of a varscope checkpoint has a checksum".into()));
+            return Err(bad(
+                &format!("{CHECKSUM_PREFIX}{}", t.name),
+                "missing: every tensor of a varscope checkpoint has a checksum".into(),
+            ));
         }
         if !has {
-            return Err(bad(&format!("{DTYPE_PREFIX}{}", t.name), "missing: every tensor of a varscope checkpoint has a dtype".into()));
+            return Err(bad(
+                &format!("{DTYPE_PREFIX}{}", t.name),
+                "missing: every tensor of a varscope checkpoint has a dtype".into(),
+            ));
         }
     }
     Ok((Some(FORMAT_VERSION), graph_seed))
@@ -396,7 +435,14 @@ mod tests {
     fn partitioning_round_trips_and_rejects_nonsense() {
         let p = Partitioning { axis: 1, offsets: vec![0, 3, 6] };
         assert_eq!(Partitioning::decode(&p.encode(), &[2, 8]), Ok(p));
-        for bad in ["axis:2;shards:1;offsets:0", "axis:0;shards:2;offsets:0", "axis:0;shards:2;offsets:0,0", "axis:0;shards:1;offsets:1", "axis:0", "x"] {
+        for bad in [
+            "axis:2;shards:1;offsets:0",
+            "axis:0;shards:2;offsets:0",
+            "axis:0;shards:2;offsets:0,0",
+            "axis:0;shards:1;offsets:1",
+            "axis:0",
+            "x",
+        ] {
             assert!(Partitioning::decode(bad, &[4, 4]).is_err(), "{bad}");
         }
     }
@@ -405,7 +451,9 @@ mod tests {
     fn checksums_round_trip_in_metadata_form() {
         assert_eq!(encode_checksum(0x44BC_2CF5_AD77_0999), "xxh64:44bc2cf5ad770999");
         assert_eq!(decode_checksum("xxh64:44bc2cf5ad770999"), Some(0x44BC_2CF5_AD77_0999));
-        for bad in ["xxh64:44bc2cf5ad77099", "crc32:44bc2cf5ad770999", "xxh64:+4bc2cf5ad770999", "xxh6444bc2cf5ad770999"] {
+        for bad in
+            ["xxh64:44bc2cf5ad77099", "crc32:44bc2cf5ad770999", "xxh64:+4bc2cf5ad770999", "xxh6444bc2cf5ad770999"]
+        {
             assert_eq!(decode_checksum(bad), None, "{bad}");
         }
     }

@@ -45,7 +45,10 @@ mod write;
 
 pub use crate::dtype::{can_convert, convert_into, StoredDType};
 pub use header::{CheckpointInfo, Partitioning, TensorInfo};
-pub use plan::{for_each_run, part_bytes, place_part, plan_restore, plan_save, tensor_name, units_of, Pair, Part, RestorePlan, SaveTensor, Unit};
+pub use plan::{
+    for_each_run, part_bytes, place_part, plan_restore, plan_save, tensor_name, units_of, Pair, Part, RestorePlan,
+    SaveTensor, Unit,
+};
 pub use read::{checksum, inspect, verify, CheckpointReader, ChecksumStatus, VerifyReport};
 pub use write::{check_save_destination, remove_stale_temporaries, AtomicFile, CheckpointWriter};
 
@@ -77,7 +80,13 @@ const METADATA_KEY: &str = "__metadata__";
 /// restore on arbitrary bytes: parse, verify, plan against `vars` (of `graph`) through
 /// the assignment map `map`, check the paired tensors, and produce every part's bytes.
 /// Returns those bytes, in plan order. Never panics.
-pub fn fuzz_restore_plan(file: &[u8], graph: &Graph, vars: &[Variable], map: &[(String, String)], strict: bool) -> Result<Vec<Vec<u8>>> {
+pub fn fuzz_restore_plan(
+    file: &[u8],
+    graph: &Graph,
+    vars: &[Variable],
+    map: &[(String, String)],
+    strict: bool,
+) -> Result<Vec<Vec<u8>>> {
     let reader = CheckpointReader::from_bytes(file)?;
     let _ = reader.verify();
     let units = units_of(graph, vars)?;

@@ -72,7 +72,9 @@ pub fn units_of(graph: &Graph, vars: &[Variable]) -> Result<Vec<Unit>> {
         if v.graph_id() != graph.id() {
             return Err(FormatError::ForeignVariable { variable: v.key().to_string() });
         }
-        let dims = v.dims().ok_or_else(|| FormatError::UnknownShape { variable: v.key().to_string(), shape: v.shape().to_string() })?;
+        let dims = v
+            .dims()
+            .ok_or_else(|| FormatError::UnknownShape { variable: v.key().to_string(), shape: v.shape().to_string() })?;
         let (name, full, offset, partitioned) = match v.slice_info() {
             Some(si) => (si.full_name.clone(), si.full_shape.clone(), si.var_offset.clone(), true),
             None => (tensor_name(v), dims.clone(), vec![0; dims.len()], false),
@@ -88,10 +90,17 @@ pub fn units_of(graph: &Graph, vars: &[Variable]) -> Result<Vec<Unit>> {
         }
         let part = Part { variable: v.clone(), offset, shape: dims };
         match by_name.get(&name) {
-            Some(&i) if units[i].partitioned && partitioned && units[i].full_shape == full && units[i].dtype == v.dtype() => {
+            Some(&i)
+                if units[i].partitioned
+                    && partitioned
+                    && units[i].full_shape == full
+                    && units[i].dtype == v.dtype() =>
+            {
                 units[i].parts.push(part);
             }
-            Some(_) => return Err(FormatError::BadName { name, variable: v.key().to_string(), reason: BadNameReason::Taken }),
+            Some(_) => {
+                return Err(FormatError::BadName { name, variable: v.key().to_string(), reason: BadNameReason::Taken })
+            }
             None => {
                 by_name.insert(name.clone(), units.len());
                 units.push(Unit { name, dtype: v.dtype(), full_shape: full, parts: vec![part], partitioned });
@@ -124,18 +133,28 @@ pub fn plan_save(graph: &Graph, units: &[Unit]) -> Result<Vec<SaveTensor>> {
     let mut out = Vec::with_capacity(units.len());
     for u in units {
         if u.name == METADATA_KEY {
-            return Err(FormatError::BadName { name: u.name.clone(), variable: u.name.clone(), reason: BadNameReason::Reserved });
+            return Err(FormatError::BadName {
+                name: u.name.clone(),
+                variable: u.name.clone(),
+                reason: BadNameReason::Reserved,
+            });
         }
         let elems = u.full_shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
         let bytes = elems.and_then(|n| n.checked_mul(u.dtype.size_bytes() as u64));
         let (Some(elems), Some(bytes)) = (elems, bytes) else {
-            return Err(FormatError::BadSlice { variable: u.name.clone(), offset: vec![], shape: u.full_shape.clone(), full_shape: u.full_shape.clone() });
+            return Err(FormatError::BadSlice {
+                variable: u.name.clone(),
+                offset: vec![],
+                shape: u.full_shape.clone(),
+                full_shape: u.full_shape.clone(),
+            });
         };
         let partitioning = if u.partitioned {
             let have: u64 = u.parts.iter().map(Part::num_elements).sum();
             let given: HashSet<u64> = u.parts.iter().map(|p| p.variable.id()).collect();
             let all = graph.partitioned_variable(&u.name).map(|p| p.shards().to_vec()).unwrap_or_default();
-            let missing: Vec<String> = all.iter().filter(|s| !given.contains(&s.id())).map(|s| s.key().to_string()).collect();
+            let missing: Vec<String> =
+                all.iter().filter(|s| !given.contains(&s.id())).map(|s| s.key().to_string()).collect();
             if !missing.is_empty() || have != elems {
                 return Err(FormatError::IncompleteShards { variable: u.name.clone(), missing });
             }
@@ -154,7 +173,8 @@ pub fn plan_save(graph: &Graph, units: &[Unit]) -> Result<Vec<SaveTensor>> {
 /// Copies the bytes of part `part` of `unit` (row-major, the unit's dtype) into their
 /// region of `full` (the whole tensor's bytes).
 pub fn place_part(unit: &Unit, part: usize, src: &[u8], full: &mut [u8]) -> Result<()> {
-    let wrong = |expected: u64, actual: u64| FormatError::WrongTensorBytes { tensor: unit.name.clone(), expected, actual };
+    let wrong =
+        |expected: u64, actual: u64| FormatError::WrongTensorBytes { tensor: unit.name.clone(), expected, actual };
     let eb = unit.dtype.size_bytes() as u64;
     let Some(p) = unit.parts.get(part) else { return Err(wrong(0, src.len() as u64)) };
     let full_len = unit.full_shape.iter().product::<u64>() * eb;
@@ -222,7 +242,13 @@ fn map_target(name: &str, map: &[(String, String)]) -> Option<(String, Option<us
 /// `init_from_checkpoint`: exact names beat scopes, the longest scope wins) and checks
 /// every pair's shape and dtype. Reads no bytes: check the paired tensors' bytes before
 /// writing anything (`CheckpointReader::check_tensor`).
-pub fn plan_restore(info: &CheckpointInfo, units: &[Unit], map: &[(String, String)], strict: bool, path: &Path) -> Result<RestorePlan> {
+pub fn plan_restore(
+    info: &CheckpointInfo,
+    units: &[Unit],
+    map: &[(String, String)],
+    strict: bool,
+    path: &Path,
+) -> Result<RestorePlan> {
     for (from, to) in map {
         if from.ends_with('/') != to.ends_with('/') {
             return Err(FormatError::InvalidMapEntry { from: from.clone(), to: to.clone() });
@@ -242,7 +268,11 @@ pub fn plan_restore(info: &CheckpointInfo, units: &[Unit], map: &[(String, Strin
         }
         let Some(&ui) = by_name.get(target.as_str()) else {
             if entry.is_some() {
-                return Err(FormatError::MapTargetNotFound { path: path.to_path_buf(), tensor: t.name.clone(), target });
+                return Err(FormatError::MapTargetNotFound {
+                    path: path.to_path_buf(),
+                    tensor: t.name.clone(),
+                    target,
+                });
             }
             plan.unexpected.push(t.name.clone());
             continue;
@@ -259,11 +289,20 @@ pub fn plan_restore(info: &CheckpointInfo, units: &[Unit], map: &[(String, Strin
         plan.pairs.push(Pair { tensor: ti, unit: ui });
     }
     if let Some(i) = used_entry.iter().position(|u| !u) {
-        return Err(FormatError::MapSourceNotFound { path: path.to_path_buf(), from: map[i].0.clone(), to: map[i].1.clone() });
+        return Err(FormatError::MapSourceNotFound {
+            path: path.to_path_buf(),
+            from: map[i].0.clone(),
+            to: map[i].1.clone(),
+        });
     }
-    plan.missing = units.iter().enumerate().filter(|(i, _)| !claimed.contains_key(i)).map(|(_, u)| u.name.clone()).collect();
+    plan.missing =
+        units.iter().enumerate().filter(|(i, _)| !claimed.contains_key(i)).map(|(_, u)| u.name.clone()).collect();
     if strict && (!plan.missing.is_empty() || !plan.unexpected.is_empty()) {
-        return Err(FormatError::Strict { path: path.to_path_buf(), missing_in_file: plan.missing, unexpected_in_file: plan.unexpected });
+        return Err(FormatError::Strict {
+            path: path.to_path_buf(),
+            missing_in_file: plan.missing,
+            unexpected_in_file: plan.unexpected,
+        });
     }
     for p in &plan.pairs {
         let (t, u) = (&info.tensors[p.tensor], &units[p.unit]);
@@ -313,7 +352,9 @@ pub fn part_bytes(data: &[u8], t: &TensorInfo, unit: &Unit, part: usize) -> Opti
 /// The region must lie within `full` (as [`units_of`] checks for shards).
 pub fn for_each_run(full: &[u64], offset: &[u64], size: &[u64], mut f: impl FnMut(u64, u64)) {
     let r = full.len();
-    let fits = offset.len() == r && size.len() == r && (0..r).all(|i| offset[i].checked_add(size[i]).is_some_and(|e| e <= full[i]));
+    let fits = offset.len() == r
+        && size.len() == r
+        && (0..r).all(|i| offset[i].checked_add(size[i]).is_some_and(|e| e <= full[i]));
     if size.contains(&0) || !fits {
         return;
     }
@@ -370,7 +411,10 @@ mod tests {
     #[test]
     fn map_targets_follow_init_from_checkpoint() {
         let map: Vec<(String, String)> =
-            [("old/", "new/"), ("old/inner/", "deep/"), ("old/v", "new/w"), ("/", "root/")].iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+            [("old/", "new/"), ("old/inner/", "deep/"), ("old/v", "new/w"), ("/", "root/")]
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
         assert_eq!(map_target("old/a", &map), Some(("new/a".into(), Some(0))));
         assert_eq!(map_target("old/inner/c", &map), Some(("deep/c".into(), Some(1))));
         assert_eq!(map_target("old/v", &map), Some(("new/w".into(), Some(2))));

@@ -169,7 +169,12 @@ impl<'t> TensorCheck<'t> {
         if let Some(expected) = t.checksum {
             let actual = self.hasher.digest();
             if actual != expected {
-                return Err(FormatError::ChecksumMismatch { path: path.to_path_buf(), tensor: t.name.clone(), expected, actual });
+                return Err(FormatError::ChecksumMismatch {
+                    path: path.to_path_buf(),
+                    tensor: t.name.clone(),
+                    expected,
+                    actual,
+                });
             }
         }
         if let Some((index, byte)) = self.bad_bool {
@@ -232,14 +237,21 @@ impl<'a> CheckpointReader<'a> {
 
     fn new(path: PathBuf, source: Source<'a>) -> Result<Self> {
         let len = source.len().map_err(io_err(&path, "stat"))?;
-        let truncated = |expected| FormatError::Truncated { path: path.clone(), section: "header", expected, actual: len };
+        let truncated =
+            |expected| FormatError::Truncated { path: path.clone(), section: "header", expected, actual: len };
         let mut prefix = [0u8; 8];
         if len < 8 {
             return Err(truncated(8));
         }
         read_at(&source, &path, len, &mut prefix, 0)?;
         let n = u64::from_le_bytes(prefix);
-        let corrupt = |reason: String| FormatError::CorruptHeader { path: path.clone(), tensor: None, line: 0, column: 0, reason };
+        let corrupt = |reason: String| FormatError::CorruptHeader {
+            path: path.clone(),
+            tensor: None,
+            line: 0,
+            column: 0,
+            reason,
+        };
         if n > MAX_HEADER_BYTES {
             return Err(corrupt(format!("header length {n} exceeds the limit of {MAX_HEADER_BYTES} bytes")));
         }
@@ -296,7 +308,11 @@ impl<'a> CheckpointReader<'a> {
         for t in &self.info.tensors {
             self.check_tensor(t)?;
         }
-        Ok(if self.info.has_checksums() { ChecksumStatus::Verified { tensors: self.info.tensors.len() } } else { ChecksumStatus::NotRecorded })
+        Ok(if self.info.has_checksums() {
+            ChecksumStatus::Verified { tensors: self.info.tensors.len() }
+        } else {
+            ChecksumStatus::NotRecorded
+        })
     }
 
     /// The bytes of tensor `t` (one tensor in host memory), checked again against its
@@ -334,7 +350,8 @@ impl CheckpointInfo {
     /// Verifies every recorded checksum and the bytes of every bool tensor against
     /// `file` (the bytes this info was parsed from).
     pub fn verify(&self, file: &[u8]) -> Result<ChecksumStatus> {
-        let reader = CheckpointReader { path: PathBuf::from("<memory>"), source: Source::Memory(file), info: self.clone() };
+        let reader =
+            CheckpointReader { path: PathBuf::from("<memory>"), source: Source::Memory(file), info: self.clone() };
         reader.verify()
     }
 }

@@ -111,7 +111,11 @@ fn resolve_target(path: &Path) -> Result<PathBuf> {
             Err(_) => return Ok(target), // absent (or unreadable): the parent checks say why
         };
         if md.file_type().is_symlink() {
-            let link = fs::read_link(&target).map_err(|source| FormatError::Io { path: target.clone(), operation: "read the symlink", source })?;
+            let link = fs::read_link(&target).map_err(|source| FormatError::Io {
+                path: target.clone(),
+                operation: "read the symlink",
+                source,
+            })?;
             target = if link.is_absolute() { link } else { parent_dir(&target).join(link) };
             continue;
         }
@@ -132,8 +136,12 @@ fn create_temporary(path: &Path, target: &Path) -> Result<(PathBuf, File)> {
     match fs::metadata(&dir) {
         Ok(md) if md.is_dir() => {}
         Ok(_) => return Err(dest_err(path, DestinationProblem::ParentNotADirectory(dir))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(dest_err(path, DestinationProblem::MissingDirectory(dir))),
-        Err(e) if e.kind() == io::ErrorKind::NotADirectory => return Err(dest_err(path, DestinationProblem::ParentNotADirectory(dir))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(dest_err(path, DestinationProblem::MissingDirectory(dir)))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
+            return Err(dest_err(path, DestinationProblem::ParentNotADirectory(dir)))
+        }
         Err(source) => return Err(FormatError::Io { path: dir, operation: "look at the directory", source }),
     }
     let name = target.file_name().unwrap_or(OsStr::new("checkpoint"));
@@ -251,11 +259,19 @@ impl AtomicFile {
     pub fn commit(mut self, file: File) -> Result<()> {
         file.sync_all().map_err(|source| FormatError::Io { path: self.tmp.clone(), operation: "sync", source })?;
         drop(file);
-        fs::rename(&self.tmp, &self.target).map_err(|source| FormatError::Io { path: self.target.clone(), operation: "replace", source })?;
+        fs::rename(&self.tmp, &self.target).map_err(|source| FormatError::Io {
+            path: self.target.clone(),
+            operation: "replace",
+            source,
+        })?;
         self.committed = true;
         #[cfg(unix)]
         if let Ok(d) = File::open(parent_dir(&self.target)) {
-            d.sync_all().map_err(|source| FormatError::Io { path: parent_dir(&self.target), operation: "sync the directory of", source })?;
+            d.sync_all().map_err(|source| FormatError::Io {
+                path: parent_dir(&self.target),
+                operation: "sync the directory of",
+                source,
+            })?;
         }
         Ok(())
     }
@@ -360,7 +376,12 @@ pub struct CheckpointWriter {
 impl CheckpointWriter {
     /// Starts a checkpoint of `tensors` at `path` ([`AtomicFile::create`]).
     /// `fail_after_bytes` is a test hook: writing fails once that many bytes are written.
-    pub fn create(path: impl AsRef<Path>, tensors: Vec<SaveTensor>, graph_seed: Option<u64>, fail_after_bytes: Option<u64>) -> Result<Self> {
+    pub fn create(
+        path: impl AsRef<Path>,
+        tensors: Vec<SaveTensor>,
+        graph_seed: Option<u64>,
+        fail_after_bytes: Option<u64>,
+    ) -> Result<Self> {
         let (atomic, file) = AtomicFile::create(path)?;
         let mut w = CheckpointWriter {
             atomic,
@@ -388,10 +409,18 @@ impl CheckpointWriter {
     /// Writes the next tensor's bytes (exactly its planned size).
     pub fn write_tensor(&mut self, bytes: &[u8]) -> Result<()> {
         let Some(t) = self.next_tensor() else {
-            return Err(FormatError::WrongTensorBytes { tensor: String::new(), expected: 0, actual: bytes.len() as u64 });
+            return Err(FormatError::WrongTensorBytes {
+                tensor: String::new(),
+                expected: 0,
+                actual: bytes.len() as u64,
+            });
         };
         if t.bytes != bytes.len() as u64 {
-            return Err(FormatError::WrongTensorBytes { tensor: t.name.clone(), expected: t.bytes, actual: bytes.len() as u64 });
+            return Err(FormatError::WrongTensorBytes {
+                tensor: t.name.clone(),
+                expected: t.bytes,
+                actual: bytes.len() as u64,
+            });
         }
         self.out.write_all(bytes).map_err(self.io("write"))?;
         self.checksums.push(checksum(bytes));

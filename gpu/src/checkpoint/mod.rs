@@ -36,12 +36,12 @@ use varscope_format::safetensors_file::{self as st, CheckpointReader, Checkpoint
 use crate::error::GpuError;
 use crate::session::Session;
 
+pub use varscope_format::error::{esc, esc_path};
 pub use varscope_format::safetensors_file::{
     can_convert, check_save_destination, checksum as xxh64, inspect, remove_stale_temporaries, verify, CheckpointInfo,
     ChecksumStatus, Partitioning, StoredDType, TensorInfo, VerifyReport, CHECKSUM_ALGORITHM_KEY, FORMAT_VERSION,
     FORMAT_VERSION_KEY, GRAPH_SEED_KEY, MAX_HEADER_BYTES,
 };
-pub use varscope_format::error::{esc, esc_path};
 pub use varscope_format::{BadNameReason, DestinationProblem, FileKind, FormatError};
 
 /// Errors of [`save`] and [`restore`]: the file and its planning
@@ -233,7 +233,8 @@ pub fn restore(session: &Session<'_>, path: impl AsRef<Path>, options: &RestoreO
         reader.check_tensor(&info.tensors[p.tensor])?;
     }
     // Device side: placement, dtype support, size and memory of every target, all at once.
-    let targets: Vec<Variable> = plan.pairs.iter().flat_map(|p| units[p.unit].parts.iter().map(|part| part.variable.clone())).collect();
+    let targets: Vec<Variable> =
+        plan.pairs.iter().flat_map(|p| units[p.unit].parts.iter().map(|part| part.variable.clone())).collect();
     let made = session_io::materialize(session, &targets)?;
     if let Some(hook) = options.after_validation {
         hook(path);
@@ -254,7 +255,12 @@ pub fn restore(session: &Session<'_>, path: impl AsRef<Path>, options: &RestoreO
 }
 
 /// Reads each planned tensor (checked against its checksum again) and writes its parts.
-fn write_plan(session: &Session<'_>, reader: &CheckpointReader<'_>, units: &[Unit], plan: &RestorePlan) -> Result<Vec<Restored>> {
+fn write_plan(
+    session: &Session<'_>,
+    reader: &CheckpointReader<'_>,
+    units: &[Unit],
+    plan: &RestorePlan,
+) -> Result<Vec<Restored>> {
     let info = reader.info();
     let mut restored = Vec::with_capacity(plan.pairs.len());
     for p in &plan.pairs {

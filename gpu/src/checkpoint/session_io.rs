@@ -28,7 +28,13 @@ pub(super) fn materialize(session: &Session<'_>, vars: &[Variable]) -> Result<Ve
 
 /// Writes canonical host bytes of `dtype` and `shape` into `v`; it counts as
 /// initialized.
-pub(super) fn write_bytes(session: &Session<'_>, v: &Variable, dtype: DType, shape: &[u64], bytes: Vec<u8>) -> Result<(), GpuError> {
+pub(super) fn write_bytes(
+    session: &Session<'_>,
+    v: &Variable,
+    dtype: DType,
+    shape: &[u64],
+    bytes: Vec<u8>,
+) -> Result<(), GpuError> {
     let values = HostValues::from_bytes(dtype, shape, bytes)?;
     session.assign(v, &values)
 }
