@@ -15,31 +15,26 @@ use varscope_format::{DestinationProblem, FileKind, FormatError};
 // ----- helpers -----------------------------------------------------------------------------
 
 /// A fresh directory for one test (removed when dropped).
-struct TempDir(PathBuf);
+struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     fn new(test: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("varscope-format-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("temp dir");
-        TempDir(p)
+        TempDir(tempfile::Builder::new().prefix(&format!("varscope-{test}-")).tempdir().expect("temp dir"))
+    }
+    fn dir(&self) -> &Path {
+        self.0.path()
     }
     fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
+        self.0.path().join(name)
     }
+    /// The names in the directory, sorted.
     fn entries(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(&self.0)
+        let mut v: Vec<String> = std::fs::read_dir(self.dir())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         v.sort();
         v
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -56,25 +51,6 @@ fn pattern(dtype: DType, n: u64, salt: u64) -> Vec<u8> {
             }
         })
         .collect()
-}
-
-/// The fuzz target's fixture graph: v [2,3] f32, s/h [4] f16, s/b [3] bool, s/i [] i32,
-/// p [5,2] f32 in 3 shards.
-fn fuzz_fixture() -> (Graph, Vec<Variable>) {
-    let g = Graph::new();
-    let mut vars = Vec::new();
-    for (name, shape, dtype) in [
-        ("v", vec![2u64, 3], DType::Float32),
-        ("s/h", vec![4], DType::Float16),
-        ("s/b", vec![3], DType::Bool),
-        ("s/i", vec![], DType::Int32),
-    ] {
-        vars.extend(g.get_variable(name).shape(shape).dtype(dtype).get().unwrap().variables());
-    }
-    vars.extend(
-        g.get_variable("p").shape([5u64, 2]).partitioner(Partitioner::fixed_size(3)).get().unwrap().variables(),
-    );
-    (g, vars)
 }
 
 /// Writes a varscope checkpoint of `vars` (pattern values) with the format's writer.
@@ -173,7 +149,7 @@ fn files_of_other_tools_have_no_checksums_to_verify() {
 #[test]
 fn fuzz_seeds_and_regressions() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-    let (g, vars) = fuzz_fixture();
+    let (g, vars) = st::fuzz_fixture().unwrap();
     let mut seeds = 0;
     for e in std::fs::read_dir(root.join("seeds/checkpoint_reader")).expect("fuzz/seeds/checkpoint_reader") {
         let p = e.unwrap().path();
@@ -468,7 +444,7 @@ fn special_files_are_refused_up_front() {
     let link = dir.path("link-to-fifo");
     std::os::unix::fs::symlink(&fifo, &link).unwrap();
     let cases: [(&Path, FileKind); 4] = [
-        (&dir.0, FileKind::Directory),
+        (dir.dir(), FileKind::Directory),
         (&fifo, FileKind::Fifo),
         (&link, FileKind::Fifo),
         (Path::new("/dev/null"), FileKind::CharDevice),
@@ -501,14 +477,14 @@ fn save_destinations_are_checked_in_plain_words() {
     assert_eq!(check_save_destination(&file).unwrap(), file, "an existing file is fine (it is replaced)");
     assert_eq!(dir.entries(), vec!["plain".to_string()], "the check leaves no file behind");
 
-    assert_eq!(problem(check_save_destination(&dir.0)), DestinationProblem::IsDirectory);
+    assert_eq!(problem(check_save_destination(dir.dir())), DestinationProblem::IsDirectory);
     for no_name in [".", "..", "", "some/dir/"] {
         assert_eq!(problem(check_save_destination(no_name)), DestinationProblem::NoFileName, "{no_name:?}");
     }
     let missing = dir.path("no/such/dir");
     assert_eq!(problem(check_save_destination(missing.join("x"))), DestinationProblem::MissingDirectory(missing));
     assert_eq!(problem(check_save_destination(file.join("x"))), DestinationProblem::ParentNotADirectory(file.clone()));
-    let err = check_save_destination(&dir.0).unwrap_err().to_string();
+    let err = check_save_destination(dir.dir()).unwrap_err().to_string();
     assert!(
         err.starts_with("Cannot save a checkpoint to ")
             && err.ends_with("it is a directory; give a file name inside it"),

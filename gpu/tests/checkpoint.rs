@@ -16,31 +16,26 @@ use varscope_gpu::{HostValues, Session, SessionOptions};
 // ----- helpers -------------------------------------------------------------------------
 
 /// A fresh directory for one test (removed when dropped).
-struct TempDir(PathBuf);
+struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     fn new(test: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("varscope-ckpt-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("temp dir");
-        TempDir(p)
+        TempDir(tempfile::Builder::new().prefix(&format!("varscope-{test}-")).tempdir().expect("temp dir"))
+    }
+    fn dir(&self) -> &Path {
+        self.0.path()
     }
     fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
+        self.0.path().join(name)
     }
+    /// The names in the directory, sorted.
     fn entries(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(&self.0)
+        let mut v: Vec<String> = std::fs::read_dir(self.dir())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         v.sort();
         v
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -706,7 +701,7 @@ fn saves_write_through_symlinks_and_refuse_special_destinations() {
     };
     assert_eq!(refused(&fifo), DestinationProblem::SpecialFile(FileKind::Fifo));
     assert_eq!(refused(Path::new("/dev/null")), DestinationProblem::SpecialFile(FileKind::CharDevice));
-    assert_eq!(refused(&dir.0), DestinationProblem::IsDirectory);
+    assert_eq!(refused(dir.dir()), DestinationProblem::IsDirectory);
     assert_eq!(refused(Path::new(".")), DestinationProblem::NoFileName);
     assert_eq!(refused(&dir.path("missing/x.safetensors")), DestinationProblem::MissingDirectory(dir.path("missing")));
     let fifo_md = std::fs::symlink_metadata(&fifo).unwrap();
@@ -731,7 +726,7 @@ fn inspect_verify_and_restore_refuse_special_files() {
     assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
     let (g, _) = scoped_graph("/cpu:0", &["a"]);
     let s = Session::new(&g).unwrap();
-    for p in [fifo.as_path(), dir.0.as_path(), Path::new("/dev/null")] {
+    for p in [fifo.as_path(), dir.dir(), Path::new("/dev/null")] {
         assert!(matches!(checkpoint::inspect(p), Err(FormatError::NotAFile { .. })), "{}", p.display());
         assert!(matches!(checkpoint::verify(p), Err(FormatError::NotAFile { .. })), "{}", p.display());
         let err = checkpoint::restore(&s, p, &RestoreOptions::default()).unwrap_err();

@@ -54,7 +54,7 @@ pub use write::{check_save_destination, remove_stale_temporaries, AtomicFile, Ch
 
 use std::path::Path;
 
-use varscope_core::{Graph, Variable};
+use varscope_core::{DType, Graph, Partitioner, Variable};
 
 use crate::error::Result;
 
@@ -104,4 +104,23 @@ pub fn fuzz_restore_plan(
         }
     }
     Ok(out)
+}
+
+/// The graph the fuzz target plans against, which its seed corpus (`fuzz/seeds/`) matches:
+/// `v` [2, 3] float32, `s/h` [4] float16, `s/b` [3] bool, `s/i` [] int32, and `p` [5, 2]
+/// float32 in 3 shards.
+#[doc(hidden)]
+pub fn fuzz_fixture() -> varscope_core::Result<(Graph, Vec<Variable>)> {
+    let graph = Graph::new();
+    let mut vars = Vec::new();
+    for (name, shape, dtype) in [
+        ("v", vec![2u64, 3], DType::Float32),
+        ("s/h", vec![4], DType::Float16),
+        ("s/b", vec![3], DType::Bool),
+        ("s/i", vec![], DType::Int32),
+    ] {
+        vars.extend(graph.get_variable(name).shape(shape).dtype(dtype).get()?.variables());
+    }
+    vars.extend(graph.get_variable("p").shape([5u64, 2]).partitioner(Partitioner::fixed_size(3)).get()?.variables());
+    Ok((graph, vars))
 }
