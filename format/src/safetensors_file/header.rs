@@ -95,9 +95,9 @@ impl TensorInfo {
     pub fn dtype(&self) -> Option<DType> {
         self.stored_dtype.dtype()
     }
-    /// Number of elements.
+    /// Number of elements (`u64::MAX` if more; a parsed header never has more).
     pub fn num_elements(&self) -> u64 {
-        self.shape.iter().product()
+        self.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).unwrap_or(u64::MAX)
     }
 }
 

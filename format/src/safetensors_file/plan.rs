@@ -25,9 +25,9 @@ pub struct Part {
 }
 
 impl Part {
-    /// Elements of the part.
+    /// Elements of the part (`u64::MAX` if more).
     pub fn num_elements(&self) -> u64 {
-        self.shape.iter().product()
+        self.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).unwrap_or(u64::MAX)
     }
 }
 
@@ -150,7 +150,7 @@ pub fn plan_save(graph: &Graph, units: &[Unit]) -> Result<Vec<SaveTensor>> {
             });
         };
         let partitioning = if u.partitioned {
-            let have: u64 = u.parts.iter().map(Part::num_elements).sum();
+            let have = u.parts.iter().fold(0u64, |a, p| a.saturating_add(p.num_elements()));
             let given: HashSet<u64> = u.parts.iter().map(|p| p.variable.id()).collect();
             let all = graph.partitioned_variable(&u.name).map(|p| p.shards().to_vec()).unwrap_or_default();
             let missing: Vec<String> =
@@ -173,20 +173,34 @@ pub fn plan_save(graph: &Graph, units: &[Unit]) -> Result<Vec<SaveTensor>> {
 /// Copies the bytes of part `part` of `unit` (row-major, the unit's dtype) into their
 /// region of `full` (the whole tensor's bytes).
 pub fn place_part(unit: &Unit, part: usize, src: &[u8], full: &mut [u8]) -> Result<()> {
-    let wrong =
-        |expected: u64, actual: u64| FormatError::WrongTensorBytes { tensor: unit.name.clone(), expected, actual };
     let eb = unit.dtype.size_bytes() as u64;
-    let Some(p) = unit.parts.get(part) else { return Err(wrong(0, src.len() as u64)) };
-    let full_len = unit.full_shape.iter().product::<u64>() * eb;
-    if src.len() as u64 != p.num_elements() * eb || full.len() as u64 != full_len {
-        return Err(wrong(p.num_elements() * eb, src.len() as u64));
+    let len = |shape: &[u64]| shape.iter().try_fold(eb, |a, &d| a.checked_mul(d));
+    let p = unit.parts.get(part);
+    let expected = p.and_then(|p| len(&p.shape));
+    if expected != Some(src.len() as u64) || len(&unit.full_shape) != Some(full.len() as u64) {
+        let tensor = unit.name.clone();
+        return Err(FormatError::WrongTensorBytes {
+            tensor,
+            expected: expected.unwrap_or(0),
+            actual: src.len() as u64,
+        });
     }
+    let Some(p) = p else { return Ok(()) };
     let mut pos = 0usize;
     for_each_run(&unit.full_shape, &p.offset, &p.shape, |start, count| {
         let (s, n) = ((start * eb) as usize, (count * eb) as usize);
         full[s..s + n].copy_from_slice(&src[pos..pos + n]);
         pos += n;
     });
+    if pos != src.len() {
+        // The part's region is not inside the full shape (units_of never builds one).
+        return Err(FormatError::BadSlice {
+            variable: p.variable.key().to_string(),
+            offset: p.offset.clone(),
+            shape: p.shape.clone(),
+            full_shape: unit.full_shape.clone(),
+        });
+    }
     Ok(())
 }
 
@@ -337,6 +351,9 @@ pub fn part_bytes(data: &[u8], t: &TensorInfo, unit: &Unit, part: usize) -> Opti
         return None;
     }
     let eb = t.stored_dtype.size_bytes() as u64;
+    if t.num_elements().checked_mul(eb) != Some(t.bytes) {
+        return None;
+    }
     let n = usize::try_from(p.num_elements()).ok()?;
     let mut out = Vec::new();
     out.try_reserve_exact(n.checked_mul(unit.dtype.size_bytes())?).ok()?;
@@ -349,13 +366,17 @@ pub fn part_bytes(data: &[u8], t: &TensorInfo, unit: &Unit, part: usize) -> Opti
 
 /// Calls `f(start_element, count)` for each contiguous run of the region `offset`,
 /// `size` of a row-major tensor of shape `full`, in the region's row-major order.
-/// The region must lie within `full` (as [`units_of`] checks for shards).
+/// A region outside `full`, or a shape of more than 2^64 elements, yields no runs.
 pub fn for_each_run(full: &[u64], offset: &[u64], size: &[u64], mut f: impl FnMut(u64, u64)) {
     let r = full.len();
     let fits = offset.len() == r
         && size.len() == r
         && (0..r).all(|i| offset[i].checked_add(size[i]).is_some_and(|e| e <= full[i]));
     if size.contains(&0) || !fits {
+        return;
+    }
+    // Every element index fits in u64 (the shape's product does), so nothing below overflows.
+    if full.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).is_none() {
         return;
     }
     let mut stride = vec![1u64; r];
@@ -406,6 +427,7 @@ mod tests {
         assert_eq!(runs(&[], &[], &[]), vec![(0, 1)]);
         assert!(runs(&[3, 0], &[0, 0], &[3, 0]).is_empty());
         assert!(runs(&[3, 2], &[2, 0], &[2, 2]).is_empty(), "a region outside the tensor yields nothing");
+        assert!(runs(&[1 << 40, 1 << 40], &[0, 0], &[1, 1]).is_empty(), "more than 2^64 elements yield nothing");
     }
 
     #[test]
