@@ -52,6 +52,15 @@ fn core_never_depends_on_wgpu() {
 }
 
 #[test]
+fn format_never_depends_on_wgpu() {
+    let deps = normal_closure(&metadata(), "varscope-format");
+    assert!(deps.contains("varscope-core"), "positive control: {deps:?}");
+    for forbidden in ["wgpu", "wgpu-core", "wgpu-hal", "naga", "varscope-gpu", "varscope-shaders"] {
+        assert!(!deps.contains(forbidden), "varscope-format depends on {forbidden}: {deps:?}");
+    }
+}
+
+#[test]
 fn shaders_crate_is_wgpu_free_and_gpu_uses_one_wgpu() {
     let meta = metadata();
     assert!(!normal_closure(&meta, "varscope-shaders").contains("wgpu"));
