@@ -1502,7 +1502,7 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Saves variables of `session` (default: all global variables) to the safetensors file
 /// `path`, atomically. Every variable must be initialized. See the module documentation
 /// for the format.
-pub fn save(session: &Session<'_>, path: impl AsRef<Path>, options: &SaveOptions) -> Result<SaveReport> {
+pub fn save(session: &Session, path: impl AsRef<Path>, options: &SaveOptions) -> Result<SaveReport> {
     let path = path.as_ref();
     let graph = session.graph();
     let vars = match &options.variables {
@@ -1607,7 +1607,7 @@ pub fn save(session: &Session<'_>, path: impl AsRef<Path>, options: &SaveOptions
 /// Writes the temporary file: header with placeholder checksums, each tensor's bytes
 /// (one tensor in host memory at a time), then the final header; flushes and syncs.
 fn write_tmp(
-    session: &Session<'_>,
+    session: &Session,
     units: &[Unit],
     out: &[OutTensor],
     file: File,
@@ -1861,7 +1861,7 @@ fn part_values(info: &CheckpointInfo, file: &[u8], t: &TensorInfo, unit: &Unit, 
 /// Everything is validated before any variable is written; on error no variable
 /// changes. The file is memory-mapped and values are streamed one variable (or shard)
 /// at a time. Files from other tools (PyTorch, candle) load by name.
-pub fn restore(session: &Session<'_>, path: impl AsRef<Path>, options: &RestoreOptions) -> Result<RestoreReport> {
+pub fn restore(session: &Session, path: impl AsRef<Path>, options: &RestoreOptions) -> Result<RestoreReport> {
     let path = path.as_ref();
     let graph = session.graph();
     let vars = match &options.variables {
@@ -1895,7 +1895,7 @@ pub fn restore(session: &Session<'_>, path: impl AsRef<Path>, options: &RestoreO
     // Device side: placement, dtype support, size and memory of every target, all at once.
     let targets: Vec<Variable> =
         plan.pairs.iter().flat_map(|p| units[p.unit].parts.iter().map(|(v, _, _)| v.clone())).collect();
-    let made = session.checkpoint_materialize(&targets)?;
+    let made = session.materialize(&targets)?;
 
     let mut restored = Vec::with_capacity(plan.pairs.len());
     for p in &plan.pairs {
@@ -1906,7 +1906,7 @@ pub fn restore(session: &Session<'_>, path: impl AsRef<Path>, options: &RestoreO
                 None => Err(GpuError::BadHostBytes { dtype: u.dtype, elements: u.parts[i].2.iter().product(), len: 0 }),
             };
             if let Err(e) = written {
-                session.checkpoint_release(&made);
+                session.free(&made);
                 return Err(e.into());
             }
         }

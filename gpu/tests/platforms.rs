@@ -13,11 +13,11 @@ use common::*;
 use varscope_core::{DType, Graph, Initializer, Optimizer, Variable};
 use varscope_gpu::{AdapterMask, DeviceOptions, GpuError, Gradients, Session, SessionOptions, Trainer};
 
-fn masked(g: &Graph, mask: AdapterMask) -> Session<'_> {
+fn masked(g: &Graph, mask: AdapterMask) -> Session {
     Session::with_options(g, SessionOptions::default().devices(DeviceOptions::default().mask(mask))).expect("session")
 }
 
-fn gpu_names(s: &Session<'_>) -> Vec<String> {
+fn gpu_names(s: &Session) -> Vec<String> {
     s.devices().iter().filter(|d| !d.is_cpu()).map(|d| d.name.clone()).collect()
 }
 
@@ -27,7 +27,7 @@ fn adapters(test: &str) -> usize {
 }
 
 /// Every variable's bytes after initialization.
-fn init_bytes(s: &Session<'_>, vars: &[Variable]) -> Vec<Vec<u8>> {
+fn init_bytes(s: &Session, vars: &[Variable]) -> Vec<Vec<u8>> {
     s.variables_initializer(vars).expect("initialize");
     vars.iter().map(|v| s.read(v).expect("read").into_bytes()).collect()
 }
@@ -182,7 +182,7 @@ fn run_small(t: &common::Target, floor: Option<wgpu::Limits>) -> Vec<(String, Ve
         for v in &trained {
             let n = v.dims().unwrap().iter().product::<u64>() as usize;
             let gv: Vec<f32> = (0..n).map(|i| ((i * 7 + step) % 13) as f32 * 0.1 - 0.6).collect();
-            grads.write_f32(&s, v, &gv).unwrap();
+            grads.write_f32(v, &gv).unwrap();
         }
         tr.apply_gradients(&grads).unwrap_or_else(|e| panic!("[{}] step: {e}", t.label));
     }
