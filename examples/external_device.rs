@@ -160,7 +160,7 @@ pub fn run(adapter: &wgpu::Adapter, steps: usize) -> Result<Report, Error> {
     session.global_variables_initializer()?;
     let grads = Gradients::new(&session, &[w.clone(), b.clone()])?;
     let (wb, bb) = (session.buffers(&w)?, session.buffers(&b)?);
-    let (gwb, gbb) = (grads.buffers(&session, &w)?, grads.buffers(&session, &b)?);
+    let (gwb, gbb) = (grads.buffers(&w)?, grads.buffers(&b)?);
     let same_device = wb.device == device && gwb.device == device && wb.queue == queue;
 
     // The program's side: its own data buffers and pipeline, binding varscope's buffers.
