@@ -73,7 +73,9 @@ impl Constraint {
     /// The reduction axes of a norm constraint.
     pub fn axes(&self) -> &[usize] {
         match self {
-            Constraint::MaxNorm { axes, .. } | Constraint::UnitNorm { axes } | Constraint::MinMaxNorm { axes, .. } => axes,
+            Constraint::MaxNorm { axes, .. } | Constraint::UnitNorm { axes } | Constraint::MinMaxNorm { axes, .. } => {
+                axes
+            }
             _ => &[],
         }
     }

@@ -1,11 +1,9 @@
-//! Device strings (runtime.md section 2) and `caching_device` placement values.
+//! Device strings (runtime.md section 2). The `caching_device` placement values that
+//! hold them live with the variable handles ([`crate::variable::CachingDevice`]).
 //!
 //! Parsing lives on the host; checking that a device exists is the session's job.
 
 use std::fmt;
-use std::sync::Arc;
-
-use crate::Variable;
 
 /// The kind of a device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,81 +86,6 @@ impl fmt::Display for DeviceName {
             DeviceKind::Cpu => write!(f, "/cpu:{}", self.index),
             DeviceKind::Gpu => write!(f, "/gpu:{}", self.index),
         }
-    }
-}
-
-/// A device function: picks a device string from the variable being placed (its store
-/// key, shape, dtype and, for shards, where the shard sits).
-#[derive(Clone)]
-pub struct DeviceFn {
-    name: String,
-    f: Arc<dyn Fn(&Variable) -> String + Send + Sync>,
-}
-
-impl DeviceFn {
-    /// Wraps a closure.
-    pub fn new(name: impl Into<String>, f: impl Fn(&Variable) -> String + Send + Sync + 'static) -> Self {
-        DeviceFn { name: name.into(), f: Arc::new(f) }
-    }
-
-    /// Calls it.
-    pub fn call(&self, v: &Variable) -> String {
-        (self.f)(v)
-    }
-}
-
-impl fmt::Debug for DeviceFn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DeviceFn({})", self.name)
-    }
-}
-
-impl PartialEq for DeviceFn {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.f, &other.f)
-    }
-}
-
-/// A `caching_device` value: a device string (kept exactly as given; `""` is a real
-/// value that stops caching, D5) or a device function.
-#[derive(Clone, Debug, PartialEq)]
-pub enum CachingDevice {
-    /// A device string in any spelling.
-    Name(String),
-    /// A function of the variable.
-    Fn(DeviceFn),
-}
-
-impl CachingDevice {
-    /// A device function from a closure.
-    pub fn func(name: impl Into<String>, f: impl Fn(&Variable) -> String + Send + Sync + 'static) -> Self {
-        CachingDevice::Fn(DeviceFn::new(name, f))
-    }
-
-    /// The device string for a variable: the string itself, or the function's answer.
-    pub fn resolve(&self, v: &Variable) -> String {
-        match self {
-            CachingDevice::Name(s) => s.clone(),
-            CachingDevice::Fn(f) => f.call(v),
-        }
-    }
-}
-
-impl From<&str> for CachingDevice {
-    fn from(s: &str) -> Self {
-        CachingDevice::Name(s.to_string())
-    }
-}
-
-impl From<String> for CachingDevice {
-    fn from(s: String) -> Self {
-        CachingDevice::Name(s)
-    }
-}
-
-impl From<DeviceName> for CachingDevice {
-    fn from(d: DeviceName) -> Self {
-        CachingDevice::Name(d.to_string())
     }
 }
 

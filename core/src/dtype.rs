@@ -131,7 +131,6 @@ impl DType {
     }
 }
 
-
 impl fmt::Display for DType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -172,7 +172,9 @@ pub enum Error {
         name: String,
     },
     /// N5 nested.
-    #[error("'{name}' is not a valid scope name. A scope name has to match the following pattern: ^[A-Za-z0-9_.\\\\/>-]*$")]
+    #[error(
+        "'{name}' is not a valid scope name. A scope name has to match the following pattern: ^[A-Za-z0-9_.\\\\/>-]*$"
+    )]
     InvalidScopeName {
         /// The name.
         name: String,
@@ -316,7 +318,9 @@ pub enum Error {
         shape: Shape,
     },
     /// I8.
-    #[error("collections argument to Variable constructor must be a list, tuple, or set. Got {value} of type <class 'str'>")]
+    #[error(
+        "collections argument to Variable constructor must be a list, tuple, or set. Got {value} of type <class 'str'>"
+    )]
     CollectionsNotAList {
         /// The string given.
         value: String,

@@ -274,9 +274,7 @@ impl Initializer {
             Initializer::Ones => InitKernel::Fill(1.0),
             Initializer::Constant(v) if v.len() == 1 => InitKernel::Fill(v[0]),
             Initializer::Constant(v) => InitKernel::Values(v.to_vec()),
-            Initializer::RandomUniform { minval, maxval, .. } => {
-                InitKernel::Uniform { low: *minval, high: *maxval }
-            }
+            Initializer::RandomUniform { minval, maxval, .. } => InitKernel::Uniform { low: *minval, high: *maxval },
             Initializer::RandomNormal { mean, stddev, .. } => InitKernel::Normal { mean: *mean, stddev: *stddev },
             Initializer::TruncatedNormal { mean, stddev, .. } => {
                 InitKernel::TruncatedNormal { mean: *mean, stddev: *stddev }
@@ -290,10 +288,9 @@ impl Initializer {
                 };
                 let s = scale / denom;
                 match distribution {
-                    Distribution::TruncatedNormal => InitKernel::TruncatedNormal {
-                        mean: 0.0,
-                        stddev: s.sqrt() / TRUNCATED_NORMAL_STD_CORRECTION,
-                    },
+                    Distribution::TruncatedNormal => {
+                        InitKernel::TruncatedNormal { mean: 0.0, stddev: s.sqrt() / TRUNCATED_NORMAL_STD_CORRECTION }
+                    }
                     Distribution::UntruncatedNormal => InitKernel::Normal { mean: 0.0, stddev: s.sqrt() },
                     Distribution::Uniform => {
                         let limit = (3.0 * s).sqrt();

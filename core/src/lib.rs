@@ -21,10 +21,17 @@
 
 #![warn(missing_docs)]
 
+mod args;
+mod collections;
 pub mod constraint;
+mod context;
+mod creator;
 pub mod device;
 pub mod dtype;
+mod enter;
 pub mod error;
+mod get_variable;
+mod getter;
 mod graph;
 pub mod init;
 mod names;
@@ -35,23 +42,34 @@ pub mod reference;
 pub mod regularizer;
 mod scope;
 pub mod shape;
-pub mod tensor;
+mod store;
+mod sync;
 mod template;
+pub mod tensor;
 pub mod variable;
 
+pub use args::{CreatorArgs, GetterArgs, InitArg, Reuse, ShapeArg, ValueFn};
+pub use collections::{CollectionItem, CollectionsArg, GraphKeys, RegularizationLoss};
 pub use constraint::Constraint;
-pub use device::{CachingDevice, DeviceFn, DeviceKind, DeviceName};
+pub use context::NameScopeGuard;
+pub use creator::{Creator, CreatorFn};
+pub use device::{DeviceKind, DeviceName};
 pub use dtype::DType;
+pub use enter::{ScopeName, ValueRef, VariableScopeBuilder, VariableScopeGuard};
 pub use error::{Error, PyErrorKind, Result};
-pub use graph::*;
-pub use optim::Optimizer;
+pub use get_variable::GetVariable;
+pub use getter::{CustomGetter, Getter, GetterFn};
+pub use graph::Graph;
 pub use init::{Distribution, FanMode, HostInitFn, InitKernel, Initializer};
+pub use optim::Optimizer;
 pub use partition::{PartitionInfo, Partitioner, Partitions, SliceInfo};
 pub use regularizer::Regularizer;
-pub use scope::*;
+pub use scope::VariableScope;
 pub use shape::Shape;
-pub use template::*;
+pub use store::EagerVariableStore;
+pub use template::Template;
 pub use tensor::{ConstantKind, HostTensor, TensorData};
 pub use variable::{
-    Aggregation, InitialValue, PartitionedVariable, SeedInfo, Synchronization, Tensor, VarRef, Variable,
+    Aggregation, CachingDevice, DeviceFn, InitialValue, PartitionedVariable, SeedInfo, Synchronization, Tensor, VarRef,
+    Variable,
 };

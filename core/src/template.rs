@@ -4,8 +4,11 @@
 use std::cell::{Cell, RefCell};
 use std::panic::Location;
 
-use crate::graph::GraphKeys;
-use crate::scope::{CustomGetter, Reuse, ScopeName};
+use crate::args::Reuse;
+use crate::collections::GraphKeys;
+use crate::enter::ScopeName;
+use crate::getter::CustomGetter;
+
 use crate::{Error, Graph, Result, VariableScope};
 
 /// The function a template wraps.
@@ -79,7 +82,11 @@ impl<A, R> Template<'_, A, R> {
     pub fn variable_scope_name(&self) -> Option<String> {
         self.scope.borrow().as_ref().map(|s| {
             let n = s.name();
-            if n.is_empty() || n.ends_with('/') { n } else { format!("{n}/") }
+            if n.is_empty() || n.ends_with('/') {
+                n
+            } else {
+                format!("{n}/")
+            }
         })
     }
 
