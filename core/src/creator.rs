@@ -37,13 +37,15 @@ impl<'a> Creator<'a> {
     }
 }
 
-/// The op names, under the variable's op name, of the initializer ops TensorFlow builds
-/// (A14; `<var>/Initializer/...`).
-fn initializer_ops(v: &InitialValue) -> &'static [&'static str] {
-    match v {
-        InitialValue::Constant(_) => &["Initializer", "Initializer/Const"],
-        InitialValue::Initializer { .. } => &["Initializer"],
-    }
+/// The names of the ops that build the initial value, under the variable's op name
+/// (A14): `Initializer`, then `Initializer/Const` for a constant value or the ops of
+/// the initializer (`Initializer/zeros`, `Initializer/random_uniform/...`).
+fn initializer_ops(v: &InitialValue) -> Vec<String> {
+    let inner: &[&str] = match v {
+        InitialValue::Constant(_) => &["Const"],
+        InitialValue::Initializer { initializer, .. } => initializer.op_names(),
+    };
+    std::iter::once("Initializer".to_string()).chain(inner.iter().map(|s| format!("Initializer/{s}"))).collect()
 }
 
 /// The default creator: names the variable by the name scope (the root for store
@@ -72,11 +74,15 @@ fn default_creator(graph: &Graph, name_stack: &str, a: CreatorArgs) -> Result<Va
         }
     };
     // Ops the variable creates live under its name (A14).
-    let sub = initializer_ops(&a.initial_value);
-    for s in sub
-        .iter()
-        .chain(["IsInitialized", "IsInitialized/VarIsInitializedOp", "Assign", "Read", "Read/ReadVariableOp"].iter())
-    {
+    let ops = initializer_ops(&a.initial_value);
+    let ops = ops.iter().map(String::as_str);
+    // A resource variable's ops, or a ref variable's (`use_resource=False`, A14).
+    let own: &[&str] = if a.use_resource {
+        &["IsInitialized", "IsInitialized/VarIsInitializedOp", "Assign", "Read", "Read/ReadVariableOp"]
+    } else {
+        &["Assign", "read"]
+    };
+    for s in ops.chain(own.iter().copied()) {
         let full = if op_name.is_empty() { s.to_string() } else { format!("{op_name}/{s}") };
         graph.reserve_name(&full);
     }

@@ -253,7 +253,7 @@ impl<'g> VariableScopeBuilder<'g> {
     /// Enters the scope, runs `f` inside it, and exits. Returns `f`'s result, or the
     /// error from entering or from an improperly nested exit.
     pub fn run<R>(&self, f: impl FnOnce(&VariableScope) -> R) -> Result<R> {
-        let guard = self.enter()?;
+        let mut guard = self.enter()?;
         let scope = guard.scope().clone();
         let r = f(&scope);
         guard.exit()?;
@@ -503,17 +503,15 @@ impl<'g> VariableScopeGuard<'g> {
     }
 
     /// Exits the scope. Fails with `Improper nesting of variable_scope.` if another
-    /// scope entered later is still open; the name scope is left either way.
-    pub fn exit(mut self) -> Result<()> {
-        self.do_exit()
-    }
-
-    fn do_exit(&mut self) -> Result<()> {
+    /// scope entered later is still open. A failed exit changes nothing (variable scope,
+    /// counters and name scope stay as they were), so it can be retried once the inner
+    /// scope has exited, as TensorFlow's `__exit__` can. Exiting an exited guard is a
+    /// no-op.
+    pub fn exit(&mut self) -> Result<()> {
         if self.exited {
             return Ok(());
         }
-        self.exited = true;
-        let res = self.graph.with_thread(|ts| {
+        self.graph.with_thread(|ts| {
             if !ts.current.same(&self.scope) {
                 return Err(Error::ImproperNesting { scope: self.new_name.clone() });
             }
@@ -530,16 +528,20 @@ impl<'g> VariableScopeGuard<'g> {
             }
             ts.current = self.old.clone();
             Ok(())
-        });
+        })?;
+        self.exited = true;
         if let Some(ns) = self.name_scope.take() {
             ns.exit();
         }
-        res
+        Ok(())
     }
 }
 
 impl Drop for VariableScopeGuard<'_> {
+    /// Exits if still open. If a scope entered later is still open (guards dropped out
+    /// of order), nothing changes and the error is not reported: call
+    /// [`exit`](VariableScopeGuard::exit) to see it.
     fn drop(&mut self) {
-        let _ = self.do_exit();
+        let _ = self.exit();
     }
 }

@@ -117,9 +117,7 @@ impl Graph {
         b.run(|scope| {
             let f = scope.read();
             if f.custom_getter.is_some() {
-                return Err(Error::user(
-                    "Private access to _get_partitioned_variable is not allowed when a custom getter is set.  It is likely that you're using create_partitioned_variables.  If so, consider instead using get_variable with a non-empty partitioner parameter instead.",
-                ));
+                return Err(Error::PartitionedWithCustomGetter { name: f.name.clone() });
             }
             let args = GetterArgs {
                 name: f.name.clone(),
@@ -131,7 +129,9 @@ impl Graph {
                 trainable: true,
                 collections: None,
                 caching_device: f.caching_device.clone(),
-                partitioner: Some(Partitioner::custom("slicing", move |_, _| Ok(crate::Partitions::List(slicing.clone())))),
+                partitioner: Some(Partitioner::custom("slicing", move |_, _| {
+                    Ok(crate::Partitions::List(slicing.clone()))
+                })),
                 validate_shape: true,
                 use_resource: f.use_resource,
                 constraint: None,
@@ -257,9 +257,7 @@ impl GetVariable<'_> {
         let name = self.name.clone();
         match self.get()? {
             VarRef::Variable(v) => Ok(v),
-            other => {
-                Err(Error::user(format!("get_variable({name}) returned {} instead of a single variable", other.name())))
-            }
+            other => Err(Error::NotASingleVariable { name, got: other.name() }),
         }
     }
 }

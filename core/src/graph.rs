@@ -14,7 +14,7 @@ use std::thread::ThreadId;
 use crate::collections::{CollectionItem, Collections, GraphKeys, RegularizationLoss};
 use crate::names::{NameTable, NameUndo};
 use crate::store::VariableStore;
-use crate::sync::{lock, read, write};
+use crate::sync::{lock, read, wait, write};
 use crate::variable::next_id;
 use crate::{PartitionedVariable, Regularizer, Result, Variable};
 
@@ -70,7 +70,7 @@ impl CreationLock {
                     g.1 += 1;
                     break;
                 }
-                _ => g = self.cv.wait(g).unwrap_or_else(std::sync::PoisonError::into_inner),
+                _ => g = wait(&self.cv, g),
             }
         }
         CreationGuard { lock: self }

@@ -12,6 +12,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::args::{CreatorArgs, GetterArgs, Hidden, InitArg, Reuse, ShapeArg};
 use crate::partition::{call_partitioner, iter_slices, slice_dim_and_num_slices, PartitionInfo, SliceInfo};
+use crate::reference;
 use crate::sync::{read, write};
 use crate::variable::{PartitionedData, SeedInfo};
 use crate::{
@@ -302,7 +303,7 @@ fn initial_value(
             }
         }
     };
-    Ok(match init {
+    let (initial, dtype, static_shape) = match init {
         InitArg::Value(t) => {
             let t = if t.dtype() != a.dtype && is_shard && t.kind() == ConstantKind::Python {
                 t.cast_to(a.dtype).ok_or(Error::ConstantConversion { name, from: t.dtype(), to: a.dtype })?
@@ -329,7 +330,13 @@ fn initial_value(
             validate_kernel(&name, &kernel, &dims, a.dtype)?;
             (InitialValue::Initializer { initializer: i, kernel }, a.dtype, shape.clone())
         }
-    })
+    };
+    // Ref variables (`use_resource=False`) need a fully defined initial value shape when
+    // `validate_shape` is set (J2); resource variables accept a partial one.
+    if a.use_resource == Some(false) && a.validate_shape && !static_shape.is_fully_defined() {
+        return Err(Error::InitialValueShapeUnspecified { name: a.name.clone(), shape: static_shape, dtype });
+    }
+    Ok((initial, dtype, static_shape))
 }
 
 fn create_single(
@@ -378,11 +385,21 @@ fn create_single(
         Target::Graph => h.store(&name, &v),
     }
     if let Some(r) = &a.regularizer {
-        if r.produces_loss() {
+        if returns_loss(r, &v) {
             h.add_loss(&name, &v, r);
         }
     }
     Ok(v)
+}
+
+/// The "`regularizer(v)` is not None" test of `_get_single_variable` (F1): a host
+/// closure is called once on the new variable's initial values, computed on the host
+/// (with no values when they cannot be computed there, e.g. an unknown shape).
+fn returns_loss(r: &Regularizer, v: &Variable) -> bool {
+    match r {
+        Regularizer::Fn(f) => f.eval(&reference::initial_f64(v).unwrap_or_default()).is_some(),
+        other => other.produces_loss(),
+    }
 }
 
 /// `_get_partitioned_variable`, validating every shard before creating any (G19 is
@@ -549,7 +566,7 @@ fn validate_kernel(name: &str, kernel: &InitKernel, dims: &[u64], dtype: DType) 
         {
             err(format!("Expected floating point type, got {}.", dtype.name()))
         }
-        InitKernel::Uniform { .. } if !(dtype.is_floating() || dtype.is_integer()) => {
+        InitKernel::Uniform { .. } if !(dtype.is_floating() || dtype.has_uniform_int()) => {
             err(format!("Invalid dtype {}", dtype.name()))
         }
         _ => Ok(()),

@@ -169,7 +169,8 @@ impl Variable {
     pub fn constraint(&self) -> Option<&Constraint> {
         self.0.constraint.as_ref()
     }
-    /// The regularizer that produced this variable's loss, if any.
+    /// The regularizer applied at creation (argument or scope default; `None` for
+    /// `no_regularizer`). Whether it returned a loss shows in REGULARIZATION_LOSSES.
     pub fn regularizer(&self) -> Option<&Regularizer> {
         self.0.regularizer.as_ref()
     }

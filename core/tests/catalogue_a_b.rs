@@ -74,7 +74,10 @@ fn a7_slash_scope_string() {
     });
     assert_eq!(v.name(), "a/b/v:0");
     let (v2, ns) = vs(&g, "a", |_| {
-        g.variable_scope("b").reuse(Reuse::True).run(|s| (g.get_variable("v").get_variable().unwrap(), s.original_name_scope())).unwrap()
+        g.variable_scope("b")
+            .reuse(Reuse::True)
+            .run(|s| (g.get_variable("v").get_variable().unwrap(), s.original_name_scope()))
+            .unwrap()
     });
     assert_eq!(v, v2);
     assert_eq!(ns, "a/b_1/");
@@ -113,7 +116,11 @@ fn a9_store_key_differs_from_tf_name() {
 fn a10_tf_variable_invisible_to_store() {
     let g = Graph::new();
     g.variable(HostTensor::py_float(1.0), None, Some("x")).unwrap();
-    let e = g.variable_scope("").reuse(Reuse::True).run(|_| g.get_variable("x").shape([0u64; 0]).get().unwrap_err()).unwrap();
+    let e = g
+        .variable_scope("")
+        .reuse(Reuse::True)
+        .run(|_| g.get_variable("x").shape([0u64; 0]).get().unwrap_err())
+        .unwrap();
     assert_eq!(e.to_string(), "Variable x does not exist, or was not created with tf.get_variable(). Did you mean to set reuse=tf.AUTO_REUSE in VarScope?");
     let v = g.get_variable("x").shape(ShapeArg::Seq(vec![])).get_variable().unwrap();
     assert_eq!(v.key(), "x");
@@ -152,7 +159,10 @@ fn a13_partitioned_names() {
     let p = p.partitioned().unwrap().clone();
     assert_eq!(p.tensor_name(), "scope0/name0:0");
     let shards: Vec<_> = p.shards().iter().map(|v| (v.name(), v.dims().unwrap())).collect();
-    assert_eq!(shards, vec![("scope0/name0/part_0:0".into(), vec![3, 3]), ("scope0/name0/part_1:0".into(), vec![2, 3])]);
+    assert_eq!(
+        shards,
+        vec![("scope0/name0/part_0:0".into(), vec![3, 3]), ("scope0/name0/part_1:0".into(), vec![2, 3])]
+    );
 }
 
 #[test]
@@ -179,7 +189,9 @@ fn b2_reentry_uses_last_component() {
     let g = Graph::new();
     let tower = vs(&g, "tower4", |s| s.clone());
     let (ns, name) = vs(&g, "tower6", |_| {
-        g.variable_scope(&tower).run(|s| (g.with_name_scope(Some("scope"), |n| n.to_string()).unwrap(), s.name())).unwrap()
+        g.variable_scope(&tower)
+            .run(|s| (g.with_name_scope(Some("scope"), |n| n.to_string()).unwrap(), s.name()))
+            .unwrap()
     });
     assert_eq!(ns, "tower6/tower4/scope/");
     assert_eq!(name, "tower4");
@@ -210,8 +222,12 @@ fn b4_scope_reentered_inside_itself() {
     let g = Graph::new();
     let mut got = vec![];
     vs(&g, "outer", |outer| {
-        g.variable_scope(outer).run(|_| got.push(g.with_name_scope(Some("scope2"), |n| n.to_string()).unwrap())).unwrap();
-        g.variable_scope(outer).run(|_| got.push(g.with_name_scope(Some("scope2"), |n| n.to_string()).unwrap())).unwrap();
+        g.variable_scope(outer)
+            .run(|_| got.push(g.with_name_scope(Some("scope2"), |n| n.to_string()).unwrap()))
+            .unwrap();
+        g.variable_scope(outer)
+            .run(|_| got.push(g.with_name_scope(Some("scope2"), |n| n.to_string()).unwrap()))
+            .unwrap();
         vs(&g, "default", |_| ());
         vs(&g, "default", |s| got.push(s.original_name_scope()));
     });
@@ -277,17 +293,20 @@ fn b7_default_name_uniquified() {
 }
 
 fn scope_with_layer(g: &Graph, default: &str) -> String {
-    g.variable_scope_default(default)
-        .run(|_| g.variable_scope_default("layer").run(|s| s.name()).unwrap())
-        .unwrap()
+    g.variable_scope_default(default).run(|_| g.variable_scope_default("layer").run(|s| s.name()).unwrap()).unwrap()
 }
 
 #[test]
 fn b8_counts_match_exact_names() {
     let g = Graph::new();
-    let got: Vec<String> =
-        ["defaultScope1", "defaultScope1", "defaultScope", "defaultScope1"].iter().map(|d| scope_with_layer(&g, d)).collect();
-    assert_eq!(got, vec!["defaultScope1/layer", "defaultScope1_1/layer", "defaultScope/layer", "defaultScope1_2/layer"]);
+    let got: Vec<String> = ["defaultScope1", "defaultScope1", "defaultScope", "defaultScope1"]
+        .iter()
+        .map(|d| scope_with_layer(&g, d))
+        .collect();
+    assert_eq!(
+        got,
+        vec!["defaultScope1/layer", "defaultScope1_1/layer", "defaultScope/layer", "defaultScope1_2/layer"]
+    );
 }
 
 #[test]
@@ -307,7 +326,8 @@ fn b9_explicit_name_counts() {
 fn b10_default_name_ignores_name_scopes() {
     let g = Graph::new();
     g.with_name_scope(Some("layer"), |_| g.constant("c")).unwrap();
-    let (n, w, c) = g.variable_scope_default("layer").run(|s| (s.name(), var(&g, "w", &[1]).name(), g.constant("c").name)).unwrap();
+    let (n, w, c) =
+        g.variable_scope_default("layer").run(|s| (s.name(), var(&g, "w", &[1]).name(), g.constant("c").name)).unwrap();
     assert_eq!((n.as_str(), w.as_str(), c.as_str()), ("layer", "layer/w:0", "layer_1/c:0"));
 }
 
@@ -320,7 +340,9 @@ fn b11_subscope_counters_reset_on_exit() {
             got.push(g.variable_scope_default("d").run(|s| s.name()).unwrap());
         }
     });
-    vs(&g, "a", |_| got.push(g.variable_scope_default("d").run(|s| format!("{}|{}", s.name(), s.original_name_scope())).unwrap()));
+    vs(&g, "a", |_| {
+        got.push(g.variable_scope_default("d").run(|s| format!("{}|{}", s.name(), s.original_name_scope())).unwrap())
+    });
     assert_eq!(got, vec!["a/d", "a/d_1", "a/d|a_1/d/"]);
 }
 
@@ -490,7 +512,8 @@ fn b24_recommended_reentry_idiom() {
         .variable_scope(&inner)
         .auxiliary_name_scope(false)
         .run(|s| {
-            g.with_name_scope(Some(&s.original_name_scope()), |_| (var(&g, "w", &[1]).name(), g.constant("c").name)).unwrap()
+            g.with_name_scope(Some(&s.original_name_scope()), |_| (var(&g, "w", &[1]).name(), g.constant("c").name))
+                .unwrap()
         })
         .unwrap();
     assert_eq!((w.as_str(), c.as_str()), ("outer/inner/w:0", "outer/inner/c:0"));
@@ -503,7 +526,8 @@ fn b25_empty_scope_string() {
     let (n, v) = vs(&g, "", |s| (s.name(), var(&g, "v", &[1]).name()));
     assert_eq!((n.as_str(), v.as_str()), ("", "v:0"));
     vs(&g, "foo", |_| {
-        let (n, ons, w, c) = vs(&g, "", |s| (s.name(), s.original_name_scope(), var(&g, "w", &[1]).name(), g.constant("c").name));
+        let (n, ons, w, c) =
+            vs(&g, "", |s| (s.name(), s.original_name_scope(), var(&g, "w", &[1]).name(), g.constant("c").name));
         assert_eq!((n.as_str(), ons.as_str(), w.as_str(), c.as_str()), ("foo/", "", "foo//w:0", "foo/c:0"));
     });
 }

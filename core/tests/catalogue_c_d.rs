@@ -3,7 +3,8 @@ mod common;
 use common::*;
 use std::sync::{Arc, Mutex};
 
-const EXISTS: &str = "Variable v already exists, disallowed. Did you mean to set reuse=True or reuse=tf.AUTO_REUSE in VarScope?";
+const EXISTS: &str =
+    "Variable v already exists, disallowed. Did you mean to set reuse=True or reuse=tf.AUTO_REUSE in VarScope?";
 
 fn reuse_of(g: &Graph, b: VariableScopeBuilder<'_>) -> Reuse {
     let _ = g;
@@ -25,11 +26,7 @@ fn c3_reuse_true_missing() {
     let g = Graph::new();
     let e = g.variable_scope("foo").reuse(Reuse::True).run(|_| var_err(&g, "u", &[1])).unwrap();
     assert_eq!(e, "Variable foo/u does not exist, or was not created with tf.get_variable(). Did you mean to set reuse=tf.AUTO_REUSE in VarScope?");
-    let e = g
-        .variable_scope("tower_a")
-        .reuse(Reuse::True)
-        .run(|_| vs(&g, "baz", |_| var_err(&g, "v", &[1])))
-        .unwrap();
+    let e = g.variable_scope("tower_a").reuse(Reuse::True).run(|_| vs(&g, "baz", |_| var_err(&g, "v", &[1]))).unwrap();
     assert!(e.starts_with("Variable tower_a/baz/v does not exist"));
 }
 
@@ -44,12 +41,7 @@ fn c4_reuse_returns_identical_object() {
 #[test]
 fn c5_auto_reuse_inherited() {
     let g = Graph::new();
-    let f = || {
-        g.variable_scope("foo")
-            .reuse(Reuse::AutoReuse)
-            .run(|_| vs(&g, "bar", |_| var(&g, "v", &[1])))
-            .unwrap()
-    };
+    let f = || g.variable_scope("foo").reuse(Reuse::AutoReuse).run(|_| vs(&g, "bar", |_| var(&g, "v", &[1]))).unwrap();
     let (a, b) = (f(), f());
     assert_eq!(a, b);
     assert_eq!(a.name(), "foo/bar/v:0");
@@ -148,7 +140,11 @@ fn c11_default_name_cannot_reuse() {
         let e = g.variable_scope_default("default").reuse(r).run(|_| ()).unwrap_err();
         assert_eq!(e.to_string(), "reuse=True cannot be used without a name_or_scope");
     }
-    let r = g.variable_scope("p").reuse(Reuse::True).run(|_| g.variable_scope_default("default").run(|s| s.reuse()).unwrap()).unwrap();
+    let r = g
+        .variable_scope("p")
+        .reuse(Reuse::True)
+        .run(|_| g.variable_scope_default("default").run(|s| s.reuse()).unwrap())
+        .unwrap();
     assert_eq!(r, Reuse::True);
 }
 
@@ -160,7 +156,11 @@ fn c12_shape_check_on_reuse() {
     assert_eq!(e, "Trying to share variable s/v, but specified shape (2,) and found shape (1,).");
     let e = g.variable_scope("s").reuse(Reuse::AutoReuse).run(|_| var_err(&g, "v", &[2, 3, 1])).unwrap();
     assert_eq!(e, "Trying to share variable s/v, but specified shape (2, 3, 1) and found shape (1,).");
-    let e = g.variable_scope("s").reuse(Reuse::True).run(|_| g.get_variable("v").shape(ShapeArg::Seq(vec![])).get().unwrap_err()).unwrap();
+    let e = g
+        .variable_scope("s")
+        .reuse(Reuse::True)
+        .run(|_| g.get_variable("v").shape(ShapeArg::Seq(vec![])).get().unwrap_err())
+        .unwrap();
     assert_eq!(e.to_string(), "Trying to share variable s/v, but specified shape () and found shape (1,).");
 }
 
@@ -199,11 +199,19 @@ fn c15_reuse_uses_scope_dtype() {
     g.variable_scope("s")
         .reuse(Reuse::True)
         .run(|_| {
-            assert_eq!(var_err(&g, "i", &[2]), "Trying to share variable s/i, but specified dtype float32 and found dtype int32.");
+            assert_eq!(
+                var_err(&g, "i", &[2]),
+                "Trying to share variable s/i, but specified dtype float32 and found dtype int32."
+            );
             assert!(g.get_variable("i").shape([2]).dtype(DType::Int32).get().is_ok());
         })
         .unwrap();
-    let ok = g.variable_scope("s").reuse(Reuse::True).dtype(DType::Int32).run(|_| g.get_variable("i").get().is_ok()).unwrap();
+    let ok = g
+        .variable_scope("s")
+        .reuse(Reuse::True)
+        .dtype(DType::Int32)
+        .run(|_| g.get_variable("i").get().is_ok())
+        .unwrap();
     assert!(ok);
 }
 
@@ -235,7 +243,9 @@ fn c17_cross_scope_reuse_through_captured_scope() {
     let g = Graph::new();
     let (tower_a, v) = vs(&g, "root", |_| vs(&g, "towerA", |s| (s.clone(), var(&g, "v", &[1]))));
     let v2 = vs(&g, "root", |_| {
-        vs(&g, "foo", |_| vs(&g, "bar", |_| g.variable_scope(&tower_a).reuse(Reuse::True).run(|_| var(&g, "v", &[1])).unwrap()))
+        vs(&g, "foo", |_| {
+            vs(&g, "bar", |_| g.variable_scope(&tower_a).reuse(Reuse::True).run(|_| var(&g, "v", &[1])).unwrap())
+        })
     });
     assert_eq!(v, v2);
     assert_eq!(v.name(), "root/towerA/v:0");
@@ -274,7 +284,10 @@ fn c20_store_shared_reuse_per_thread() {
     vs(&g, "foo", |_| var(&g, "v", &[1]));
     let g2 = g.clone();
     let e = std::thread::spawn(move || vs(&g2, "foo", |_| var_err(&g2, "v", &[1]))).join().unwrap();
-    assert_eq!(e, "Variable foo/v already exists, disallowed. Did you mean to set reuse=True or reuse=tf.AUTO_REUSE in VarScope?");
+    assert_eq!(
+        e,
+        "Variable foo/v already exists, disallowed. Did you mean to set reuse=True or reuse=tf.AUTO_REUSE in VarScope?"
+    );
 }
 
 fn init_fill(v: &Variable) -> f64 {
@@ -322,7 +335,10 @@ fn d2_regularizer_inheritance() {
         })
         .unwrap();
     let names: Vec<String> = g.regularization_losses().iter().map(|l| l.name.clone()).collect();
-    assert_eq!(names, vec!["tower3/foo/v/Regularizer/mul:0", "tower3/u/Regularizer/mul:0", "tower3/w/Regularizer/mul:0"]);
+    assert_eq!(
+        names,
+        vec!["tower3/foo/v/Regularizer/mul:0", "tower3/u/Regularizer/mul:0", "tower3/w/Regularizer/mul:0"]
+    );
     g.variable_scope("tower3").reuse(Reuse::True).run(|_| var(&g, "u", &[1])).unwrap();
     assert_eq!(g.regularization_losses().len(), 3);
     let g = Graph::new();
@@ -338,7 +354,10 @@ fn d3_dtype_inheritance() {
         .run(|s| {
             assert_eq!(vs(&g, "foo", |_| var(&g, "v", &[1]).dtype()), DType::Float16);
             assert_eq!(var(&g, "c", &[1]).dtype(), DType::Float16);
-            assert_eq!(g.get_variable("a").shape([1]).dtype(DType::Float64).get().unwrap().dtype(), Some(DType::Float64));
+            assert_eq!(
+                g.get_variable("a").shape([1]).dtype(DType::Float64).get().unwrap().dtype(),
+                Some(DType::Float64)
+            );
             s.set_dtype(DType::Int32);
             let z = var(&g, "z", &[1]);
             assert_eq!(z.dtype(), DType::Int32);
@@ -353,7 +372,12 @@ fn d4_tensor_initializer_overrides_scope_dtype() {
     let v = g
         .variable_scope("s")
         .dtype(DType::Float16)
-        .run(|_| g.get_variable("v").initializer(HostTensor::int(DType::Int32, &[], vec![1]).unwrap()).get_variable().unwrap())
+        .run(|_| {
+            g.get_variable("v")
+                .initializer(HostTensor::int(DType::Int32, &[], vec![1]).unwrap())
+                .get_variable()
+                .unwrap()
+        })
         .unwrap();
     assert_eq!(v.dtype(), DType::Int32);
 }
@@ -391,10 +415,16 @@ fn d6_partitioner_inheritance() {
             s.clone()
         })
         .unwrap();
-    let n = g.variable_scope(&a).run(|_| g.get_variable("w").shape([6, 2]).get().unwrap().partitioned().unwrap().shards().len()).unwrap();
+    let n = g
+        .variable_scope(&a)
+        .run(|_| g.get_variable("w").shape([6, 2]).get().unwrap().partitioned().unwrap().shards().len())
+        .unwrap();
     assert_eq!(n, 2);
     a.set_partitioner(Partitioner::fixed_size(3));
-    let n = g.variable_scope(&a).run(|_| g.get_variable("x").shape([6, 2]).get().unwrap().partitioned().unwrap().shards().len()).unwrap();
+    let n = g
+        .variable_scope(&a)
+        .run(|_| g.get_variable("x").shape([6, 2]).get().unwrap().partitioned().unwrap().shards().len())
+        .unwrap();
     assert_eq!(n, 3);
 }
 
@@ -410,10 +440,13 @@ fn recording_getter(log: &Arc<Mutex<Vec<String>>>, tag: Option<&'static str>) ->
 fn d7_custom_getter_inheritance() {
     let g = Graph::new();
     let log = Arc::new(Mutex::new(vec![]));
-    g.variable_scope("a").custom_getter(recording_getter(&log, None)).run(|_| {
-        var(&g, "v", &[1]);
-        vs(&g, "b", |_| var(&g, "w", &[1]));
-    }).unwrap();
+    g.variable_scope("a")
+        .custom_getter(recording_getter(&log, None))
+        .run(|_| {
+            var(&g, "v", &[1]);
+            vs(&g, "b", |_| var(&g, "w", &[1]));
+        })
+        .unwrap();
     assert_eq!(*log.lock().unwrap(), vec!["a/v", "a/b/w"]);
 }
 
@@ -444,7 +477,10 @@ fn d9_use_resource() {
         .run(|_| {
             assert_eq!(var(&g, "v", &[1]).use_resource(), Some(false));
             assert_eq!(vs(&g, "c", |_| var(&g, "v", &[1]).use_resource()), Some(false));
-            assert_eq!(g.get_variable("r").shape([1]).use_resource(true).get_variable().unwrap().use_resource(), Some(true));
+            assert_eq!(
+                g.get_variable("r").shape([1]).use_resource(true).get_variable().unwrap().use_resource(),
+                Some(true)
+            );
         })
         .unwrap();
 }
@@ -452,7 +488,12 @@ fn d9_use_resource() {
 #[test]
 fn d10_object_reentry_copies_defaults() {
     let g = Graph::new();
-    let base = g.variable_scope("base").initializer(Initializer::constant(5.0)).dtype(DType::Float64).run(|s| s.clone()).unwrap();
+    let base = g
+        .variable_scope("base")
+        .initializer(Initializer::constant(5.0))
+        .dtype(DType::Float64)
+        .run(|s| s.clone())
+        .unwrap();
     let v = g.variable_scope(&base).initializer(Initializer::constant(7.0)).run(|_| var(&g, "a", &[1])).unwrap();
     assert_eq!((init_fill(&v), v.dtype()), (7.0, DType::Float64));
     let w = g.variable_scope(&base).run(|_| var(&g, "b", &[1])).unwrap();

@@ -53,7 +53,10 @@ fn e4_constant_fixes_shape() {
 fn e5_explicit_dtype_vs_constant() {
     let g = Graph::new();
     let e = g.get_variable("v").dtype(DType::Float64).initializer(HostTensor::py_int(4)).get().unwrap_err();
-    assert_eq!(e.to_string(), "Initializer type '<dtype: 'int32'>' and explicit dtype '<dtype: 'float64'>' don't match.");
+    assert_eq!(
+        e.to_string(),
+        "Initializer type '<dtype: 'int32'>' and explicit dtype '<dtype: 'float64'>' don't match."
+    );
 }
 
 #[test]
@@ -66,7 +69,8 @@ fn e6_initializer_forms() {
     assert_eq!((v.dtype(), v.dims()), (DType::Int64, Some(vec![3])));
     let v = g.get_variable("c").initializer(HostTensor::py_floats(&[1., 2.])).get_variable().unwrap();
     assert_eq!((v.dtype(), v.dims()), (DType::Float32, Some(vec![2])));
-    let v = g.get_variable("d").initializer(ValueFn::new("lambda", || HostTensor::py_ints(&[2]))).get_variable().unwrap();
+    let v =
+        g.get_variable("d").initializer(ValueFn::new("lambda", || HostTensor::py_ints(&[2]))).get_variable().unwrap();
     assert_eq!((v.dtype(), v.dims()), (DType::Int32, Some(vec![1])));
 }
 
@@ -75,7 +79,11 @@ fn e8_callable_needs_full_shape() {
     let g = Graph::new();
     let msg = "The initializer passed is not valid. It should be a callable with no arguments and the shape should not be provided or an instance of `tf.keras.initializers.*' and `shape` should be fully defined.";
     assert_eq!(g.get_variable("v").shape([None, Some(3)]).get().unwrap_err().to_string(), msg);
-    let e = g.get_variable("w").initializer(Initializer::host_fn("lambda x", |_, _, _| HostTensor::py_ints(&[2]))).get().unwrap_err();
+    let e = g
+        .get_variable("w")
+        .initializer(Initializer::host_fn("lambda x", |_, _, _| HostTensor::py_ints(&[2])))
+        .get()
+        .unwrap_err();
     assert_eq!(e.to_string(), msg);
 }
 
@@ -112,7 +120,12 @@ fn e11_initializer_call_arguments() {
 #[test]
 fn e12_constant_initializer_padding() {
     let g = Graph::new();
-    let v = g.get_variable("v").shape([2, 2]).initializer(Initializer::constant_list(&[1., 2., 3.])).get_variable().unwrap();
+    let v = g
+        .get_variable("v")
+        .shape([2, 2])
+        .initializer(Initializer::constant_list(&[1., 2., 3.]))
+        .get_variable()
+        .unwrap();
     assert_eq!(v.initial_value().kernel(), Some(&InitKernel::Values(vec![1., 2., 3.])));
     let e = g.get_variable("w").shape([2]).initializer(Initializer::constant_list(&[1., 2., 3.])).get().unwrap_err();
     assert_eq!(e.to_string(), "Too many elements provided. Takes at most 2, but got 3.");
@@ -124,7 +137,11 @@ fn f1_one_loss_per_new_variable() {
     let g = Graph::new();
     g.variable_scope("s")
         .run(|_| {
-            g.get_variable("b").shape([1]).regularizer(Regularizer::host_fn("Sum", |v| Some(v.iter().sum()))).get().unwrap();
+            g.get_variable("b")
+                .shape([1])
+                .regularizer(Regularizer::host_fn("Sum", |v| Some(v.iter().sum())))
+                .get()
+                .unwrap();
         })
         .unwrap();
     let l = g.regularization_losses();
@@ -147,13 +164,18 @@ fn f2_partitioned_loss_per_shard() {
         })
         .unwrap();
     let names: Vec<String> = g.regularization_losses().into_iter().map(|l| l.name).collect();
-    assert_eq!(names, vec!["s/p/part_0/Regularizer/Sum:0", "s/p/part_1/Regularizer/Sum:0", "s/p/part_2/Regularizer/Sum:0"]);
+    assert_eq!(
+        names,
+        vec!["s/p/part_0/Regularizer/Sum:0", "s/p/part_1/Regularizer/Sum:0", "s/p/part_2/Regularizer/Sum:0"]
+    );
 }
 
 #[test]
 fn f3_regularizer_stray_root_ops() {
     let g = Graph::new();
-    vs(&g, "s", |_| g.get_variable("v").shape([1]).regularizer(Regularizer::host_fn("Sum", |v| Some(v.iter().sum()))).get().unwrap());
+    vs(&g, "s", |_| {
+        g.get_variable("v").shape([1]).regularizer(Regularizer::host_fn("Sum", |v| Some(v.iter().sum()))).get().unwrap()
+    });
     assert_eq!(g.constant("Sum").name, "Sum_1:0");
 }
 
@@ -182,7 +204,9 @@ fn i3_explicit_collections() {
 #[test]
 fn i4_local_collection_still_trainable() {
     let g = Graph::new();
-    let l = vs(&g, "foo", |_| g.get_variable("l").shape([1]).collections([GraphKeys::LOCAL_VARIABLES]).get_variable().unwrap());
+    let l = vs(&g, "foo", |_| {
+        g.get_variable("l").shape([1]).collections([GraphKeys::LOCAL_VARIABLES]).get_variable().unwrap()
+    });
     assert!(l.trainable());
     assert_eq!(g.trainable_variables(), vec![l]);
 }
@@ -242,7 +266,12 @@ fn i9_helper_views() {
     let g = Graph::new();
     let a = var(&g, "a", &[1]);
     let l = g.get_local_variable("l").shape([1]).get_variable().unwrap();
-    let m = g.get_variable("m").shape([1]).collections([GraphKeys::MODEL_VARIABLES, GraphKeys::GLOBAL_VARIABLES]).get_variable().unwrap();
+    let m = g
+        .get_variable("m")
+        .shape([1])
+        .collections([GraphKeys::MODEL_VARIABLES, GraphKeys::GLOBAL_VARIABLES])
+        .get_variable()
+        .unwrap();
     assert_eq!(g.global_variables(), vec![a.clone(), m.clone()]);
     assert_eq!(g.trainable_variables(), vec![a, m.clone()]);
     assert_eq!(g.local_variables(), vec![l]);
@@ -277,7 +306,13 @@ fn e_initializer_shape_and_dtype_errors() {
     let g = Graph::new();
     let e = g.get_variable("i").shape([2, 2, 2]).initializer(Initializer::identity(1.0)).get().unwrap_err();
     assert_eq!(e.to_string(), "Identity matrix initializer can only be used for 2D matrices.");
-    let e = g.get_variable("n").shape([2]).dtype(DType::Int32).initializer(Initializer::random_normal(0.0, 1.0)).get().unwrap_err();
+    let e = g
+        .get_variable("n")
+        .shape([2])
+        .dtype(DType::Int32)
+        .initializer(Initializer::random_normal(0.0, 1.0))
+        .get()
+        .unwrap_err();
     assert_eq!(e.to_string(), "Expected floating point type, got int32.");
     let e = g.get_variable("q").shape([3]).initializer(Initializer::orthogonal(1.0)).get().unwrap_err();
     assert_eq!(e.to_string(), "The tensor to initialize must be at least two-dimensional");

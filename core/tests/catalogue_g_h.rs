@@ -29,9 +29,15 @@ fn g2_partition_validation_order() {
     let g = Graph::new();
     let cases: Vec<(Partitions, &str)> = vec![
         (Partitions::NotASequence("3".into()), "Partitioner must return a sequence, but saw: 3"),
-        (Partitions::List(vec![2]), "Partitioner returned a partition list that does not match the Variable's rank: [2] vs. (4, 2)"),
+        (
+            Partitions::List(vec![2]),
+            "Partitioner returned a partition list that does not match the Variable's rank: [2] vs. (4, 2)",
+        ),
         (Partitions::List(vec![0, 1]), "Partitioner returned zero partitions for some axes: [0, 1]"),
-        (Partitions::Tuple(vec![2, 2]), "Can only slice a variable along one dimension: shape: (4, 2), partitioning: (2, 2)"),
+        (
+            Partitions::Tuple(vec![2, 2]),
+            "Can only slice a variable along one dimension: shape: (4, 2), partitioning: (2, 2)",
+        ),
     ];
     for (i, (ret, msg)) in cases.into_iter().enumerate() {
         let p = Partitioner::custom("bad", move |_, _| Ok(ret.clone()));
@@ -44,8 +50,14 @@ fn g2_partition_validation_order() {
 #[test]
 fn g3_slicing() {
     let g = Graph::new();
-    assert_eq!(shard_shapes(&part(&g, "a", &[10], Partitioner::fixed_size(4)).unwrap()), vec![vec![3], vec![3], vec![2], vec![2]]);
-    assert_eq!(shard_shapes(&part(&g, "b", &[7, 2], Partitioner::fixed_size(3)).unwrap()), vec![vec![3, 2], vec![2, 2], vec![2, 2]]);
+    assert_eq!(
+        shard_shapes(&part(&g, "a", &[10], Partitioner::fixed_size(4)).unwrap()),
+        vec![vec![3], vec![3], vec![2], vec![2]]
+    );
+    assert_eq!(
+        shard_shapes(&part(&g, "b", &[7, 2], Partitioner::fixed_size(3)).unwrap()),
+        vec![vec![3, 2], vec![2, 2], vec![2, 2]]
+    );
     assert_eq!(
         shard_shapes(&part(&g, "c", &[2, 5], Partitioner::fixed_size_axis(3, 1)).unwrap()),
         vec![vec![2, 2], vec![2, 2], vec![2, 1]]
@@ -67,7 +79,10 @@ fn g6_variable_axis_size_argument_errors() {
         e.to_string(),
         "Both max_shard_bytes and bytes_per_string_element must be positive. Currently, max_shard_bytes is 0 andbytes_per_string_element is 16"
     );
-    assert_eq!(Partitioner::variable_axis_size(10, 0, 16, Some(-1)).unwrap_err().to_string(), "max_shards must be positive.");
+    assert_eq!(
+        Partitioner::variable_axis_size(10, 0, 16, Some(-1)).unwrap_err().to_string(),
+        "max_shards must be positive."
+    );
 }
 
 #[test]
@@ -124,7 +139,10 @@ fn g11_reuse_partitioned() {
     assert_eq!(p, again);
     let tuple = Partitioner::custom("tuple", |_, _| Ok(Partitions::Tuple(vec![2, 1])));
     let e = g.variable_scope("s").reuse(Reuse::True).run(|_| part(&g, "p", &[4, 2], tuple).unwrap_err()).unwrap();
-    assert_eq!(e.to_string(), "Trying to reuse partitioned variable s/p, but specified partitions (2, 1) and found partitions [2, 1].");
+    assert_eq!(
+        e.to_string(),
+        "Trying to reuse partitioned variable s/p, but specified partitions (2, 1) and found partitions [2, 1]."
+    );
 }
 
 #[test]
@@ -152,7 +170,11 @@ fn g14_plain_exists_partitioner_given() {
     let g = Graph::new();
     var(&g, "p", &[4]);
     for r in [Reuse::False, Reuse::True, Reuse::AutoReuse] {
-        let e = g.variable_scope("").reuse(r).run(|_| part(&g, "p", &[4], Partitioner::fixed_size(2)).unwrap_err()).unwrap();
+        let e = g
+            .variable_scope("")
+            .reuse(r)
+            .run(|_| part(&g, "p", &[4], Partitioner::fixed_size(2)).unwrap_err())
+            .unwrap();
         assert_eq!(e.to_string(), "A partitioner was provided, but an unpartitioned version of the variable was found: p.  Perhaps a variable of the same name was already created without partitioning?");
     }
 }
@@ -166,7 +188,8 @@ fn g15_partitioned_exists_no_partitioner() {
     assert_eq!(g.variable_scope("").reuse(Reuse::AutoReuse).run(|_| var_err(&g, "p", &[4])).unwrap(), msg);
     let got = g.variable_scope("").reuse(Reuse::True).run(|_| g.get_variable("p").get().unwrap()).unwrap();
     assert_eq!(got, p);
-    let shard = g.variable_scope("").reuse(Reuse::True).run(|_| g.get_variable("p/part_1").get_variable().unwrap()).unwrap();
+    let shard =
+        g.variable_scope("").reuse(Reuse::True).run(|_| g.get_variable("p/part_1").get_variable().unwrap()).unwrap();
     assert_eq!(&shard, &p.partitioned().unwrap().shards()[1]);
 }
 
@@ -192,8 +215,17 @@ fn g17_reuse_mismatch() {
                 part(&g, "p", &[4, 3], Partitioner::fixed_size(2)).unwrap_err().to_string(),
                 "Trying to reuse partitioned variable s/p, but specified shape (4, 3) and found shape (5, 3)."
             );
-            let e = g.get_variable("p").shape([5, 3]).dtype(DType::Int32).partitioner(Partitioner::fixed_size(2)).get().unwrap_err();
-            assert_eq!(e.to_string(), "Trying to reuse partitioned variable s/p, but specified dtype int32 and found dtype float32.");
+            let e = g
+                .get_variable("p")
+                .shape([5, 3])
+                .dtype(DType::Int32)
+                .partitioner(Partitioner::fixed_size(2))
+                .get()
+                .unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "Trying to reuse partitioned variable s/p, but specified dtype int32 and found dtype float32."
+            );
         })
         .unwrap();
 }
@@ -219,7 +251,10 @@ fn g19_zero_size_shards_create_nothing() {
     let g = Graph::new();
     let p = Partitioner::custom("too_many", |_, _| Ok(Partitions::List(vec![3, 1])));
     let e = part(&g, "p", &[2, 4], p).unwrap_err();
-    assert_eq!(e.to_string(), "Expected 0 <= offset < shape but found offset=2, shape=2 for var_offset=[2, 0], full_shape=[2, 4]");
+    assert_eq!(
+        e.to_string(),
+        "Expected 0 <= offset < shape but found offset=2, shape=2 for var_offset=[2, 0], full_shape=[2, 4]"
+    );
     // Unlike TensorFlow, varscope validates first: no shard exists.
     assert!(g.store_variable("p/part_0").is_none());
     assert!(g.global_variables().is_empty());
@@ -263,11 +298,18 @@ fn tagged(log: &Arc<Mutex<Vec<String>>>, tag: &'static str, rename: bool) -> Cus
 fn h1_getter_runs_on_every_call() {
     let g = Graph::new();
     let log = Arc::new(Mutex::new(vec![]));
-    g.variable_scope("s").custom_getter(tagged(&log, "id", false)).run(|_| {
-        var(&g, "v", &[1]);
-        assert!(var_err(&g, "v", &[1]).contains("already exists"));
-    }).unwrap();
-    g.variable_scope("s").reuse(Reuse::True).custom_getter(tagged(&log, "id", false)).run(|_| var(&g, "v", &[1])).unwrap();
+    g.variable_scope("s")
+        .custom_getter(tagged(&log, "id", false))
+        .run(|_| {
+            var(&g, "v", &[1]);
+            assert!(var_err(&g, "v", &[1]).contains("already exists"));
+        })
+        .unwrap();
+    g.variable_scope("s")
+        .reuse(Reuse::True)
+        .custom_getter(tagged(&log, "id", false))
+        .run(|_| var(&g, "v", &[1]))
+        .unwrap();
     var(&g, "other", &[1]);
     assert_eq!(log.lock().unwrap().len(), 3);
 }
@@ -282,7 +324,9 @@ fn h3_nesting_order() {
         .run(|_| {
             g.variable_scope("b")
                 .custom_getter(tagged(&log, "B", true))
-                .run(|_| g.variable_scope("c").custom_getter(tagged(&log, "C", true)).run(|_| var(&g, "v", &[1])).unwrap())
+                .run(|_| {
+                    g.variable_scope("c").custom_getter(tagged(&log, "C", true)).run(|_| var(&g, "v", &[1])).unwrap()
+                })
                 .unwrap()
         })
         .unwrap();
@@ -322,7 +366,12 @@ fn h6_getter_sees_resolved_arguments() {
         *s2.lock().unwrap() = Some((args.name.clone(), args.dtype, args.reuse, args.trainable, args.use_resource));
         next.call(args)
     });
-    g.variable_scope("s").dtype(DType::Float64).reuse(Reuse::AutoReuse).custom_getter(getter).run(|_| var(&g, "v", &[1])).unwrap();
+    g.variable_scope("s")
+        .dtype(DType::Float64)
+        .reuse(Reuse::AutoReuse)
+        .custom_getter(getter)
+        .run(|_| var(&g, "v", &[1]))
+        .unwrap();
     assert_eq!(*seen.lock().unwrap(), Some(("s/v".to_string(), DType::Float64, Reuse::AutoReuse, true, None)));
 }
 
@@ -352,7 +401,8 @@ fn h7_getters_rename_drop_partitioner_multiply_or_return_tensors() {
         }
         Ok(VarRef::Tensor(g.with_name_scope(Some("custom_getter"), |_| g.op("add")).unwrap()))
     });
-    let r = g.variable_scope("scope").custom_getter(multi).run(|_| g.get_variable("v").shape([1]).get().unwrap()).unwrap();
+    let r =
+        g.variable_scope("scope").custom_getter(multi).run(|_| g.get_variable("v").shape([1]).get().unwrap()).unwrap();
     assert_eq!(r.name(), "custom_getter/add:0");
     assert!(g.store_variable("scope/v/0").is_some() && g.store_variable("scope/v/1").is_some());
 }
@@ -377,9 +427,11 @@ fn k2_counters_per_thread_names_per_graph() {
     let g = Graph::new();
     g.variable_scope_default("d").run(|_| ()).unwrap();
     let g2 = g.clone();
-    let (n, ns) = std::thread::spawn(move || g2.variable_scope_default("d").run(|s| (s.name(), s.original_name_scope())).unwrap())
-        .join()
-        .unwrap();
+    let (n, ns) = std::thread::spawn(move || {
+        g2.variable_scope_default("d").run(|s| (s.name(), s.original_name_scope())).unwrap()
+    })
+    .join()
+    .unwrap();
     assert_eq!((n.as_str(), ns.as_str()), ("d", "d_1/"));
 }
 

@@ -8,7 +8,13 @@ use std::sync::{Arc, Mutex};
 fn l1_template_reuses_and_uniquifies_name_scopes() {
     let g = Graph::new();
     let t = g
-        .make_template(Some("tmpl"), |g: &Graph, _: ()| Ok((g.get_variable("w").shape([1]).get_variable()?, g.constant("out").name)), false, None, None)
+        .make_template(
+            Some("tmpl"),
+            |g: &Graph, _: ()| Ok((g.get_variable("w").shape([1]).get_variable()?, g.constant("out").name)),
+            false,
+            None,
+            None,
+        )
         .unwrap();
     let (w1, o1) = t.call(()).unwrap();
     let (w2, o2) = t.call(()).unwrap();
@@ -32,8 +38,14 @@ fn l2_two_templates_same_name() {
 fn l3_create_scope_now() {
     let g = Graph::new();
     let t = vs(&g, "outer", |_| {
-        g.make_template(Some("tmpl"), |g: &Graph, _: ()| Ok((g.get_variable("w").shape([1]).get_variable()?, g.constant("c").name)), true, None, None)
-            .unwrap()
+        g.make_template(
+            Some("tmpl"),
+            |g: &Graph, _: ()| Ok((g.get_variable("w").shape([1]).get_variable()?, g.constant("c").name)),
+            true,
+            None,
+            None,
+        )
+        .unwrap()
     });
     let scope = t.variable_scope().unwrap();
     assert_eq!(scope.name(), "outer/tmpl");
@@ -48,7 +60,15 @@ fn l3_create_scope_now() {
 fn l4_unique_name_clash_errors_on_first_call() {
     let g = Graph::new();
     vs(&g, "s", |_| var(&g, "w", &[1]));
-    let t = g.make_template(Some("t"), |g: &Graph, _: ()| g.get_variable("w").shape([1]).get_variable(), false, Some("s"), None).unwrap();
+    let t = g
+        .make_template(
+            Some("t"),
+            |g: &Graph, _: ()| g.get_variable("w").shape([1]).get_variable(),
+            false,
+            Some("s"),
+            None,
+        )
+        .unwrap();
     let e = t.call(()).unwrap_err().to_string();
     assert!(e.starts_with("Variable s/w already exists"), "{e}");
     assert!(e.contains("\n\noriginally defined at:\n"), "{e}");
@@ -107,7 +127,15 @@ fn l6_new_get_variable_on_later_call() {
 #[test]
 fn l7_scope_captured_at_first_call_and_name_required() {
     let g = Graph::new();
-    let t = g.make_template(Some("tmpl"), |g: &Graph, x: u64| g.get_variable("w").shape([x]).get_variable(), false, None, None).unwrap();
+    let t = g
+        .make_template(
+            Some("tmpl"),
+            |g: &Graph, x: u64| g.get_variable("w").shape([x]).get_variable(),
+            false,
+            None,
+            None,
+        )
+        .unwrap();
     let w = vs(&g, "outer", |_| t.call(2).unwrap());
     assert_eq!(w.name(), "outer/tmpl/w:0");
     assert_eq!(t.call(2).unwrap(), w);
@@ -172,7 +200,13 @@ fn m3_creator_arguments() {
     let s2 = seen.clone();
     g.variable_creator_scope(
         move |next, a| {
-            *s2.lock().unwrap() = Some((a.name.clone(), a.trainable, a.collections.is_none(), a.use_resource, a.initial_value.kernel().is_some()));
+            *s2.lock().unwrap() = Some((
+                a.name.clone(),
+                a.trainable,
+                a.collections.is_none(),
+                a.use_resource,
+                a.initial_value.kernel().is_some(),
+            ));
             next.call(a)
         },
         || vs(&g, "s", |_| var(&g, "v", &[2])),
@@ -185,8 +219,8 @@ fn n1_improper_nesting() {
     let g = Graph::new();
     let a = g.variable_scope("a");
     let b = g.variable_scope("b");
-    let ga = a.enter().unwrap();
-    let gb = b.enter().unwrap();
+    let mut ga = a.enter().unwrap();
+    let mut gb = b.enter().unwrap();
     let e = ga.exit().unwrap_err();
     assert_eq!(e.to_string(), "Improper nesting of variable_scope.");
     assert_eq!(e.kind(), PyErrorKind::RuntimeError);
@@ -197,9 +231,15 @@ fn n1_improper_nesting() {
 fn n2_n3_n4_argument_type_errors() {
     let g = Graph::new();
     let e = g.variable_scope(ScopeName::Invalid("123".into())).run(|_| ()).unwrap_err();
-    assert_eq!((e.to_string().as_str(), e.kind()), ("VariableScope: name_or_scope must be a string or VariableScope.", PyErrorKind::TypeError));
+    assert_eq!(
+        (e.to_string().as_str(), e.kind()),
+        ("VariableScope: name_or_scope must be a string or VariableScope.", PyErrorKind::TypeError)
+    );
     let e = g.variable_scope(ScopeName::None).run(|_| ()).unwrap_err();
-    assert_eq!((e.to_string().as_str(), e.kind()), ("If default_name is None then name_or_scope is required", PyErrorKind::TypeError));
+    assert_eq!(
+        (e.to_string().as_str(), e.kind()),
+        ("If default_name is None then name_or_scope is required", PyErrorKind::TypeError)
+    );
     let e = g.variable_scope("s").auxiliary_name_scope_arg("invalid").run(|_| ()).unwrap_err();
     assert_eq!(e.to_string(), "The auxiliary_name_scope must be `True` or `False`, while get invalid");
     assert_eq!(e.kind(), PyErrorKind::TypeError);
@@ -211,7 +251,10 @@ fn n5_invalid_names() {
     let e = g.variable_scope("_foo").run(|_| ()).unwrap_err();
     assert_eq!(e.to_string(), "'_foo' is not a valid root scope name. A root scope name has to match the following pattern: ^[A-Za-z0-9.][A-Za-z0-9_.\\\\/>-]*$");
     let e = vs(&g, "s", |_| g.variable_scope("a b").run(|_| ()).unwrap_err());
-    assert_eq!(e.to_string(), "'a b' is not a valid scope name. A scope name has to match the following pattern: ^[A-Za-z0-9_.\\\\/>-]*$");
+    assert_eq!(
+        e.to_string(),
+        "'a b' is not a valid scope name. A scope name has to match the following pattern: ^[A-Za-z0-9_.\\\\/>-]*$"
+    );
     assert!(var_err(&g, "_a", &[1]).starts_with("'_a' is not a valid root scope name"));
     assert_eq!(vs(&g, "s", |_| var(&g, "_a", &[1]).name()), "s/_a:0");
     // A failed enter leaves the thread at the root.
