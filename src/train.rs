@@ -218,10 +218,6 @@ impl Model {
     }
 }
 
-fn single(r: varscope_core::VarRef) -> Result<Variable, TrainError> {
-    r.variable().cloned().ok_or_else(|| TrainError::Config { reason: "expected an unpartitioned variable".into() })
-}
-
 /// Builds the model through variable scopes: the tower twice (the second time with
 /// `reuse=True`, which must return the same variables), the partitioned hidden layer,
 /// the constrained output layer.
@@ -229,10 +225,10 @@ fn build(g: &Graph, c: &TrainConfig) -> Result<Model, TrainError> {
     let (h, h2) = (c.tower_units as u64, c.hidden_units as u64);
     let tower = |reuse: Reuse| -> Result<(Variable, Variable), TrainError> {
         g.variable_scope("tower").reuse(reuse).run(|_| -> Result<_, TrainError> {
-            let w = single(g.get_variable("kernel").shape([2, h]).initializer(Initializer::glorot_uniform()).get()?)?;
-            let b = single(g.get_variable("bias").shape([h]).initializer(Initializer::zeros()).get()?)?;
+            let w = g.get_variable("kernel").shape([2, h]).initializer(Initializer::glorot_uniform()).variable()?;
+            let b = g.get_variable("bias").shape([h]).initializer(Initializer::zeros()).variable()?;
             Ok((w, b))
-        })?
+        })
     };
     let (w1, b1) = tower(Reuse::False)?;
     let (w1_again, b1_again) = tower(Reuse::True)?;
@@ -246,25 +242,23 @@ fn build(g: &Graph, c: &TrainConfig) -> Result<Model, TrainError> {
             .initializer(Initializer::glorot_uniform())
             .partitioner(Partitioner::fixed_size(2))
             .regularizer(Regularizer::l2(c.l2))
-            .get()?;
-        let shards = w.partitioned().map(|p| p.shards().to_vec()).unwrap_or_default();
-        let b = single(g.get_variable("bias").shape([h2]).initializer(Initializer::zeros()).get()?)?;
-        Ok((shards, b))
-    })??;
+            .partitioned()?;
+        let b = g.get_variable("bias").shape([h2]).initializer(Initializer::zeros()).variable()?;
+        Ok((w.shards().to_vec(), b))
+    })?;
     if w2.len() != 2 || w2.iter().any(|s| s.dims() != Some(vec![h, h2])) {
         return Err(TrainError::Config { reason: format!("hidden/kernel: expected 2 shards of [{h}, {h2}]") });
     }
     let (w3, b3) = g.variable_scope("output").run(|_| -> Result<_, TrainError> {
-        let w = single(
-            g.get_variable("kernel")
-                .shape([h2, CLASSES as u64])
-                .initializer(Initializer::glorot_uniform())
-                .constraint(Constraint::max_norm(c.max_norm))
-                .get()?,
-        )?;
-        let b = single(g.get_variable("bias").shape([CLASSES as u64]).initializer(Initializer::zeros()).get()?)?;
+        let w = g
+            .get_variable("kernel")
+            .shape([h2, CLASSES as u64])
+            .initializer(Initializer::glorot_uniform())
+            .constraint(Constraint::max_norm(c.max_norm))
+            .variable()?;
+        let b = g.get_variable("bias").shape([CLASSES as u64]).initializer(Initializer::zeros()).variable()?;
         Ok((w, b))
-    })??;
+    })?;
     Ok(Model { w1, b1, w2a: w2[0].clone(), w2b: w2[1].clone(), b2, w3, b3 })
 }
 

@@ -10,35 +10,27 @@ use crate::partition::{PartitionInfo, SliceInfo};
 use crate::variable::{Aggregation, CachingDevice, InitialValue, SeedInfo, Synchronization};
 use crate::{Constraint, DType, Error, HostTensor, Initializer, Partitioner, Regularizer, Result, Shape};
 
-/// The reuse mode of a scope.
+/// The reuse mode of a scope, and the `reuse` argument of scope builders.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Reuse {
     /// Create only; an existing variable is an error (`reuse=False`, the root's value).
+    /// As a builder argument it means the same as [`Reuse::Inherit`]: TensorFlow rewrites
+    /// `reuse=False` to `None`, so it can never clear an inherited reuse (C6).
     #[default]
     False,
     /// Reuse only; a missing variable is an error (`reuse=True`).
     True,
     /// Get or create (`tf.compat.v1.AUTO_REUSE`).
     AutoReuse,
+    /// Builder argument only: take the enclosing scope's reuse (`reuse=None`, the
+    /// default). A scope's own reuse is never `Inherit`.
+    Inherit,
 }
 
 impl Reuse {
     /// Python truthiness: `True` and `AUTO_REUSE` are truthy.
     pub fn is_truthy(self) -> bool {
-        !matches!(self, Reuse::False)
-    }
-
-    /// Parses a reuse argument as TensorFlow's constructor checks it (C10): `"True"`,
-    /// `"False"`, `"None"`, `"AUTO_REUSE"` (also `tf.AUTO_REUSE`,
-    /// `tf.compat.v1.AUTO_REUSE`). `"False"` and `"None"` give `None` (inherit). Anything
-    /// else (`"yes"`, `"1"`, `"0"`) is `The reuse parameter must be True or False or None.`
-    pub fn parse_arg(value: &str) -> Result<Option<Reuse>> {
-        match value {
-            "True" => Ok(Some(Reuse::True)),
-            "False" | "None" => Ok(None),
-            "AUTO_REUSE" | "tf.AUTO_REUSE" | "tf.compat.v1.AUTO_REUSE" => Ok(Some(Reuse::AutoReuse)),
-            other => Err(Error::InvalidReuse { value: other.to_string() }),
-        }
+        matches!(self, Reuse::True | Reuse::AutoReuse)
     }
 }
 
@@ -48,6 +40,7 @@ impl fmt::Display for Reuse {
             Reuse::False => "False",
             Reuse::True => "True",
             Reuse::AutoReuse => "_ReuseMode.AUTO_REUSE",
+            Reuse::Inherit => "None",
         })
     }
 }

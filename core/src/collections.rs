@@ -70,7 +70,9 @@ impl CollectionItem {
 pub enum CollectionsArg {
     /// A list, tuple or set of keys.
     List(Vec<String>),
-    /// A string given where a list belongs.
+    /// A string given where a list belongs (an error, I8); made by
+    /// [`crate::compat::collections_str`].
+    #[doc(hidden)]
     Str(String),
 }
 
@@ -87,11 +89,6 @@ impl From<Vec<String>> for CollectionsArg {
 impl From<Vec<&str>> for CollectionsArg {
     fn from(v: Vec<&str>) -> Self {
         CollectionsArg::List(v.into_iter().map(String::from).collect())
-    }
-}
-impl From<&str> for CollectionsArg {
-    fn from(s: &str) -> Self {
-        CollectionsArg::Str(s.to_string())
     }
 }
 

@@ -14,7 +14,6 @@ use crate::args::CreatorArgs;
 use crate::creator::{Creator, CreatorFn};
 use crate::getter::CallCtx;
 use crate::graph::Graph;
-use crate::names::validate_scope_name;
 use crate::scope::{ScopeFields, VariableScope};
 use crate::store::{EagerVariableStore, Target};
 use crate::{Result, Tensor, Variable};
@@ -88,20 +87,7 @@ impl Graph {
     /// a name ending in `/` re-enters absolutely; otherwise a unique name is opened.
     pub fn name_scope(&self, name: Option<&str>) -> Result<NameScopeGuard<'_>> {
         let old_stack = self.current_name_scope();
-        let (new_stack, returned) = match name {
-            None | Some("") => (String::new(), String::new()),
-            Some(n) => {
-                validate_scope_name(n, old_stack.is_empty())?;
-                if let Some(stripped) = n.strip_suffix('/') {
-                    (stripped.to_string(), n.to_string())
-                } else {
-                    let full = if old_stack.is_empty() { n.to_string() } else { format!("{old_stack}/{n}") };
-                    let u = self.reserve_name(&full);
-                    let r = format!("{u}/");
-                    (u, r)
-                }
-            }
-        };
+        let (new_stack, returned) = self.open_name_scope(&old_stack, name)?;
         self.with_thread(|ts| ts.name_stack = new_stack);
         Ok(NameScopeGuard { graph: self, old_stack, returned, exited: false, _not_send: PhantomData })
     }

@@ -49,6 +49,7 @@ impl Graph {
 
 /// `name_or_scope` of `variable_scope`.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum ScopeName {
     /// A string.
     Str(String),
@@ -56,7 +57,9 @@ pub enum ScopeName {
     Scope(VariableScope),
     /// `None` (then `default_name` is required).
     None,
-    /// A value of another type, by its `repr` (for N2's TypeError).
+    /// A value of another type, by its `repr` (for N2's TypeError); made by
+    /// [`crate::compat::name_or_scope_value`].
+    #[doc(hidden)]
     Invalid(String),
 }
 
@@ -194,21 +197,11 @@ impl<'g> VariableScopeBuilder<'g> {
         self.custom_getter = Some(g);
         self
     }
-    /// `reuse`: `Reuse::True`, `Reuse::AutoReuse`, or `Reuse::False` (same as None: inherit).
+    /// `reuse`: `Reuse::True`, `Reuse::AutoReuse`, or `Reuse::Inherit` (the default:
+    /// the enclosing scope's reuse). `Reuse::False` means `Inherit`, as TensorFlow
+    /// rewrites `reuse=False` to `None` (C6).
     pub fn reuse(mut self, r: Reuse) -> Self {
-        self.reuse = if r == Reuse::False { None } else { Some(r) };
-        self
-    }
-    /// `reuse` given as TensorFlow source text (`"True"`, `"None"`, `"AUTO_REUSE"`, ...);
-    /// an invalid value makes entering fail with C10's error.
-    pub fn reuse_arg(mut self, value: &str) -> Self {
-        match Reuse::parse_arg(value) {
-            Ok(r) => {
-                self.reuse = r;
-                self.reuse_error = None;
-            }
-            Err(e) => self.reuse_error = Some(e),
-        }
+        self.reuse = if r.is_truthy() { Some(r) } else { None };
         self
     }
     /// Default dtype.
@@ -232,17 +225,21 @@ impl<'g> VariableScopeBuilder<'g> {
         self.aux_error = None;
         self
     }
-    /// `auxiliary_name_scope` given as TensorFlow source text: `"True"`/`"False"`;
-    /// anything else fails with N4's TypeError.
-    pub fn auxiliary_name_scope_arg(mut self, value: &str) -> Self {
-        match value {
-            "True" => self.auxiliary_name_scope(true),
-            "False" => self.auxiliary_name_scope(false),
-            other => {
-                self.aux_error = Some(Error::InvalidAuxiliaryNameScope { value: other.to_string() });
-                self
+    /// Records an invalid `reuse` argument (see [`crate::compat`]): entering fails with it.
+    pub(crate) fn set_reuse_arg(mut self, r: Result<Option<Reuse>>) -> Self {
+        match r {
+            Ok(r) => {
+                self.reuse = r;
+                self.reuse_error = None;
             }
+            Err(e) => self.reuse_error = Some(e),
         }
+        self
+    }
+    /// Records an invalid `auxiliary_name_scope` argument (see [`crate::compat`]).
+    pub(crate) fn set_aux_error(mut self, e: Error) -> Self {
+        self.aux_error = Some(e);
+        self
     }
     /// Enters as `_pure_variable_scope` (no name scope at all; used by templates, L3).
     pub fn pure(mut self) -> Self {
@@ -250,14 +247,34 @@ impl<'g> VariableScopeBuilder<'g> {
         self
     }
 
-    /// Enters the scope, runs `f` inside it, and exits. Returns `f`'s result, or the
-    /// error from entering or from an improperly nested exit.
-    pub fn run<R>(&self, f: impl FnOnce(&VariableScope) -> R) -> Result<R> {
+    /// Enters the scope, runs `f` inside it, and exits. The result is `f`'s, flattened:
+    /// an error from entering or from an improperly nested exit converts into `f`'s
+    /// error type, so nested scopes need no `??`.
+    ///
+    /// ```
+    /// # use varscope_core::{Graph, Result, Variable};
+    /// let g = Graph::new();
+    /// let v: Variable = g.variable_scope("a").run(|_| g.variable_scope("b").run(|_| g.get_variable("v").shape([1]).variable()))?;
+    /// assert_eq!(v.name(), "a/b/v:0");
+    /// # Ok::<(), varscope_core::Error>(())
+    /// ```
+    pub fn run<T, E: From<Error>>(
+        &self,
+        f: impl FnOnce(&VariableScope) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
         let mut guard = self.enter()?;
         let scope = guard.scope().clone();
         let r = f(&scope);
-        guard.exit()?;
-        Ok(r)
+        let exited = guard.exit();
+        let value = r?;
+        exited?;
+        Ok(value)
+    }
+
+    /// [`run`](Self::run) for a closure that returns a plain value (not a `Result`):
+    /// the value, or the error from entering or exiting.
+    pub fn run_plain<R>(&self, f: impl FnOnce(&VariableScope) -> R) -> Result<R> {
+        self.run(|s| Ok(f(s)))
     }
 
     /// Enters the scope and returns a guard that exits on drop (or with

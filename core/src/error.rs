@@ -407,6 +407,25 @@ pub enum Error {
         /// The number of slots the optimizer takes.
         slots: usize,
     },
+    /// A device string that is not a TensorFlow device spec.
+    #[error("Invalid device spec '{device}': {reason}")]
+    InvalidDevice {
+        /// The string as given.
+        device: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A `caching_device` string that is not a TensorFlow device spec, reported by the
+    /// `get_variable` call that uses it.
+    #[error("Invalid caching_device '{device}' for variable {name}: {reason}")]
+    InvalidCachingDevice {
+        /// Store key of the variable asked for.
+        name: String,
+        /// The string as given.
+        device: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A user callback (custom getter, creator, template function) failed with its own message.
     #[error("{message}")]
     User {

@@ -9,7 +9,10 @@ use crate::graph::Graph;
 use crate::scope::ScopeFields;
 use crate::store::Target;
 use crate::variable::{Aggregation, CachingDevice, SeedInfo, Synchronization};
-use crate::{Constraint, DType, Error, InitialValue, Partitioner, Regularizer, Result, Shape, VarRef, Variable};
+use crate::{
+    Constraint, DType, Error, InitialValue, PartitionedVariable, Partitioner, Regularizer, Result, Shape, VarRef,
+    Variable,
+};
 
 impl Graph {
     /// `get_variable(name, ...)`: set arguments on the builder, then call
@@ -24,19 +27,21 @@ impl Graph {
         GetVariable { graph: self, name: name.to_string(), args: GetArgs::default(), local: true }
     }
 
-    /// `tf.Variable(initial_value, name=...)`: named by the **name scope**, uniquified,
-    /// invisible to the store (A8, A10). `name` defaults to `Variable`.
-    pub fn variable(
-        &self,
-        initial_value: impl Into<InitArg>,
-        shape: Option<&[u64]>,
-        name: Option<&str>,
-    ) -> Result<Variable> {
-        self.variable_with(initial_value.into(), shape, name, true, None)
+    /// `tf.Variable(initial_value, ...)`: set options on the builder, then
+    /// [`NewVariable::create`]. Named by the **name scope**, uniquified, invisible to
+    /// the store (A8, A10).
+    pub fn variable(&self, initial_value: impl Into<InitArg>) -> NewVariable<'_> {
+        NewVariable {
+            graph: self,
+            initial_value: initial_value.into(),
+            shape: None,
+            name: None,
+            trainable: true,
+            collections: None,
+        }
     }
 
-    /// [`Graph::variable`] with `trainable` and `collections`.
-    pub fn variable_with(
+    fn create_tf_variable(
         &self,
         initial_value: InitArg,
         shape: Option<&[u64]>,
@@ -141,29 +146,77 @@ impl Graph {
             drop(f);
             let _root = self.name_scope(None)?;
             get_partitioned(self, &self.call_ctx(), args).map(|p| p.shards().to_vec())
-        })?
+        })
     }
 }
 
 #[derive(Default, Clone)]
 pub(crate) struct GetArgs {
-    shape: Option<ShapeArg>,
-    dtype: Option<DType>,
-    initializer: Option<InitArg>,
-    regularizer: Option<Regularizer>,
-    trainable: Option<bool>,
-    collections: Option<CollectionsArg>,
-    caching_device: Option<CachingDevice>,
-    partitioner: Option<Partitioner>,
-    validate_shape: Option<bool>,
-    use_resource: Option<bool>,
-    custom_getter: Option<CustomGetter>,
-    constraint: Option<Constraint>,
-    synchronization: Option<Synchronization>,
-    aggregation: Option<Aggregation>,
+    pub(crate) shape: Option<ShapeArg>,
+    pub(crate) dtype: Option<DType>,
+    pub(crate) initializer: Option<InitArg>,
+    pub(crate) regularizer: Option<Regularizer>,
+    pub(crate) trainable: Option<bool>,
+    pub(crate) collections: Option<CollectionsArg>,
+    pub(crate) caching_device: Option<CachingDevice>,
+    pub(crate) partitioner: Option<Partitioner>,
+    pub(crate) validate_shape: Option<bool>,
+    pub(crate) use_resource: Option<bool>,
+    pub(crate) custom_getter: Option<CustomGetter>,
+    pub(crate) constraint: Option<Constraint>,
+    pub(crate) synchronization: Option<Synchronization>,
+    pub(crate) aggregation: Option<Aggregation>,
 }
 
-/// A `get_variable(...)` call being built. Finish with [`GetVariable::get`].
+/// A `tf.Variable(...)` call being built (see [`Graph::variable`]).
+#[must_use = "nothing is created until `create` is called"]
+pub struct NewVariable<'g> {
+    graph: &'g Graph,
+    initial_value: InitArg,
+    shape: Option<Vec<u64>>,
+    name: Option<String>,
+    trainable: bool,
+    collections: Option<CollectionsArg>,
+}
+
+impl NewVariable<'_> {
+    /// The shape (needed with a callable initializer).
+    pub fn shape(mut self, dims: &[u64]) -> Self {
+        self.shape = Some(dims.to_vec());
+        self
+    }
+    /// The name (default `Variable`), uniquified in the current name scope.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_string());
+        self
+    }
+    /// `trainable` (default true).
+    pub fn trainable(mut self, t: bool) -> Self {
+        self.trainable = t;
+        self
+    }
+    /// `collections` (default `[variables]`; `trainable_variables` is added when
+    /// trainable).
+    pub fn collections(mut self, c: impl Into<CollectionsArg>) -> Self {
+        self.collections = Some(c.into());
+        self
+    }
+    /// Creates the variable.
+    pub fn create(self) -> Result<Variable> {
+        self.graph.create_tf_variable(
+            self.initial_value,
+            self.shape.as_deref(),
+            self.name.as_deref(),
+            self.trainable,
+            self.collections,
+        )
+    }
+}
+
+/// A `get_variable(...)` call being built. Finish with a terminal:
+/// [`variable`](GetVariable::variable) (one variable),
+/// [`partitioned`](GetVariable::partitioned), or [`get`](GetVariable::get) (whatever
+/// the custom getters return).
 pub struct GetVariable<'g> {
     graph: &'g Graph,
     name: String,
@@ -182,7 +235,7 @@ impl GetVariable<'_> {
         self.args.dtype = Some(d);
         self
     }
-    /// `initializer`: an [`Initializer`], a constant [`HostTensor`], or a [`crate::ValueFn`].
+    /// `initializer`: an [`crate::Initializer`], a constant [`crate::HostTensor`], or a [`crate::ValueFn`].
     pub fn initializer(mut self, i: impl Into<InitArg>) -> Self {
         self.args.initializer = Some(i.into());
         self
@@ -250,14 +303,23 @@ impl GetVariable<'_> {
         get_in_scope(self.graph, &fields, &self.name, self.args, self.local, None)
     }
 
-    /// [`get`](Self::get), expecting a single variable (errors otherwise are reported
-    /// as the store would; a partitioned result yields its first shard's error-free
-    /// handle only through [`VarRef`]).
-    pub fn get_variable(self) -> Result<Variable> {
+    /// [`get`](Self::get), expecting a single variable: anything else (a partitioned
+    /// variable, or a tensor from a custom getter) is [`Error::NotASingleVariable`].
+    pub fn variable(self) -> Result<Variable> {
         let name = self.name.clone();
         match self.get()? {
             VarRef::Variable(v) => Ok(v),
             other => Err(Error::NotASingleVariable { name, got: other.name() }),
+        }
+    }
+
+    /// [`get`](Self::get), expecting a partitioned variable (a partitioner is given or
+    /// the scope has one): anything else is [`Error::NotAPartitionedVariable`].
+    pub fn partitioned(self) -> Result<PartitionedVariable> {
+        let name = self.name.clone();
+        match self.get()? {
+            VarRef::Partitioned(p) => Ok(p),
+            other => Err(Error::NotAPartitionedVariable { name, got: other.name() }),
         }
     }
 }
@@ -286,6 +348,15 @@ pub(crate) fn get_in_scope(
     }
     let regularizer = args.regularizer.or_else(|| f.regularizer.clone());
     let caching_device = args.caching_device.or_else(|| f.caching_device.clone());
+    let full_name = if f.name.is_empty() { name.to_string() } else { format!("{}/{}", f.name, name) };
+    // A device string is parsed now, so a typo fails at this call.
+    let caching_device = match caching_device.map(|c| c.parsed()).transpose() {
+        Ok(c) => c,
+        Err(Error::InvalidDevice { device, reason }) => {
+            return Err(Error::InvalidCachingDevice { name: full_name, device, reason })
+        }
+        Err(e) => return Err(e),
+    };
     let partitioner = args.partitioner.or_else(|| f.partitioner.clone());
     let custom_getter = args.custom_getter.or_else(|| f.custom_getter.clone());
     let ctx = g.call_ctx();
@@ -295,7 +366,6 @@ pub(crate) fn get_in_scope(
         Target::Eager(_) => (Reuse::AutoReuse, Some(true)),
         Target::EagerTemp => (Reuse::False, Some(true)),
     };
-    let full_name = if f.name.is_empty() { name.to_string() } else { format!("{}/{}", f.name, name) };
     if let (Some(dt), Some(InitArg::Value(t))) = (args.dtype, &args.initializer) {
         if t.dtype() != dt {
             return Err(Error::InitializerDTypeMismatch { name: full_name, init: t.dtype(), explicit: dt });

@@ -12,7 +12,7 @@ use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::ThreadId;
 
 use crate::collections::{CollectionItem, Collections, GraphKeys, RegularizationLoss};
-use crate::names::{NameTable, NameUndo};
+use crate::names::{validate_scope_name, NameTable, NameUndo};
 use crate::store::VariableStore;
 use crate::sync::{lock, read, wait, write};
 use crate::variable::next_id;
@@ -198,6 +198,27 @@ impl Graph {
         let u = lock(&self.inner.names).unique_name(full, &mut undo);
         journal(|t| t.names.extend(undo));
         u
+    }
+
+    /// `name_scope(name)` (0.2) from the name stack `stack`: validates the name and
+    /// returns the new stack and the scope string TensorFlow yields. `None` or `""`
+    /// resets to the root; a name ending in `/` re-enters absolutely; otherwise the name
+    /// is made unique and marked used.
+    pub(crate) fn open_name_scope(&self, stack: &str, name: Option<&str>) -> Result<(String, String)> {
+        Ok(match name {
+            None | Some("") => (String::new(), String::new()),
+            Some(n) => {
+                validate_scope_name(n, stack.is_empty())?;
+                if let Some(stripped) = n.strip_suffix('/') {
+                    (stripped.to_string(), n.to_string())
+                } else {
+                    let full = if stack.is_empty() { n.to_string() } else { format!("{stack}/{n}") };
+                    let u = self.reserve_name(&full);
+                    let r = format!("{u}/");
+                    (u, r)
+                }
+            }
+        })
     }
 
     // ----- transactions --------------------------------------------------------------

@@ -263,7 +263,7 @@ impl Graph {
                 .dtype(primary.dtype())
                 .initializer(initializer)
                 .trainable(false)
-                .get_variable();
+                .variable();
             if saved.is_some() {
                 scope.set_partitioner_opt(saved);
             }
@@ -278,6 +278,6 @@ impl Graph {
                 });
             }
             Ok(slot)
-        })?
+        })
     }
 }

@@ -217,7 +217,7 @@ pub(crate) fn true_getter(h: &impl StoreHost, a: GetterArgs) -> Result<VarRef> {
 }
 
 fn check_existing(name: &str, shape: &Shape, dtype: DType, reuse: Reuse, found: &Variable) -> Result<()> {
-    if reuse == Reuse::False {
+    if !reuse.is_truthy() {
         return Err(Error::AlreadyExists { name: name.to_string() });
     }
     if !shape.is_compatible_with(found.shape()) {
@@ -434,7 +434,7 @@ pub(crate) fn get_partitioned(h: &impl StoreHost, a: GetterArgs) -> Result<Parti
     };
     let existing = h.with_store(|s| s.get_partitioned(&name).cloned());
     if let Some(ex) = existing {
-        if a.reuse == Reuse::False {
+        if !a.reuse.is_truthy() {
             return Err(Error::PartitionedAlreadyExists { name });
         }
         if !shape.is_compatible_with(ex.shape()) {

@@ -60,7 +60,7 @@ impl Graph {
             if let Some(g) = &t.custom_getter {
                 b = b.custom_getter(g.clone());
             }
-            let vs = b.run(|s| s.clone())?;
+            let vs = b.run_plain(|s| s.clone())?;
             *t.scope.borrow_mut() = Some(vs);
         }
         Ok(t)
@@ -95,7 +95,7 @@ impl<A, R> Template<'_, A, R> {
     pub fn call(&self, args: A) -> Result<R> {
         let g = self.graph;
         let existing = self.scope.borrow().clone();
-        let r = match existing {
+        match existing {
             Some(vs) => {
                 let mut b = g.variable_scope(ScopeName::Scope(vs));
                 if self.variables_created.get() {
@@ -116,10 +116,6 @@ impl<A, R> Template<'_, A, R> {
                     self.call_func(args)
                 })
             }
-        };
-        match r {
-            Ok(inner) => inner,
-            Err(e) => Err(e),
         }
     }
 

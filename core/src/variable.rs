@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::device::DeviceName;
+use crate::device::{DeviceName, DeviceSpec};
 use crate::partition::{PartitionInfo, Partitions, SliceInfo};
 use crate::{Constraint, DType, HostTensor, InitKernel, Initializer, Regularizer, Shape};
 
@@ -416,12 +416,22 @@ impl PartialEq for DeviceFn {
     }
 }
 
-/// A `caching_device` value: a device string (kept exactly as given; `""` is a real
-/// value that stops caching, D5) or a device function.
-#[derive(Clone, Debug, PartialEq)]
+/// A `caching_device` value: a device string in any TensorFlow spelling, parsed into a
+/// [`DeviceSpec`] when a variable is requested (a malformed string is an error at that
+/// `get_variable` call), or a device function. `""` is a real value that stops caching
+/// (D5). Two spellings of one device are equal (`"/GPU:1"` == `"/device:GPU:1"`);
+/// whether the device exists is reported by the session.
+#[derive(Clone, Debug)]
 pub enum CachingDevice {
-    /// A device string in any spelling.
+    /// A device string as given, not parsed yet (scope defaults and arguments).
     Name(String),
+    /// A parsed device string: as given, and its spec (what variables hold).
+    Device {
+        /// The spelling as given (what the session reports).
+        given: String,
+        /// The parsed spec.
+        spec: DeviceSpec,
+    },
     /// A function of the variable.
     Fn(DeviceFn),
 }
@@ -432,11 +442,52 @@ impl CachingDevice {
         CachingDevice::Fn(DeviceFn::new(name, f))
     }
 
-    /// The device string for a variable: the string itself, or the function's answer.
+    /// The device string for a variable: the string as given, or the function's answer.
     pub fn resolve(&self, v: &Variable) -> String {
         match self {
-            CachingDevice::Name(s) => s.clone(),
+            CachingDevice::Name(s) | CachingDevice::Device { given: s, .. } => s.clone(),
             CachingDevice::Fn(f) => f.call(v),
+        }
+    }
+
+    /// The parsed spec of a device string (`None` for a function).
+    pub fn spec(&self) -> Option<Result<DeviceSpec, crate::Error>> {
+        match self {
+            CachingDevice::Name(s) => Some(DeviceSpec::parse(s)),
+            CachingDevice::Device { spec, .. } => Some(Ok(spec.clone())),
+            CachingDevice::Fn(_) => None,
+        }
+    }
+
+    /// This value with its device string parsed (functions unchanged).
+    pub fn parsed(&self) -> Result<CachingDevice, crate::Error> {
+        Ok(match self {
+            CachingDevice::Name(s) => CachingDevice::Device { given: s.clone(), spec: DeviceSpec::parse(s)? },
+            other => other.clone(),
+        })
+    }
+}
+
+impl PartialEq for CachingDevice {
+    /// Device strings compare by their parsed spec (by spelling when one does not
+    /// parse); functions by identity.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (CachingDevice::Fn(a), CachingDevice::Fn(b)) => a == b,
+            (CachingDevice::Fn(_), _) | (_, CachingDevice::Fn(_)) => false,
+            (a, b) => match (a.spec(), b.spec()) {
+                (Some(Ok(x)), Some(Ok(y))) => x == y,
+                _ => a.resolve_str() == b.resolve_str(),
+            },
+        }
+    }
+}
+
+impl CachingDevice {
+    fn resolve_str(&self) -> Option<&str> {
+        match self {
+            CachingDevice::Name(s) | CachingDevice::Device { given: s, .. } => Some(s),
+            CachingDevice::Fn(_) => None,
         }
     }
 }

@@ -32,7 +32,7 @@ fn slots_follow_primary_device_dtype_and_partitioning() {
         .variable_scope("s")
         .caching_device("/gpu:1")
         .partitioner(Partitioner::fixed_size(2))
-        .run(|_| g.get_variable("p").shape([4, 2]).dtype(DType::Float16).get().unwrap())
+        .run_plain(|_| g.get_variable("p").shape([4, 2]).dtype(DType::Float16).get().unwrap())
         .unwrap();
     let shard = &p.partitioned().unwrap().shards()[1];
     let slots = g.create_slots(shard, &Optimizer::adam()).unwrap();

@@ -29,7 +29,7 @@ fn small_int_variables_default_to_zeros_and_take_tf_initializers() {
     let g = Graph::new();
     for (d, name, size) in SMALL_INTS {
         // E1: integer dtypes default to zeros.
-        let z = g.get_variable(&format!("z_{name}")).shape([3]).dtype(d).get_variable().unwrap();
+        let z = g.get_variable(&format!("z_{name}")).shape([3]).dtype(d).variable().unwrap();
         assert_eq!(z.dtype(), d);
         assert_eq!(z.initial_value().kernel(), Some(&InitKernel::Fill(0.0)));
         let bytes = initial_bytes(&z).unwrap();
@@ -41,7 +41,7 @@ fn small_int_variables_default_to_zeros_and_take_tf_initializers() {
             .shape([2])
             .dtype(d)
             .initializer(Initializer::ones())
-            .get_variable()
+            .variable()
             .unwrap();
         assert_eq!(decode_f64(d, &initial_bytes(&o).unwrap()), vec![1.0; 2]);
 
@@ -50,13 +50,13 @@ fn small_int_variables_default_to_zeros_and_take_tf_initializers() {
             .shape([2, 2])
             .dtype(d)
             .initializer(Initializer::constant_list(&[1.0, 2.0, 7.0]))
-            .get_variable()
+            .variable()
             .unwrap();
         assert_eq!(decode_f64(d, &initial_bytes(&c).unwrap()), vec![1.0, 2.0, 7.0, 7.0]);
 
         // A constant value of that dtype fixes the shape (E4).
         let t = HostTensor::int(d, &[2], vec![5, 6]).unwrap();
-        let v = g.get_variable(&format!("t_{name}")).initializer(t).get_variable().unwrap();
+        let v = g.get_variable(&format!("t_{name}")).initializer(t).variable().unwrap();
         assert_eq!((v.dtype(), v.dims()), (d, Some(vec![2])));
         assert_eq!(decode_f64(d, &initial_bytes(&v).unwrap()), vec![5.0, 6.0]);
     }
@@ -72,7 +72,7 @@ fn small_int_extremes_round_trip_through_the_host_layout() {
         (DType::UInt16, 0, 65535),
     ] {
         let t = HostTensor::int(d, &[2], vec![lo, hi]).unwrap();
-        let v = g.get_variable(&format!("x_{}", d.name())).initializer(t).get_variable().unwrap();
+        let v = g.get_variable(&format!("x_{}", d.name())).initializer(t).variable().unwrap();
         assert_eq!(decode_f64(d, &initial_bytes(&v).unwrap()), vec![lo as f64, hi as f64], "{d}");
     }
 }
@@ -105,7 +105,7 @@ fn random_initializers_reject_small_ints_as_tf_does() {
         .shape([4])
         .dtype(DType::Int32)
         .initializer(Initializer::random_uniform(0.0, 10.0))
-        .get_variable();
+        .variable();
     assert!(v.is_ok());
 }
 
@@ -148,7 +148,9 @@ fn dropping_guards_in_order_after_a_failed_exit_returns_to_the_root() {
     }
     assert_eq!((g.get_variable_scope().name(), g.current_name_scope()), (String::new(), String::new()));
     // Counters were restored as on a normal exit: a later default_name scope in "a" is "d".
-    g.variable_scope("a").run(|_| g.variable_scope_default("d").run(|s| assert_eq!(s.name(), "a/d")).unwrap()).unwrap();
+    g.variable_scope("a")
+        .run_plain(|_| g.variable_scope_default("d").run_plain(|s| assert_eq!(s.name(), "a/d")).unwrap())
+        .unwrap();
 }
 
 // ----- regularizers returning None ---------------------------------------------------
@@ -168,7 +170,7 @@ fn a_regularizer_returning_none_adds_no_loss() {
     // As a scope default too.
     g.variable_scope("s")
         .regularizer(Regularizer::host_fn("Sum", |_| None))
-        .run(|_| g.get_variable("v").shape([3]).get().unwrap())
+        .run_plain(|_| g.get_variable("v").shape([3]).get().unwrap())
         .unwrap();
     assert_eq!(g.regularization_losses().len(), 1);
 }
@@ -242,14 +244,16 @@ fn ref_variable_with_unknown_shape_value_and_validate_shape_is_an_error() {
     assert!(g.store_variable("r").is_none());
     assert!(g.global_variables().is_empty());
     // A scope's use_resource=False is the same.
-    let e =
-        g.variable_scope("s").use_resource(false).run(|_| g.get_variable("r").initializer(t.clone()).get()).unwrap();
+    let e = g
+        .variable_scope("s")
+        .use_resource(false)
+        .run_plain(|_| g.get_variable("r").initializer(t.clone()).get())
+        .unwrap();
     assert!(e.is_err());
     // validate_shape=False gives a variable of unknown shape (J1); resource variables
     // accept the unknown shape (J2).
-    let v =
-        g.get_variable("r").initializer(t.clone()).use_resource(false).validate_shape(false).get_variable().unwrap();
+    let v = g.get_variable("r").initializer(t.clone()).use_resource(false).validate_shape(false).variable().unwrap();
     assert_eq!(v.shape(), &Shape::unknown());
-    let v = g.get_variable("q").initializer(t).get_variable().unwrap();
+    let v = g.get_variable("q").initializer(t).variable().unwrap();
     assert_eq!(v.shape(), &Shape::unknown());
 }

@@ -98,7 +98,7 @@ fn model(device: &str, f64_ok: bool, i64_ok: bool, partitions: Option<i64>) -> M
     if i64_ok {
         dtypes.push(DType::Int64);
     }
-    g.variable_scope("net").run(|_| {
+    g.variable_scope("net").run_plain(|_| {
         for d in &dtypes {
             let init = if d.is_floating() { Initializer::random_uniform(-1.0, 1.0) } else { Initializer::zeros() };
             let r = g.get_variable(&format!("w_{d}")).shape([3u64, 5]).dtype(*d).initializer(init).caching_device(device).get().unwrap();

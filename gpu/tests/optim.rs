@@ -249,7 +249,7 @@ fn regularization_losses_match_the_reference_on_every_device() {
         ];
         let vars: Vec<Variable> = g
             .variable_scope("s")
-            .run(|_| {
+            .run_plain(|_| {
                 regs.iter()
                     .map(|(n, r, len)| {
                         var(g
