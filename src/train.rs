@@ -230,7 +230,7 @@ fn build(g: &Graph, c: &TrainConfig) -> Result<Model, TrainError> {
             Ok((w, b))
         })
     };
-    let (w1, b1) = tower(Reuse::False)?;
+    let (w1, b1) = tower(Reuse::Inherit)?;
     let (w1_again, b1_again) = tower(Reuse::True)?;
     if w1_again.id() != w1.id() || b1_again.id() != b1.id() {
         return Err(TrainError::Config { reason: "reuse=True returned other tower variables".into() });

@@ -1895,7 +1895,7 @@ pub fn restore(session: &Session<'_>, path: impl AsRef<Path>, options: &RestoreO
     // Device side: placement, dtype support, size and memory of every target, all at once.
     let targets: Vec<Variable> =
         plan.pairs.iter().flat_map(|p| units[p.unit].parts.iter().map(|(v, _, _)| v.clone())).collect();
-    let made = session.checkpoint_materialize(&targets)?;
+    let made = session.materialize(&targets)?;
 
     let mut restored = Vec::with_capacity(plan.pairs.len());
     for p in &plan.pairs {
@@ -1906,7 +1906,7 @@ pub fn restore(session: &Session<'_>, path: impl AsRef<Path>, options: &RestoreO
                 None => Err(GpuError::BadHostBytes { dtype: u.dtype, elements: u.parts[i].2.iter().product(), len: 0 }),
             };
             if let Err(e) = written {
-                session.checkpoint_release(&made);
+                session.free(&made);
                 return Err(e.into());
             }
         }

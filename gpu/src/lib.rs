@@ -55,11 +55,16 @@ pub mod checkpoint;
 mod device;
 mod error;
 mod init;
+mod kernels;
+mod launch;
 pub mod layout;
 pub mod optim;
+mod placement;
 mod pool;
 mod session;
+mod storage;
 mod sync;
+mod transfer;
 mod values;
 
 pub use device::{DeviceInfo, DeviceType};

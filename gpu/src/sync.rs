@@ -2,7 +2,17 @@
 //! `block_on` (pollster) and one poll/map helper.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Locks `m`, recovering the data if a thread panicked while holding it.
+///
+/// The crate's one poisoned-lock policy: everything behind a varscope lock is changed
+/// only by operations that complete or roll back before they return (a failed call
+/// changes nothing), so a panic elsewhere cannot leave the data half-made; the lock's
+/// contents stay valid and later calls go on.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// Runs a future to completion on the calling thread.
 pub(crate) fn block_on<F: Future>(f: F) -> F::Output {

@@ -15,7 +15,7 @@ mod common;
 
 use common::{loud, targets, var, Target};
 use varscope_core::{Constraint, DType, Graph, Initializer, Optimizer, Regularizer, Variable};
-use varscope_gpu::{Gradients, OptimError, Session, SessionOptions, Trainer, UpdateOp};
+use varscope_gpu::{Gradients, HostValues, OptimError, Session, SessionOptions, Trainer, UpdateOp};
 
 const STEPS: u64 = 6;
 
@@ -603,5 +603,102 @@ fn training_continues_after_a_checkpoint_restore() {
             }
         }
         let _ = std::fs::remove_file(&path);
+    }
+}
+
+/// Runs `steps` Adam steps with deterministic gradients from step `from + 1`.
+fn adam_steps(s: &Session<'_>, trainer: &mut Trainer<'_, '_>, v: &Variable, from: u64, steps: u64) {
+    let grads = Gradients::new(s, std::slice::from_ref(v)).unwrap();
+    for k in from + 1..=from + steps {
+        grads.write_f32(s, v, &grad_values(4, k, 1)).unwrap();
+        trainer.apply_gradients(&grads).unwrap();
+    }
+}
+
+#[test]
+fn adam_resumed_at_step_2000_matches_an_uninterrupted_run_bit_for_bit() {
+    // Regression: the step was recovered as ln(beta1_power)/ln(beta1) in f32, off by one
+    // past ~960 steps and reset to 0 once beta1_power underflowed (~985 steps).
+    for t in targets("adam_resumed_at_step_2000_matches_an_uninterrupted_run_bit_for_bit") {
+        let build = |g: &Graph| var(g.get_variable("v").shape([4]).initializer(Initializer::ones()).get().unwrap());
+        // Uninterrupted: 2,010 steps.
+        let g = Graph::new();
+        let v = build(&g);
+        let s = session(&g, &t);
+        s.global_variables_initializer().unwrap();
+        let mut tr = Trainer::new(&s, Optimizer::adam(), std::slice::from_ref(&v)).unwrap();
+        adam_steps(&s, &mut tr, &v, 0, 2_000);
+        // The state at step 2,000, as a checkpoint would hold it.
+        let mut state = vec![v.clone()];
+        state.extend(tr.slots(&v).iter().cloned());
+        let (b1p, b2p) = tr.beta_powers().unwrap();
+        state.extend([b1p.clone(), b2p.clone()]);
+        let saved = s.read_many(&state).unwrap();
+        adam_steps(&s, &mut tr, &v, 2_000, 10);
+        let want = s.read(&v).unwrap().to_bits_vec();
+        // Resumed: a new graph and session restored to step 2,000, then 10 steps.
+        let g2 = Graph::new();
+        let v2 = build(&g2);
+        let s2 = session(&g2, &t);
+        let slots2 = g2.create_slots(&v2, &Optimizer::adam()).unwrap();
+        let mk = |name: &str| g2.variable(Initializer::zeros()).shape(&[]).name(name).trainable(false).create().unwrap();
+        let (p1, p2) = (mk("beta1_power"), mk("beta2_power"));
+        let mut state2 = vec![v2.clone()];
+        state2.extend(slots2.iter().cloned());
+        state2.extend([p1.clone(), p2.clone()]);
+        let pairs: Vec<(Variable, &HostValues)> = state2.iter().cloned().zip(saved.iter()).collect();
+        s2.assign_many(&pairs).unwrap();
+        let mut tr2 = Trainer::with_state(&s2, Optimizer::adam(), std::slice::from_ref(&v2), &[slots2], Some((p1, p2))).unwrap();
+        assert_eq!(tr2.step(), 2_000, "{}", t.label);
+        adam_steps(&s2, &mut tr2, &v2, 2_000, 10);
+        assert_eq!(tr2.step(), 2_010, "{}", t.label);
+        assert_eq!(s2.read(&v2).unwrap().to_bits_vec(), want, "{}: resumed run differs", t.label);
+    }
+}
+
+#[test]
+fn a_trainer_over_existing_state_without_slots_does_not_panic() {
+    // Regression: `Trainer::with_state(&s, Optimizer::sgd(0.1), &[w], &[], None)` panicked
+    // with a slice index out of range.
+    for t in targets("a_trainer_over_existing_state_without_slots_does_not_panic") {
+        let g = Graph::new();
+        let w = var(g.get_variable("w").shape([3]).initializer(Initializer::ones()).get().unwrap());
+        let s = session(&g, &t);
+        s.global_variables_initializer().unwrap();
+        let mut tr = Trainer::with_state(&s, Optimizer::sgd(0.5), std::slice::from_ref(&w), &[], None).unwrap();
+        let grads = Gradients::new(&s, std::slice::from_ref(&w)).unwrap();
+        grads.write_f32(&s, &w, &[1.0, 2.0, 3.0]).unwrap();
+        tr.apply_gradients(&grads).unwrap();
+        assert_eq!(s.read_f32(&w).unwrap(), vec![0.5, 0.0, -0.5], "{}", t.label);
+        // Adam needs two slots per variable: an empty list is a typed error, not a panic.
+        let e = Trainer::with_state(&s, Optimizer::adam(), std::slice::from_ref(&w), &[], None).unwrap_err();
+        assert!(matches!(e, OptimError::SlotMismatch { expected: 2, .. }), "{}: {e}", t.label);
+    }
+}
+
+#[test]
+fn read_many_equals_one_read_per_variable() {
+    for t in targets("read_many_equals_one_read_per_variable") {
+        let g = Graph::new();
+        let vars: Vec<_> = (0..300)
+            .map(|i| {
+                let shape = [(i % 7 + 1) as u64, 33];
+                var(g.get_variable(&format!("v{i}")).shape(shape).initializer(Initializer::random_normal(0.0, 1.0)).get().unwrap())
+            })
+            .collect();
+        let s = session(&g, &t);
+        s.global_variables_initializer().unwrap();
+        let many = s.read_many(&vars).unwrap();
+        for (v, m) in vars.iter().zip(&many) {
+            assert_eq!(m.to_bits_vec(), s.read(v).unwrap().to_bits_vec(), "{}: {}", t.label, v.key());
+        }
+        // assign_many writes them all back (here: negated) in one call.
+        let neg: Vec<HostValues> =
+            many.iter().zip(&vars).map(|(m, v)| HostValues::from_f32(&v.dims().unwrap(), &m.to_f32_vec().iter().map(|x| -x).collect::<Vec<_>>()).unwrap()).collect();
+        s.assign_many(&vars.iter().cloned().zip(neg.iter()).collect::<Vec<_>>()).unwrap();
+        for (v, m) in vars.iter().zip(&many) {
+            let want: Vec<f32> = m.to_f32_vec().iter().map(|x| -x).collect();
+            assert_eq!(s.read_f32(v).unwrap(), want, "{}: {}", t.label, v.key());
+        }
     }
 }

@@ -1,0 +1,173 @@
+//! The session's kernel cache: compute pipelines and bind group layouts of every
+//! registered shader, built inside wgpu error scopes on first use and cached by
+//! (device, shader, override values). Bind group layouts come from the registry's
+//! binding table ([`Shader::bindings`]), so no caller numbers bindings by hand.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use varscope_shaders::{Binding, Shader};
+
+use crate::device::{DeviceInfo, Gpu};
+use crate::error::{GpuError, Result};
+use crate::pool::scoped;
+
+/// A compiled kernel: pipeline and its bind group layout.
+pub(crate) struct Kernel {
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+    /// Number of bindings of group 0 (bindings `0..bindings`).
+    pub bindings: usize,
+}
+
+/// Compute pipelines and bind group layouts of every registered shader, cached by
+/// (device, shader, values of [`Shader::overrides`]): the init shader has one pipeline
+/// per (kind, layout), the optimizer one per (kind, buffer map), and so on. One cache per
+/// session, shared by initializers, fills, updates and optimizer steps.
+#[derive(Default)]
+pub(crate) struct KernelCache {
+    kernels: HashMap<KernelKey, Arc<Kernel>>,
+}
+
+/// (device, shader, override values in [`Shader::overrides`] order).
+type KernelKey = (usize, Shader, Vec<u32>);
+
+fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+fn uniform_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None },
+        count: None,
+    }
+}
+
+impl KernelCache {
+    /// The kernel of `shader` on device `dev` with its overrides set to `values` (in
+    /// [`Shader::overrides`] order), built (inside an error scope) on first use.
+    pub fn get(&mut self, gpu: &Gpu, info: &DeviceInfo, dev: usize, shader: Shader, values: &[u32]) -> Result<Arc<Kernel>> {
+        let key = (dev, shader, values.to_vec());
+        if let Some(k) = self.kernels.get(&key) {
+            return Ok(k.clone());
+        }
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = shader
+            .bindings()
+            .iter()
+            .enumerate()
+            .map(|(i, b)| match b {
+                Binding::Storage { read_only } => storage_entry(i as u32, *read_only),
+                Binding::Uniform => uniform_entry(i as u32),
+            })
+            .collect();
+        let constants: Vec<(&str, f64)> =
+            shader.overrides().iter().zip(values).map(|(n, v)| (*n, f64::from(*v))).collect();
+        let k = Arc::new(compile(gpu, info, shader.label(), shader.source(), shader.entry_point(), &entries, &constants)?);
+        self.kernels.insert(key, k.clone());
+        Ok(k)
+    }
+}
+
+/// Builds a shader module, bind group layout and compute pipeline inside wgpu error
+/// scopes; any validation, out-of-memory or internal error becomes
+/// [`GpuError::Shader`] naming `label`.
+pub(crate) fn compile(
+    gpu: &Gpu,
+    info: &DeviceInfo,
+    label: &str,
+    source: &str,
+    entry: &str,
+    entries: &[wgpu::BindGroupLayoutEntry],
+    constants: &[(&str, f64)],
+) -> Result<Kernel> {
+    scoped(gpu, || {
+        let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(label),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let layout = gpu.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(label), entries });
+        let pl = gpu.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(label),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(label),
+            layout: Some(&pl),
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
+            cache: None,
+        });
+        Kernel { pipeline, layout, bindings: entries.len() }
+    })
+    .map_err(|message| GpuError::Shader { label: label.to_string(), device: info.name.clone(), message })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::open_adapters;
+
+    fn adapters() -> Vec<(DeviceInfo, Gpu)> {
+        let (a, _skipped) = open_adapters(wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()), u64::MAX);
+        if a.is_empty() {
+            assert!(std::env::var("VARSCOPE_REQUIRE_GPU").as_deref() != Ok("1"), "VARSCOPE_REQUIRE_GPU=1 but no adapter");
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "SKIP: no GPU adapter");
+        }
+        a
+    }
+
+    #[test]
+    fn every_registered_shader_builds_on_every_adapter() {
+        for (i, (info, gpu)) in adapters().iter().enumerate() {
+            let mut cache = KernelCache::default();
+            // Every shader of the one registry, with each override variant a session uses.
+            let mut all: Vec<(Shader, Vec<u32>)> = varscope_shaders::INIT_KINDS
+                .iter()
+                .flat_map(|&k| varscope_shaders::INIT_LAYOUTS.iter().map(move |&l| (Shader::Init, vec![k, l])))
+                .collect();
+            all.extend([Shader::Fill, Shader::PhiloxKat, Shader::Norm, Shader::Reduce].map(|s| (s, vec![])));
+            all.extend(varscope_shaders::OPT_KINDS.iter().map(|&k| (Shader::Optim, vec![k, 0, 1, 2, 3])));
+            all.extend(varscope_shaders::UPDATE_OPS.iter().map(|&op| (Shader::Update, vec![op])));
+            assert!(Shader::ALL.iter().all(|s| all.iter().any(|(t, _)| t == s)), "a registered shader is not built here");
+            for (shader, kind) in all {
+                cache
+                    .get(gpu, info, i + 1, shader, &kind)
+                    .unwrap_or_else(|e| panic!("[{} {}] {} {kind:?}: {e}", info.name, info.adapter_name, shader.label()));
+            }
+        }
+    }
+
+    #[test]
+    fn a_broken_shader_is_a_typed_error_naming_it() {
+        for (info, gpu) in adapters() {
+            let broken = "@compute @workgroup_size(64) fn main() { let x: u32 = 1.5; }";
+            match compile(&gpu, &info, "test/broken.wgsl", broken, "main", &[], &[]) {
+                Err(GpuError::Shader { label, device, message }) => {
+                    assert_eq!(label, "test/broken.wgsl");
+                    assert_eq!(device, info.name);
+                    assert!(!message.is_empty());
+                }
+                Err(e) => panic!("[{} {}] unexpected {e:?}", info.name, info.adapter_name),
+                Ok(_) => panic!("[{} {}] a broken shader compiled", info.name, info.adapter_name),
+            }
+            // A wrong entry point fails at pipeline creation, also inside the scope.
+            let ok = "@compute @workgroup_size(64) fn main() {}";
+            assert!(matches!(compile(&gpu, &info, "test/entry.wgsl", ok, "nope", &[], &[]), Err(GpuError::Shader { .. })));
+            assert!(compile(&gpu, &info, "test/ok.wgsl", ok, "main", &[], &[]).is_ok(), "[{}]", info.name);
+        }
+    }
+}

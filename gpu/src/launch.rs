@@ -1,0 +1,194 @@
+//! The one way GPU work is recorded and submitted: a [`Launch`] collects queue writes,
+//! clears, copies and kernel dispatches for one device, builds each bind group from the
+//! registry's binding table ([`Shader::bindings`]: resources are given in binding order,
+//! never numbered by hand), takes parameter and staging buffers from the session's pool,
+//! submits everything as one command buffer inside wgpu's error scopes, and gives the
+//! pooled buffers back whether it was submitted or dropped.
+
+use std::sync::Arc;
+
+use varscope_shaders::Shader;
+
+use crate::device::{DeviceInfo, Gpu};
+use crate::error::{GpuError, Result};
+use crate::kernels::{Kernel, KernelCache};
+use crate::pool::{scoped, Pool, Use};
+
+/// An opened GPU device of a session: its wgpu handles, its description and its index
+/// in the session's device list (`/cpu:0` is 0, `/gpu:n` is `n + 1`).
+#[derive(Clone, Copy)]
+pub(crate) struct Dev<'a> {
+    pub gpu: &'a Gpu,
+    pub info: &'a DeviceInfo,
+    pub index: usize,
+}
+
+impl Dev<'_> {
+    /// A [`GpuError::Wgpu`] on this device for `operation`.
+    pub fn error(&self, operation: &str, message: String) -> GpuError {
+        GpuError::Wgpu { device: self.info.name.clone(), operation: operation.to_string(), message }
+    }
+}
+
+enum Step {
+    Write { buffer: wgpu::Buffer, offset: u64, bytes: Vec<u8> },
+    Clear { buffer: wgpu::Buffer, offset: u64, size: Option<u64> },
+    Copy { src: wgpu::Buffer, src_offset: u64, dst: wgpu::Buffer, dst_offset: u64, size: u64 },
+    Dispatch { kernel: Arc<Kernel>, resources: Vec<wgpu::Buffer>, workgroups: [u32; 3] },
+}
+
+/// One submission's worth of work on one device (see the module documentation). Steps
+/// run in the order recorded, except queue writes, which wgpu performs before the
+/// command buffer (so a write always precedes the kernels that read it).
+pub(crate) struct Launch<'a> {
+    dev: Dev<'a>,
+    pool: &'a mut Pool,
+    kernels: &'a mut KernelCache,
+    operation: String,
+    temps: Vec<(Use, wgpu::Buffer)>,
+    steps: Vec<Step>,
+    dispatches: usize,
+}
+
+impl<'a> Launch<'a> {
+    /// An empty launch on `dev`; `operation` names it in errors ("initialize variables").
+    pub fn new(dev: Dev<'a>, pool: &'a mut Pool, kernels: &'a mut KernelCache, operation: impl Into<String>) -> Self {
+        Launch { dev, pool, kernels, operation: operation.into(), temps: Vec::new(), steps: Vec::new(), dispatches: 0 }
+    }
+
+    /// The device.
+    pub fn dev(&self) -> Dev<'a> {
+        self.dev
+    }
+
+    fn err(&self, message: String) -> GpuError {
+        self.dev.error(&self.operation, message)
+    }
+
+    /// A pooled buffer of `use_` with at least `size` bytes, given back to the pool after
+    /// the launch.
+    pub fn temp(&mut self, use_: Use, size: u64) -> Result<wgpu::Buffer> {
+        let b = self.pool.acquire(self.dev.gpu, self.dev.index, use_, size).map_err(|m| self.err(m))?;
+        self.temps.push((use_, b.clone()));
+        Ok(b)
+    }
+
+    /// A pooled parameter buffer (STORAGE | UNIFORM) holding `bytes`.
+    pub fn params(&mut self, bytes: &[u8]) -> Result<wgpu::Buffer> {
+        let b = self.temp(Use::Params, bytes.len() as u64)?;
+        self.write(&b, 0, bytes);
+        Ok(b)
+    }
+
+    /// Writes host bytes to a buffer (before the launch's commands run).
+    pub fn write(&mut self, buffer: &wgpu::Buffer, offset: u64, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            self.steps.push(Step::Write { buffer: buffer.clone(), offset, bytes: bytes.to_vec() });
+        }
+    }
+
+    /// [`Launch::write`] of an owned vector (no copy).
+    pub fn write_vec(&mut self, buffer: &wgpu::Buffer, offset: u64, bytes: Vec<u8>) {
+        if !bytes.is_empty() {
+            self.steps.push(Step::Write { buffer: buffer.clone(), offset, bytes });
+        }
+    }
+
+    /// Zeroes `size` bytes of `buffer` from `offset` (`None`: to the end).
+    pub fn clear(&mut self, buffer: &wgpu::Buffer, offset: u64, size: Option<u64>) {
+        if size != Some(0) {
+            self.steps.push(Step::Clear { buffer: buffer.clone(), offset, size });
+        }
+    }
+
+    /// Copies `size` bytes between buffers.
+    pub fn copy(&mut self, src: &wgpu::Buffer, src_offset: u64, dst: &wgpu::Buffer, dst_offset: u64, size: u64) {
+        if size > 0 {
+            self.steps.push(Step::Copy { src: src.clone(), src_offset, dst: dst.clone(), dst_offset, size });
+        }
+    }
+
+    /// Dispatches `shader` (pipeline of override values `overrides`, in
+    /// [`Shader::overrides`] order) over `invocations` invocations, with `resources`
+    /// bound at bindings `0..` in the order of [`Shader::bindings`]. Nothing is recorded
+    /// for zero invocations.
+    pub fn dispatch(&mut self, shader: Shader, overrides: &[u32], resources: &[&wgpu::Buffer], invocations: u32) -> Result<()> {
+        let kernel = self.kernels.get(self.dev.gpu, self.dev.info, self.dev.index, shader, overrides)?;
+        if resources.len() != kernel.bindings {
+            return Err(self.err(format!(
+                "{} declares {} bindings, {} resources given",
+                shader.label(),
+                kernel.bindings,
+                resources.len()
+            )));
+        }
+        let workgroups = varscope_shaders::dispatch_size(invocations);
+        if workgroups[0] > 0 {
+            self.steps.push(Step::Dispatch { kernel, resources: resources.iter().map(|b| (*b).clone()).collect(), workgroups });
+            self.dispatches += 1;
+        }
+        Ok(())
+    }
+
+    /// Kernel dispatches recorded so far.
+    pub fn dispatches(&self) -> usize {
+        self.dispatches
+    }
+
+    /// Records everything into one command buffer and submits it inside wgpu's error
+    /// scopes, without waiting for the device. Returns the number of dispatches.
+    pub fn submit(mut self) -> Result<usize> {
+        let dev = self.dev;
+        let steps = std::mem::take(&mut self.steps);
+        let label = self.operation.clone();
+        let r = scoped(dev.gpu, || {
+            let mut enc = dev.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(&label) });
+            let mut i = 0;
+            while i < steps.len() {
+                match &steps[i] {
+                    Step::Write { buffer, offset, bytes } => dev.gpu.queue.write_buffer(buffer, *offset, bytes),
+                    Step::Clear { buffer, offset, size } => enc.clear_buffer(buffer, *offset, *size),
+                    Step::Copy { src, src_offset, dst, dst_offset, size } => {
+                        enc.copy_buffer_to_buffer(src, *src_offset, dst, *dst_offset, *size)
+                    }
+                    Step::Dispatch { .. } => {
+                        // Consecutive dispatches share one compute pass.
+                        let mut pass =
+                            enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(&label), timestamp_writes: None });
+                        while let Some(Step::Dispatch { kernel, resources, workgroups }) = steps.get(i) {
+                            let entries: Vec<wgpu::BindGroupEntry> = resources
+                                .iter()
+                                .enumerate()
+                                .map(|(b, buf)| wgpu::BindGroupEntry { binding: b as u32, resource: buf.as_entire_binding() })
+                                .collect();
+                            let bg = dev.gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                                label: Some(&label),
+                                layout: &kernel.layout,
+                                entries: &entries,
+                            });
+                            pass.set_pipeline(&kernel.pipeline);
+                            pass.set_bind_group(0, &bg, &[]);
+                            pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
+                            i += 1;
+                        }
+                        continue;
+                    }
+                }
+                i += 1;
+            }
+            dev.gpu.queue.submit([enc.finish()]);
+        });
+        r.map_err(|m| self.err(m))?;
+        Ok(self.dispatches)
+    }
+}
+
+impl Drop for Launch<'_> {
+    fn drop(&mut self) {
+        // Safe to reuse at once: a later write to a recycled buffer is queued after this
+        // launch's submission, so the device has read it by then.
+        for (use_, b) in self.temps.drain(..) {
+            self.pool.recycle(self.dev.index, use_, b);
+        }
+    }
+}

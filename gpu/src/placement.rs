@@ -1,0 +1,130 @@
+//! A session's devices and where each variable goes: device strings in any TensorFlow
+//! spelling, `caching_device` (string or device function), the session default, and the
+//! checks that a variable can live on its device (dtype support, known shape, size).
+
+use varscope_core::{DeviceKind, DeviceName, Variable};
+
+use crate::device::{DeviceInfo, Gpu};
+use crate::error::{GpuError, Result};
+use crate::launch::Dev;
+use crate::layout;
+
+/// The devices of a session: `/cpu:0` at index 0, `/gpu:n` at index `n + 1`.
+pub(crate) struct Devices {
+    pub infos: Vec<DeviceInfo>,
+    pub gpus: Vec<Gpu>,
+    pub default: usize,
+    pub max_chunk_bytes: Option<u64>,
+}
+
+/// Where a validated variable goes: device index, elements and bytes on that device.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Placed {
+    pub device: usize,
+    pub elements: u64,
+    pub bytes: u64,
+}
+
+impl Devices {
+    /// The GPU at device index `index` (`None` for `/cpu:0`).
+    pub fn dev(&self, index: usize) -> Option<Dev<'_>> {
+        let gpu = index.checked_sub(1).and_then(|i| self.gpus.get(i))?;
+        Some(Dev { gpu, info: &self.infos[index], index })
+    }
+
+    fn available(&self) -> Vec<String> {
+        self.infos.iter().map(|d| d.name.clone()).collect()
+    }
+
+    /// Index of a device string in any TensorFlow spelling.
+    pub fn index(&self, s: &str, var: Option<&Variable>) -> Result<usize> {
+        let unknown = || GpuError::UnknownDevice {
+            device: s.to_string(),
+            variable: var.map(|v| v.key().to_string()),
+            available: self.available(),
+        };
+        let d = DeviceName::parse(s).ok_or_else(unknown)?;
+        match d.kind {
+            DeviceKind::Cpu if d.index == 0 => Ok(0),
+            DeviceKind::Gpu if (d.index as usize) < self.gpus.len() => Ok(d.index as usize + 1),
+            _ => Err(unknown()),
+        }
+    }
+
+    /// The device index of a variable: its caching device (string or function), or the
+    /// default when it has none or it is `""`.
+    pub fn place(&self, v: &Variable) -> Result<usize> {
+        match v.caching_device() {
+            None => Ok(self.default),
+            Some(cd) => {
+                let s = cd.resolve(v);
+                if s.trim().is_empty() {
+                    Ok(self.default)
+                } else {
+                    self.index(&s, Some(v))
+                }
+            }
+        }
+    }
+
+    /// Largest chunk (bytes) of a variable on `dev`.
+    pub fn chunk_limit(&self, dev: usize) -> u64 {
+        let d = &self.infos[dev];
+        let hw = d.max_storage_buffer_binding_size.min(d.max_buffer_size);
+        match self.max_chunk_bytes {
+            Some(c) => c.min(hw),
+            None => hw,
+        }
+    }
+
+    /// Largest variable (device bytes) packed into a slab on `dev`.
+    pub fn slab_limit(&self, dev: usize) -> u64 {
+        (1u64 << 20).min(self.chunk_limit(dev))
+    }
+
+    /// Most bytes of one slab on `dev`.
+    pub fn slab_capacity(&self, dev: usize) -> u64 {
+        (64u64 << 20).min(self.chunk_limit(dev))
+    }
+
+    /// Checks that `v` (of the graph `graph_id`) can live on its device: same graph,
+    /// known shape, supported dtype, fits the device's memory limit.
+    pub fn validate(&self, v: &Variable, graph_id: u64) -> Result<Placed> {
+        if v.graph_id() != graph_id {
+            return Err(GpuError::ForeignVariable { variable: v.key().to_string() });
+        }
+        let dev = self.place(v)?;
+        let info = &self.infos[dev];
+        info.supports(v.dtype()).map_err(|reason| GpuError::UnsupportedDType {
+            variable: v.key().to_string(),
+            dtype: v.dtype(),
+            device: info.name.clone(),
+            reason,
+        })?;
+        let dims = v
+            .dims()
+            .ok_or_else(|| GpuError::UnknownShape { variable: v.key().to_string(), shape: v.shape().to_string() })?;
+        let n = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+        let bytes = n.and_then(|n| {
+            if info.is_cpu() {
+                n.checked_mul(v.dtype().size_bytes() as u64)
+            } else {
+                layout::device_bytes(v.dtype(), n)
+            }
+        });
+        let too_large = |bytes: Option<u64>, limit: u64| GpuError::TooLarge {
+            variable: v.key().to_string(),
+            bytes: bytes.unwrap_or(u64::MAX),
+            device: info.name.clone(),
+            limit,
+        };
+        let (n, bytes) = match (n, bytes) {
+            (Some(n), Some(b)) if b <= info.memory_limit => (n, b),
+            _ => return Err(too_large(bytes, info.memory_limit)),
+        };
+        if info.is_cpu() && bytes > isize::MAX as u64 {
+            return Err(too_large(Some(bytes), isize::MAX as u64));
+        }
+        Ok(Placed { device: dev, elements: n, bytes })
+    }
+}
