@@ -231,6 +231,14 @@ impl ScopePath {
     }
 }
 
+impl From<&ScopePath> for crate::ScopeName {
+    /// Re-enters the path's scope on the TensorFlow-shaped path
+    /// (`graph.variable_scope(&path)`), as a captured scope object.
+    fn from(p: &ScopePath) -> Self {
+        crate::ScopeName::Scope(p.to_variable_scope())
+    }
+}
+
 /// A variable request on a [`ScopePath`]. The setters are `get_variable`'s arguments;
 /// the terminals say what happens.
 #[derive(Clone)]

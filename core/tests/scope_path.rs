@@ -212,6 +212,9 @@ fn a_path_re_enters_on_the_tf_path() {
     let v = p.var("w").shape([2]).create().unwrap();
     let again = g.variable_scope(p.to_variable_scope()).reuse(Reuse::True).run(|_| g.get_variable("w").get()).unwrap();
     assert_eq!(again.variable(), Some(&v));
+    // Or directly from the path.
+    let v2 = g.variable_scope(&p).reuse(Reuse::True).run(|_| g.get_variable("w").variable()).unwrap();
+    assert_eq!(v2, v);
 }
 
 // ----- the TensorFlow-shaped path: flat results, typed terminals, typed devices ---------

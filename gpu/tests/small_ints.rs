@@ -50,7 +50,13 @@ fn small_int_variables_initialize_read_and_assign_on_every_device() {
         for (d, lo, hi) in DTYPES {
             let n = d.name();
             // Odd lengths, so the last word is partly padding.
-            let z = var(g.get_variable(&format!("z_{n}")).shape([5]).dtype(d).caching_device(t.device.as_str()).get().unwrap());
+            let z = var(g
+                .get_variable(&format!("z_{n}"))
+                .shape([5])
+                .dtype(d)
+                .caching_device(t.device.as_str())
+                .get()
+                .unwrap());
             let o = var(g
                 .get_variable(&format!("o_{n}"))
                 .shape([3])
