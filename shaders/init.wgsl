@@ -107,6 +107,13 @@ fn encode_f32(v: f32, dtype: u32) -> u32 {
     }
 }
 
+// select(f, t, c) component by component, as four scalar selects: naga writes a vector
+// select as an integer mix(), which desktop GLSL before 4.50 only has with
+// GL_EXT_shader_integer_mix (naga 30 does not enable it; tests/translate.rs checks).
+fn select4(f: vec4<u32>, t: vec4<u32>, c: vec4<bool>) -> vec4<u32> {
+    return vec4<u32>(select(f.x, t.x, c.x), select(f.y, t.y, c.y), select(f.z, t.z, c.z), select(f.w, t.w, c.w));
+}
+
 // Component `lane` (0..3) of v without dynamic indexing (which some drivers spill).
 fn pick(v: vec4<u32>, lane: u32) -> u32 {
     return select(select(v.x, v.y, lane == 1u), select(v.z, v.w, lane == 3u), lane >= 2u);
@@ -201,7 +208,7 @@ fn init_main(
     var vals = vec4<u32>(d.p0);
     if (INIT_KIND == KIND_IDENTITY) {
         let own = vec4<u32>(own0) + vec4<u32>(0u, 1u, 2u, 3u);
-        vals = select(vec4<u32>(0u), vals, own / vec4<u32>(d.cols) == own % vec4<u32>(d.cols));
+        vals = select4(vec4<u32>(0u), vals, own / vec4<u32>(d.cols) == own % vec4<u32>(d.cols));
     } else if (INIT_KIND != KIND_FILL) {
         // Full index of the first element; in the aligned and contiguous layouts the
         // next three follow it.
@@ -210,7 +217,7 @@ fn init_main(
             for (var k = 0u; k < 4u; k = k + 1u) {
                 if (k < n) {
                     let v = value_at(d, full_index(d, own0 + k));
-                    vals = select(vals, vec4<u32>(v), vec4<u32>(k) == vec4<u32>(0u, 1u, 2u, 3u));
+                    vals = select4(vals, vec4<u32>(v), vec4<u32>(k) == vec4<u32>(0u, 1u, 2u, 3u));
                 }
             }
         } else {

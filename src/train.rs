@@ -328,7 +328,7 @@ pub fn run(config: &TrainConfig, mut log: impl FnMut(usize, f32)) -> Result<Trai
 trait Passes {
     fn forward_backward(
         &mut self,
-        s: &Session<'_>,
+        s: &Session,
         m: &Model,
         grads: &Gradients,
         stats: bool,
@@ -354,7 +354,7 @@ impl HostPasses {
 impl Passes for HostPasses {
     fn forward_backward(
         &mut self,
-        s: &Session<'_>,
+        s: &Session,
         m: &Model,
         grads: &Gradients,
         want: bool,
@@ -452,7 +452,7 @@ impl Passes for HostPasses {
         for (v, gv) in
             [(&m.w1, gw1), (&m.b1, gb1), (&m.w2a, gw2a), (&m.w2b, gw2b), (&m.b2, gb2), (&m.w3, gw3), (&m.b3, gb3)]
         {
-            grads.write_f32(s, v, &gv)?;
+            grads.write_f32(v, &gv)?;
         }
         Ok(want.then(|| ((loss / n as f64) as f32, correct as f32 / n as f32)))
     }
@@ -517,9 +517,9 @@ fn range_binding<'a>(b: &'a VariableBuffers, what: &str) -> Result<wgpu::BufferB
 }
 
 impl GpuPasses {
-    fn new(s: &Session<'_>, m: &Model, grads: &Gradients, c: &TrainConfig, data: Data) -> Result<Self, TrainError> {
+    fn new(s: &Session, m: &Model, grads: &Gradients, c: &TrainConfig, data: Data) -> Result<Self, TrainError> {
         let vb: Vec<VariableBuffers> = m.vars().iter().map(|v| s.buffers(v)).collect::<Result<_, _>>()?;
-        let gb: Vec<VariableBuffers> = m.vars().iter().map(|v| grads.buffers(s, v)).collect::<Result<_, _>>()?;
+        let gb: Vec<VariableBuffers> = m.vars().iter().map(|v| grads.buffers(v)).collect::<Result<_, _>>()?;
         let (device, queue, device_name) = (vb[0].device.clone(), vb[0].queue.clone(), vb[0].device_name.clone());
         let n = data.labels.len();
         let werr = |operation: &str, message: String| TrainError::Wgpu {
@@ -640,7 +640,7 @@ impl GpuPasses {
 impl Passes for GpuPasses {
     fn forward_backward(
         &mut self,
-        _s: &Session<'_>,
+        _s: &Session,
         _m: &Model,
         _g: &Gradients,
         want: bool,

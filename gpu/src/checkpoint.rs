@@ -1502,7 +1502,7 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Saves variables of `session` (default: all global variables) to the safetensors file
 /// `path`, atomically. Every variable must be initialized. See the module documentation
 /// for the format.
-pub fn save(session: &Session<'_>, path: impl AsRef<Path>, options: &SaveOptions) -> Result<SaveReport> {
+pub fn save(session: &Session, path: impl AsRef<Path>, options: &SaveOptions) -> Result<SaveReport> {
     let path = path.as_ref();
     let graph = session.graph();
     let vars = match &options.variables {
@@ -1607,7 +1607,7 @@ pub fn save(session: &Session<'_>, path: impl AsRef<Path>, options: &SaveOptions
 /// Writes the temporary file: header with placeholder checksums, each tensor's bytes
 /// (one tensor in host memory at a time), then the final header; flushes and syncs.
 fn write_tmp(
-    session: &Session<'_>,
+    session: &Session,
     units: &[Unit],
     out: &[OutTensor],
     file: File,
@@ -1861,7 +1861,7 @@ fn part_values(info: &CheckpointInfo, file: &[u8], t: &TensorInfo, unit: &Unit, 
 /// Everything is validated before any variable is written; on error no variable
 /// changes. The file is memory-mapped and values are streamed one variable (or shard)
 /// at a time. Files from other tools (PyTorch, candle) load by name.
-pub fn restore(session: &Session<'_>, path: impl AsRef<Path>, options: &RestoreOptions) -> Result<RestoreReport> {
+pub fn restore(session: &Session, path: impl AsRef<Path>, options: &RestoreOptions) -> Result<RestoreReport> {
     let path = path.as_ref();
     let graph = session.graph();
     let vars = match &options.variables {

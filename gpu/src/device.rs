@@ -30,12 +30,15 @@ pub struct DeviceInfo {
     pub max_storage_buffer_binding_size: u64,
     /// Bytes the session lets this device hold in total (see `SessionOptions::memory_limit`).
     pub memory_limit: u64,
-    /// The adapter has `SHADER_F16` (float16 is stored packed either way).
+    /// The adapter has `SHADER_F16` and no [`AdapterMask`] hides it (float16 is stored
+    /// packed either way, so nothing depends on it).
     pub shader_f16: bool,
     /// The adapter supports 64-bit floats in shaders (float64 variables allowed).
     pub shader_f64: bool,
     /// The adapter supports 64-bit integers in shaders (int64 variables allowed).
     pub shader_i64: bool,
+    /// The device is the user's own ([`ExternalDevice`]), not one the session opened.
+    pub external: bool,
     pub(crate) in_use: Arc<AtomicU64>,
 }
 
@@ -122,20 +125,249 @@ pub(crate) fn cpu_info(memory_limit: u64) -> DeviceInfo {
         shader_f16: true,
         shader_f64: true,
         shader_i64: true,
+        external: false,
         in_use: Arc::new(AtomicU64::new(0)),
     }
 }
 
+/// A device the user already has: varscope puts variables on it and runs its kernels in
+/// its queue, next to the user's own pipelines. Clones of the handles are kept; the
+/// device is not reconfigured (its features and limits are whatever the user requested,
+/// and its uncaptured-error handler stays the user's: errors of varscope's own calls are
+/// caught in error scopes and returned as [`GpuError`]s, so [`crate::Session::sync`]
+/// reports no user-kernel errors for it).
+#[derive(Clone, Debug)]
+pub struct ExternalDevice {
+    adapter: wgpu::Adapter,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+}
+
+impl ExternalDevice {
+    /// Wraps a user's adapter, the device opened on it and that device's queue.
+    pub fn new(adapter: wgpu::Adapter, device: wgpu::Device, queue: wgpu::Queue) -> Self {
+        ExternalDevice { adapter, device, queue }
+    }
+}
+
+/// Where a session's [`ExternalDevice`]s go among its `/gpu:N` devices.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ExternalPlacement {
+    /// The external devices are the session's only GPUs: `/gpu:0`, `/gpu:1`, ... in the
+    /// order given; no adapter is enumerated (the default).
+    #[default]
+    Only,
+    /// The external devices first (`/gpu:0`, ...), then every enumerated adapter in its
+    /// stable order.
+    First,
+    /// Every enumerated adapter first, numbered as without external devices, then the
+    /// external devices. The user's adapter is then usually also enumerated: the same
+    /// hardware as two wgpu devices, whose buffers do not bind into each other.
+    Last,
+}
+
+/// Capabilities hidden from every adapter the session opens itself, so that it behaves
+/// as on an adapter that lacks them: fallback tests on any adapter, or pinning a
+/// deployment to a floor. [`ExternalDevice`]s are used as the user opened them.
+#[derive(Clone, Debug, Default)]
+pub struct AdapterMask {
+    features: wgpu::Features,
+    limits: Option<wgpu::Limits>,
+}
+
+impl AdapterMask {
+    /// Hides `features` (for example `SHADER_INT64`, `SHADER_F64`, `SHADER_F16`): they
+    /// are not requested and the session reports them absent.
+    pub fn without_features(mut self, features: wgpu::Features) -> Self {
+        self.features |= features;
+        self
+    }
+
+    /// Requests at most `limits`: each limit of the device is the worse of the
+    /// adapter's and this one's (wgpu then enforces it).
+    pub fn at_most(mut self, limits: wgpu::Limits) -> Self {
+        self.limits = Some(match self.limits {
+            Some(l) => l.or_worse_values_from(&limits),
+            None => limits,
+        });
+        self
+    }
+
+    fn limits_of(&self, adapter: &wgpu::Limits) -> wgpu::Limits {
+        match &self.limits {
+            Some(l) => adapter.clone().or_worse_values_from(l),
+            None => adapter.clone(),
+        }
+    }
+}
+
+/// Which GPU devices a session has: the adapters wgpu enumerates (masked by an
+/// [`AdapterMask`]), devices the user already has ([`ExternalDevice`]), or both
+/// (`SessionOptions::devices`).
+#[derive(Clone, Debug, Default)]
+pub struct DeviceOptions {
+    external: Vec<ExternalDevice>,
+    placement: ExternalPlacement,
+    mask: AdapterMask,
+}
+
+impl DeviceOptions {
+    /// Adds a user's device (see [`ExternalPlacement`] for where it goes; by default it
+    /// is `/gpu:0` and the only GPU).
+    pub fn external(mut self, device: ExternalDevice) -> Self {
+        self.external.push(device);
+        self
+    }
+
+    /// Where the external devices go among the enumerated adapters.
+    pub fn placement(mut self, placement: ExternalPlacement) -> Self {
+        self.placement = placement;
+        self
+    }
+
+    /// Masks capabilities off the adapters the session opens itself.
+    pub fn mask(mut self, mask: AdapterMask) -> Self {
+        self.mask = mask;
+        self
+    }
+}
+
+/// Checks a device's capabilities against what varscope's registered kernels need
+/// (derived from the registry, so a new shader's needs are checked too): compute
+/// shaders; a workgroup of `WORKGROUP_SIZE` invocations along x; dispatches of up to
+/// `MAX_WORKGROUPS_PER_DIMENSION` workgroups per dimension; one bind group with as many
+/// storage and uniform buffers as the largest kernel binds; uniform bindings as large as
+/// the largest parameter block; storage bindings of at least one chunk granule of
+/// 8-byte elements.
+pub(crate) fn check_requirements(
+    info: &wgpu::AdapterInfo,
+    downlevel: wgpu::DownlevelFlags,
+    limits: &wgpu::Limits,
+) -> Result<(), GpuError> {
+    check_limits(&info.name, info.backend, downlevel, limits)
+}
+
+fn check_limits(
+    adapter: &str,
+    backend: wgpu::Backend,
+    downlevel: wgpu::DownlevelFlags,
+    limits: &wgpu::Limits,
+) -> Result<(), GpuError> {
+    use varscope_shaders::{Binding, Shader, MAX_WORKGROUPS_PER_DIMENSION, WORKGROUP_SIZE};
+    let count = |s: Shader, f: fn(&Binding) -> bool| s.bindings().iter().filter(|b| f(b)).count() as u64;
+    let most = |f: fn(&Binding) -> bool| {
+        Shader::ALL.iter().map(|&s| (count(s, f), s.label())).max_by_key(|(n, _)| *n).unwrap_or((0, ""))
+    };
+    let (storage, storage_by) = most(|b| matches!(b, Binding::Storage { .. }));
+    let (uniform, uniform_by) = most(|b| matches!(b, Binding::Uniform));
+    let (bindings, bindings_by) = most(|_| true);
+    let uniform_bytes = [
+        std::mem::size_of::<varscope_shaders::InitParams>(),
+        std::mem::size_of::<varscope_shaders::FillParams>(),
+        std::mem::size_of::<varscope_shaders::OptimParams>(),
+        std::mem::size_of::<varscope_shaders::RowParams>(),
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(0) as u64;
+    let granule_bytes = crate::layout::CHUNK_GRANULE * 8;
+    let wg = u64::from(WORKGROUP_SIZE);
+    let checks: [(&'static str, u64, u64, Option<&'static str>); 10] = [
+        (
+            "DownlevelFlags::COMPUTE_SHADERS",
+            1,
+            u64::from(downlevel.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)),
+            None,
+        ),
+        ("max_compute_workgroup_size_x", wg, u64::from(limits.max_compute_workgroup_size_x), None),
+        ("max_compute_invocations_per_workgroup", wg, u64::from(limits.max_compute_invocations_per_workgroup), None),
+        (
+            "max_compute_workgroups_per_dimension",
+            u64::from(MAX_WORKGROUPS_PER_DIMENSION),
+            u64::from(limits.max_compute_workgroups_per_dimension),
+            None,
+        ),
+        ("max_bind_groups", 1, u64::from(limits.max_bind_groups), None),
+        ("max_bindings_per_bind_group", bindings, u64::from(limits.max_bindings_per_bind_group), Some(bindings_by)),
+        (
+            "max_storage_buffers_per_shader_stage",
+            storage,
+            u64::from(limits.max_storage_buffers_per_shader_stage),
+            Some(storage_by),
+        ),
+        (
+            "max_uniform_buffers_per_shader_stage",
+            uniform,
+            u64::from(limits.max_uniform_buffers_per_shader_stage),
+            Some(uniform_by),
+        ),
+        ("max_uniform_buffer_binding_size", uniform_bytes, limits.max_uniform_buffer_binding_size, None),
+        ("max_storage_buffer_binding_size", granule_bytes, limits.max_storage_buffer_binding_size, None),
+    ];
+    for (limit, required, available, shader) in checks {
+        if available < required {
+            return Err(GpuError::BelowRequirements {
+                adapter: adapter.to_string(),
+                backend: format!("{backend:?}"),
+                limit,
+                required,
+                available,
+                shader,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The session's description of an opened device.
+fn describe(
+    info: &wgpu::AdapterInfo,
+    device: &wgpu::Device,
+    adapter_f16: bool,
+    memory_limit: u64,
+    external: bool,
+) -> DeviceInfo {
+    let dl = device.limits();
+    let features = device.features();
+    DeviceInfo {
+        name: String::new(),
+        backend: Some(info.backend),
+        adapter_name: info.name.clone(),
+        driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+        device_type: info.device_type,
+        max_buffer_size: dl.max_buffer_size,
+        max_storage_buffer_binding_size: dl.max_storage_buffer_binding_size,
+        memory_limit,
+        shader_f16: adapter_f16,
+        shader_f64: features.contains(wgpu::Features::SHADER_F64),
+        shader_i64: features.contains(wgpu::Features::SHADER_INT64),
+        external,
+        in_use: Arc::new(AtomicU64::new(0)),
+    }
+}
+
+fn gpu_of(device: wgpu::Device, queue: wgpu::Queue, uncaptured: Arc<Mutex<Vec<String>>>) -> Gpu {
+    let align = u64::from(device.limits().min_storage_buffer_offset_alignment).max(4);
+    Gpu { device, queue, uncaptured, align }
+}
+
 /// Enumerates adapters of `backends`, sorts them (device type, backend, name) and opens a
-/// device on each. An adapter whose device cannot be opened is skipped and returned in
-/// the second list with the reason, so one broken driver does not take the others down.
+/// device on each. An adapter that is below varscope's requirements
+/// ([`check_requirements`], after the mask) or whose device cannot be opened is skipped
+/// and returned in the second list with the reason, so one broken driver does not take
+/// the others down.
 ///
-/// Requested features: `SHADER_F64` and `SHADER_INT64` where the adapter has them (so
-/// user kernels can bind 64-bit variables); nothing else (float16 is stored packed, so
-/// `SHADER_F16` is not needed). Requested limits: the adapter's own limits, in particular
-/// its `max_storage_buffer_binding_size` (the chunk size of large variables) and
+/// Requested features: `SHADER_F64` and `SHADER_INT64` where the adapter has them and
+/// the mask does not hide them (so user kernels can bind 64-bit variables); nothing else
+/// (float16 is stored packed, so `SHADER_F16` is not needed). Requested limits: the
+/// adapter's own limits (or the mask's, where worse), in particular its
+/// `max_storage_buffer_binding_size` (the chunk size of large variables) and
 /// `max_buffer_size`.
-pub(crate) fn open_adapters(backends: wgpu::Backends, memory_limit: u64) -> (Vec<(DeviceInfo, Gpu)>, Vec<GpuError>) {
+fn open_masked(
+    backends: wgpu::Backends,
+    mask: &AdapterMask,
+    memory_limit: u64,
+) -> Opened {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = backends;
     let instance = wgpu::Instance::new(desc);
@@ -153,12 +385,13 @@ pub(crate) fn open_adapters(backends: wgpu::Backends, memory_limit: u64) -> (Vec
     let mut skipped = Vec::new();
     for adapter in adapters {
         let info = adapter.get_info();
-        let alimits = adapter.limits();
-        let features = adapter.features();
+        let features = adapter.features() - mask.features;
         let wanted = features & (wgpu::Features::SHADER_F64 | wgpu::Features::SHADER_INT64);
-        // The adapter's own limits: always satisfiable, and they carry the two that
-        // matter (max_storage_buffer_binding_size = chunk size, max_buffer_size).
-        let limits = alimits.clone();
+        let limits = mask.limits_of(&adapter.limits());
+        if let Err(e) = check_requirements(&info, adapter.get_downlevel_capabilities().flags, &limits) {
+            skipped.push(e);
+            continue;
+        }
         let ddesc = wgpu::DeviceDescriptor {
             label: Some("varscope"),
             required_features: wanted,
@@ -185,22 +418,111 @@ pub(crate) fn open_adapters(backends: wgpu::Backends, memory_limit: u64) -> (Vec
                 s.push(e.to_string());
             }
         }));
-        let dl = device.limits();
-        let di = DeviceInfo {
-            name: format!("/gpu:{}", out.len()),
-            backend: Some(info.backend),
-            adapter_name: info.name.clone(),
-            driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
-            device_type: info.device_type,
-            max_buffer_size: dl.max_buffer_size,
-            max_storage_buffer_binding_size: dl.max_storage_buffer_binding_size,
-            memory_limit,
-            shader_f16: features.contains(wgpu::Features::SHADER_F16),
-            shader_f64: device.features().contains(wgpu::Features::SHADER_F64),
-            shader_i64: device.features().contains(wgpu::Features::SHADER_INT64),
-            in_use: Arc::new(AtomicU64::new(0)),
-        };
-        out.push((di, Gpu { device, queue, uncaptured, align: u64::from(dl.min_storage_buffer_offset_alignment).max(4) }));
+        let di = describe(&info, &device, features.contains(wgpu::Features::SHADER_F16), memory_limit, false);
+        out.push((di, gpu_of(device, queue, uncaptured)));
     }
     (out, skipped)
+}
+
+/// Opened devices in `/gpu:N` order, and the adapters skipped with the reason.
+pub(crate) type Opened = (Vec<(DeviceInfo, Gpu)>, Vec<GpuError>);
+
+/// Every adapter of `backends`, unmasked, named `/gpu:N` in order (for tests that need
+/// the devices without a session).
+#[allow(dead_code)]
+pub(crate) fn open_adapters(backends: wgpu::Backends, memory_limit: u64) -> Opened {
+    let (mut all, skipped) = open_masked(backends, &AdapterMask::default(), memory_limit);
+    for (i, (di, _)) in all.iter_mut().enumerate() {
+        di.name = format!("/gpu:{i}");
+    }
+    (all, skipped)
+}
+
+/// The session's GPU devices, named `/gpu:0`, `/gpu:1`, ... in order: the external
+/// devices and the enumerated adapters of `backends` (none if `backends` is empty) as
+/// [`DeviceOptions`] places them; and the adapters skipped. An external device below
+/// varscope's requirements is an error (the user asked for it), not a skip.
+pub(crate) fn open_devices(
+    options: &DeviceOptions,
+    backends: wgpu::Backends,
+    memory_limit: u64,
+) -> Result<Opened, GpuError> {
+    let mut external = Vec::with_capacity(options.external.len());
+    for x in &options.external {
+        let info = x.adapter.get_info();
+        check_requirements(&info, x.adapter.get_downlevel_capabilities().flags, &x.device.limits())?;
+        let f16 = x.adapter.features().contains(wgpu::Features::SHADER_F16);
+        let di = describe(&info, &x.device, f16, memory_limit, true);
+        external.push((di, gpu_of(x.device.clone(), x.queue.clone(), Arc::new(Mutex::new(Vec::new())))));
+    }
+    let enumerate = !backends.is_empty() && (external.is_empty() || options.placement != ExternalPlacement::Only);
+    let (enumerated, skipped) =
+        if enumerate { open_masked(backends, &options.mask, memory_limit) } else { (Vec::new(), Vec::new()) };
+    let mut all = match options.placement {
+        ExternalPlacement::Only | ExternalPlacement::First => {
+            external.extend(enumerated);
+            external
+        }
+        ExternalPlacement::Last => {
+            let mut e = enumerated;
+            e.extend(external);
+            e
+        }
+    };
+    for (i, (di, _)) in all.iter_mut().enumerate() {
+        di.name = format!("/gpu:{i}");
+    }
+    Ok((all, skipped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// WebGPU's default limits meet every requirement; each shortfall is named, with the
+    /// shader that needs it; no compute shaders (GL ES 3.0, WebGL2) is one.
+    #[test]
+    fn requirements_name_the_missing_capability() {
+        let ok = wgpu::DownlevelFlags::all();
+        let check = |d, l: &wgpu::Limits| check_limits("test adapter", wgpu::Backend::Gl, d, l);
+        assert!(check(ok, &wgpu::Limits::default()).is_ok());
+        match check(wgpu::DownlevelFlags::empty(), &wgpu::Limits::default()) {
+            Err(GpuError::BelowRequirements { adapter, backend, limit, required: 1, available: 0, shader: None }) => {
+                assert_eq!(
+                    (adapter.as_str(), backend.as_str(), limit),
+                    ("test adapter", "Gl", "DownlevelFlags::COMPUTE_SHADERS")
+                );
+            }
+            r => panic!("{r:?}"),
+        }
+        let storage = wgpu::Limits { max_storage_buffers_per_shader_stage: 6, ..wgpu::Limits::default() };
+        let e = check(ok, &storage).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Adapter test adapter (Gl) cannot run varscope's kernels: max_storage_buffers_per_shader_stage is 6, 7 needed (by shaders/optim.wgsl)"
+        );
+        let groups = wgpu::Limits { max_compute_workgroups_per_dimension: 1024, ..wgpu::Limits::default() };
+        assert!(matches!(
+            check(ok, &groups),
+            Err(GpuError::BelowRequirements { limit: "max_compute_workgroups_per_dimension", required: 65_535, .. })
+        ));
+        let binding = wgpu::Limits { max_storage_buffer_binding_size: 256, ..wgpu::Limits::default() };
+        assert!(matches!(
+            check(ok, &binding),
+            Err(GpuError::BelowRequirements { limit: "max_storage_buffer_binding_size", required: 512, .. })
+        ));
+    }
+
+    /// A mask takes the worse of the adapter's and its own limits, field by field.
+    #[test]
+    fn masks_take_the_worse_limit() {
+        let adapter = wgpu::Limits { max_storage_buffer_binding_size: 1 << 30, ..wgpu::Limits::default() };
+        let mask = AdapterMask::default()
+            .at_most(wgpu::Limits { max_storage_buffer_binding_size: 4096, ..wgpu::Limits::default() })
+            .at_most(wgpu::Limits { min_storage_buffer_offset_alignment: 256, ..wgpu::Limits::default() });
+        let l = mask.limits_of(&adapter);
+        assert_eq!(l.max_storage_buffer_binding_size, 4096);
+        assert_eq!(l.min_storage_buffer_offset_alignment, 256);
+        assert_eq!(AdapterMask::default().limits_of(&adapter), adapter);
+    }
 }

@@ -167,6 +167,26 @@ pub enum GpuError {
         message: String,
     },
 
+    /// An adapter (or a user's device) below what varscope's kernels need, found before
+    /// anything is allocated on it: an enumerated adapter is skipped with this error, a
+    /// user's device fails the session. See `docs/platforms.md`.
+    #[error("Adapter {adapter} ({backend}) cannot run varscope's kernels: {limit} is {available}, {required} needed{}", by_shader(.shader))]
+    BelowRequirements {
+        /// Adapter name.
+        adapter: String,
+        /// Backend name.
+        backend: String,
+        /// The wgpu limit or downlevel flag (`max_storage_buffers_per_shader_stage`,
+        /// `DownlevelFlags::COMPUTE_SHADERS`: 1 present, 0 absent).
+        limit: &'static str,
+        /// The least value varscope needs.
+        required: u64,
+        /// The device's value.
+        available: u64,
+        /// The registered shader that sets the requirement, if one does.
+        shader: Option<&'static str>,
+    },
+
     /// An initializer produced values that do not fit its variable (a host closure
     /// returning the wrong shape or dtype, or a reference kernel failure).
     #[error("Initializer {initializer} of variable {variable} failed: {message}")]
@@ -183,6 +203,13 @@ pub enum GpuError {
 fn for_variable(v: &Option<String>) -> String {
     match v {
         Some(v) => format!(" for variable {v}"),
+        None => String::new(),
+    }
+}
+
+fn by_shader(shader: &Option<&'static str>) -> String {
+    match shader {
+        Some(s) => format!(" (by {s})"),
         None => String::new(),
     }
 }

@@ -67,7 +67,7 @@ mod sync;
 mod transfer;
 mod values;
 
-pub use device::{DeviceInfo, DeviceType};
+pub use device::{AdapterMask, DeviceInfo, DeviceOptions, DeviceType, ExternalDevice, ExternalPlacement};
 pub use error::{GpuError, Result};
 pub use session::{ChunkBuffer, Session, SessionOptions, VariableBuffers, DEFAULT_DEVICE_ENV};
 pub use values::HostValues;

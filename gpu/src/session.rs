@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use varscope_core::{DType, Graph, PartitionedVariable, Variable};
 
@@ -34,6 +34,7 @@ pub struct SessionOptions {
     max_chunk_bytes: Option<u64>,
     memory_limit: Option<u64>,
     pool_cache_bytes: u64,
+    devices: device::DeviceOptions,
 }
 
 impl Default for SessionOptions {
@@ -44,6 +45,7 @@ impl Default for SessionOptions {
             max_chunk_bytes: None,
             memory_limit: None,
             pool_cache_bytes: 64 << 20,
+            devices: device::DeviceOptions::default(),
         }
     }
 }
@@ -76,6 +78,12 @@ impl SessionOptions {
     /// Bytes of staging and parameter buffers the pool keeps for reuse (default 64 MiB).
     pub fn pool_cache_bytes(mut self, bytes: u64) -> Self {
         self.pool_cache_bytes = bytes;
+        self
+    }
+    /// Devices the user already has, and capabilities masked off the adapters the
+    /// session opens itself ([`crate::DeviceOptions`]).
+    pub fn devices(mut self, devices: device::DeviceOptions) -> Self {
+        self.devices = devices;
         self
     }
 }
@@ -121,8 +129,17 @@ pub struct VariableBuffers {
 ///
 /// The API is synchronous and takes `&self`; a session can be shared between threads.
 /// Device index 0 is `/cpu:0`, index `n + 1` is `/gpu:n`.
-pub struct Session<'g> {
-    graph: &'g Graph,
+///
+/// A `Session` is a cheap handle (`Clone`, `Send + Sync`): clones share the devices and
+/// the variables' buffers, which are freed when the last clone drops. It owns a clone of
+/// its graph, so graph, session and trainers can live in one struct.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    graph: Graph,
     devices: Devices,
     skipped_adapters: Vec<GpuError>,
     state: Mutex<State>,
@@ -130,11 +147,11 @@ pub struct Session<'g> {
     locks: AtomicU64,
 }
 
-impl std::fmt::Debug for Session<'_> {
+impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("devices", &self.devices.infos.iter().map(|d| &d.name).collect::<Vec<_>>())
-            .field("default_device", &self.devices.infos[self.devices.default].name)
+            .field("devices", &self.inner.devices.infos.iter().map(|d| &d.name).collect::<Vec<_>>())
+            .field("default_device", &self.inner.devices.infos[self.inner.devices.default].name)
             .finish()
     }
 }
@@ -189,25 +206,21 @@ impl<'s> Locked<'s> {
     }
 }
 
-impl<'g> Session<'g> {
+impl Session {
     /// A session over `graph` with every adapter wgpu finds, and `/cpu:0`.
-    pub fn new(graph: &'g Graph) -> Result<Self> {
+    pub fn new(graph: &Graph) -> Result<Self> {
         Self::with_options(graph, SessionOptions::default())
     }
 
     /// A session with options.
-    pub fn with_options(graph: &'g Graph, options: SessionOptions) -> Result<Self> {
+    pub fn with_options(graph: &Graph, options: SessionOptions) -> Result<Self> {
         let memory_limit = options.memory_limit.unwrap_or_else(device::host_memory);
         let mut infos = vec![device::cpu_info(memory_limit)];
         let mut gpus = Vec::new();
-        let mut skipped_adapters = Vec::new();
-        if !options.backends.is_empty() {
-            let (opened, skipped) = device::open_adapters(options.backends, memory_limit);
-            for (info, gpu) in opened {
-                infos.push(info);
-                gpus.push(gpu);
-            }
-            skipped_adapters = skipped;
+        let (opened, skipped_adapters) = device::open_devices(&options.devices, options.backends, memory_limit)?;
+        for (info, gpu) in opened {
+            infos.push(info);
+            gpus.push(gpu);
         }
         let mut devices = Devices { infos, gpus, default: 0, max_chunk_bytes: options.max_chunk_bytes };
         let forced = options
@@ -219,82 +232,89 @@ impl<'g> Session<'g> {
             None => 0,
         };
         Ok(Session {
-            graph,
-            devices,
-            skipped_adapters,
-            locks: AtomicU64::new(0),
-            state: Mutex::new(State {
-                storage: Storage::default(),
-                pool: Pool::new(options.pool_cache_bytes),
-                kernels: KernelCache::default(),
+            inner: Arc::new(Inner {
+                graph: graph.clone(),
+                devices,
+                skipped_adapters,
+                locks: AtomicU64::new(0),
+                state: Mutex::new(State {
+                    storage: Storage::default(),
+                    pool: Pool::new(options.pool_cache_bytes),
+                    kernels: KernelCache::default(),
+                }),
             }),
         })
     }
 
     /// The graph this session runs.
-    pub fn graph(&self) -> &'g Graph {
-        self.graph
+    pub fn graph(&self) -> &Graph {
+        &self.inner.graph
+    }
+
+    /// Whether `other` is a handle of this same session.
+    pub fn same_session(&self, other: &Session) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// The devices: `/cpu:0` first, then `/gpu:0`, `/gpu:1`, ... in the stable order of
     /// runtime.md section 2.
     pub fn devices(&self) -> &[DeviceInfo] {
-        &self.devices.infos
+        &self.inner.devices.infos
     }
 
     /// The device variables without a caching device go to.
     pub fn default_device(&self) -> &DeviceInfo {
-        &self.devices.infos[self.devices.default]
+        &self.inner.devices.infos[self.inner.devices.default]
     }
 
     /// Number of GPU devices.
     pub fn num_gpus(&self) -> usize {
-        self.devices.gpus.len()
+        self.inner.devices.gpus.len()
     }
 
     /// Adapters that were found but whose device could not be opened
     /// ([`GpuError::RequestDevice`] with the driver's reason). They are not devices of
     /// this session; the others still are.
     pub fn skipped_adapters(&self) -> &[GpuError] {
-        &self.skipped_adapters
+        &self.inner.skipped_adapters
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.locks.fetch_add(1, Ordering::Relaxed);
-        sync::lock(&self.state)
+        self.inner.locks.fetch_add(1, Ordering::Relaxed);
+        sync::lock(&self.inner.state)
     }
 
     /// How many times the session's lock has been taken so far.
     #[cfg(test)]
     pub(crate) fn lock_count(&self) -> u64 {
-        self.locks.load(Ordering::Relaxed)
+        self.inner.locks.load(Ordering::Relaxed)
     }
 
     /// The state under the session's lock (held until the returned value drops: it
     /// must not call back into the session's public API).
     pub(crate) fn locked(&self) -> Locked<'_> {
-        Locked { devices: &self.devices, graph_id: self.graph.id(), st: self.lock() }
+        Locked { devices: &self.inner.devices, graph_id: self.inner.graph.id(), st: self.lock() }
     }
 
     /// The GPU at device index `index` (`None` for `/cpu:0`).
     pub(crate) fn dev(&self, index: usize) -> Option<Dev<'_>> {
-        self.devices.dev(index)
+        self.inner.devices.dev(index)
     }
 
     /// Looks a device up by name (any TensorFlow spelling).
     pub fn device(&self, name: &str) -> Result<&DeviceInfo> {
-        Ok(&self.devices.infos[self.devices.index(name, None)?])
+        Ok(&self.inner.devices.infos[self.inner.devices.index(name, None)?])
     }
 
     /// The device a variable is placed on: its caching device (string or function), or
     /// the session default when it has none or it is `""`.
     pub fn placement(&self, v: &Variable) -> Result<&DeviceInfo> {
-        Ok(&self.devices.infos[self.devices.place(v)?])
+        Ok(&self.inner.devices.infos[self.inner.devices.place(v)?])
     }
 
     /// The device index of a variable (see [`Session::placement`]).
     pub(crate) fn device_index(&self, v: &Variable) -> Result<usize> {
-        self.devices.place(v)
+        self.inner.devices.place(v)
     }
 
     /// Materializes every variable of `vars` that has no storage yet without writing or
@@ -315,12 +335,12 @@ impl<'g> Session<'g> {
     /// the graph that is not initialized yet (variables restored or assigned are skipped).
     /// Each device gets one submission driven by a descriptor table.
     pub fn global_variables_initializer(&self) -> Result<()> {
-        self.variables_initializer(&self.graph.global_variables())
+        self.variables_initializer(&self.inner.graph.global_variables())
     }
 
     /// `tf.local_variables_initializer()`, run.
     pub fn local_variables_initializer(&self) -> Result<()> {
-        self.variables_initializer(&self.graph.local_variables())
+        self.variables_initializer(&self.inner.graph.local_variables())
     }
 
     /// `tf.variables_initializer(var_list)`, run: materializes and initializes the
@@ -350,9 +370,9 @@ impl<'g> Session<'g> {
             return Ok(());
         }
         // Validate everything before touching anything.
-        let mut by_dev: Vec<Vec<Variable>> = vec![Vec::new(); self.devices.infos.len()];
+        let mut by_dev: Vec<Vec<Variable>> = vec![Vec::new(); self.inner.devices.infos.len()];
         for v in &pending {
-            by_dev[self.devices.validate(v, self.graph.id())?.device].push(v.clone());
+            by_dev[self.inner.devices.validate(v, self.inner.graph.id())?.device].push(v.clone());
         }
         // Host-computed values (the /cpu:0 path and host kernels on GPUs), before allocating.
         let mut jobs: Vec<Vec<InitJob>> = Vec::new();
@@ -409,10 +429,10 @@ impl<'g> Session<'g> {
     pub fn report_uninitialized_variables(&self) -> Vec<String> {
         let st = self.lock();
         let mut seen = HashSet::new();
-        self.graph
+        self.inner.graph
             .global_variables()
             .into_iter()
-            .chain(self.graph.local_variables())
+            .chain(self.inner.graph.local_variables())
             .filter(|v| seen.insert(v.id()))
             .filter(|v| !st.storage.is_initialized(v.id()))
             .map(|v| v.key().to_string())
@@ -431,7 +451,7 @@ impl<'g> Session<'g> {
     pub fn read_many(&self, vars: &[Variable]) -> Result<Vec<HostValues>> {
         let mut l = self.locked();
         for v in vars {
-            if v.graph_id() != self.graph.id() {
+            if v.graph_id() != self.inner.graph.id() {
                 return Err(GpuError::ForeignVariable { variable: v.key().to_string() });
             }
             if !l.storage().is_initialized(v.id()) {
@@ -441,7 +461,7 @@ impl<'g> Session<'g> {
         let mut host: Vec<Vec<u8>> = vec![Vec::new(); vars.len()];
         // GPU ranges per device: (variable index, chunk element count) per range.
         let mut per_dev: Vec<(Vec<ReadRange>, Vec<(usize, u64)>)> = Vec::new();
-        per_dev.resize_with(self.devices.infos.len(), Default::default);
+        per_dev.resize_with(self.inner.devices.infos.len(), Default::default);
         for (i, v) in vars.iter().enumerate() {
             let Some(e) = l.storage().get(v.id()) else { continue };
             match &e.memory {
@@ -532,7 +552,7 @@ impl<'g> Session<'g> {
             if values.dtype() != v.dtype() {
                 return Err(GpuError::DTypeMismatch { variable: v.key().to_string(), dtype: v.dtype(), given: values.dtype() });
             }
-            let placed = self.devices.validate(v, self.graph.id())?;
+            let placed = self.inner.devices.validate(v, self.inner.graph.id())?;
             if values.len() as u64 != placed.elements {
                 return Err(GpuError::SizeMismatch {
                     variable: v.key().to_string(),
@@ -548,7 +568,7 @@ impl<'g> Session<'g> {
         let res = (|| -> Result<()> {
             let State { storage, pool, kernels } = &mut *l.st;
             // Host values first (cannot fail), then one launch per GPU holding the writes.
-            let mut writes: Vec<Vec<(wgpu::Buffer, u64, Vec<u8>)>> = vec![Vec::new(); self.devices.infos.len()];
+            let mut writes: Vec<Vec<(wgpu::Buffer, u64, Vec<u8>)>> = vec![Vec::new(); self.inner.devices.infos.len()];
             for (v, values) in items {
                 let Some(e) = storage.get_mut(v.id()) else { continue };
                 match &mut e.memory {
@@ -621,7 +641,7 @@ impl<'g> Session<'g> {
 
     /// The device a variable's storage lives on, if materialized.
     pub fn variable_device(&self, v: &Variable) -> Option<String> {
-        self.lock().storage.get(v.id()).map(|e| self.devices.infos[e.device].name.clone())
+        self.lock().storage.get(v.id()).map(|e| self.inner.devices.infos[e.device].name.clone())
     }
 
     /// A variable's chunk buffers with their device and queue, for user kernels.
@@ -629,8 +649,8 @@ impl<'g> Session<'g> {
     pub fn buffers(&self, v: &Variable) -> Result<VariableBuffers> {
         let mut l = self.locked();
         l.materialize(std::slice::from_ref(v))?;
-        let dev = self.devices.place(v)?;
-        let info = &self.devices.infos[dev];
+        let dev = self.inner.devices.place(v)?;
+        let info = &self.inner.devices.infos[dev];
         match (l.storage().chunks(v.id()), self.dev(dev)) {
             (Some(chunks), Some(d)) => Ok(VariableBuffers {
                 device_name: info.name.clone(),
@@ -654,7 +674,7 @@ impl<'g> Session<'g> {
     /// that wgpu raised outside the session's error scopes (for example from user
     /// kernels) since the last call.
     pub fn sync(&self) -> Result<()> {
-        for dev in 1..self.devices.infos.len() {
+        for dev in 1..self.inner.devices.infos.len() {
             let Some(d) = self.dev(dev) else { continue };
             sync::wait_idle(&d.gpu.device).map_err(|m| d.error("sync", m))?;
             let pending: Vec<String> = sync::lock(&d.gpu.uncaptured).drain(..).collect();
@@ -671,7 +691,7 @@ impl<'g> Session<'g> {
     pub fn fill_words(&self, v: &Variable, word: u32) -> Result<()> {
         let mut l = self.locked();
         let made = l.materialize(std::slice::from_ref(v))?;
-        let dev = self.devices.place(v)?;
+        let dev = self.inner.devices.place(v)?;
         let res = match self.dev(dev) {
             None => {
                 if let Some(Memory::Host(b)) = l.st.storage.get_mut(v.id()).map(|e| &mut e.memory) {
@@ -711,11 +731,12 @@ impl<'g> Session<'g> {
     }
 }
 
-impl Drop for Session<'_> {
+impl Drop for Inner {
     fn drop(&mut self) {
-        let mut l = self.locked();
-        let ids = l.storage().ids();
-        l.free(&ids);
-        l.pool().trim();
+        let st = self.state.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for id in st.storage.ids() {
+            st.storage.free(&self.devices, id);
+        }
+        st.pool.trim();
     }
 }

@@ -141,7 +141,7 @@ impl Model {
 }
 
 /// A session over `m` with every variable initialized and then set to pattern values.
-fn trained(m: &Model, salt: u64) -> Session<'_> {
+fn trained(m: &Model, salt: u64) -> Session {
     let s = Session::new(&m.graph).unwrap();
     s.global_variables_initializer().unwrap();
     for (_, r) in &m.refs {
@@ -1034,7 +1034,7 @@ fn optimizer_slots_round_trip_and_training_resumes() {
         let mut tr1 = Trainer::new(&s1, Optimizer::adam(), std::slice::from_ref(&w1)).unwrap();
         let grads = Gradients::new(&s1, std::slice::from_ref(&w1)).unwrap();
         for step in 0..3 {
-            grads.write_f32(&s1, &w1, &grad(step)).unwrap();
+            grads.write_f32(&w1, &grad(step)).unwrap();
             tr1.apply_gradients(&grads).unwrap();
         }
         let path = dir.path("train.safetensors");
@@ -1057,8 +1057,8 @@ fn optimizer_slots_round_trip_and_training_resumes() {
         }
         // One more step on each gives the same weights.
         let grads2 = Gradients::new(&s2, std::slice::from_ref(&w2)).unwrap();
-        grads.write_f32(&s1, &w1, &grad(3)).unwrap();
-        grads2.write_f32(&s2, &w2, &grad(3)).unwrap();
+        grads.write_f32(&w1, &grad(3)).unwrap();
+        grads2.write_f32(&w2, &grad(3)).unwrap();
         tr1.apply_gradients(&grads).unwrap();
         tr2.apply_gradients(&grads2).unwrap();
         assert_eq!(s1.read(&w1).unwrap().to_bits_vec(), s2.read(&w2).unwrap().to_bits_vec(), "[{}] resumed step", t.label);

@@ -19,7 +19,7 @@ use varscope_gpu::{Gradients, HostValues, OptimError, Session, SessionOptions, T
 
 const STEPS: u64 = 6;
 
-fn session<'g>(g: &'g Graph, t: &Target) -> Session<'g> {
+fn session(g: &Graph, t: &Target) -> Session {
     Session::with_options(g, SessionOptions::default().default_device(t.device.as_str()).max_chunk_bytes(1024))
         .unwrap_or_else(|e| panic!("{}: session: {e}", t.label))
 }
@@ -96,7 +96,7 @@ fn optimizers_match_the_host_reference_on_every_device() {
             for step in 1..=STEPS {
                 for (i, v) in vars.iter().enumerate() {
                     let gv = grad_values(ref_vars[i].len(), step, i);
-                    grads.write_f32(&s, v, &gv).unwrap();
+                    grads.write_f32(v, &gv).unwrap();
                     opt.reference_step(step, &mut ref_vars[i], &gv, &mut ref_slots[i]).unwrap();
                 }
                 let stats =
@@ -221,7 +221,7 @@ fn constraints_match_the_reference_on_every_device() {
         for (i, v) in vars.iter().enumerate() {
             let mut x = s.read_f32(v).unwrap();
             let gv = grad_values(x.len(), 1, i);
-            grads.write_f32(&s, v, &gv).unwrap();
+            grads.write_f32(v, &gv).unwrap();
             opt.reference_step(1, &mut x, &gv, &mut []).unwrap();
             let mut x64: Vec<f64> = x.iter().map(|&a| f64::from(a)).collect();
             cases[i].2.apply_reference(&cases[i].1, &mut x64);
@@ -308,7 +308,7 @@ fn one_fused_dispatch_for_a_thousand_small_variables() {
         let mut trainer = Trainer::new(&s, Optimizer::adam(), &vars).unwrap();
         let grads = Gradients::new(&s, &vars).unwrap();
         for v in &vars {
-            grads.write_f32(&s, v, &[0.5; 16]).unwrap();
+            grads.write_f32(v, &[0.5; 16]).unwrap();
         }
         let stats = trainer.apply_gradients(&grads).unwrap();
         if t.device == "/cpu:0" {
@@ -370,8 +370,8 @@ fn updates_and_scatters_match_the_reference_on_every_device() {
         if t.device != "/cpu:0" {
             // From a gradient buffer (chunked like the variable) of the same device.
             let grads = Gradients::new(&s, std::slice::from_ref(&big)).unwrap();
-            grads.write_f32(&s, &big, &dense).unwrap();
-            let gb = grads.buffers(&s, &big).unwrap();
+            grads.write_f32(&big, &dense).unwrap();
+            let gb = grads.buffers(&big).unwrap();
             assert!(gb.chunks.len() > 1, "{}: expected a chunked gradient", t.label);
             for c in &gb.chunks {
                 assert_eq!(c.bytes.start % 256, 0, "{}: gradient range not aligned", t.label);
@@ -466,10 +466,10 @@ fn errors_name_the_variable_and_write_nothing() {
         assert_eq!(s.read_f32(&v).unwrap(), vec![1.0; 8], "{label}: a failed step wrote");
         if t.device == "/cpu:0" {
             let grads = Gradients::new(&s, std::slice::from_ref(&v)).unwrap();
-            assert!(matches!(grads.buffers(&s, &v), Err(OptimError::NoBuffers { .. })), "{label}");
+            assert!(matches!(grads.buffers(&v), Err(OptimError::NoBuffers { .. })), "{label}");
         } else {
             let grads = Gradients::new(&s, std::slice::from_ref(&v)).unwrap();
-            let gb = grads.buffers(&s, &v).unwrap();
+            let gb = grads.buffers(&v).unwrap();
             let c = &gb.chunks[0];
             match s.update_from_buffer(&v, UpdateOp::Add, &c.buffer, c.buffer.size()) {
                 Err(OptimError::SourceRange { variable, .. }) => assert_eq!(variable, "emb", "{label}"),
@@ -522,7 +522,7 @@ fn variables_and_slots_in_one_slab_match_the_reference() {
         for step in 1..=3 {
             for (i, v) in vars.iter().enumerate() {
                 let gv = grad_values(rv[i].len(), step, i);
-                grads.write_f32(&s, v, &gv).unwrap();
+                grads.write_f32(v, &gv).unwrap();
                 opt.reference_step(step, &mut rv[i], &gv, &mut rs[i]).unwrap();
             }
             let st = trainer.apply_gradients(&grads).unwrap();
@@ -558,14 +558,13 @@ fn training_continues_after_a_checkpoint_restore() {
                 var(g.get_variable("m/b").shape([5]).initializer(Initializer::zeros()).get().unwrap()),
             ]
         };
-        let steps = |trainer: &mut Trainer<'_, '_>,
-                     s: &Session<'_>,
+        let steps = |trainer: &mut Trainer,
                      vars: &[Variable],
                      grads: &Gradients,
                      range: std::ops::RangeInclusive<u64>| {
             for step in range {
                 for (i, v) in vars.iter().enumerate() {
-                    grads.write_f32(s, v, &grad_values(v.num_elements().unwrap() as usize, step, i)).unwrap();
+                    grads.write_f32(v, &grad_values(v.num_elements().unwrap() as usize, step, i)).unwrap();
                 }
                 trainer.apply_gradients(grads).unwrap();
             }
@@ -581,9 +580,9 @@ fn training_continues_after_a_checkpoint_restore() {
         s1.global_variables_initializer().unwrap();
         let mut tr1 = Trainer::new(&s1, Optimizer::adam(), &v1).unwrap();
         let gr1 = Gradients::new(&s1, &v1).unwrap();
-        steps(&mut tr1, &s1, &v1, &gr1, 1..=4);
+        steps(&mut tr1, &v1, &gr1, 1..=4);
         save(&s1, &path, &SaveOptions::default()).unwrap_or_else(|e| panic!("{}: save: {e}", t.label));
-        steps(&mut tr1, &s1, &v1, &gr1, 5..=7);
+        steps(&mut tr1, &v1, &gr1, 5..=7);
 
         let g2 = Graph::new();
         let v2 = build(&g2);
@@ -595,7 +594,7 @@ fn training_continues_after_a_checkpoint_restore() {
         tr2.reload_step().unwrap();
         assert_eq!(tr2.step(), 4, "{}", t.label);
         let gr2 = Gradients::new(&s2, &v2).unwrap();
-        steps(&mut tr2, &s2, &v2, &gr2, 5..=7);
+        steps(&mut tr2, &v2, &gr2, 5..=7);
         for (a, b) in v1.iter().zip(&v2) {
             assert_eq!(s1.read_f32(a).unwrap(), s2.read_f32(b).unwrap(), "{}: {} after restore", t.label, a.key());
             for (x, y) in tr1.slots(a).iter().zip(tr2.slots(b)) {
@@ -607,10 +606,10 @@ fn training_continues_after_a_checkpoint_restore() {
 }
 
 /// Runs `steps` Adam steps with deterministic gradients from step `from + 1`.
-fn adam_steps(s: &Session<'_>, trainer: &mut Trainer<'_, '_>, v: &Variable, from: u64, steps: u64) {
+fn adam_steps(s: &Session, trainer: &mut Trainer, v: &Variable, from: u64, steps: u64) {
     let grads = Gradients::new(s, std::slice::from_ref(v)).unwrap();
     for k in from + 1..=from + steps {
-        grads.write_f32(s, v, &grad_values(4, k, 1)).unwrap();
+        grads.write_f32(v, &grad_values(4, k, 1)).unwrap();
         trainer.apply_gradients(&grads).unwrap();
     }
 }
@@ -667,7 +666,7 @@ fn a_trainer_over_existing_state_without_slots_does_not_panic() {
         s.global_variables_initializer().unwrap();
         let mut tr = Trainer::with_state(&s, Optimizer::sgd(0.5), std::slice::from_ref(&w), &[], None).unwrap();
         let grads = Gradients::new(&s, std::slice::from_ref(&w)).unwrap();
-        grads.write_f32(&s, &w, &[1.0, 2.0, 3.0]).unwrap();
+        grads.write_f32(&w, &[1.0, 2.0, 3.0]).unwrap();
         tr.apply_gradients(&grads).unwrap();
         assert_eq!(s.read_f32(&w).unwrap(), vec![0.5, 0.0, -0.5], "{}", t.label);
         // Adam needs two slots per variable: an empty list is a typed error, not a panic.
@@ -701,4 +700,50 @@ fn read_many_equals_one_read_per_variable() {
             assert_eq!(s.read_f32(v).unwrap(), want, "{}: {}", t.label, v.key());
         }
     }
+}
+
+#[test]
+fn handles_are_owned_send_and_sync() {
+    fn owned<T: Send + Sync + 'static>() {}
+    owned::<Session>();
+    owned::<Trainer>();
+    owned::<Gradients>();
+    // Graph, session and trainer in one struct, moved to another thread.
+    struct Model {
+        _graph: Graph,
+        session: Session,
+        trainer: Trainer,
+    }
+    let g = Graph::new();
+    let w = var(g.get_variable("w").shape([2]).initializer(Initializer::ones()).get().unwrap());
+    let s = Session::with_options(&g, SessionOptions::default().default_device("/cpu:0")).unwrap();
+    s.global_variables_initializer().unwrap();
+    let trainer = Trainer::new(&s, Optimizer::sgd(1.0), std::slice::from_ref(&w)).unwrap();
+    let m = Model { _graph: g, session: s, trainer };
+    let values = std::thread::spawn(move || {
+        let mut m = m;
+        let grads = Gradients::new(m.trainer.session(), &[w.clone()]).unwrap();
+        grads.write_f32(&w, &[0.25, 0.5]).unwrap();
+        m.trainer.apply_gradients(&grads).unwrap();
+        m.session.read_f32(&w).unwrap()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(values, vec![0.75, 0.5]);
+}
+
+#[test]
+fn gradients_of_another_session_are_a_typed_error() {
+    let g = Graph::new();
+    let w = var(g.get_variable("w").shape([2]).initializer(Initializer::ones()).get().unwrap());
+    let s1 = Session::with_options(&g, SessionOptions::default().default_device("/cpu:0")).unwrap();
+    let s2 = Session::with_options(&g, SessionOptions::default().default_device("/cpu:0")).unwrap();
+    s1.global_variables_initializer().unwrap();
+    s2.global_variables_initializer().unwrap();
+    let mut trainer = Trainer::new(&s1, Optimizer::sgd(1.0), std::slice::from_ref(&w)).unwrap();
+    let other = Gradients::new(&s2, std::slice::from_ref(&w)).unwrap();
+    let e = trainer.apply_gradients(&other).unwrap_err();
+    assert!(matches!(&e, OptimError::OtherSession { variable, .. } if variable == "w"), "{e}");
+    assert_eq!(s1.read_f32(&w).unwrap(), vec![1.0, 1.0], "nothing written");
+    assert!(s1.same_session(&s1.clone()) && !s1.same_session(&s2));
 }

@@ -302,6 +302,32 @@ impl Shader {
             Shader::Fill | Shader::PhiloxKat | Shader::Norm | Shader::Reduce => &[],
         }
     }
+
+    /// Every pipeline variant a session can build of this shader: the values of
+    /// [`Shader::overrides`], in that order (one empty list for a shader without
+    /// overrides). `init.wgsl`: every (kind, layout). `update.wgsl`: every op.
+    /// `optim.wgsl`: every kind with every buffer map the fused step can produce: the
+    /// variable is `w0` (`VAR_BUF = 0`) and each slot in turn is either a buffer already
+    /// bound or the next new one (`S{j}_BUF <= 1 + max(earlier)`; unused slots are 0), 15
+    /// maps per kind.
+    pub fn variants(self) -> Vec<Vec<u32>> {
+        match self {
+            Shader::Init => INIT_KINDS.iter().flat_map(|&k| INIT_LAYOUTS.iter().map(move |&l| vec![k, l])).collect(),
+            Shader::Update => UPDATE_OPS.iter().map(|&op| vec![op]).collect(),
+            Shader::Optim => {
+                let mut maps = Vec::new();
+                for s0 in 0..=1u32 {
+                    for s1 in 0..=s0 + 1 {
+                        for s2 in 0..=s0.max(s1) + 1 {
+                            maps.push([s0, s1, s2]);
+                        }
+                    }
+                }
+                OPT_KINDS.iter().flat_map(|&k| maps.iter().map(move |m| vec![k, 0, m[0], m[1], m[2]])).collect()
+            }
+            Shader::Fill | Shader::PhiloxKat | Shader::Norm | Shader::Reduce => vec![Vec::new()],
+        }
+    }
 }
 
 /// Optimizer code: SGD.

@@ -123,6 +123,16 @@ pub enum OptimError {
         expected: usize,
     },
 
+    /// A handle used with another session's handles (for example gradients of one
+    /// session given to a trainer of another).
+    #[error("The {what} of variable {variable} belong to another session than the trainer's")]
+    OtherSession {
+        /// What was given (`gradients`).
+        what: &'static str,
+        /// Store key of the first variable it holds.
+        variable: String,
+    },
+
     /// An optimizer this runtime has no kernel for.
     #[error("Optimizer {optimizer} is not supported by the GPU runtime")]
     UnsupportedOptimizer {

@@ -39,6 +39,7 @@ pub(super) struct GradEntry {
 /// own), allocated through the session's pool and zero at creation. User kernels write
 /// them ([`Gradients::buffers`]); [`super::Trainer::apply_gradients`] reads them.
 pub struct Gradients {
+    session: Session,
     pub(super) entries: Vec<GradEntry>,
     index: HashMap<u64, usize>,
 }
@@ -56,7 +57,7 @@ impl Gradients {
     /// Allocates zeroed gradients for `vars` (float32, fully defined shapes, no
     /// duplicates) on each variable's device. Materializes the variables that have no
     /// storage yet, all together (so small ones share slabs), without initializing them.
-    pub fn new(session: &Session<'_>, vars: &[Variable]) -> OptimResult<Self> {
+    pub fn new(session: &Session, vars: &[Variable]) -> OptimResult<Self> {
         let mut seen = HashSet::new();
         for v in vars {
             check_f32("gradients", v)?;
@@ -117,7 +118,13 @@ impl Gradients {
             flush(&mut pending, &mut size, &mut entries)?;
         }
         let index = entries.iter().enumerate().map(|(i, e)| (e.var.id(), i)).collect();
-        Ok(Gradients { entries, index })
+        drop(l);
+        Ok(Gradients { session: session.clone(), entries, index })
+    }
+
+    /// The session the gradients live on.
+    pub fn session(&self) -> &Session {
+        &self.session
     }
 
     /// The variables, in creation order.
@@ -135,7 +142,8 @@ impl Gradients {
     /// The gradient buffers of `v` for user kernels: one [`ChunkBuffer`] per chunk of
     /// the variable (same element ranges), with the device and queue. Bind each as
     /// `array<f32>` at `bytes` (an aligned offset). Errors for `/cpu:0` variables.
-    pub fn buffers(&self, session: &Session<'_>, v: &Variable) -> OptimResult<VariableBuffers> {
+    pub fn buffers(&self, v: &Variable) -> OptimResult<VariableBuffers> {
+        let session = &self.session;
         let e = self.entry(v)?;
         match (&e.storage, session.dev(e.dev)) {
             (GradStorage::Gpu(chunks), Some(d)) => Ok(VariableBuffers {
@@ -161,7 +169,8 @@ impl Gradients {
     }
 
     /// Writes a gradient from the host (row-major, one value per element).
-    pub fn write_f32(&self, session: &Session<'_>, v: &Variable, values: &[f32]) -> OptimResult<()> {
+    pub fn write_f32(&self, v: &Variable, values: &[f32]) -> OptimResult<()> {
+        let session = &self.session;
         let e = self.entry(v)?;
         let n = v.num_elements().unwrap_or(0);
         if values.len() as u64 != n {
@@ -188,7 +197,8 @@ impl Gradients {
     }
 
     /// Reads a gradient back to the host.
-    pub fn read_f32(&self, session: &Session<'_>, v: &Variable) -> OptimResult<Vec<f32>> {
+    pub fn read_f32(&self, v: &Variable) -> OptimResult<Vec<f32>> {
+        let session = &self.session;
         let e = self.entry(v)?;
         match (&e.storage, session.dev(e.dev)) {
             (GradStorage::Gpu(chunks), Some(d)) => {
@@ -207,7 +217,8 @@ impl Gradients {
 
     /// Sets every gradient to zero (one `clear_buffer` per range, one submission per
     /// GPU).
-    pub fn zero(&self, session: &Session<'_>) -> OptimResult<()> {
+    pub fn zero(&self) -> OptimResult<()> {
+        let session = &self.session;
         let mut l = session.locked();
         let mut by_dev: BTreeMap<usize, Vec<&GradChunk>> = BTreeMap::new();
         for e in &self.entries {

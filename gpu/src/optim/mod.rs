@@ -74,7 +74,7 @@ fn check_f32(op: &'static str, v: &Variable) -> OptimResult<u64> {
     v.num_elements().ok_or_else(|| OptimError::BadShape { op, variable: v.key().to_string(), shape: v.shape().to_string() })
 }
 
-fn ensure_initialized(s: &Session<'_>, v: &Variable) -> OptimResult<()> {
+fn ensure_initialized(s: &Session, v: &Variable) -> OptimResult<()> {
     if s.is_variable_initialized(v) {
         Ok(())
     } else {

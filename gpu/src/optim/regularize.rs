@@ -21,7 +21,7 @@ pub struct LossValue {
     pub value: f64,
 }
 
-impl Session<'_> {
+impl Session {
     /// Every REGULARIZATION_LOSSES entry of the graph with its value, computed on each
     /// variable's device: l1, l2 and l1_l2 of GPU variables by `shaders/reduce.wgsl`
     /// (one dispatch per buffer, one submission and one readback per device), of

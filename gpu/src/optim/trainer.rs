@@ -40,8 +40,8 @@ impl StepStats {
 
 /// One optimizer over a list of trainable float32 variables (TensorFlow's
 /// `optimizer.apply_gradients(zip(grads, var_list))`). See the module documentation.
-pub struct Trainer<'s, 'g> {
-    session: &'s Session<'g>,
+pub struct Trainer {
+    session: Session,
     optimizer: Optimizer,
     vars: Vec<Variable>,
     slots: Vec<Vec<Variable>>,
@@ -50,7 +50,7 @@ pub struct Trainer<'s, 'g> {
     step: u64,
 }
 
-impl std::fmt::Debug for Trainer<'_, '_> {
+impl std::fmt::Debug for Trainer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Trainer")
             .field("optimizer", &self.optimizer)
@@ -99,7 +99,7 @@ pub(crate) fn recover_step(beta1: f32, beta2: f32, p1: f32, p2: f32) -> u64 {
 /// `wgpu::Buffer` hashes by its id, which never changes.
 type GroupKey = (wgpu::Buffer, Vec<wgpu::Buffer>);
 
-impl<'s, 'g> Trainer<'s, 'g> {
+impl Trainer {
     /// An optimizer over `var_list`: checks every variable is trainable float32 with a
     /// known shape and appears once, creates the slots (`Graph::create_slots`, named as
     /// TensorFlow does) and, for Adam/AdamW, the non-slot variables `beta1_power` and
@@ -107,7 +107,7 @@ impl<'s, 'g> Trainer<'s, 'g> {
     /// together, so small ones share slabs) and runs the initializers of the slots and
     /// powers that are not initialized yet. If `beta1_power` is already initialized
     /// (restored), the step count continues from it.
-    pub fn new(session: &'s Session<'g>, optimizer: Optimizer, var_list: &[Variable]) -> OptimResult<Self> {
+    pub fn new(session: &Session, optimizer: Optimizer, var_list: &[Variable]) -> OptimResult<Self> {
         Self::build(session, optimizer, var_list, None, None)
     }
 
@@ -119,7 +119,7 @@ impl<'s, 'g> Trainer<'s, 'g> {
     /// slots). Otherwise as [`Trainer::new`]; a slot list of the wrong number, shape or
     /// dtype is [`OptimError::SlotMismatch`].
     pub fn with_state(
-        session: &'s Session<'g>,
+        session: &Session,
         optimizer: Optimizer,
         var_list: &[Variable],
         slots: &[Vec<Variable>],
@@ -129,7 +129,7 @@ impl<'s, 'g> Trainer<'s, 'g> {
     }
 
     fn build(
-        session: &'s Session<'g>,
+        session: &Session,
         optimizer: Optimizer,
         var_list: &[Variable],
         given_slots: Option<&[Vec<Variable>]>,
@@ -188,9 +188,14 @@ impl<'s, 'g> Trainer<'s, 'g> {
             init.push(b.clone());
         }
         session.variables_initializer(&init)?;
-        let mut t = Trainer { session, optimizer, vars: var_list.to_vec(), slots, index, beta_powers, step: 0 };
+        let mut t = Trainer { session: session.clone(), optimizer, vars: var_list.to_vec(), slots, index, beta_powers, step: 0 };
         t.reload_step()?;
         Ok(t)
+    }
+
+    /// The session the trainer runs on.
+    pub fn session(&self) -> &Session {
+        &self.session
     }
 
     /// The optimizer.
@@ -236,7 +241,10 @@ impl<'s, 'g> Trainer<'s, 'g> {
     /// [`Session::sync`] (or read) to wait. Each GPU's work is recorded under one
     /// session lock and submitted once.
     pub fn apply_gradients(&mut self, grads: &Gradients) -> OptimResult<StepStats> {
-        let s = self.session;
+        let s = &self.session;
+        if !s.same_session(grads.session()) {
+            return Err(OptimError::OtherSession { what: "gradients", variable: grads.entries.first().map(|e| e.var.key().to_string()).unwrap_or_default() });
+        }
         let mut pairs: Vec<usize> = Vec::with_capacity(grads.entries.len());
         let mut needed: Vec<Variable> = Vec::new();
         for e in &grads.entries {
@@ -294,7 +302,7 @@ impl<'s, 'g> Trainer<'s, 'g> {
     /// The host reference step of the `/cpu:0` variables in `list`: one batched read and
     /// one batched write.
     fn host_step(&self, step: u64, list: &[(usize, usize)], grads: &Gradients) -> OptimResult<()> {
-        let s = self.session;
+        let s = &self.session;
         let mut vars: Vec<Variable> = Vec::new();
         for &(i, _) in list {
             vars.push(self.vars[i].clone());
@@ -342,7 +350,7 @@ impl<'s, 'g> Trainer<'s, 'g> {
         grads: &Gradients,
         powers: &[(Variable, f32)],
     ) -> OptimResult<(usize, usize)> {
-        let s = self.session;
+        let s = &self.session;
         let nslots = self.optimizer.slot_specs().len();
         let kind = opt_code(&self.optimizer).unwrap_or_default();
         let mut l = s.locked();

@@ -62,7 +62,7 @@ enum Source<'a> {
 }
 
 
-impl Session<'_> {
+impl Session {
     /// `assign` / `assign_add` / `assign_sub` of host values (one per element,
     /// row-major) to a float32 variable. `Assign` initializes an uninitialized variable;
     /// `Add` and `Sub` need an initialized one.
