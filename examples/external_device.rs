@@ -148,11 +148,9 @@ pub fn run(adapter: &wgpu::Adapter, steps: usize) -> Result<Report, Error> {
 
     // varscope's side: the model's variables, on the program's device.
     let graph = Graph::new();
-    let (w, b) = graph.variable_scope("linear").run(|_| {
-        let w = graph.get_variable("w").shape([W_TRUE.len() as u64]).initializer(Initializer::random_normal(0.0, 0.1));
-        (w.get(), graph.get_variable("b").shape([1u64]).initializer(Initializer::zeros()).get())
-    })?;
-    let (w, b) = (w?.variable().ok_or("w")?.clone(), b?.variable().ok_or("b")?.clone());
+    let linear = graph.scope("linear");
+    let w = linear.var("w").shape([W_TRUE.len() as u64]).initializer(Initializer::random_normal(0.0, 0.1)).create()?;
+    let b = linear.var("b").shape([1u64]).initializer(Initializer::zeros()).create()?;
     let user = ExternalDevice::new(adapter.clone(), device.clone(), queue.clone());
     let session =
         Session::with_options(&graph, SessionOptions::default().devices(DeviceOptions::default().external(user)))?;
