@@ -7,7 +7,7 @@ use varscope::{Graph, Reuse};
 fn in_abc<R>(g: &Graph, reuse: Reuse, f: impl FnOnce() -> R) -> R {
     g.variable_scope("a")
         .reuse(reuse)
-        .run(|_| g.variable_scope("b").run(|_| g.variable_scope("c").run(|_| f()).unwrap()).unwrap())
+        .run_plain(|_| g.variable_scope("b").run_plain(|_| g.variable_scope("c").run_plain(|_| f()).unwrap()).unwrap())
         .unwrap()
 }
 
@@ -16,7 +16,7 @@ fn scopes(c: &mut Criterion) {
     group.sample_size(20);
 
     let g = Graph::new();
-    in_abc(&g, Reuse::False, || g.get_variable("w").shape([16]).get().unwrap());
+    in_abc(&g, Reuse::Inherit, || g.get_variable("w").shape([16]).get().unwrap());
     group.throughput(Throughput::Elements(1));
     group.bench_function("reuse_lookup_3_deep", |b| {
         in_abc(&g, Reuse::True, || b.iter(|| std::hint::black_box(g.get_variable("w").get().unwrap())))
@@ -28,7 +28,7 @@ fn scopes(c: &mut Criterion) {
         b.iter_batched(
             Graph::new,
             |g| {
-                in_abc(&g, Reuse::False, || {
+                in_abc(&g, Reuse::Inherit, || {
                     for n in &names {
                         g.get_variable(n).shape([16]).get().unwrap();
                     }
@@ -42,7 +42,7 @@ fn scopes(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.bench_function("enter_exit_scope", |b| {
         let g = Graph::new();
-        b.iter(|| g.variable_scope("s").run(|s| std::hint::black_box(s.name())).unwrap())
+        b.iter(|| g.variable_scope("s").run_plain(|s| std::hint::black_box(s.name())).unwrap())
     });
     group.finish();
 }

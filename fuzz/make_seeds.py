@@ -1,4 +1,4 @@
-"""Writes the seed corpus of fuzz target checkpoint_reader into seeds/ (run from fuzz/).
+"""Writes the seed corpus of fuzz target checkpoint_reader into seeds/checkpoint_reader/ (run from fuzz/).
 
 Seeds match the fuzz target's fixture graph (v [2,3] f32, s/h [4] f16, s/b [3] bool,
 s/i [] i32, p [5,2] f32 in 3 shards), so mutations start from inputs that reach the
@@ -34,6 +34,8 @@ def xxh64(b):
     return h
 assert xxh64(b"abc") == 0x44BC2CF5AD770999
 
+SEEDS = os.path.join("seeds", "checkpoint_reader")
+
 TENSORS = [
     ("v", "F32", "float32", [2, 3], struct.pack('<6f', *[0.5 * i for i in range(6)])),
     ("s/h", "F16", "float16", [4], struct.pack('<4e', 1.0, -2.0, 0.5, 3.0)),
@@ -58,10 +60,10 @@ def write(name, tensors, varscope, extra_meta=None):
         header = {"__metadata__": meta, **header}
     h = json.dumps(header, separators=(",", ":")).encode()
     h += b" " * ((8 - len(h) % 8) % 8)
-    with open(os.path.join("seeds", name), "wb") as f:
+    with open(os.path.join(SEEDS, name), "wb") as f:
         f.write(struct.pack('<Q', len(h)) + h + data)
 
-os.makedirs("seeds", exist_ok=True)
+os.makedirs(SEEDS, exist_ok=True)
 write("varscope_all", TENSORS, True)
 write("foreign_all", TENSORS, False, {"format": "pt"})
 write("varscope_renamed", [("old/" + t[0], *t[1:]) for t in TENSORS], True)

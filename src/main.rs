@@ -329,18 +329,30 @@ struct ScopeNode {
 }
 
 fn inspect(file: &std::path::Path, verify: bool) -> Result<(), Box<dyn std::error::Error>> {
-    use varscope::gpu::checkpoint;
     if varscope_format::tf::is_tf_checkpoint(file) {
         return tf_cli::inspect(file, verify);
     }
-    let info = if verify { checkpoint::verify(file)? } else { checkpoint::inspect(file)? };
+    use varscope::gpu::checkpoint::{self, ChecksumStatus};
+    let (info, verified) = if verify {
+        let report = checkpoint::verify(file)?;
+        let verified = match report.checksums {
+            ChecksumStatus::Verified { tensors } => format!(", {tensors} checksums verified"),
+            ChecksumStatus::NotRecorded => {
+                ", no checksums to verify (the file has none; sizes and bool values checked)".to_string()
+            }
+        };
+        (report.info, verified)
+    } else {
+        (checkpoint::inspect(file)?, String::new())
+    };
     let mut root = ScopeNode::default();
     for t in &info.tensors {
-        let dtype = t.dtype().map(|d| d.name().to_string()).unwrap_or_else(|| format!("{:?}", t.stored_dtype));
+        let dtype = t.dtype().map(|d| d.name().to_string()).unwrap_or_else(|| t.stored_dtype.code().to_string());
         let shape = varscope::Shape::new(&t.shape).to_string();
         let mut node = &mut root;
         node.bytes += t.bytes;
         node.tensors += 1;
+        // Names are printed with control characters escaped (a name may hold a newline).
         for part in t.name.split('/') {
             node = node.children.entry(part.to_string()).or_default();
             node.bytes += t.bytes;
@@ -348,13 +360,6 @@ fn inspect(file: &std::path::Path, verify: bool) -> Result<(), Box<dyn std::erro
         }
         node.leaf = Some((dtype, shape, t.bytes));
     }
-    let checked = info.tensors.iter().filter(|t| t.checksum.is_some()).count();
-    let verified = match (verify, checked) {
-        (false, _) => String::new(),
-        (true, 0) => ", no checksums to verify (the file has none; sizes and bool values checked)".into(),
-        (true, n) if n == info.tensors.len() => ", checksums verified".into(),
-        (true, n) => format!(", {n} of {} checksums verified (the others have none)", info.tensors.len()),
-    };
     println!(
         "{}: {} tensors, {} ({} on disk){}{verified}",
         printable(&file.display().to_string()),

@@ -73,7 +73,9 @@ impl Constraint {
     /// The reduction axes of a norm constraint.
     pub fn axes(&self) -> &[usize] {
         match self {
-            Constraint::MaxNorm { axes, .. } | Constraint::UnitNorm { axes } | Constraint::MinMaxNorm { axes, .. } => axes,
+            Constraint::MaxNorm { axes, .. } | Constraint::UnitNorm { axes } | Constraint::MinMaxNorm { axes, .. } => {
+                axes
+            }
             _ => &[],
         }
     }
@@ -94,6 +96,8 @@ impl Constraint {
                         Constraint::MinMaxNorm { min_value, max_value, rate, .. } => {
                             rate * norm.clamp(*min_value, *max_value) + (1.0 - rate) * norm
                         }
+                        // The outer match sent NonNeg and ClipByValue elsewhere; every
+                        // other constraint is one of the three norms above.
                         _ => unreachable!(),
                     };
                     let factor = desired / (EPSILON + norm);

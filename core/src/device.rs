@@ -1,11 +1,11 @@
-//! Device strings (runtime.md section 2) and `caching_device` placement values.
+//! Device strings (runtime.md section 2). The `caching_device` placement values that
+//! hold them live with the variable handles ([`crate::variable::CachingDevice`]).
 //!
 //! Parsing lives on the host; checking that a device exists is the session's job.
 
 use std::fmt;
-use std::sync::Arc;
 
-use crate::Variable;
+use crate::Error;
 
 /// The kind of a device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -91,84 +91,134 @@ impl fmt::Display for DeviceName {
     }
 }
 
-/// A device function: picks a device string from the variable being placed (its store
-/// key, shape, dtype and, for shards, where the shard sits).
-#[derive(Clone)]
-pub struct DeviceFn {
-    name: String,
-    f: Arc<dyn Fn(&Variable) -> String + Send + Sync>,
+/// A device specification in any of TensorFlow's spellings (`DeviceSpec`), parsed:
+/// `/job:worker/replica:0/task:1/device:GPU:0`, `/device:GPU:1`, `/GPU:1`, `/gpu:1`,
+/// `gpu:1`, `/cpu:0`, `/job:ps`, or `""` (no device). Two spellings of one device are
+/// equal values (`/GPU:1` == `/device:GPU:1`). Whether the device exists is the
+/// session's question.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DeviceSpec {
+    /// `job:` name.
+    pub job: Option<String>,
+    /// `replica:` index.
+    pub replica: Option<u32>,
+    /// `task:` index.
+    pub task: Option<u32>,
+    /// Device type, upper case (`CPU`, `GPU`, `TPU`, ...).
+    pub device_type: Option<String>,
+    /// Device index (`None`: any, `*`, or not given).
+    pub device_index: Option<u32>,
 }
 
-impl DeviceFn {
-    /// Wraps a closure.
-    pub fn new(name: impl Into<String>, f: impl Fn(&Variable) -> String + Send + Sync + 'static) -> Self {
-        DeviceFn { name: name.into(), f: Arc::new(f) }
-    }
+/// Device types TensorFlow accepts without a `device:` prefix.
+const DEVICE_TYPES: [&str; 5] = ["CPU", "GPU", "TPU", "XLA_CPU", "XLA_GPU"];
 
-    /// Calls it.
-    pub fn call(&self, v: &Variable) -> String {
-        (self.f)(v)
-    }
-}
-
-impl fmt::Debug for DeviceFn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DeviceFn({})", self.name)
-    }
-}
-
-impl PartialEq for DeviceFn {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.f, &other.f)
-    }
-}
-
-/// A `caching_device` value: a device string (kept exactly as given; `""` is a real
-/// value that stops caching, D5) or a device function.
-#[derive(Clone, Debug, PartialEq)]
-pub enum CachingDevice {
-    /// A device string in any spelling.
-    Name(String),
-    /// A function of the variable.
-    Fn(DeviceFn),
-}
-
-impl CachingDevice {
-    /// A device function from a closure.
-    pub fn func(name: impl Into<String>, f: impl Fn(&Variable) -> String + Send + Sync + 'static) -> Self {
-        CachingDevice::Fn(DeviceFn::new(name, f))
-    }
-
-    /// The device string for a variable: the string itself, or the function's answer.
-    pub fn resolve(&self, v: &Variable) -> String {
-        match self {
-            CachingDevice::Name(s) => s.clone(),
-            CachingDevice::Fn(f) => f.call(v),
+impl DeviceSpec {
+    /// Parses a device string as TensorFlow's `DeviceSpec.from_string` does. A
+    /// malformed string is [`Error::InvalidDevice`].
+    pub fn parse(spec: &str) -> Result<DeviceSpec, Error> {
+        let invalid = |reason: String| Error::InvalidDevice { device: spec.to_string(), reason };
+        let index = |s: &str, what: &str| -> Result<u32, Error> {
+            s.parse::<u32>().map_err(|_| invalid(format!("invalid {what} '{s}'")))
+        };
+        let mut d = DeviceSpec::default();
+        for part in spec.split('/') {
+            let y: Vec<&str> = part.split(':').collect();
+            match y.as_slice() {
+                [""] => {}
+                ["job", name] => d.job = Some(name.to_string()),
+                ["replica", r] => d.replica = Some(index(r, "replica")?),
+                ["task", t] => d.task = Some(index(t, "task")?),
+                [t] | [t, _] if DEVICE_TYPES.contains(&t.to_ascii_uppercase().as_str()) => {
+                    if d.device_type.is_some() {
+                        return Err(invalid("multiple device types".into()));
+                    }
+                    d.device_type = Some(t.to_ascii_uppercase());
+                    if let [_, i] = y.as_slice() {
+                        d.device_index = if *i == "*" { None } else { Some(index(i, "device index")?) };
+                    }
+                }
+                ["device", t, i] => {
+                    if d.device_type.is_some() {
+                        return Err(invalid("multiple device types".into()));
+                    }
+                    d.device_type = Some(t.to_ascii_uppercase());
+                    d.device_index = if *i == "*" { None } else { Some(index(i, "device index")?) };
+                }
+                [attr, ..] => return Err(invalid(format!("unknown attribute '{attr}'"))),
+                [] => {}
+            }
         }
+        Ok(d)
+    }
+
+    /// Whether it names nothing (`""`: no caching device).
+    pub fn is_empty(&self) -> bool {
+        *self == DeviceSpec::default()
+    }
+
+    /// The device as a [`DeviceName`] when it names a local CPU or GPU with an index
+    /// (`job:localhost`, replica 0 and task 0 or unset).
+    pub fn local_device(&self) -> Option<DeviceName> {
+        if self.job.as_deref().is_some_and(|j| j != "localhost")
+            || self.replica.is_some_and(|r| r != 0)
+            || self.task.is_some_and(|t| t != 0)
+        {
+            return None;
+        }
+        let kind = match self.device_type.as_deref()? {
+            "CPU" => DeviceKind::Cpu,
+            "GPU" => DeviceKind::Gpu,
+            _ => return None,
+        };
+        Some(DeviceName { kind, index: self.device_index? })
     }
 }
 
-impl From<&str> for CachingDevice {
-    fn from(s: &str) -> Self {
-        CachingDevice::Name(s.to_string())
-    }
-}
-
-impl From<String> for CachingDevice {
-    fn from(s: String) -> Self {
-        CachingDevice::Name(s)
-    }
-}
-
-impl From<DeviceName> for CachingDevice {
-    fn from(d: DeviceName) -> Self {
-        CachingDevice::Name(d.to_string())
+impl fmt::Display for DeviceSpec {
+    /// TensorFlow's canonical form: `/job:w/replica:0/task:1/device:GPU:0`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(j) = &self.job {
+            write!(f, "/job:{j}")?;
+        }
+        if let Some(r) = self.replica {
+            write!(f, "/replica:{r}")?;
+        }
+        if let Some(t) = self.task {
+            write!(f, "/task:{t}")?;
+        }
+        if let Some(t) = &self.device_type {
+            match self.device_index {
+                Some(i) => write!(f, "/device:{t}:{i}")?,
+                None => write!(f, "/device:{t}:*")?,
+            }
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_specs_parse_every_tf_spelling() {
+        let gpu1 = DeviceSpec::parse("/device:GPU:1").unwrap();
+        for s in ["/GPU:1", "/gpu:1", "gpu:1", "/device:gpu:1"] {
+            assert_eq!(DeviceSpec::parse(s).unwrap(), gpu1, "{s}");
+        }
+        assert_eq!(gpu1.to_string(), "/device:GPU:1");
+        assert_eq!(gpu1.local_device(), Some(DeviceName::gpu(1)));
+        let full = DeviceSpec::parse("/job:worker/replica:0/task:2/device:CPU:0").unwrap();
+        assert_eq!(full.to_string(), "/job:worker/replica:0/task:2/device:CPU:0");
+        assert_eq!(full.local_device(), None);
+        assert_eq!(DeviceSpec::parse("/job:moo").unwrap().job.as_deref(), Some("moo"));
+        assert!(DeviceSpec::parse("").unwrap().is_empty());
+        assert_eq!(DeviceSpec::parse("/job:localhost/device:CPU:0").unwrap().local_device(), Some(DeviceName::CPU));
+        for bad in ["/gpu:x", "/device:GPU:-1", "/foo:1", "/gpu:0/cpu:0", "/task:a", "/device:GPU"] {
+            assert!(matches!(DeviceSpec::parse(bad), Err(Error::InvalidDevice { .. })), "{bad}");
+        }
+    }
 
     #[test]
     fn spellings() {

@@ -20,6 +20,14 @@ pub enum DType {
     Float32,
     /// IEEE double precision.
     Float64,
+    /// Signed 8-bit integer.
+    Int8,
+    /// Unsigned 8-bit integer.
+    UInt8,
+    /// Signed 16-bit integer.
+    Int16,
+    /// Unsigned 16-bit integer.
+    UInt16,
     /// Signed 32-bit integer.
     Int32,
     /// Signed 64-bit integer.
@@ -38,11 +46,15 @@ pub enum DType {
 
 impl DType {
     /// Every dtype, in declaration order.
-    pub const ALL: [DType; 11] = [
+    pub const ALL: [DType; 15] = [
         DType::Float16,
         DType::BFloat16,
         DType::Float32,
         DType::Float64,
+        DType::Int8,
+        DType::UInt8,
+        DType::Int16,
+        DType::UInt16,
         DType::Int32,
         DType::Int64,
         DType::UInt32,
@@ -59,6 +71,10 @@ impl DType {
             DType::BFloat16 => "bfloat16",
             DType::Float32 => "float32",
             DType::Float64 => "float64",
+            DType::Int8 => "int8",
+            DType::UInt8 => "uint8",
+            DType::Int16 => "int16",
+            DType::UInt16 => "uint16",
             DType::Int32 => "int32",
             DType::Int64 => "int64",
             DType::UInt32 => "uint32",
@@ -81,6 +97,10 @@ impl DType {
             "bfloat16" => DType::BFloat16,
             "float32" | "float" => DType::Float32,
             "float64" | "double" => DType::Float64,
+            "int8" => DType::Int8,
+            "uint8" => DType::UInt8,
+            "int16" => DType::Int16,
+            "uint16" => DType::UInt16,
             "int32" => DType::Int32,
             "int64" => DType::Int64,
             "uint32" => DType::UInt32,
@@ -96,7 +116,8 @@ impl DType {
     /// size TensorFlow's partitioners assume per string element).
     pub fn size_bytes(self) -> usize {
         match self {
-            DType::Float16 | DType::BFloat16 => 2,
+            DType::Int8 | DType::UInt8 => 1,
+            DType::Float16 | DType::BFloat16 | DType::Int16 | DType::UInt16 => 2,
             DType::Float32 | DType::Int32 | DType::UInt32 => 4,
             DType::Float64 | DType::Int64 | DType::Complex64 => 8,
             DType::Bool => 1,
@@ -111,12 +132,35 @@ impl DType {
 
     /// Signed or unsigned integer.
     pub fn is_integer(self) -> bool {
-        matches!(self, DType::Int32 | DType::Int64 | DType::UInt32)
+        matches!(
+            self,
+            DType::Int8 | DType::UInt8 | DType::Int16 | DType::UInt16 | DType::Int32 | DType::Int64 | DType::UInt32
+        )
     }
 
     /// Unsigned integer.
     pub fn is_unsigned(self) -> bool {
-        matches!(self, DType::UInt32)
+        matches!(self, DType::UInt8 | DType::UInt16 | DType::UInt32)
+    }
+
+    /// Integer dtypes TensorFlow's `random_uniform` draws (int32, int64; varscope also
+    /// draws uint32). The 8- and 16-bit integers take only fill and constant initializers.
+    pub fn has_uniform_int(self) -> bool {
+        matches!(self, DType::Int32 | DType::Int64 | DType::UInt32)
+    }
+
+    /// The range of an integer dtype as `(min, max)`; `None` for other dtypes.
+    pub fn int_range(self) -> Option<(i64, i64)> {
+        Some(match self {
+            DType::Int8 => (i8::MIN.into(), i8::MAX.into()),
+            DType::UInt8 => (0, u8::MAX.into()),
+            DType::Int16 => (i16::MIN.into(), i16::MAX.into()),
+            DType::UInt16 => (0, u16::MAX.into()),
+            DType::Int32 => (i32::MIN.into(), i32::MAX.into()),
+            DType::UInt32 => (0, u32::MAX.into()),
+            DType::Int64 => (i64::MIN, i64::MAX),
+            _ => return None,
+        })
     }
 
     /// Complex.
@@ -130,7 +174,6 @@ impl DType {
         !self.is_complex()
     }
 }
-
 
 impl fmt::Display for DType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

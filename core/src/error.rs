@@ -172,7 +172,9 @@ pub enum Error {
         name: String,
     },
     /// N5 nested.
-    #[error("'{name}' is not a valid scope name. A scope name has to match the following pattern: ^[A-Za-z0-9_.\\\\/>-]*$")]
+    #[error(
+        "'{name}' is not a valid scope name. A scope name has to match the following pattern: ^[A-Za-z0-9_.\\\\/>-]*$"
+    )]
     InvalidScopeName {
         /// The name.
         name: String,
@@ -316,7 +318,9 @@ pub enum Error {
         shape: Shape,
     },
     /// I8.
-    #[error("collections argument to Variable constructor must be a list, tuple, or set. Got {value} of type <class 'str'>")]
+    #[error(
+        "collections argument to Variable constructor must be a list, tuple, or set. Got {value} of type <class 'str'>"
+    )]
     CollectionsNotAList {
         /// The string given.
         value: String,
@@ -358,6 +362,70 @@ pub enum Error {
         /// TensorFlow's message.
         message: String,
     },
+    /// J2 (ref variables): with `use_resource=False` and `validate_shape=True`, the
+    /// initial value's static shape must be fully defined.
+    #[error("initial_value must have a shape specified: {}", initial_value_str(name, shape, *dtype))]
+    InitialValueShapeUnspecified {
+        /// Store key.
+        name: String,
+        /// The value's static shape.
+        shape: Shape,
+        /// The value's dtype.
+        dtype: DType,
+    },
+    /// Legacy `create_partitioned_variables` inside a scope with a custom getter (derived).
+    #[error("Private access to _get_partitioned_variable is not allowed when a custom getter is set.  It is likely that you're using create_partitioned_variables.  If so, consider instead using get_variable with a non-empty partitioner parameter instead.")]
+    PartitionedWithCustomGetter {
+        /// The partitioned variable's store key.
+        name: String,
+    },
+    /// A typed terminal that returns one variable got something else (a partitioned
+    /// variable, or a tensor from a custom getter).
+    #[error("get_variable({name}) returned {got} instead of a single variable")]
+    NotASingleVariable {
+        /// The name asked for.
+        name: String,
+        /// The tf name of what came back.
+        got: String,
+    },
+    /// A typed terminal that returns a partitioned variable got something else.
+    #[error("get_variable({name}) returned {got} instead of a partitioned variable")]
+    NotAPartitionedVariable {
+        /// The name asked for.
+        name: String,
+        /// The tf name of what came back.
+        got: String,
+    },
+    /// An optimizer's host reference step got a variable, gradient and slots of
+    /// different lengths, or the wrong number of slots.
+    #[error("{optimizer}: variable, gradient and slots must have the same length ({len}) and {slots} slots")]
+    ReferenceStepLengths {
+        /// The optimizer's name.
+        optimizer: String,
+        /// The variable's length.
+        len: usize,
+        /// The number of slots the optimizer takes.
+        slots: usize,
+    },
+    /// A device string that is not a TensorFlow device spec.
+    #[error("Invalid device spec '{device}': {reason}")]
+    InvalidDevice {
+        /// The string as given.
+        device: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A `caching_device` string that is not a TensorFlow device spec, reported by the
+    /// `get_variable` call that uses it.
+    #[error("Invalid caching_device '{device}' for variable {name}: {reason}")]
+    InvalidCachingDevice {
+        /// Store key of the variable asked for.
+        name: String,
+        /// The string as given.
+        device: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A user callback (custom getter, creator, template function) failed with its own message.
     #[error("{message}")]
     User {
@@ -384,6 +452,17 @@ impl Error {
     /// A user error with a message (for custom getters and creators that fail).
     pub fn user(message: impl Into<String>) -> Self {
         Error::User { message: message.into() }
+    }
+}
+
+/// `str()` of the initial-value tensor TensorFlow prints in
+/// [`Error::InitialValueShapeUnspecified`]: `Tensor("v/initial_value:0", dtype=float32)`,
+/// with `shape=(None, 3)` when the rank is known.
+fn initial_value_str(name: &str, shape: &Shape, dtype: DType) -> String {
+    let tensor = if name.is_empty() { "initial_value:0".to_string() } else { format!("{name}/initial_value:0") };
+    match shape.rank() {
+        None => format!("Tensor(\"{tensor}\", dtype={dtype})"),
+        Some(_) => format!("Tensor(\"{tensor}\", shape={shape}, dtype={dtype})"),
     }
 }
 

@@ -141,6 +141,51 @@ pub enum Initializer {
 }
 
 impl Initializer {
+    /// The ops TensorFlow builds for this initializer under `<var>/Initializer/`
+    /// (A14), relative to it: the op (or name scope) the initializer opens first, then
+    /// the ops inside that scope. A variable reserves these names in the names table.
+    pub(crate) fn op_names(&self) -> &'static [&'static str] {
+        const UNIFORM: &[&str] = &[
+            "random_uniform",
+            "random_uniform/shape",
+            "random_uniform/min",
+            "random_uniform/max",
+            "random_uniform/RandomUniform",
+            "random_uniform/sub",
+            "random_uniform/mul",
+        ];
+        const NORMAL: &[&str] = &[
+            "random_normal",
+            "random_normal/shape",
+            "random_normal/mean",
+            "random_normal/stddev",
+            "random_normal/RandomStandardNormal",
+            "random_normal/mul",
+        ];
+        const TRUNCATED: &[&str] = &[
+            "truncated_normal",
+            "truncated_normal/shape",
+            "truncated_normal/mean",
+            "truncated_normal/stddev",
+            "truncated_normal/TruncatedNormal",
+            "truncated_normal/mul",
+        ];
+        match self {
+            Initializer::Zeros => &["zeros"],
+            Initializer::Ones => &["ones"],
+            Initializer::Constant(_) => &["Const"],
+            Initializer::RandomUniform { .. } => UNIFORM,
+            Initializer::RandomNormal { .. } => NORMAL,
+            Initializer::TruncatedNormal { .. } => TRUNCATED,
+            Initializer::VarianceScaling { distribution, .. } => match distribution {
+                Distribution::Uniform => UNIFORM,
+                Distribution::TruncatedNormal => TRUNCATED,
+                Distribution::UntruncatedNormal => NORMAL,
+            },
+            Initializer::Orthogonal { .. } | Initializer::Identity { .. } | Initializer::HostFn(_) => &[],
+        }
+    }
+
     /// `zeros_initializer()`.
     pub fn zeros() -> Self {
         Initializer::Zeros
@@ -274,9 +319,7 @@ impl Initializer {
             Initializer::Ones => InitKernel::Fill(1.0),
             Initializer::Constant(v) if v.len() == 1 => InitKernel::Fill(v[0]),
             Initializer::Constant(v) => InitKernel::Values(v.to_vec()),
-            Initializer::RandomUniform { minval, maxval, .. } => {
-                InitKernel::Uniform { low: *minval, high: *maxval }
-            }
+            Initializer::RandomUniform { minval, maxval, .. } => InitKernel::Uniform { low: *minval, high: *maxval },
             Initializer::RandomNormal { mean, stddev, .. } => InitKernel::Normal { mean: *mean, stddev: *stddev },
             Initializer::TruncatedNormal { mean, stddev, .. } => {
                 InitKernel::TruncatedNormal { mean: *mean, stddev: *stddev }
@@ -290,10 +333,9 @@ impl Initializer {
                 };
                 let s = scale / denom;
                 match distribution {
-                    Distribution::TruncatedNormal => InitKernel::TruncatedNormal {
-                        mean: 0.0,
-                        stddev: s.sqrt() / TRUNCATED_NORMAL_STD_CORRECTION,
-                    },
+                    Distribution::TruncatedNormal => {
+                        InitKernel::TruncatedNormal { mean: 0.0, stddev: s.sqrt() / TRUNCATED_NORMAL_STD_CORRECTION }
+                    }
                     Distribution::UntruncatedNormal => InitKernel::Normal { mean: 0.0, stddev: s.sqrt() },
                     Distribution::Uniform => {
                         let limit = (3.0 * s).sqrt();

@@ -147,10 +147,11 @@ impl Optimizer {
     pub fn reference_step(&self, step: u64, var: &mut [f32], grad: &[f32], slots: &mut [Vec<f32>]) -> Result<()> {
         let n = var.len();
         if grad.len() != n || slots.len() != self.slot_specs().len() || slots.iter().any(|s| s.len() != n) {
-            return Err(Error::user(format!(
-                "{}: variable, gradient and slots must have the same length ({n})",
-                self.name()
-            )));
+            return Err(Error::ReferenceStepLengths {
+                optimizer: self.name().to_string(),
+                len: n,
+                slots: self.slot_specs().len(),
+            });
         }
         match *self {
             Optimizer::Sgd { learning_rate } => {
@@ -177,6 +178,8 @@ impl Optimizer {
                 }
             }
             Optimizer::RmsProp { learning_rate, decay, momentum, epsilon, centered } => {
+                // `slots.len() == slot_specs().len()` was checked above: RmsProp has
+                // `rms`, (`mg`,) `momentum`, so there is a first and a last slot.
                 let (ms, rest) = slots.split_first_mut().expect("rms slot");
                 for i in 0..n {
                     let g = grad[i];
@@ -188,6 +191,7 @@ impl Optimizer {
                     } else {
                         ms[i] + epsilon
                     };
+                    // See above: `rest` holds (`mg`,) `momentum`.
                     let mom = rest.last_mut().expect("momentum slot");
                     mom[i] = mom[i] * momentum + learning_rate * g / denom.sqrt();
                     var[i] -= mom[i];
@@ -259,7 +263,7 @@ impl Graph {
                 .dtype(primary.dtype())
                 .initializer(initializer)
                 .trainable(false)
-                .get_variable();
+                .variable();
             if saved.is_some() {
                 scope.set_partitioner_opt(saved);
             }
@@ -274,6 +278,6 @@ impl Graph {
                 });
             }
             Ok(slot)
-        })?
+        })
     }
 }

@@ -380,6 +380,10 @@ pub fn decode_f64(dtype: DType, bytes: &[u8]) -> Vec<f64> {
         DType::Float16 => chunks::<2>(bytes).map(|c| f16::from_le_bytes(c).to_f64()).collect(),
         DType::BFloat16 => chunks::<2>(bytes).map(|c| bf16::from_le_bytes(c).to_f64()).collect(),
         DType::Float64 => chunks::<8>(bytes).map(f64::from_le_bytes).collect(),
+        DType::Int8 => bytes.iter().map(|&b| f64::from(b as i8)).collect(),
+        DType::UInt8 => bytes.iter().map(|&b| f64::from(b)).collect(),
+        DType::Int16 => chunks::<2>(bytes).map(|c| f64::from(i16::from_le_bytes(c))).collect(),
+        DType::UInt16 => chunks::<2>(bytes).map(|c| f64::from(u16::from_le_bytes(c))).collect(),
         DType::Int32 => chunks::<4>(bytes).map(|c| i32::from_le_bytes(c) as f64).collect(),
         DType::UInt32 => chunks::<4>(bytes).map(|c| u32::from_le_bytes(c) as f64).collect(),
         DType::Int64 => chunks::<8>(bytes).map(|c| i64::from_le_bytes(c) as f64).collect(),
@@ -618,7 +622,7 @@ impl Generator {
                 let (low, range) = random::uniform_params(*low, *high);
                 Generator::Random(RandomKind::Uniform { low, range })
             }
-            InitKernel::Uniform { low, high } if dtype.is_integer() => {
+            InitKernel::Uniform { low, high } if dtype.has_uniform_int() => {
                 let (lo, hi) = (low.trunc(), high.trunc());
                 let (min, max) = match dtype {
                     DType::Int32 => (i32::MIN as f64, i32::MAX as f64),
@@ -740,6 +744,10 @@ fn push_f64(dtype: DType, v: f64, out: &mut Vec<u8>) {
         DType::Float16 => out.extend_from_slice(&f16::from_f64(v).to_le_bytes()),
         DType::BFloat16 => out.extend_from_slice(&bf16::from_f64(v).to_le_bytes()),
         DType::Float64 => out.extend_from_slice(&v.to_le_bytes()),
+        DType::Int8 => out.push(v as i8 as u8),
+        DType::UInt8 => out.push(v as u8),
+        DType::Int16 => out.extend_from_slice(&(v as i16).to_le_bytes()),
+        DType::UInt16 => out.extend_from_slice(&(v as u16).to_le_bytes()),
         DType::Int32 => out.extend_from_slice(&(v as i32).to_le_bytes()),
         DType::UInt32 => out.extend_from_slice(&(v as u32).to_le_bytes()),
         DType::Int64 => out.extend_from_slice(&(v as i64).to_le_bytes()),
@@ -751,6 +759,10 @@ fn push_f64(dtype: DType, v: f64, out: &mut Vec<u8>) {
 #[inline]
 fn push_i64(dtype: DType, v: i64, out: &mut Vec<u8>) {
     match dtype {
+        DType::Int8 => out.push(v as i8 as u8),
+        DType::UInt8 => out.push(v as u8),
+        DType::Int16 => out.extend_from_slice(&(v as i16).to_le_bytes()),
+        DType::UInt16 => out.extend_from_slice(&(v as u16).to_le_bytes()),
         DType::Int32 => out.extend_from_slice(&(v as i32).to_le_bytes()),
         DType::UInt32 => out.extend_from_slice(&(v as u32).to_le_bytes()),
         DType::Int64 => out.extend_from_slice(&v.to_le_bytes()),

@@ -12,13 +12,12 @@ pub struct RegularizerFn {
     op: String,
     #[allow(clippy::type_complexity)]
     f: Arc<dyn Fn(&[f64]) -> Option<f64> + Send + Sync>,
-    returns_none: bool,
 }
 
 impl RegularizerFn {
     /// Wraps a closure whose loss op is named `op`.
     pub fn new(op: impl Into<String>, f: impl Fn(&[f64]) -> Option<f64> + Send + Sync + 'static) -> Self {
-        RegularizerFn { op: op.into(), f: Arc::new(f), returns_none: false }
+        RegularizerFn { op: op.into(), f: Arc::new(f) }
     }
 
     /// The loss op name.
@@ -40,7 +39,7 @@ impl fmt::Debug for RegularizerFn {
 
 impl PartialEq for RegularizerFn {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.f, &other.f) && self.returns_none == other.returns_none
+        Arc::ptr_eq(&self.f, &other.f)
     }
 }
 
@@ -85,7 +84,10 @@ impl Regularizer {
     pub fn l1_l2(l1: f64, l2: f64) -> Self {
         Regularizer::L1L2 { l1, l2 }
     }
-    /// A host closure regularizer.
+    /// A host closure regularizer. As TensorFlow calls a regularizer when it creates a
+    /// variable and adds a loss only if it returns one, varscope calls the closure once
+    /// at creation on the variable's initial values (computed on the host): if it returns
+    /// `None`, no loss is recorded (nothing in REGULARIZATION_LOSSES, no loss ops).
     pub fn host_fn(op: impl Into<String>, f: impl Fn(&[f64]) -> Option<f64> + Send + Sync + 'static) -> Self {
         Regularizer::Fn(RegularizerFn::new(op, f))
     }

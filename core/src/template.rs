@@ -4,8 +4,11 @@
 use std::cell::{Cell, RefCell};
 use std::panic::Location;
 
-use crate::graph::GraphKeys;
-use crate::scope::{CustomGetter, Reuse, ScopeName};
+use crate::args::Reuse;
+use crate::collections::GraphKeys;
+use crate::enter::ScopeName;
+use crate::getter::CustomGetter;
+
 use crate::{Error, Graph, Result, VariableScope};
 
 /// The function a template wraps.
@@ -57,7 +60,7 @@ impl Graph {
             if let Some(g) = &t.custom_getter {
                 b = b.custom_getter(g.clone());
             }
-            let vs = b.run(|s| s.clone())?;
+            let vs = b.run_plain(|s| s.clone())?;
             *t.scope.borrow_mut() = Some(vs);
         }
         Ok(t)
@@ -79,7 +82,11 @@ impl<A, R> Template<'_, A, R> {
     pub fn variable_scope_name(&self) -> Option<String> {
         self.scope.borrow().as_ref().map(|s| {
             let n = s.name();
-            if n.is_empty() || n.ends_with('/') { n } else { format!("{n}/") }
+            if n.is_empty() || n.ends_with('/') {
+                n
+            } else {
+                format!("{n}/")
+            }
         })
     }
 
@@ -88,7 +95,7 @@ impl<A, R> Template<'_, A, R> {
     pub fn call(&self, args: A) -> Result<R> {
         let g = self.graph;
         let existing = self.scope.borrow().clone();
-        let r = match existing {
+        match existing {
             Some(vs) => {
                 let mut b = g.variable_scope(ScopeName::Scope(vs));
                 if self.variables_created.get() {
@@ -109,10 +116,6 @@ impl<A, R> Template<'_, A, R> {
                     self.call_func(args)
                 })
             }
-        };
-        match r {
-            Ok(inner) => inner,
-            Err(e) => Err(e),
         }
     }
 

@@ -9,7 +9,7 @@ use crate::{DType, Shape};
 pub enum TensorData {
     /// Floating values (float16, bfloat16, float32, float64, and complex real parts).
     Float(Vec<f64>),
-    /// Integer values (int32, int64, uint32).
+    /// Integer values (int8, uint8, int16, uint16, int32, int64, uint32).
     Int(Vec<i64>),
     /// Boolean values.
     Bool(Vec<bool>),
@@ -104,29 +104,53 @@ impl HostTensor {
         Self::new(dtype, shape, TensorData::Float(values))
     }
 
-    /// An integer tensor (int32, int64, uint32).
+    /// An integer tensor (int8, uint8, int16, uint16, int32, int64, uint32). `None` when
+    /// a value does not fit the dtype.
     pub fn int(dtype: DType, shape: &[u64], values: Vec<i64>) -> Option<Self> {
         Self::new(dtype, shape, TensorData::Int(values))
     }
 
-    /// A Python int (`4`): an int32 scalar.
+    /// A tensor whose data is known to fit: the variant fits `dtype` and the length
+    /// matches `shape` by construction at every call site.
+    fn known(dtype: DType, shape: &[u64], data: TensorData) -> Self {
+        HostTensor {
+            dtype,
+            shape: shape.to_vec(),
+            static_shape: Shape::new(shape),
+            data: std::sync::Arc::new(data),
+            kind: ConstantKind::Tensor,
+        }
+    }
+
+    /// The dtype `convert_to_tensor` gives Python ints: int32, or int64 when a value
+    /// does not fit int32.
+    fn py_int_dtype(v: &[i64]) -> DType {
+        if v.iter().all(|x| i32::try_from(*x).is_ok()) {
+            DType::Int32
+        } else {
+            DType::Int64
+        }
+    }
+
+    /// A Python int (`4`): an int32 scalar (int64 if it does not fit int32).
     pub fn py_int(v: i64) -> Self {
-        Self::int(DType::Int32, &[], vec![v]).expect("scalar").python()
+        Self::known(Self::py_int_dtype(&[v]), &[], TensorData::Int(vec![v])).python()
     }
 
     /// A Python float (`1.5`): a float32 scalar.
     pub fn py_float(v: f64) -> Self {
-        Self::float(DType::Float32, &[], vec![v]).expect("scalar").python()
+        Self::known(DType::Float32, &[], TensorData::Float(vec![v])).python()
     }
 
     /// A Python list of floats (`[1., 2.]`): float32 of shape `[len]`.
     pub fn py_floats(v: &[f64]) -> Self {
-        Self::float(DType::Float32, &[v.len() as u64], v.to_vec()).expect("vector").python()
+        Self::known(DType::Float32, &[v.len() as u64], TensorData::Float(v.to_vec())).python()
     }
 
-    /// A Python list of ints (`[1, 2]`): int32 of shape `[len]`.
+    /// A Python list of ints (`[1, 2]`): int32 of shape `[len]` (int64 if a value does
+    /// not fit int32).
     pub fn py_ints(v: &[i64]) -> Self {
-        Self::int(DType::Int32, &[v.len() as u64], v.to_vec()).expect("vector").python()
+        Self::known(Self::py_int_dtype(v), &[v.len() as u64], TensorData::Int(v.to_vec())).python()
     }
 
     /// Marks this value as a Python/numpy value rather than a graph tensor.
@@ -234,7 +258,8 @@ impl HostTensor {
 fn data_fits(dtype: DType, data: &TensorData) -> bool {
     match data {
         TensorData::Float(_) => dtype.is_floating() || dtype.is_complex(),
-        TensorData::Int(_) => dtype.is_integer(),
+        // Integer values must fit the dtype (an int8 holds -128..=127).
+        TensorData::Int(v) => dtype.int_range().is_some_and(|(lo, hi)| v.iter().all(|x| (lo..=hi).contains(x))),
         TensorData::Bool(_) => dtype == DType::Bool,
         TensorData::Str(_) => dtype == DType::String,
     }

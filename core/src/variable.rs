@@ -5,8 +5,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::device::{DeviceName, DeviceSpec};
 use crate::partition::{PartitionInfo, Partitions, SliceInfo};
-use crate::{CachingDevice, Constraint, DType, HostTensor, InitKernel, Initializer, Regularizer, Shape};
+use crate::{Constraint, DType, HostTensor, InitKernel, Initializer, Regularizer, Shape};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -168,7 +169,8 @@ impl Variable {
     pub fn constraint(&self) -> Option<&Constraint> {
         self.0.constraint.as_ref()
     }
-    /// The regularizer that produced this variable's loss, if any.
+    /// The regularizer applied at creation (argument or scope default; `None` for
+    /// `no_regularizer`). Whether it returned a loss shows in REGULARIZATION_LOSSES.
     pub fn regularizer(&self) -> Option<&Regularizer> {
         self.0.regularizer.as_ref()
     }
@@ -374,5 +376,136 @@ impl VarRef {
 impl From<Variable> for VarRef {
     fn from(v: Variable) -> Self {
         VarRef::Variable(v)
+    }
+}
+
+// ----- placement values -------------------------------------------------------------
+//
+// A device function takes the variable it places, and a variable holds its placement,
+// so the two types live in one module.
+
+/// A device function: picks a device string from the variable being placed (its store
+/// key, shape, dtype and, for shards, where the shard sits).
+#[derive(Clone)]
+pub struct DeviceFn {
+    name: String,
+    f: Arc<dyn Fn(&Variable) -> String + Send + Sync>,
+}
+
+impl DeviceFn {
+    /// Wraps a closure.
+    pub fn new(name: impl Into<String>, f: impl Fn(&Variable) -> String + Send + Sync + 'static) -> Self {
+        DeviceFn { name: name.into(), f: Arc::new(f) }
+    }
+
+    /// Calls it.
+    pub fn call(&self, v: &Variable) -> String {
+        (self.f)(v)
+    }
+}
+
+impl fmt::Debug for DeviceFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DeviceFn({})", self.name)
+    }
+}
+
+impl PartialEq for DeviceFn {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.f, &other.f)
+    }
+}
+
+/// A `caching_device` value: a device string in any TensorFlow spelling, parsed into a
+/// [`DeviceSpec`] when a variable is requested (a malformed string is an error at that
+/// `get_variable` call), or a device function. `""` is a real value that stops caching
+/// (D5). Two spellings of one device are equal (`"/GPU:1"` == `"/device:GPU:1"`);
+/// whether the device exists is reported by the session.
+#[derive(Clone, Debug)]
+pub enum CachingDevice {
+    /// A device string as given, not parsed yet (scope defaults and arguments).
+    Name(String),
+    /// A parsed device string: as given, and its spec (what variables hold).
+    Device {
+        /// The spelling as given (what the session reports).
+        given: String,
+        /// The parsed spec.
+        spec: DeviceSpec,
+    },
+    /// A function of the variable.
+    Fn(DeviceFn),
+}
+
+impl CachingDevice {
+    /// A device function from a closure.
+    pub fn func(name: impl Into<String>, f: impl Fn(&Variable) -> String + Send + Sync + 'static) -> Self {
+        CachingDevice::Fn(DeviceFn::new(name, f))
+    }
+
+    /// The device string for a variable: the string as given, or the function's answer.
+    pub fn resolve(&self, v: &Variable) -> String {
+        match self {
+            CachingDevice::Name(s) | CachingDevice::Device { given: s, .. } => s.clone(),
+            CachingDevice::Fn(f) => f.call(v),
+        }
+    }
+
+    /// The parsed spec of a device string (`None` for a function).
+    pub fn spec(&self) -> Option<Result<DeviceSpec, crate::Error>> {
+        match self {
+            CachingDevice::Name(s) => Some(DeviceSpec::parse(s)),
+            CachingDevice::Device { spec, .. } => Some(Ok(spec.clone())),
+            CachingDevice::Fn(_) => None,
+        }
+    }
+
+    /// This value with its device string parsed (functions unchanged).
+    pub fn parsed(&self) -> Result<CachingDevice, crate::Error> {
+        Ok(match self {
+            CachingDevice::Name(s) => CachingDevice::Device { given: s.clone(), spec: DeviceSpec::parse(s)? },
+            other => other.clone(),
+        })
+    }
+}
+
+impl PartialEq for CachingDevice {
+    /// Device strings compare by their parsed spec (by spelling when one does not
+    /// parse); functions by identity.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (CachingDevice::Fn(a), CachingDevice::Fn(b)) => a == b,
+            (CachingDevice::Fn(_), _) | (_, CachingDevice::Fn(_)) => false,
+            (a, b) => match (a.spec(), b.spec()) {
+                (Some(Ok(x)), Some(Ok(y))) => x == y,
+                _ => a.resolve_str() == b.resolve_str(),
+            },
+        }
+    }
+}
+
+impl CachingDevice {
+    fn resolve_str(&self) -> Option<&str> {
+        match self {
+            CachingDevice::Name(s) | CachingDevice::Device { given: s, .. } => Some(s),
+            CachingDevice::Fn(_) => None,
+        }
+    }
+}
+
+impl From<&str> for CachingDevice {
+    fn from(s: &str) -> Self {
+        CachingDevice::Name(s.to_string())
+    }
+}
+
+impl From<String> for CachingDevice {
+    fn from(s: String) -> Self {
+        CachingDevice::Name(s)
+    }
+}
+
+impl From<DeviceName> for CachingDevice {
+    fn from(d: DeviceName) -> Self {
+        CachingDevice::Name(d.to_string())
     }
 }

@@ -60,7 +60,7 @@ fn a5_reentry_by_string_uniquifies_name_scope() {
 fn a6_slash_in_variable_name() {
     let g = Graph::new();
     let v = var(&g, "a/b", &[1]);
-    let v2 = g.variable_scope("a").reuse(Reuse::True).run(|_| g.get_variable("b").get_variable().unwrap()).unwrap();
+    let v2 = g.variable_scope("a").reuse(Reuse::True).run_plain(|_| g.get_variable("b").variable().unwrap()).unwrap();
     assert_eq!(v, v2);
     assert_eq!(v.name(), "a/b:0");
 }
@@ -74,7 +74,10 @@ fn a7_slash_scope_string() {
     });
     assert_eq!(v.name(), "a/b/v:0");
     let (v2, ns) = vs(&g, "a", |_| {
-        g.variable_scope("b").reuse(Reuse::True).run(|s| (g.get_variable("v").get_variable().unwrap(), s.original_name_scope())).unwrap()
+        g.variable_scope("b")
+            .reuse(Reuse::True)
+            .run_plain(|s| (g.get_variable("v").variable().unwrap(), s.original_name_scope()))
+            .unwrap()
     });
     assert_eq!(v, v2);
     assert_eq!(ns, "a/b_1/");
@@ -84,12 +87,17 @@ fn a7_slash_scope_string() {
 fn a8_tf_variable_uses_name_scope() {
     let g = Graph::new();
     vs(&g, "foo", |_| ());
-    let x = vs(&g, "foo", |_| g.variable(HostTensor::py_float(1.0), None, Some("x")).unwrap());
+    let x = vs(&g, "foo", |_| g.variable(HostTensor::py_float(1.0)).name("x").create().unwrap());
     assert_eq!(x.name(), "foo_1/x:0");
     let g = Graph::new();
     let names: Vec<String> = [Some("x"), Some("x"), None, None]
         .iter()
-        .map(|n| g.variable(HostTensor::py_float(1.0), None, *n).unwrap().name())
+        .map(|n| {
+            n.map_or(g.variable(HostTensor::py_float(1.0)), |n| g.variable(HostTensor::py_float(1.0)).name(n))
+                .create()
+                .unwrap()
+                .name()
+        })
         .collect();
     assert_eq!(names, vec!["x:0", "x_1:0", "Variable:0", "Variable_1:0"]);
 }
@@ -101,7 +109,7 @@ fn a9_store_key_differs_from_tf_name() {
     let v = vs(&g, "foo", |_| var(&g, "v", &[1]));
     assert_eq!(v.name(), "foo/v_1:0");
     assert_eq!(v.key(), "foo/v");
-    let v2 = g.variable_scope("foo").reuse(Reuse::True).run(|_| g.get_variable("v").get_variable().unwrap()).unwrap();
+    let v2 = g.variable_scope("foo").reuse(Reuse::True).run_plain(|_| g.get_variable("v").variable().unwrap()).unwrap();
     assert_eq!(v, v2);
     // N47: case-insensitive.
     let g = Graph::new();
@@ -112,10 +120,14 @@ fn a9_store_key_differs_from_tf_name() {
 #[test]
 fn a10_tf_variable_invisible_to_store() {
     let g = Graph::new();
-    g.variable(HostTensor::py_float(1.0), None, Some("x")).unwrap();
-    let e = g.variable_scope("").reuse(Reuse::True).run(|_| g.get_variable("x").shape([0u64; 0]).get().unwrap_err()).unwrap();
+    g.variable(HostTensor::py_float(1.0)).name("x").create().unwrap();
+    let e = g
+        .variable_scope("")
+        .reuse(Reuse::True)
+        .run_plain(|_| g.get_variable("x").shape([0u64; 0]).get().unwrap_err())
+        .unwrap();
     assert_eq!(e.to_string(), "Variable x does not exist, or was not created with tf.get_variable(). Did you mean to set reuse=tf.AUTO_REUSE in VarScope?");
-    let v = g.get_variable("x").shape(ShapeArg::Seq(vec![])).get_variable().unwrap();
+    let v = g.get_variable("x").shape(ShapeArg::Seq(vec![])).variable().unwrap();
     assert_eq!(v.key(), "x");
     assert_eq!(v.name(), "x_1:0");
 }
@@ -152,7 +164,10 @@ fn a13_partitioned_names() {
     let p = p.partitioned().unwrap().clone();
     assert_eq!(p.tensor_name(), "scope0/name0:0");
     let shards: Vec<_> = p.shards().iter().map(|v| (v.name(), v.dims().unwrap())).collect();
-    assert_eq!(shards, vec![("scope0/name0/part_0:0".into(), vec![3, 3]), ("scope0/name0/part_1:0".into(), vec![2, 3])]);
+    assert_eq!(
+        shards,
+        vec![("scope0/name0/part_0:0".into(), vec![3, 3]), ("scope0/name0/part_1:0".into(), vec![2, 3])]
+    );
 }
 
 #[test]
@@ -179,7 +194,9 @@ fn b2_reentry_uses_last_component() {
     let g = Graph::new();
     let tower = vs(&g, "tower4", |s| s.clone());
     let (ns, name) = vs(&g, "tower6", |_| {
-        g.variable_scope(&tower).run(|s| (g.with_name_scope(Some("scope"), |n| n.to_string()).unwrap(), s.name())).unwrap()
+        g.variable_scope(&tower)
+            .run_plain(|s| (g.with_name_scope(Some("scope"), |n| n.to_string()).unwrap(), s.name()))
+            .unwrap()
     });
     assert_eq!(ns, "tower6/tower4/scope/");
     assert_eq!(name, "tower4");
@@ -196,9 +213,9 @@ fn b3_reentry_at_top_level() {
     for _ in 0..2 {
         g.variable_scope(&outer)
             .reuse(Reuse::True)
-            .run(|_| {
+            .run_plain(|_| {
                 got.push(g.with_name_scope(Some("scope2"), |n| n.to_string()).unwrap());
-                got.push(g.get_variable("w").get_variable().unwrap().name());
+                got.push(g.get_variable("w").variable().unwrap().name());
             })
             .unwrap();
     }
@@ -210,8 +227,12 @@ fn b4_scope_reentered_inside_itself() {
     let g = Graph::new();
     let mut got = vec![];
     vs(&g, "outer", |outer| {
-        g.variable_scope(outer).run(|_| got.push(g.with_name_scope(Some("scope2"), |n| n.to_string()).unwrap())).unwrap();
-        g.variable_scope(outer).run(|_| got.push(g.with_name_scope(Some("scope2"), |n| n.to_string()).unwrap())).unwrap();
+        g.variable_scope(outer)
+            .run_plain(|_| got.push(g.with_name_scope(Some("scope2"), |n| n.to_string()).unwrap()))
+            .unwrap();
+        g.variable_scope(outer)
+            .run_plain(|_| got.push(g.with_name_scope(Some("scope2"), |n| n.to_string()).unwrap()))
+            .unwrap();
         vs(&g, "default", |_| ());
         vs(&g, "default", |s| got.push(s.original_name_scope()));
     });
@@ -225,7 +246,7 @@ fn b5_original_name_scope_preserved() {
     assert_eq!(tower.original_name_scope(), "scope1/tower/");
     vs(&g, "scope2", |_| {
         g.variable_scope(&tower)
-            .run(|t| {
+            .run_plain(|t| {
                 assert_eq!(g.with_name_scope(Some("foo"), |n| n.to_string()).unwrap(), "scope2/tower/foo/");
                 let ons = t.original_name_scope();
                 g.with_name_scope(Some(&ons), |_| {
@@ -247,7 +268,7 @@ fn b6_reentering_root_opens_no_name_scope() {
     let root = g.get_variable_scope();
     g.with_name_scope(Some("ns3"), |_| {
         g.variable_scope(&root)
-            .run(|_| {
+            .run_plain(|_| {
                 assert_eq!(g.with_name_scope(Some("scope2"), |n| n.to_string()).unwrap(), "ns3/scope2/");
                 assert_eq!(var(&g, "w", &[1]).name(), "w:0");
             })
@@ -264,7 +285,7 @@ fn b7_default_name_uniquified() {
     g.with_name_scope(Some("ns2"), |_| {
         for _ in 0..2 {
             g.variable_scope_default("default")
-                .run(|s| {
+                .run_plain(|s| {
                     got.push(s.name());
                     got.push(var(&g, "w", &[1]).name());
                     got.push(s.original_name_scope());
@@ -278,16 +299,21 @@ fn b7_default_name_uniquified() {
 
 fn scope_with_layer(g: &Graph, default: &str) -> String {
     g.variable_scope_default(default)
-        .run(|_| g.variable_scope_default("layer").run(|s| s.name()).unwrap())
+        .run_plain(|_| g.variable_scope_default("layer").run_plain(|s| s.name()).unwrap())
         .unwrap()
 }
 
 #[test]
 fn b8_counts_match_exact_names() {
     let g = Graph::new();
-    let got: Vec<String> =
-        ["defaultScope1", "defaultScope1", "defaultScope", "defaultScope1"].iter().map(|d| scope_with_layer(&g, d)).collect();
-    assert_eq!(got, vec!["defaultScope1/layer", "defaultScope1_1/layer", "defaultScope/layer", "defaultScope1_2/layer"]);
+    let got: Vec<String> = ["defaultScope1", "defaultScope1", "defaultScope", "defaultScope1"]
+        .iter()
+        .map(|d| scope_with_layer(&g, d))
+        .collect();
+    assert_eq!(
+        got,
+        vec!["defaultScope1/layer", "defaultScope1_1/layer", "defaultScope/layer", "defaultScope1_2/layer"]
+    );
 }
 
 #[test]
@@ -296,7 +322,7 @@ fn b9_explicit_name_counts() {
     let mut got = vec![];
     got.push(vs(&g, "layer", |s| (s.name(), s.original_name_scope())));
     for _ in 0..2 {
-        got.push(g.variable_scope_default("layer").run(|s| (s.name(), s.original_name_scope())).unwrap());
+        got.push(g.variable_scope_default("layer").run_plain(|s| (s.name(), s.original_name_scope())).unwrap());
     }
     got.push(vs(&g, "layer", |s| (s.name(), s.original_name_scope())));
     let names: Vec<_> = got.iter().map(|(a, b)| format!("{a}|{b}")).collect();
@@ -307,7 +333,10 @@ fn b9_explicit_name_counts() {
 fn b10_default_name_ignores_name_scopes() {
     let g = Graph::new();
     g.with_name_scope(Some("layer"), |_| g.constant("c")).unwrap();
-    let (n, w, c) = g.variable_scope_default("layer").run(|s| (s.name(), var(&g, "w", &[1]).name(), g.constant("c").name)).unwrap();
+    let (n, w, c) = g
+        .variable_scope_default("layer")
+        .run_plain(|s| (s.name(), var(&g, "w", &[1]).name(), g.constant("c").name))
+        .unwrap();
     assert_eq!((n.as_str(), w.as_str(), c.as_str()), ("layer", "layer/w:0", "layer_1/c:0"));
 }
 
@@ -317,10 +346,14 @@ fn b11_subscope_counters_reset_on_exit() {
     let mut got = vec![];
     vs(&g, "a", |_| {
         for _ in 0..2 {
-            got.push(g.variable_scope_default("d").run(|s| s.name()).unwrap());
+            got.push(g.variable_scope_default("d").run_plain(|s| s.name()).unwrap());
         }
     });
-    vs(&g, "a", |_| got.push(g.variable_scope_default("d").run(|s| format!("{}|{}", s.name(), s.original_name_scope())).unwrap()));
+    vs(&g, "a", |_| {
+        got.push(
+            g.variable_scope_default("d").run_plain(|s| format!("{}|{}", s.name(), s.original_name_scope())).unwrap(),
+        )
+    });
     assert_eq!(got, vec!["a/d", "a/d_1", "a/d|a_1/d/"]);
 }
 
@@ -328,10 +361,10 @@ fn b11_subscope_counters_reset_on_exit() {
 fn b12_root_counters_never_reset() {
     let g = Graph::new();
     let mut got = vec![];
-    got.push(g.variable_scope_default("d").run(|s| s.name()).unwrap());
-    got.push(g.variable_scope_default("d").run(|s| s.name()).unwrap());
+    got.push(g.variable_scope_default("d").run_plain(|s| s.name()).unwrap());
+    got.push(g.variable_scope_default("d").run_plain(|s| s.name()).unwrap());
     vs(&g, "x", |_| ());
-    got.push(g.variable_scope_default("d").run(|s| s.name()).unwrap());
+    got.push(g.variable_scope_default("d").run_plain(|s| s.name()).unwrap());
     assert_eq!(got, vec!["d", "d_1", "d_2"]);
 }
 
@@ -339,13 +372,13 @@ fn b12_root_counters_never_reset() {
 fn b13_jump_into_captured_scope_keeps_parent_counters() {
     let g = Graph::new();
     let mut got = vec![];
-    let default = g.variable_scope_default("default").run(|s| s.clone()).unwrap();
+    let default = g.variable_scope_default("default").run_plain(|s| s.clone()).unwrap();
     g.variable_scope(&default)
-        .run(|_| {
-            got.push(g.variable_scope_default("layer").run(|s| s.name()).unwrap());
-            got.push(g.variable_scope_default("layer").run(|s| s.name()).unwrap());
-            g.variable_scope(&default).run(|_| ()).unwrap();
-            got.push(g.variable_scope_default("layer").run(|s| s.name()).unwrap());
+        .run_plain(|_| {
+            got.push(g.variable_scope_default("layer").run_plain(|s| s.name()).unwrap());
+            got.push(g.variable_scope_default("layer").run_plain(|s| s.name()).unwrap());
+            g.variable_scope(&default).run_plain(|_| ()).unwrap();
+            got.push(g.variable_scope_default("layer").run_plain(|s| s.name()).unwrap());
         })
         .unwrap();
     assert_eq!(got, vec!["default/layer", "default/layer_1", "default/layer_2"]);
@@ -355,17 +388,20 @@ fn b13_jump_into_captured_scope_keeps_parent_counters() {
 fn b14_reentry_from_outside_starts_fresh() {
     let g = Graph::new();
     let foo = vs(&g, "foo", |s| {
-        g.variable_scope_default("bar").run(|_| ()).unwrap();
-        g.variable_scope_default("bar").run(|_| ()).unwrap();
+        g.variable_scope_default("bar").run_plain(|_| ()).unwrap();
+        g.variable_scope_default("bar").run_plain(|_| ()).unwrap();
         s.clone()
     });
     let (c, ns) = g
         .variable_scope(&foo)
-        .run(|_| g.variable_scope_default("bar").run(|s| (g.constant("c").name, s.original_name_scope())).unwrap())
+        .run_plain(|_| {
+            g.variable_scope_default("bar").run_plain(|s| (g.constant("c").name, s.original_name_scope())).unwrap()
+        })
         .unwrap();
     assert_eq!(c, "foo_1/bar/c:0");
     assert_eq!(ns, "foo_1/bar/");
-    let name = g.variable_scope(&foo).run(|_| g.variable_scope_default("bar").run(|s| s.name()).unwrap()).unwrap();
+    let name =
+        g.variable_scope(&foo).run_plain(|_| g.variable_scope_default("bar").run_plain(|s| s.name()).unwrap()).unwrap();
     assert_eq!(name, "foo/bar");
 }
 
@@ -374,24 +410,25 @@ fn b15_counters_roll_back_after_object_reentry() {
     let g = Graph::new();
     let foo = vs(&g, "foo", |s| s.clone());
     g.variable_scope(&foo)
-        .run(|_| {
-            assert_eq!(g.variable_scope_default("bar").run(|s| s.name()).unwrap(), "foo/bar");
-            assert_eq!(g.variable_scope_default("bar").run(|s| s.name()).unwrap(), "foo/bar_1");
+        .run_plain(|_| {
+            assert_eq!(g.variable_scope_default("bar").run_plain(|s| s.name()).unwrap(), "foo/bar");
+            assert_eq!(g.variable_scope_default("bar").run_plain(|s| s.name()).unwrap(), "foo/bar_1");
         })
         .unwrap();
-    let third = g.variable_scope(&foo).run(|_| g.variable_scope_default("bar").run(|s| s.name()).unwrap()).unwrap();
+    let third =
+        g.variable_scope(&foo).run_plain(|_| g.variable_scope_default("bar").run_plain(|s| s.name()).unwrap()).unwrap();
     assert_eq!(third, "foo/bar");
-    assert_eq!(vs(&g, "foo", |_| g.variable_scope_default("bar").run(|s| s.name()).unwrap()), "foo/bar");
+    assert_eq!(vs(&g, "foo", |_| g.variable_scope_default("bar").run_plain(|s| s.name()).unwrap()), "foo/bar");
 }
 
 #[test]
 fn b16_reentering_nested_scope_from_root_leaks_count() {
     let g = Graph::new();
     let b = vs(&g, "a", |_| vs(&g, "b", |s| s.clone()));
-    let ns = g.variable_scope(&b).run(|_| g.with_name_scope(Some("x"), |n| n.to_string()).unwrap()).unwrap();
+    let ns = g.variable_scope(&b).run_plain(|_| g.with_name_scope(Some("x"), |n| n.to_string()).unwrap()).unwrap();
     assert_eq!(ns, "b/x/");
-    assert_eq!(vs(&g, "a", |_| g.variable_scope_default("b").run(|s| s.name()).unwrap()), "a/b_1");
-    assert_eq!(vs(&g, "a", |_| g.variable_scope_default("b").run(|s| s.name()).unwrap()), "a/b");
+    assert_eq!(vs(&g, "a", |_| g.variable_scope_default("b").run_plain(|s| s.name()).unwrap()), "a/b_1");
+    assert_eq!(vs(&g, "a", |_| g.variable_scope_default("b").run_plain(|s| s.name()).unwrap()), "a/b");
 }
 
 #[test]
@@ -400,7 +437,7 @@ fn b17_case_sensitivity() {
     assert_eq!(g.with_name_scope(Some("Foo"), |n| n.to_string()).unwrap(), "Foo/");
     let (ns, v) = vs(&g, "foo", |s| (s.original_name_scope(), var(&g, "v", &[1]).name()));
     assert_eq!((ns.as_str(), v.as_str()), ("foo_1/", "foo/v:0"));
-    let (n, ns) = g.variable_scope_default("FOO").run(|s| (s.name(), s.original_name_scope())).unwrap();
+    let (n, ns) = g.variable_scope_default("FOO").run_plain(|s| (s.name(), s.original_name_scope())).unwrap();
     assert_eq!((n.as_str(), ns.as_str()), ("FOO", "FOO_2/"));
 }
 
@@ -442,14 +479,14 @@ fn b21_no_auxiliary_name_scope() {
     let (w, c, ons) = g
         .variable_scope("scope")
         .auxiliary_name_scope(false)
-        .run(|s| (var(&g, "w", &[1]).name(), g.constant("c").name, s.original_name_scope()))
+        .run_plain(|s| (var(&g, "w", &[1]).name(), g.constant("c").name, s.original_name_scope()))
         .unwrap();
     assert_eq!((w.as_str(), c.as_str(), ons.as_str()), ("scope/w:0", "c:0", ""));
     vs(&g, "outer", |_| {
         let (w, c, ons) = g
             .variable_scope("inner")
             .auxiliary_name_scope(false)
-            .run(|s| (var(&g, "w", &[1]).name(), g.constant("c").name, s.original_name_scope()))
+            .run_plain(|s| (var(&g, "w", &[1]).name(), g.constant("c").name, s.original_name_scope()))
             .unwrap();
         assert_eq!((w.as_str(), c.as_str(), ons.as_str()), ("outer/inner/w:0", "outer/c:0", "outer/"));
     });
@@ -462,7 +499,7 @@ fn b22_no_auxiliary_name_scope_default_name() {
     let (w, c) = g
         .variable_scope_default("default")
         .auxiliary_name_scope(false)
-        .run(|_| (var(&g, "w", &[1]).name(), g.constant("c").name))
+        .run_plain(|_| (var(&g, "w", &[1]).name(), g.constant("c").name))
         .unwrap();
     assert_eq!((w.as_str(), c.as_str()), ("default/w:0", "c:0"));
     assert_eq!(g.with_name_scope(Some("default"), |_| g.constant("c").name).unwrap(), "default/c:0");
@@ -476,7 +513,7 @@ fn b23_no_auxiliary_name_scope_root() {
         let (w, c) = g
             .variable_scope(&root)
             .auxiliary_name_scope(false)
-            .run(|_| (var(&g, "w1", &[1]).name(), g.constant("c1").name))
+            .run_plain(|_| (var(&g, "w1", &[1]).name(), g.constant("c1").name))
             .unwrap();
         assert_eq!((w.as_str(), c.as_str()), ("w1:0", "outer/c1:0"));
     });
@@ -489,8 +526,9 @@ fn b24_recommended_reentry_idiom() {
     let (w, c) = g
         .variable_scope(&inner)
         .auxiliary_name_scope(false)
-        .run(|s| {
-            g.with_name_scope(Some(&s.original_name_scope()), |_| (var(&g, "w", &[1]).name(), g.constant("c").name)).unwrap()
+        .run_plain(|s| {
+            g.with_name_scope(Some(&s.original_name_scope()), |_| (var(&g, "w", &[1]).name(), g.constant("c").name))
+                .unwrap()
         })
         .unwrap();
     assert_eq!((w.as_str(), c.as_str()), ("outer/inner/w:0", "outer/inner/c:0"));
@@ -503,7 +541,8 @@ fn b25_empty_scope_string() {
     let (n, v) = vs(&g, "", |s| (s.name(), var(&g, "v", &[1]).name()));
     assert_eq!((n.as_str(), v.as_str()), ("", "v:0"));
     vs(&g, "foo", |_| {
-        let (n, ons, w, c) = vs(&g, "", |s| (s.name(), s.original_name_scope(), var(&g, "w", &[1]).name(), g.constant("c").name));
+        let (n, ons, w, c) =
+            vs(&g, "", |s| (s.name(), s.original_name_scope(), var(&g, "w", &[1]).name(), g.constant("c").name));
         assert_eq!((n.as_str(), ons.as_str(), w.as_str(), c.as_str()), ("foo/", "", "foo//w:0", "foo/c:0"));
     });
 }
@@ -529,8 +568,8 @@ fn b26_trailing_slash_scope() {
 fn b27_context_manager_entered_twice() {
     let g = Graph::new();
     let cm = g.variable_scope("foo");
-    let first = cm.run(|s| (s.clone(), g.constant("c").name)).unwrap();
-    let second = cm.run(|s| (s.clone(), g.constant("c").name, s.original_name_scope())).unwrap();
+    let first = cm.run_plain(|s| (s.clone(), g.constant("c").name)).unwrap();
+    let second = cm.run_plain(|s| (s.clone(), g.constant("c").name, s.original_name_scope())).unwrap();
     assert_eq!(first.1, "foo/c:0");
     assert!(!first.0.same(&second.0));
     assert_eq!(second.1, "foo_1/c:0");

@@ -2,12 +2,14 @@
 mod common;
 use common::*;
 use std::sync::{Arc, Mutex};
+use varscope_core::compat::ScopeArgs;
 
-const EXISTS: &str = "Variable v already exists, disallowed. Did you mean to set reuse=True or reuse=tf.AUTO_REUSE in VarScope?";
+const EXISTS: &str =
+    "Variable v already exists, disallowed. Did you mean to set reuse=True or reuse=tf.AUTO_REUSE in VarScope?";
 
 fn reuse_of(g: &Graph, b: VariableScopeBuilder<'_>) -> Reuse {
     let _ = g;
-    b.run(|s| s.reuse()).unwrap()
+    b.run_plain(|s| s.reuse()).unwrap()
 }
 
 #[test]
@@ -23,12 +25,12 @@ fn c1_default_forbids_recreation() {
 #[test]
 fn c3_reuse_true_missing() {
     let g = Graph::new();
-    let e = g.variable_scope("foo").reuse(Reuse::True).run(|_| var_err(&g, "u", &[1])).unwrap();
+    let e = g.variable_scope("foo").reuse(Reuse::True).run_plain(|_| var_err(&g, "u", &[1])).unwrap();
     assert_eq!(e, "Variable foo/u does not exist, or was not created with tf.get_variable(). Did you mean to set reuse=tf.AUTO_REUSE in VarScope?");
     let e = g
         .variable_scope("tower_a")
         .reuse(Reuse::True)
-        .run(|_| vs(&g, "baz", |_| var_err(&g, "v", &[1])))
+        .run_plain(|_| vs(&g, "baz", |_| var_err(&g, "v", &[1])))
         .unwrap();
     assert!(e.starts_with("Variable tower_a/baz/v does not exist"));
 }
@@ -37,7 +39,7 @@ fn c3_reuse_true_missing() {
 fn c4_reuse_returns_identical_object() {
     let g = Graph::new();
     let v = vs(&g, "foo", |_| var(&g, "v", &[1]));
-    let v2 = g.variable_scope("foo").reuse(Reuse::True).run(|_| g.get_variable("v").get_variable().unwrap()).unwrap();
+    let v2 = g.variable_scope("foo").reuse(Reuse::True).run_plain(|_| g.get_variable("v").variable().unwrap()).unwrap();
     assert_eq!(v, v2);
 }
 
@@ -45,10 +47,7 @@ fn c4_reuse_returns_identical_object() {
 fn c5_auto_reuse_inherited() {
     let g = Graph::new();
     let f = || {
-        g.variable_scope("foo")
-            .reuse(Reuse::AutoReuse)
-            .run(|_| vs(&g, "bar", |_| var(&g, "v", &[1])))
-            .unwrap()
+        g.variable_scope("foo").reuse(Reuse::AutoReuse).run_plain(|_| vs(&g, "bar", |_| var(&g, "v", &[1]))).unwrap()
     };
     let (a, b) = (f(), f());
     assert_eq!(a, b);
@@ -63,7 +62,7 @@ fn c6_reuse_lattice() {
         assert_eq!(a.reuse(), Reuse::False);
         g.variable_scope("b")
             .reuse(Reuse::True)
-            .run(|b| {
+            .run_plain(|b| {
                 assert_eq!(b.reuse(), Reuse::True);
                 assert_eq!(vs(&g, "c", |c| c.reuse()), Reuse::True);
                 assert_eq!(reuse_of(&g, g.variable_scope("d").reuse(Reuse::False)), Reuse::True);
@@ -72,7 +71,7 @@ fn c6_reuse_lattice() {
             .unwrap();
         g.variable_scope("f")
             .reuse(Reuse::AutoReuse)
-            .run(|_| {
+            .run_plain(|_| {
                 assert_eq!(vs(&g, "g", |c| c.reuse()), Reuse::AutoReuse);
                 assert_eq!(reuse_of(&g, g.variable_scope("h").reuse(Reuse::True)), Reuse::True);
                 assert_eq!(reuse_of(&g, g.variable_scope("i").reuse(Reuse::False)), Reuse::AutoReuse);
@@ -111,21 +110,21 @@ fn c8_root_reuse_variables_sticky_per_thread() {
 #[test]
 fn c9_captured_object_reuse() {
     let g = Graph::new();
-    let cap = g.variable_scope("cap").reuse(Reuse::True).run(|s| s.clone()).unwrap();
+    let cap = g.variable_scope("cap").reuse(Reuse::True).run_plain(|s| s.clone()).unwrap();
     let r: Vec<Reuse> = vec![
         reuse_of(&g, g.variable_scope(&cap)),
         reuse_of(&g, g.variable_scope(&cap).reuse(Reuse::True)),
         reuse_of(&g, g.variable_scope(&cap).reuse(Reuse::False)),
     ];
     assert_eq!(r, vec![Reuse::True; 3]);
-    let cap = g.variable_scope("cap2").run(|s| s.clone()).unwrap();
+    let cap = g.variable_scope("cap2").run_plain(|s| s.clone()).unwrap();
     let r: Vec<Reuse> = vec![
         reuse_of(&g, g.variable_scope(&cap)),
         reuse_of(&g, g.variable_scope(&cap).reuse(Reuse::True)),
         reuse_of(&g, g.variable_scope(&cap).reuse(Reuse::False)),
     ];
     assert_eq!(r, vec![Reuse::False, Reuse::True, Reuse::False]);
-    let inside = g.variable_scope("p").reuse(Reuse::True).run(|_| reuse_of(&g, g.variable_scope(&cap))).unwrap();
+    let inside = g.variable_scope("p").reuse(Reuse::True).run_plain(|_| reuse_of(&g, g.variable_scope(&cap))).unwrap();
     assert_eq!(inside, Reuse::False);
 }
 
@@ -133,22 +132,26 @@ fn c9_captured_object_reuse() {
 fn c10_invalid_reuse_values() {
     let g = Graph::new();
     for v in ["yes", "1", "0"] {
-        let e = g.variable_scope("s").reuse_arg(v).run(|_| ()).unwrap_err();
+        let e = g.variable_scope("s").reuse_arg(v).run_plain(|_| ()).unwrap_err();
         assert_eq!(e.to_string(), "The reuse parameter must be True or False or None.");
         assert_eq!(e.kind(), PyErrorKind::ValueError);
     }
-    assert_eq!(g.variable_scope("s").reuse_arg("False").run(|s| s.reuse()).unwrap(), Reuse::False);
-    assert_eq!(g.variable_scope("s").reuse_arg("AUTO_REUSE").run(|s| s.reuse()).unwrap(), Reuse::AutoReuse);
+    assert_eq!(g.variable_scope("s").reuse_arg("False").run_plain(|s| s.reuse()).unwrap(), Reuse::False);
+    assert_eq!(g.variable_scope("s").reuse_arg("AUTO_REUSE").run_plain(|s| s.reuse()).unwrap(), Reuse::AutoReuse);
 }
 
 #[test]
 fn c11_default_name_cannot_reuse() {
     let g = Graph::new();
     for r in [Reuse::True, Reuse::AutoReuse] {
-        let e = g.variable_scope_default("default").reuse(r).run(|_| ()).unwrap_err();
+        let e = g.variable_scope_default("default").reuse(r).run_plain(|_| ()).unwrap_err();
         assert_eq!(e.to_string(), "reuse=True cannot be used without a name_or_scope");
     }
-    let r = g.variable_scope("p").reuse(Reuse::True).run(|_| g.variable_scope_default("default").run(|s| s.reuse()).unwrap()).unwrap();
+    let r = g
+        .variable_scope("p")
+        .reuse(Reuse::True)
+        .run_plain(|_| g.variable_scope_default("default").run_plain(|s| s.reuse()).unwrap())
+        .unwrap();
     assert_eq!(r, Reuse::True);
 }
 
@@ -156,11 +159,15 @@ fn c11_default_name_cannot_reuse() {
 fn c12_shape_check_on_reuse() {
     let g = Graph::new();
     vs(&g, "s", |_| var(&g, "v", &[1]));
-    let e = g.variable_scope("s").reuse(Reuse::True).run(|_| var_err(&g, "v", &[2])).unwrap();
+    let e = g.variable_scope("s").reuse(Reuse::True).run_plain(|_| var_err(&g, "v", &[2])).unwrap();
     assert_eq!(e, "Trying to share variable s/v, but specified shape (2,) and found shape (1,).");
-    let e = g.variable_scope("s").reuse(Reuse::AutoReuse).run(|_| var_err(&g, "v", &[2, 3, 1])).unwrap();
+    let e = g.variable_scope("s").reuse(Reuse::AutoReuse).run_plain(|_| var_err(&g, "v", &[2, 3, 1])).unwrap();
     assert_eq!(e, "Trying to share variable s/v, but specified shape (2, 3, 1) and found shape (1,).");
-    let e = g.variable_scope("s").reuse(Reuse::True).run(|_| g.get_variable("v").shape(ShapeArg::Seq(vec![])).get().unwrap_err()).unwrap();
+    let e = g
+        .variable_scope("s")
+        .reuse(Reuse::True)
+        .run_plain(|_| g.get_variable("v").shape(ShapeArg::Seq(vec![])).get().unwrap_err())
+        .unwrap();
     assert_eq!(e.to_string(), "Trying to share variable s/v, but specified shape () and found shape (1,).");
 }
 
@@ -170,10 +177,10 @@ fn c13_shape_compatibility() {
     let v = vs(&g, "s", |_| var(&g, "v", &[2, 3]));
     g.variable_scope("s")
         .reuse(Reuse::True)
-        .run(|_| {
-            assert_eq!(g.get_variable("v").get_variable().unwrap(), v);
-            assert_eq!(g.get_variable("v").shape([None, Some(3)]).get_variable().unwrap(), v);
-            assert_eq!(g.get_variable("v").shape(Shape::unknown()).get_variable().unwrap(), v);
+        .run_plain(|_| {
+            assert_eq!(g.get_variable("v").variable().unwrap(), v);
+            assert_eq!(g.get_variable("v").shape([None, Some(3)]).variable().unwrap(), v);
+            assert_eq!(g.get_variable("v").shape(Shape::unknown()).variable().unwrap(), v);
             assert!(g.get_variable("v").shape([None, Some(4)]).get().is_err());
             assert!(g.get_variable("v").shape([None]).get().is_err());
         })
@@ -187,7 +194,7 @@ fn c14_dtype_check_on_reuse() {
     let e = g
         .variable_scope("s")
         .reuse(Reuse::True)
-        .run(|_| g.get_variable("v").shape([1]).dtype(DType::Int32).get().unwrap_err().to_string())
+        .run_plain(|_| g.get_variable("v").shape([1]).dtype(DType::Int32).get().unwrap_err().to_string())
         .unwrap();
     assert_eq!(e, "Trying to share variable s/v, but specified dtype int32 and found dtype float32.");
 }
@@ -198,30 +205,38 @@ fn c15_reuse_uses_scope_dtype() {
     vs(&g, "s", |_| g.get_variable("i").shape([2]).dtype(DType::Int32).get().unwrap());
     g.variable_scope("s")
         .reuse(Reuse::True)
-        .run(|_| {
-            assert_eq!(var_err(&g, "i", &[2]), "Trying to share variable s/i, but specified dtype float32 and found dtype int32.");
+        .run_plain(|_| {
+            assert_eq!(
+                var_err(&g, "i", &[2]),
+                "Trying to share variable s/i, but specified dtype float32 and found dtype int32."
+            );
             assert!(g.get_variable("i").shape([2]).dtype(DType::Int32).get().is_ok());
         })
         .unwrap();
-    let ok = g.variable_scope("s").reuse(Reuse::True).dtype(DType::Int32).run(|_| g.get_variable("i").get().is_ok()).unwrap();
+    let ok = g
+        .variable_scope("s")
+        .reuse(Reuse::True)
+        .dtype(DType::Int32)
+        .run_plain(|_| g.get_variable("i").get().is_ok())
+        .unwrap();
     assert!(ok);
 }
 
 #[test]
 fn c16_reuse_ignores_initializer_and_collections() {
     let g = Graph::new();
-    let v = vs(&g, "s", |_| g.get_variable("v").shape([1]).regularizer(Regularizer::l2(0.1)).get_variable().unwrap());
+    let v = vs(&g, "s", |_| g.get_variable("v").shape([1]).regularizer(Regularizer::l2(0.1)).variable().unwrap());
     let before = (g.global_variables().len(), g.regularization_losses().len());
     let v2 = g
         .variable_scope("s")
         .reuse(Reuse::True)
-        .run(|_| {
+        .run_plain(|_| {
             g.get_variable("v")
                 .initializer(Initializer::ones())
                 .trainable(false)
                 .collections(["mine"])
                 .regularizer(Regularizer::l1(1.0))
-                .get_variable()
+                .variable()
                 .unwrap()
         })
         .unwrap();
@@ -235,7 +250,9 @@ fn c17_cross_scope_reuse_through_captured_scope() {
     let g = Graph::new();
     let (tower_a, v) = vs(&g, "root", |_| vs(&g, "towerA", |s| (s.clone(), var(&g, "v", &[1]))));
     let v2 = vs(&g, "root", |_| {
-        vs(&g, "foo", |_| vs(&g, "bar", |_| g.variable_scope(&tower_a).reuse(Reuse::True).run(|_| var(&g, "v", &[1])).unwrap()))
+        vs(&g, "foo", |_| {
+            vs(&g, "bar", |_| g.variable_scope(&tower_a).reuse(Reuse::True).run_plain(|_| var(&g, "v", &[1])).unwrap())
+        })
     });
     assert_eq!(v, v2);
     assert_eq!(v.name(), "root/towerA/v:0");
@@ -247,7 +264,7 @@ fn c18_reuse_does_not_change_op_naming() {
     let model = |r: Reuse| {
         g.variable_scope("model")
             .reuse(r)
-            .run(|_| vs(&g, "layer2", |_| g.with_name_scope(Some("op"), |s| s.to_string()).unwrap()))
+            .run_plain(|_| vs(&g, "layer2", |_| g.with_name_scope(Some("op"), |s| s.to_string()).unwrap()))
             .unwrap()
     };
     assert_eq!(model(Reuse::False), "model/layer2/op/");
@@ -260,7 +277,7 @@ fn c19_captured_scope_with_auto_reuse() {
     let (cap, v) = vs(&g, "cap", |s| (s.clone(), var(&g, "v", &[1])));
     g.variable_scope(&cap)
         .reuse(Reuse::AutoReuse)
-        .run(|s| {
+        .run_plain(|s| {
             assert_eq!(s.reuse(), Reuse::AutoReuse);
             assert_eq!(var(&g, "v", &[1]), v);
             assert_eq!(var(&g, "w", &[1]).name(), "cap/w:0");
@@ -274,7 +291,10 @@ fn c20_store_shared_reuse_per_thread() {
     vs(&g, "foo", |_| var(&g, "v", &[1]));
     let g2 = g.clone();
     let e = std::thread::spawn(move || vs(&g2, "foo", |_| var_err(&g2, "v", &[1]))).join().unwrap();
-    assert_eq!(e, "Variable foo/v already exists, disallowed. Did you mean to set reuse=True or reuse=tf.AUTO_REUSE in VarScope?");
+    assert_eq!(
+        e,
+        "Variable foo/v already exists, disallowed. Did you mean to set reuse=True or reuse=tf.AUTO_REUSE in VarScope?"
+    );
 }
 
 fn init_fill(v: &Variable) -> f64 {
@@ -290,16 +310,16 @@ fn d1_initializer_inheritance() {
     let tower = g
         .variable_scope("tower")
         .initializer(Initializer::constant(0.3))
-        .run(|s| {
+        .run_plain(|s| {
             assert_eq!(init_fill(&var(&g, "v", &[1])), 0.3);
             assert_eq!(vs(&g, "foo", |_| init_fill(&var(&g, "v", &[1]))), 0.3);
-            let w = g.get_variable("w").shape([1]).initializer(Initializer::constant(0.7)).get_variable().unwrap();
+            let w = g.get_variable("w").shape([1]).initializer(Initializer::constant(0.7)).variable().unwrap();
             assert_eq!(init_fill(&w), 0.7);
             s.clone()
         })
         .unwrap();
     g.variable_scope(&tower)
-        .run(|s| {
+        .run_plain(|s| {
             assert_eq!(init_fill(&var(&g, "x", &[1])), 0.3);
             s.set_initializer(Initializer::constant(2.0));
             assert_eq!(init_fill(&var(&g, "y", &[1])), 2.0);
@@ -313,7 +333,7 @@ fn d2_regularizer_inheritance() {
     let g = Graph::new();
     g.variable_scope("tower3")
         .regularizer(Regularizer::l2(0.1))
-        .run(|s| {
+        .run_plain(|s| {
             vs(&g, "foo", |_| var(&g, "v", &[1]));
             var(&g, "u", &[1]);
             g.get_variable("n").shape([1]).regularizer(Regularizer::NoRegularizer).get().unwrap();
@@ -322,11 +342,14 @@ fn d2_regularizer_inheritance() {
         })
         .unwrap();
     let names: Vec<String> = g.regularization_losses().iter().map(|l| l.name.clone()).collect();
-    assert_eq!(names, vec!["tower3/foo/v/Regularizer/mul:0", "tower3/u/Regularizer/mul:0", "tower3/w/Regularizer/mul:0"]);
-    g.variable_scope("tower3").reuse(Reuse::True).run(|_| var(&g, "u", &[1])).unwrap();
+    assert_eq!(
+        names,
+        vec!["tower3/foo/v/Regularizer/mul:0", "tower3/u/Regularizer/mul:0", "tower3/w/Regularizer/mul:0"]
+    );
+    g.variable_scope("tower3").reuse(Reuse::True).run_plain(|_| var(&g, "u", &[1])).unwrap();
     assert_eq!(g.regularization_losses().len(), 3);
     let g = Graph::new();
-    g.variable_scope("s").regularizer(Regularizer::NoRegularizer).run(|_| var(&g, "v", &[1])).unwrap();
+    g.variable_scope("s").regularizer(Regularizer::NoRegularizer).run_plain(|_| var(&g, "v", &[1])).unwrap();
     assert!(g.regularization_losses().is_empty());
 }
 
@@ -335,10 +358,13 @@ fn d3_dtype_inheritance() {
     let g = Graph::new();
     g.variable_scope("tower2")
         .dtype(DType::Float16)
-        .run(|s| {
+        .run_plain(|s| {
             assert_eq!(vs(&g, "foo", |_| var(&g, "v", &[1]).dtype()), DType::Float16);
             assert_eq!(var(&g, "c", &[1]).dtype(), DType::Float16);
-            assert_eq!(g.get_variable("a").shape([1]).dtype(DType::Float64).get().unwrap().dtype(), Some(DType::Float64));
+            assert_eq!(
+                g.get_variable("a").shape([1]).dtype(DType::Float64).get().unwrap().dtype(),
+                Some(DType::Float64)
+            );
             s.set_dtype(DType::Int32);
             let z = var(&g, "z", &[1]);
             assert_eq!(z.dtype(), DType::Int32);
@@ -353,7 +379,9 @@ fn d4_tensor_initializer_overrides_scope_dtype() {
     let v = g
         .variable_scope("s")
         .dtype(DType::Float16)
-        .run(|_| g.get_variable("v").initializer(HostTensor::int(DType::Int32, &[], vec![1]).unwrap()).get_variable().unwrap())
+        .run_plain(|_| {
+            g.get_variable("v").initializer(HostTensor::int(DType::Int32, &[], vec![1]).unwrap()).variable().unwrap()
+        })
         .unwrap();
     assert_eq!(v.dtype(), DType::Int32);
 }
@@ -363,14 +391,16 @@ fn d5_caching_device() {
     let g = Graph::new();
     g.variable_scope("caching")
         .caching_device("/job:moo")
-        .run(|_| {
+        .run_plain(|_| {
             assert_eq!(var(&g, "v", &[1]).caching_device(), Some(&CachingDevice::from("/job:moo")));
             assert_eq!(vs(&g, "child", |_| var(&g, "v", &[1]).caching_device().cloned()), Some("/job:moo".into()));
             g.variable_scope("not_cached")
                 .caching_device("")
-                .run(|_| assert_eq!(vs(&g, "gc", |_| var(&g, "v", &[1]).caching_device().cloned()), Some("".into())))
+                .run_plain(|_| {
+                    assert_eq!(vs(&g, "gc", |_| var(&g, "v", &[1]).caching_device().cloned()), Some("".into()))
+                })
                 .unwrap();
-            let live = g.get_variable("live").shape([1]).caching_device("/job:live").get_variable().unwrap();
+            let live = g.get_variable("live").shape([1]).caching_device("/job:live").variable().unwrap();
             assert_eq!(live.caching_device(), Some(&"/job:live".into()));
         })
         .unwrap();
@@ -383,7 +413,7 @@ fn d6_partitioner_inheritance() {
     let a = g
         .variable_scope("a")
         .partitioner(Partitioner::fixed_size(2))
-        .run(|s| {
+        .run_plain(|s| {
             let p = g.get_variable("v").shape([6, 2]).get().unwrap();
             assert_eq!(p.partitioned().unwrap().shards().len(), 2);
             let q = g.get_variable("q").shape([6, 2]).partitioner(Partitioner::fixed_size(3)).get().unwrap();
@@ -391,10 +421,16 @@ fn d6_partitioner_inheritance() {
             s.clone()
         })
         .unwrap();
-    let n = g.variable_scope(&a).run(|_| g.get_variable("w").shape([6, 2]).get().unwrap().partitioned().unwrap().shards().len()).unwrap();
+    let n = g
+        .variable_scope(&a)
+        .run_plain(|_| g.get_variable("w").shape([6, 2]).get().unwrap().partitioned().unwrap().shards().len())
+        .unwrap();
     assert_eq!(n, 2);
     a.set_partitioner(Partitioner::fixed_size(3));
-    let n = g.variable_scope(&a).run(|_| g.get_variable("x").shape([6, 2]).get().unwrap().partitioned().unwrap().shards().len()).unwrap();
+    let n = g
+        .variable_scope(&a)
+        .run_plain(|_| g.get_variable("x").shape([6, 2]).get().unwrap().partitioned().unwrap().shards().len())
+        .unwrap();
     assert_eq!(n, 3);
 }
 
@@ -410,10 +446,13 @@ fn recording_getter(log: &Arc<Mutex<Vec<String>>>, tag: Option<&'static str>) ->
 fn d7_custom_getter_inheritance() {
     let g = Graph::new();
     let log = Arc::new(Mutex::new(vec![]));
-    g.variable_scope("a").custom_getter(recording_getter(&log, None)).run(|_| {
-        var(&g, "v", &[1]);
-        vs(&g, "b", |_| var(&g, "w", &[1]));
-    }).unwrap();
+    g.variable_scope("a")
+        .custom_getter(recording_getter(&log, None))
+        .run_plain(|_| {
+            var(&g, "v", &[1]);
+            vs(&g, "b", |_| var(&g, "w", &[1]));
+        })
+        .unwrap();
     assert_eq!(*log.lock().unwrap(), vec!["a/v", "a/b/w"]);
 }
 
@@ -424,14 +463,15 @@ fn d8_constraint_not_inherited() {
     let cap = g
         .variable_scope("s")
         .constraint(c.clone())
-        .run(|s| {
+        .run_plain(|s| {
             assert_eq!(var(&g, "v", &[1]).constraint(), Some(&c));
             assert_eq!(vs(&g, "child", |_| var(&g, "v", &[1]).constraint().cloned()), None);
             s.clone()
         })
         .unwrap();
-    assert_eq!(g.variable_scope(&cap).run(|_| var(&g, "w", &[1]).constraint().cloned()).unwrap(), None);
-    let got = g.variable_scope(&cap).constraint(c.clone()).run(|_| var(&g, "x", &[1]).constraint().cloned()).unwrap();
+    assert_eq!(g.variable_scope(&cap).run_plain(|_| var(&g, "w", &[1]).constraint().cloned()).unwrap(), None);
+    let got =
+        g.variable_scope(&cap).constraint(c.clone()).run_plain(|_| var(&g, "x", &[1]).constraint().cloned()).unwrap();
     assert_eq!(got, Some(c));
 }
 
@@ -441,10 +481,13 @@ fn d9_use_resource() {
     assert_eq!(var(&g, "d", &[1]).use_resource(), Some(true));
     g.variable_scope("s")
         .use_resource(false)
-        .run(|_| {
+        .run_plain(|_| {
             assert_eq!(var(&g, "v", &[1]).use_resource(), Some(false));
             assert_eq!(vs(&g, "c", |_| var(&g, "v", &[1]).use_resource()), Some(false));
-            assert_eq!(g.get_variable("r").shape([1]).use_resource(true).get_variable().unwrap().use_resource(), Some(true));
+            assert_eq!(
+                g.get_variable("r").shape([1]).use_resource(true).variable().unwrap().use_resource(),
+                Some(true)
+            );
         })
         .unwrap();
 }
@@ -452,10 +495,15 @@ fn d9_use_resource() {
 #[test]
 fn d10_object_reentry_copies_defaults() {
     let g = Graph::new();
-    let base = g.variable_scope("base").initializer(Initializer::constant(5.0)).dtype(DType::Float64).run(|s| s.clone()).unwrap();
-    let v = g.variable_scope(&base).initializer(Initializer::constant(7.0)).run(|_| var(&g, "a", &[1])).unwrap();
+    let base = g
+        .variable_scope("base")
+        .initializer(Initializer::constant(5.0))
+        .dtype(DType::Float64)
+        .run_plain(|s| s.clone())
+        .unwrap();
+    let v = g.variable_scope(&base).initializer(Initializer::constant(7.0)).run_plain(|_| var(&g, "a", &[1])).unwrap();
     assert_eq!((init_fill(&v), v.dtype()), (7.0, DType::Float64));
-    let w = g.variable_scope(&base).run(|_| var(&g, "b", &[1])).unwrap();
+    let w = g.variable_scope(&base).run_plain(|_| var(&g, "b", &[1])).unwrap();
     assert_eq!(init_fill(&w), 5.0);
     assert_eq!(base.initializer(), Some(InitArg::Init(Initializer::constant(5.0))));
 }
@@ -470,8 +518,8 @@ fn d11_object_reentry_ignores_parent() {
         .dtype(DType::Float64)
         .custom_getter(recording_getter(&log, None))
         .regularizer(Regularizer::l2(1.0))
-        .run(|_| {
-            let v = g.variable_scope(&cap).run(|_| var(&g, "v", &[1])).unwrap();
+        .run_plain(|_| {
+            let v = g.variable_scope(&cap).run_plain(|_| var(&g, "v", &[1])).unwrap();
             assert_eq!(v.dtype(), DType::Float32);
             assert!(log.lock().unwrap().is_empty());
             assert!(g.regularization_losses().is_empty());

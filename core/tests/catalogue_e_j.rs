@@ -13,7 +13,7 @@ fn e1_default_initializers_by_dtype() {
         k => panic!("{k:?}"),
     }
     for d in [DType::Int32, DType::Int64, DType::UInt32, DType::Bool, DType::String] {
-        let v = g.get_variable(&format!("v_{}", d.name())).shape([2]).dtype(d).get_variable().unwrap();
+        let v = g.get_variable(&format!("v_{}", d.name())).shape([2]).dtype(d).variable().unwrap();
         assert_eq!(v.initial_value().kernel(), Some(&InitKernel::Fill(0.0)), "{d}");
     }
     let e = g.get_variable("c").shape([2]).dtype(DType::Complex64).get().unwrap_err();
@@ -45,7 +45,7 @@ fn e4_constant_fixes_shape() {
     let g = Graph::new();
     let e = g.get_variable("v").shape([2]).initializer(HostTensor::py_floats(&[1., 2.])).get().unwrap_err();
     assert_eq!(e.to_string(), "If initializer is a constant, do not specify shape.");
-    let v = g.get_variable("w").initializer(HostTensor::py_floats(&[1., 2.])).get_variable().unwrap();
+    let v = g.get_variable("w").initializer(HostTensor::py_floats(&[1., 2.])).variable().unwrap();
     assert_eq!(v.dims(), Some(vec![2]));
 }
 
@@ -53,20 +53,23 @@ fn e4_constant_fixes_shape() {
 fn e5_explicit_dtype_vs_constant() {
     let g = Graph::new();
     let e = g.get_variable("v").dtype(DType::Float64).initializer(HostTensor::py_int(4)).get().unwrap_err();
-    assert_eq!(e.to_string(), "Initializer type '<dtype: 'int32'>' and explicit dtype '<dtype: 'float64'>' don't match.");
+    assert_eq!(
+        e.to_string(),
+        "Initializer type '<dtype: 'int32'>' and explicit dtype '<dtype: 'float64'>' don't match."
+    );
 }
 
 #[test]
 fn e6_initializer_forms() {
     let g = Graph::new();
-    let v = g.get_variable("a").dtype(DType::Int32).initializer(HostTensor::py_int(4)).get_variable().unwrap();
+    let v = g.get_variable("a").dtype(DType::Int32).initializer(HostTensor::py_int(4)).variable().unwrap();
     assert_eq!((v.dtype(), v.dims()), (DType::Int32, Some(vec![])));
     let np = HostTensor::int(DType::Int64, &[3], vec![1, 2, 3]).unwrap().python();
-    let v = g.get_variable("b").dtype(DType::Int64).initializer(np).get_variable().unwrap();
+    let v = g.get_variable("b").dtype(DType::Int64).initializer(np).variable().unwrap();
     assert_eq!((v.dtype(), v.dims()), (DType::Int64, Some(vec![3])));
-    let v = g.get_variable("c").initializer(HostTensor::py_floats(&[1., 2.])).get_variable().unwrap();
+    let v = g.get_variable("c").initializer(HostTensor::py_floats(&[1., 2.])).variable().unwrap();
     assert_eq!((v.dtype(), v.dims()), (DType::Float32, Some(vec![2])));
-    let v = g.get_variable("d").initializer(ValueFn::new("lambda", || HostTensor::py_ints(&[2]))).get_variable().unwrap();
+    let v = g.get_variable("d").initializer(ValueFn::new("lambda", || HostTensor::py_ints(&[2]))).variable().unwrap();
     assert_eq!((v.dtype(), v.dims()), (DType::Int32, Some(vec![1])));
 }
 
@@ -75,16 +78,20 @@ fn e8_callable_needs_full_shape() {
     let g = Graph::new();
     let msg = "The initializer passed is not valid. It should be a callable with no arguments and the shape should not be provided or an instance of `tf.keras.initializers.*' and `shape` should be fully defined.";
     assert_eq!(g.get_variable("v").shape([None, Some(3)]).get().unwrap_err().to_string(), msg);
-    let e = g.get_variable("w").initializer(Initializer::host_fn("lambda x", |_, _, _| HostTensor::py_ints(&[2]))).get().unwrap_err();
+    let e = g
+        .get_variable("w")
+        .initializer(Initializer::host_fn("lambda x", |_, _, _| HostTensor::py_ints(&[2])))
+        .get()
+        .unwrap_err();
     assert_eq!(e.to_string(), msg);
 }
 
 #[test]
 fn e10_shape_forms() {
     let g = Graph::new();
-    assert_eq!(g.get_variable("a").shape(5u64).get_variable().unwrap().dims(), Some(vec![5]));
-    assert_eq!(g.get_variable("b").shape(Shape::new(&[2, 3])).get_variable().unwrap().dims(), Some(vec![2, 3]));
-    assert_eq!(g.get_variable("c").shape(ShapeArg::Seq(vec![])).get_variable().unwrap().dims(), Some(vec![]));
+    assert_eq!(g.get_variable("a").shape(5u64).variable().unwrap().dims(), Some(vec![5]));
+    assert_eq!(g.get_variable("b").shape(Shape::new(&[2, 3])).variable().unwrap().dims(), Some(vec![2, 3]));
+    assert_eq!(g.get_variable("c").shape(ShapeArg::Seq(vec![])).variable().unwrap().dims(), Some(vec![]));
     let e = g.get_variable("d").shape([2i64, -2]).get().unwrap_err();
     assert_eq!(e.to_string(), "Dimension -2 must be >= 0");
     assert!(g.store_variable("d").is_none());
@@ -99,7 +106,7 @@ fn e11_initializer_call_arguments() {
         c2.lock().unwrap().push((shape.to_vec(), dtype, info.is_none()));
         HostTensor::float(dtype, shape, vec![0.0; shape.iter().product::<u64>() as usize]).unwrap()
     });
-    let v = g.get_variable("v").shape([2, 3]).initializer(init.clone()).get_variable().unwrap();
+    let v = g.get_variable("v").shape([2, 3]).initializer(init.clone()).variable().unwrap();
     match v.initial_value() {
         InitialValue::Initializer { kernel: InitKernel::Host(f), .. } => {
             f.call(&[2, 3], v.dtype(), v.partition_info());
@@ -112,7 +119,8 @@ fn e11_initializer_call_arguments() {
 #[test]
 fn e12_constant_initializer_padding() {
     let g = Graph::new();
-    let v = g.get_variable("v").shape([2, 2]).initializer(Initializer::constant_list(&[1., 2., 3.])).get_variable().unwrap();
+    let v =
+        g.get_variable("v").shape([2, 2]).initializer(Initializer::constant_list(&[1., 2., 3.])).variable().unwrap();
     assert_eq!(v.initial_value().kernel(), Some(&InitKernel::Values(vec![1., 2., 3.])));
     let e = g.get_variable("w").shape([2]).initializer(Initializer::constant_list(&[1., 2., 3.])).get().unwrap_err();
     assert_eq!(e.to_string(), "Too many elements provided. Takes at most 2, but got 3.");
@@ -123,8 +131,12 @@ fn e12_constant_initializer_padding() {
 fn f1_one_loss_per_new_variable() {
     let g = Graph::new();
     g.variable_scope("s")
-        .run(|_| {
-            g.get_variable("b").shape([1]).regularizer(Regularizer::host_fn("Sum", |v| Some(v.iter().sum()))).get().unwrap();
+        .run_plain(|_| {
+            g.get_variable("b")
+                .shape([1])
+                .regularizer(Regularizer::host_fn("Sum", |v| Some(v.iter().sum())))
+                .get()
+                .unwrap();
         })
         .unwrap();
     let l = g.regularization_losses();
@@ -137,7 +149,7 @@ fn f1_one_loss_per_new_variable() {
 fn f2_partitioned_loss_per_shard() {
     let g = Graph::new();
     g.variable_scope("s")
-        .run(|_| {
+        .run_plain(|_| {
             g.get_variable("p")
                 .shape([6, 2])
                 .partitioner(Partitioner::fixed_size(3))
@@ -147,13 +159,18 @@ fn f2_partitioned_loss_per_shard() {
         })
         .unwrap();
     let names: Vec<String> = g.regularization_losses().into_iter().map(|l| l.name).collect();
-    assert_eq!(names, vec!["s/p/part_0/Regularizer/Sum:0", "s/p/part_1/Regularizer/Sum:0", "s/p/part_2/Regularizer/Sum:0"]);
+    assert_eq!(
+        names,
+        vec!["s/p/part_0/Regularizer/Sum:0", "s/p/part_1/Regularizer/Sum:0", "s/p/part_2/Regularizer/Sum:0"]
+    );
 }
 
 #[test]
 fn f3_regularizer_stray_root_ops() {
     let g = Graph::new();
-    vs(&g, "s", |_| g.get_variable("v").shape([1]).regularizer(Regularizer::host_fn("Sum", |v| Some(v.iter().sum()))).get().unwrap());
+    vs(&g, "s", |_| {
+        g.get_variable("v").shape([1]).regularizer(Regularizer::host_fn("Sum", |v| Some(v.iter().sum()))).get().unwrap()
+    });
     assert_eq!(g.constant("Sum").name, "Sum_1:0");
 }
 
@@ -171,10 +188,10 @@ fn i1_i2_default_collections() {
 #[test]
 fn i3_explicit_collections() {
     let g = Graph::new();
-    let v = g.get_variable("v").shape([1]).collections(Vec::<String>::new()).get_variable().unwrap();
+    let v = g.get_variable("v").shape([1]).collections(Vec::<String>::new()).variable().unwrap();
     assert!(g.global_variables().is_empty());
     assert_eq!(g.trainable_variables(), vec![v.clone()]);
-    assert_eq!(g.variable_scope("").reuse(Reuse::True).run(|_| var(&g, "v", &[1])).unwrap(), v);
+    assert_eq!(g.variable_scope("").reuse(Reuse::True).run_plain(|_| var(&g, "v", &[1])).unwrap(), v);
     g.get_variable("w").shape([1]).collections(["foo"]).get().unwrap();
     assert_eq!(g.get_collection("foo").len(), 1);
 }
@@ -182,7 +199,8 @@ fn i3_explicit_collections() {
 #[test]
 fn i4_local_collection_still_trainable() {
     let g = Graph::new();
-    let l = vs(&g, "foo", |_| g.get_variable("l").shape([1]).collections([GraphKeys::LOCAL_VARIABLES]).get_variable().unwrap());
+    let l =
+        vs(&g, "foo", |_| g.get_variable("l").shape([1]).collections([GraphKeys::LOCAL_VARIABLES]).variable().unwrap());
     assert!(l.trainable());
     assert_eq!(g.trainable_variables(), vec![l]);
 }
@@ -190,7 +208,7 @@ fn i4_local_collection_still_trainable() {
 #[test]
 fn i5_get_local_variable() {
     let g = Graph::new();
-    let v = g.get_local_variable("v").shape([1]).collections(["foo"]).trainable(true).get_variable().unwrap();
+    let v = g.get_local_variable("v").shape([1]).collections(["foo"]).trainable(true).variable().unwrap();
     assert!(!v.trainable());
     assert_eq!(v.collections(), &["foo".to_string(), "local_variables".to_string()]);
     assert_eq!(g.local_variables(), vec![v]);
@@ -228,7 +246,7 @@ fn i7_scope_collection_is_prefix_regex() {
 #[test]
 fn i8_collections_string_rejected() {
     let g = Graph::new();
-    let e = g.get_variable("v").shape([1]).collections("foo").get().unwrap_err();
+    let e = g.get_variable("v").shape([1]).collections(compat::collections_str("foo")).get().unwrap_err();
     assert_eq!(
         e.to_string(),
         "collections argument to Variable constructor must be a list, tuple, or set. Got foo of type <class 'str'>"
@@ -241,8 +259,13 @@ fn i8_collections_string_rejected() {
 fn i9_helper_views() {
     let g = Graph::new();
     let a = var(&g, "a", &[1]);
-    let l = g.get_local_variable("l").shape([1]).get_variable().unwrap();
-    let m = g.get_variable("m").shape([1]).collections([GraphKeys::MODEL_VARIABLES, GraphKeys::GLOBAL_VARIABLES]).get_variable().unwrap();
+    let l = g.get_local_variable("l").shape([1]).variable().unwrap();
+    let m = g
+        .get_variable("m")
+        .shape([1])
+        .collections([GraphKeys::MODEL_VARIABLES, GraphKeys::GLOBAL_VARIABLES])
+        .variable()
+        .unwrap();
     assert_eq!(g.global_variables(), vec![a.clone(), m.clone()]);
     assert_eq!(g.trainable_variables(), vec![a, m.clone()]);
     assert_eq!(g.local_variables(), vec![l]);
@@ -253,11 +276,11 @@ fn i9_helper_views() {
 fn j1_j2_j3_unknown_shapes() {
     let g = Graph::new();
     let t = HostTensor::f32(&[2], &[1., 2.]).unwrap().with_unknown_static_shape();
-    let v = g.get_variable("a").initializer(t.clone()).validate_shape(false).get_variable().unwrap();
+    let v = g.get_variable("a").initializer(t.clone()).validate_shape(false).variable().unwrap();
     assert_eq!(v.shape(), &Shape::unknown());
-    let v = g.get_variable("b").initializer(t).get_variable().unwrap();
+    let v = g.get_variable("b").initializer(t).variable().unwrap();
     assert_eq!(v.shape(), &Shape::unknown());
-    let v = g.get_variable("c").shape([2, 3]).validate_shape(false).get_variable().unwrap();
+    let v = g.get_variable("c").shape([2, 3]).validate_shape(false).variable().unwrap();
     assert_eq!(v.dims(), Some(vec![2, 3]));
 }
 
@@ -266,8 +289,8 @@ fn e9_initializer_classes() {
     // TensorFlow instantiates an initializer class with no arguments; in Rust the unit
     // variants are that instance.
     let g = Graph::new();
-    let z = g.get_variable("z").shape([2]).initializer(Initializer::Zeros).get_variable().unwrap();
-    let o = g.get_variable("o").shape([2]).initializer(Initializer::Ones).get_variable().unwrap();
+    let z = g.get_variable("z").shape([2]).initializer(Initializer::Zeros).variable().unwrap();
+    let o = g.get_variable("o").shape([2]).initializer(Initializer::Ones).variable().unwrap();
     assert_eq!(z.initial_value().kernel(), Some(&InitKernel::Fill(0.0)));
     assert_eq!(o.initial_value().kernel(), Some(&InitKernel::Fill(1.0)));
 }
@@ -277,7 +300,13 @@ fn e_initializer_shape_and_dtype_errors() {
     let g = Graph::new();
     let e = g.get_variable("i").shape([2, 2, 2]).initializer(Initializer::identity(1.0)).get().unwrap_err();
     assert_eq!(e.to_string(), "Identity matrix initializer can only be used for 2D matrices.");
-    let e = g.get_variable("n").shape([2]).dtype(DType::Int32).initializer(Initializer::random_normal(0.0, 1.0)).get().unwrap_err();
+    let e = g
+        .get_variable("n")
+        .shape([2])
+        .dtype(DType::Int32)
+        .initializer(Initializer::random_normal(0.0, 1.0))
+        .get()
+        .unwrap_err();
     assert_eq!(e.to_string(), "Expected floating point type, got int32.");
     let e = g.get_variable("q").shape([3]).initializer(Initializer::orthogonal(1.0)).get().unwrap_err();
     assert_eq!(e.to_string(), "The tensor to initialize must be at least two-dimensional");

@@ -29,9 +29,15 @@ fn g2_partition_validation_order() {
     let g = Graph::new();
     let cases: Vec<(Partitions, &str)> = vec![
         (Partitions::NotASequence("3".into()), "Partitioner must return a sequence, but saw: 3"),
-        (Partitions::List(vec![2]), "Partitioner returned a partition list that does not match the Variable's rank: [2] vs. (4, 2)"),
+        (
+            Partitions::List(vec![2]),
+            "Partitioner returned a partition list that does not match the Variable's rank: [2] vs. (4, 2)",
+        ),
         (Partitions::List(vec![0, 1]), "Partitioner returned zero partitions for some axes: [0, 1]"),
-        (Partitions::Tuple(vec![2, 2]), "Can only slice a variable along one dimension: shape: (4, 2), partitioning: (2, 2)"),
+        (
+            Partitions::Tuple(vec![2, 2]),
+            "Can only slice a variable along one dimension: shape: (4, 2), partitioning: (2, 2)",
+        ),
     ];
     for (i, (ret, msg)) in cases.into_iter().enumerate() {
         let p = Partitioner::custom("bad", move |_, _| Ok(ret.clone()));
@@ -44,8 +50,14 @@ fn g2_partition_validation_order() {
 #[test]
 fn g3_slicing() {
     let g = Graph::new();
-    assert_eq!(shard_shapes(&part(&g, "a", &[10], Partitioner::fixed_size(4)).unwrap()), vec![vec![3], vec![3], vec![2], vec![2]]);
-    assert_eq!(shard_shapes(&part(&g, "b", &[7, 2], Partitioner::fixed_size(3)).unwrap()), vec![vec![3, 2], vec![2, 2], vec![2, 2]]);
+    assert_eq!(
+        shard_shapes(&part(&g, "a", &[10], Partitioner::fixed_size(4)).unwrap()),
+        vec![vec![3], vec![3], vec![2], vec![2]]
+    );
+    assert_eq!(
+        shard_shapes(&part(&g, "b", &[7, 2], Partitioner::fixed_size(3)).unwrap()),
+        vec![vec![3, 2], vec![2, 2], vec![2, 2]]
+    );
     assert_eq!(
         shard_shapes(&part(&g, "c", &[2, 5], Partitioner::fixed_size_axis(3, 1)).unwrap()),
         vec![vec![2, 2], vec![2, 2], vec![2, 1]]
@@ -67,7 +79,10 @@ fn g6_variable_axis_size_argument_errors() {
         e.to_string(),
         "Both max_shard_bytes and bytes_per_string_element must be positive. Currently, max_shard_bytes is 0 andbytes_per_string_element is 16"
     );
-    assert_eq!(Partitioner::variable_axis_size(10, 0, 16, Some(-1)).unwrap_err().to_string(), "max_shards must be positive.");
+    assert_eq!(
+        Partitioner::variable_axis_size(10, 0, 16, Some(-1)).unwrap_err().to_string(),
+        "max_shards must be positive."
+    );
 }
 
 #[test]
@@ -120,11 +135,14 @@ fn g10_partition_info_offsets() {
 fn g11_reuse_partitioned() {
     let g = Graph::new();
     let p = vs(&g, "s", |_| part(&g, "p", &[4, 2], Partitioner::fixed_size(2)).unwrap());
-    let again = g.variable_scope("s").reuse(Reuse::True).run(|_| g.get_variable("p").get().unwrap()).unwrap();
+    let again = g.variable_scope("s").reuse(Reuse::True).run_plain(|_| g.get_variable("p").get().unwrap()).unwrap();
     assert_eq!(p, again);
     let tuple = Partitioner::custom("tuple", |_, _| Ok(Partitions::Tuple(vec![2, 1])));
-    let e = g.variable_scope("s").reuse(Reuse::True).run(|_| part(&g, "p", &[4, 2], tuple).unwrap_err()).unwrap();
-    assert_eq!(e.to_string(), "Trying to reuse partitioned variable s/p, but specified partitions (2, 1) and found partitions [2, 1].");
+    let e = g.variable_scope("s").reuse(Reuse::True).run_plain(|_| part(&g, "p", &[4, 2], tuple).unwrap_err()).unwrap();
+    assert_eq!(
+        e.to_string(),
+        "Trying to reuse partitioned variable s/p, but specified partitions (2, 1) and found partitions [2, 1]."
+    );
 }
 
 #[test]
@@ -134,7 +152,7 @@ fn g12_reuse_with_partitioner_needs_shape() {
     let e = g
         .variable_scope("")
         .reuse(Reuse::True)
-        .run(|_| g.get_variable("p").partitioner(Partitioner::fixed_size(2)).get().unwrap_err())
+        .run_plain(|_| g.get_variable("p").partitioner(Partitioner::fixed_size(2)).get().unwrap_err())
         .unwrap();
     assert_eq!(e.to_string(), "Shape of a new partitioned variable must be fully defined, but instead was <unknown>.");
 }
@@ -152,7 +170,11 @@ fn g14_plain_exists_partitioner_given() {
     let g = Graph::new();
     var(&g, "p", &[4]);
     for r in [Reuse::False, Reuse::True, Reuse::AutoReuse] {
-        let e = g.variable_scope("").reuse(r).run(|_| part(&g, "p", &[4], Partitioner::fixed_size(2)).unwrap_err()).unwrap();
+        let e = g
+            .variable_scope("")
+            .reuse(r)
+            .run_plain(|_| part(&g, "p", &[4], Partitioner::fixed_size(2)).unwrap_err())
+            .unwrap();
         assert_eq!(e.to_string(), "A partitioner was provided, but an unpartitioned version of the variable was found: p.  Perhaps a variable of the same name was already created without partitioning?");
     }
 }
@@ -163,10 +185,11 @@ fn g15_partitioned_exists_no_partitioner() {
     let p = part(&g, "p", &[4], Partitioner::fixed_size(2)).unwrap();
     let msg = "No partitioner was provided, but a partitioned version of the variable was found: p/part_0. Perhaps a variable of the same name was already created with partitioning?";
     assert_eq!(var_err(&g, "p", &[4]), msg);
-    assert_eq!(g.variable_scope("").reuse(Reuse::AutoReuse).run(|_| var_err(&g, "p", &[4])).unwrap(), msg);
-    let got = g.variable_scope("").reuse(Reuse::True).run(|_| g.get_variable("p").get().unwrap()).unwrap();
+    assert_eq!(g.variable_scope("").reuse(Reuse::AutoReuse).run_plain(|_| var_err(&g, "p", &[4])).unwrap(), msg);
+    let got = g.variable_scope("").reuse(Reuse::True).run_plain(|_| g.get_variable("p").get().unwrap()).unwrap();
     assert_eq!(got, p);
-    let shard = g.variable_scope("").reuse(Reuse::True).run(|_| g.get_variable("p/part_1").get_variable().unwrap()).unwrap();
+    let shard =
+        g.variable_scope("").reuse(Reuse::True).run_plain(|_| g.get_variable("p/part_1").variable().unwrap()).unwrap();
     assert_eq!(&shard, &p.partitioned().unwrap().shards()[1]);
 }
 
@@ -176,7 +199,7 @@ fn g16_reuse_missing_partitioned() {
     let e = g
         .variable_scope("s")
         .reuse(Reuse::True)
-        .run(|_| part(&g, "p", &[4], Partitioner::fixed_size(2)).unwrap_err())
+        .run_plain(|_| part(&g, "p", &[4], Partitioner::fixed_size(2)).unwrap_err())
         .unwrap();
     assert_eq!(e.to_string(), "PartitionedVariable s/p does not exist, or was not created with tf.get_variable(). Did you mean to set reuse=False or reuse=tf.AUTO_REUSE in VarScope?");
 }
@@ -187,13 +210,22 @@ fn g17_reuse_mismatch() {
     vs(&g, "s", |_| part(&g, "p", &[5, 3], Partitioner::fixed_size(2)).unwrap());
     g.variable_scope("s")
         .reuse(Reuse::True)
-        .run(|_| {
+        .run_plain(|_| {
             assert_eq!(
                 part(&g, "p", &[4, 3], Partitioner::fixed_size(2)).unwrap_err().to_string(),
                 "Trying to reuse partitioned variable s/p, but specified shape (4, 3) and found shape (5, 3)."
             );
-            let e = g.get_variable("p").shape([5, 3]).dtype(DType::Int32).partitioner(Partitioner::fixed_size(2)).get().unwrap_err();
-            assert_eq!(e.to_string(), "Trying to reuse partitioned variable s/p, but specified dtype int32 and found dtype float32.");
+            let e = g
+                .get_variable("p")
+                .shape([5, 3])
+                .dtype(DType::Int32)
+                .partitioner(Partitioner::fixed_size(2))
+                .get()
+                .unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "Trying to reuse partitioned variable s/p, but specified dtype int32 and found dtype float32."
+            );
         })
         .unwrap();
 }
@@ -219,7 +251,10 @@ fn g19_zero_size_shards_create_nothing() {
     let g = Graph::new();
     let p = Partitioner::custom("too_many", |_, _| Ok(Partitions::List(vec![3, 1])));
     let e = part(&g, "p", &[2, 4], p).unwrap_err();
-    assert_eq!(e.to_string(), "Expected 0 <= offset < shape but found offset=2, shape=2 for var_offset=[2, 0], full_shape=[2, 4]");
+    assert_eq!(
+        e.to_string(),
+        "Expected 0 <= offset < shape but found offset=2, shape=2 for var_offset=[2, 0], full_shape=[2, 4]"
+    );
     // Unlike TensorFlow, varscope validates first: no shard exists.
     assert!(g.store_variable("p/part_0").is_none());
     assert!(g.global_variables().is_empty());
@@ -243,7 +278,7 @@ fn g20_shards_in_collections() {
 #[test]
 fn g22_scope_settings_not_stored_by_name() {
     let g = Graph::new();
-    g.variable_scope("b").partitioner(Partitioner::fixed_size(2)).run(|_| ()).unwrap();
+    g.variable_scope("b").partitioner(Partitioner::fixed_size(2)).run_plain(|_| ()).unwrap();
     let v = vs(&g, "b", |_| var(&g, "v", &[4]));
     assert_eq!(v.name(), "b/v:0");
 }
@@ -263,11 +298,18 @@ fn tagged(log: &Arc<Mutex<Vec<String>>>, tag: &'static str, rename: bool) -> Cus
 fn h1_getter_runs_on_every_call() {
     let g = Graph::new();
     let log = Arc::new(Mutex::new(vec![]));
-    g.variable_scope("s").custom_getter(tagged(&log, "id", false)).run(|_| {
-        var(&g, "v", &[1]);
-        assert!(var_err(&g, "v", &[1]).contains("already exists"));
-    }).unwrap();
-    g.variable_scope("s").reuse(Reuse::True).custom_getter(tagged(&log, "id", false)).run(|_| var(&g, "v", &[1])).unwrap();
+    g.variable_scope("s")
+        .custom_getter(tagged(&log, "id", false))
+        .run_plain(|_| {
+            var(&g, "v", &[1]);
+            assert!(var_err(&g, "v", &[1]).contains("already exists"));
+        })
+        .unwrap();
+    g.variable_scope("s")
+        .reuse(Reuse::True)
+        .custom_getter(tagged(&log, "id", false))
+        .run_plain(|_| var(&g, "v", &[1]))
+        .unwrap();
     var(&g, "other", &[1]);
     assert_eq!(log.lock().unwrap().len(), 3);
 }
@@ -279,10 +321,15 @@ fn h3_nesting_order() {
     let v = g
         .variable_scope("a")
         .custom_getter(tagged(&log, "A", true))
-        .run(|_| {
+        .run_plain(|_| {
             g.variable_scope("b")
                 .custom_getter(tagged(&log, "B", true))
-                .run(|_| g.variable_scope("c").custom_getter(tagged(&log, "C", true)).run(|_| var(&g, "v", &[1])).unwrap())
+                .run_plain(|_| {
+                    g.variable_scope("c")
+                        .custom_getter(tagged(&log, "C", true))
+                        .run_plain(|_| var(&g, "v", &[1]))
+                        .unwrap()
+                })
                 .unwrap()
         })
         .unwrap();
@@ -296,7 +343,7 @@ fn h4_argument_replaces_scope_getter() {
     let log = Arc::new(Mutex::new(vec![]));
     g.variable_scope("a")
         .custom_getter(tagged(&log, "scope", false))
-        .run(|_| g.get_variable("v").shape([1]).custom_getter(tagged(&log, "arg", false)).get().unwrap())
+        .run_plain(|_| g.get_variable("v").shape([1]).custom_getter(tagged(&log, "arg", false)).get().unwrap())
         .unwrap();
     assert_eq!(*log.lock().unwrap(), vec!["arg"]);
 }
@@ -305,10 +352,12 @@ fn h4_argument_replaces_scope_getter() {
 fn h5_reentry_wraps_captured_getter() {
     let g = Graph::new();
     let log = Arc::new(Mutex::new(vec![]));
-    let cap = g.variable_scope("cap").custom_getter(tagged(&log, "captured", false)).run(|s| s.clone()).unwrap();
+    let cap = g.variable_scope("cap").custom_getter(tagged(&log, "captured", false)).run_plain(|s| s.clone()).unwrap();
     g.variable_scope("parent")
         .custom_getter(tagged(&log, "parent", false))
-        .run(|_| g.variable_scope(&cap).custom_getter(tagged(&log, "new", false)).run(|_| var(&g, "v", &[1])).unwrap())
+        .run_plain(|_| {
+            g.variable_scope(&cap).custom_getter(tagged(&log, "new", false)).run_plain(|_| var(&g, "v", &[1])).unwrap()
+        })
         .unwrap();
     assert_eq!(*log.lock().unwrap(), vec!["new", "captured"]);
 }
@@ -322,7 +371,12 @@ fn h6_getter_sees_resolved_arguments() {
         *s2.lock().unwrap() = Some((args.name.clone(), args.dtype, args.reuse, args.trainable, args.use_resource));
         next.call(args)
     });
-    g.variable_scope("s").dtype(DType::Float64).reuse(Reuse::AutoReuse).custom_getter(getter).run(|_| var(&g, "v", &[1])).unwrap();
+    g.variable_scope("s")
+        .dtype(DType::Float64)
+        .reuse(Reuse::AutoReuse)
+        .custom_getter(getter)
+        .run_plain(|_| var(&g, "v", &[1]))
+        .unwrap();
     assert_eq!(*seen.lock().unwrap(), Some(("s/v".to_string(), DType::Float64, Reuse::AutoReuse, true, None)));
 }
 
@@ -333,7 +387,10 @@ fn h7_getters_rename_drop_partitioner_multiply_or_return_tensors() {
         a.name = format!("{}_suffix", a.name);
         next.call(a)
     });
-    assert_eq!(g.variable_scope("s").custom_getter(suffix).run(|_| var(&g, "v", &[1]).name()).unwrap(), "s/v_suffix:0");
+    assert_eq!(
+        g.variable_scope("s").custom_getter(suffix).run_plain(|_| var(&g, "v", &[1]).name()).unwrap(),
+        "s/v_suffix:0"
+    );
     let drop_p = CustomGetter::new(|next, mut a| {
         a.partitioner = None;
         next.call(a)
@@ -342,7 +399,7 @@ fn h7_getters_rename_drop_partitioner_multiply_or_return_tensors() {
         .variable_scope("t")
         .partitioner(Partitioner::fixed_size(2))
         .custom_getter(drop_p)
-        .run(|_| g.get_variable("v").shape([4]).get().unwrap())
+        .run_plain(|_| g.get_variable("v").shape([4]).get().unwrap())
         .unwrap();
     assert_eq!(r.name(), "t/v:0");
     let multi = CustomGetter::new(|next, a| {
@@ -352,7 +409,11 @@ fn h7_getters_rename_drop_partitioner_multiply_or_return_tensors() {
         }
         Ok(VarRef::Tensor(g.with_name_scope(Some("custom_getter"), |_| g.op("add")).unwrap()))
     });
-    let r = g.variable_scope("scope").custom_getter(multi).run(|_| g.get_variable("v").shape([1]).get().unwrap()).unwrap();
+    let r = g
+        .variable_scope("scope")
+        .custom_getter(multi)
+        .run_plain(|_| g.get_variable("v").shape([1]).get().unwrap())
+        .unwrap();
     assert_eq!(r.name(), "custom_getter/add:0");
     assert!(g.store_variable("scope/v/0").is_some() && g.store_variable("scope/v/1").is_some());
 }
@@ -363,7 +424,7 @@ fn k1_threads_start_at_root() {
     let main = vs(&g, "main", |s| s.clone());
     let g2 = g.clone();
     let (a, b) = std::thread::spawn(move || {
-        let a = g2.variable_scope(&main).run(|_| vs(&g2, "foo", |_| var(&g2, "v", &[1]).name())).unwrap();
+        let a = g2.variable_scope(&main).run_plain(|_| vs(&g2, "foo", |_| var(&g2, "v", &[1]).name())).unwrap();
         let b = vs(&g2, "bar", |_| var(&g2, "v", &[1]).name());
         (a, b)
     })
@@ -375,11 +436,13 @@ fn k1_threads_start_at_root() {
 #[test]
 fn k2_counters_per_thread_names_per_graph() {
     let g = Graph::new();
-    g.variable_scope_default("d").run(|_| ()).unwrap();
+    g.variable_scope_default("d").run_plain(|_| ()).unwrap();
     let g2 = g.clone();
-    let (n, ns) = std::thread::spawn(move || g2.variable_scope_default("d").run(|s| (s.name(), s.original_name_scope())).unwrap())
-        .join()
-        .unwrap();
+    let (n, ns) = std::thread::spawn(move || {
+        g2.variable_scope_default("d").run_plain(|s| (s.name(), s.original_name_scope())).unwrap()
+    })
+    .join()
+    .unwrap();
     assert_eq!((n.as_str(), ns.as_str()), ("d", "d_1/"));
 }
 

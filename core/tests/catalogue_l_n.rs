@@ -3,12 +3,19 @@
 mod common;
 use common::*;
 use std::sync::{Arc, Mutex};
+use varscope_core::compat::ScopeArgs;
 
 #[test]
 fn l1_template_reuses_and_uniquifies_name_scopes() {
     let g = Graph::new();
     let t = g
-        .make_template(Some("tmpl"), |g: &Graph, _: ()| Ok((g.get_variable("w").shape([1]).get_variable()?, g.constant("out").name)), false, None, None)
+        .make_template(
+            Some("tmpl"),
+            |g: &Graph, _: ()| Ok((g.get_variable("w").shape([1]).variable()?, g.constant("out").name)),
+            false,
+            None,
+            None,
+        )
         .unwrap();
     let (w1, o1) = t.call(()).unwrap();
     let (w2, o2) = t.call(()).unwrap();
@@ -21,7 +28,7 @@ fn l1_template_reuses_and_uniquifies_name_scopes() {
 #[test]
 fn l2_two_templates_same_name() {
     let g = Graph::new();
-    let f = |g: &Graph, _: ()| g.get_variable("w").shape([1]).get_variable();
+    let f = |g: &Graph, _: ()| g.get_variable("w").shape([1]).variable();
     let a = g.make_template(Some("tmpl"), f, false, None, None).unwrap();
     let b = g.make_template(Some("tmpl"), f, false, None, None).unwrap();
     assert_eq!(a.call(()).unwrap().name(), "tmpl/w:0");
@@ -32,8 +39,14 @@ fn l2_two_templates_same_name() {
 fn l3_create_scope_now() {
     let g = Graph::new();
     let t = vs(&g, "outer", |_| {
-        g.make_template(Some("tmpl"), |g: &Graph, _: ()| Ok((g.get_variable("w").shape([1]).get_variable()?, g.constant("c").name)), true, None, None)
-            .unwrap()
+        g.make_template(
+            Some("tmpl"),
+            |g: &Graph, _: ()| Ok((g.get_variable("w").shape([1]).variable()?, g.constant("c").name)),
+            true,
+            None,
+            None,
+        )
+        .unwrap()
     });
     let scope = t.variable_scope().unwrap();
     assert_eq!(scope.name(), "outer/tmpl");
@@ -48,7 +61,9 @@ fn l3_create_scope_now() {
 fn l4_unique_name_clash_errors_on_first_call() {
     let g = Graph::new();
     vs(&g, "s", |_| var(&g, "w", &[1]));
-    let t = g.make_template(Some("t"), |g: &Graph, _: ()| g.get_variable("w").shape([1]).get_variable(), false, Some("s"), None).unwrap();
+    let t = g
+        .make_template(Some("t"), |g: &Graph, _: ()| g.get_variable("w").shape([1]).variable(), false, Some("s"), None)
+        .unwrap();
     let e = t.call(()).unwrap_err().to_string();
     assert!(e.starts_with("Variable s/w already exists"), "{e}");
     assert!(e.contains("\n\noriginally defined at:\n"), "{e}");
@@ -66,7 +81,7 @@ fn l5_trainable_variable_created_on_later_call() {
                 let mut k = n2.lock().unwrap();
                 *k += 1;
                 if *k > 1 {
-                    g.variable(HostTensor::py_float(1.0), None, Some("v"))?;
+                    g.variable(HostTensor::py_float(1.0)).name("v").create()?;
                 }
                 Ok(())
             },
@@ -91,7 +106,7 @@ fn l6_new_get_variable_on_later_call() {
             move |g: &Graph, _: ()| {
                 let mut k = n2.lock().unwrap();
                 *k += 1;
-                g.get_variable(&format!("v{k}")).shape([1]).get_variable()
+                g.get_variable(&format!("v{k}")).shape([1]).variable()
             },
             false,
             None,
@@ -107,7 +122,9 @@ fn l6_new_get_variable_on_later_call() {
 #[test]
 fn l7_scope_captured_at_first_call_and_name_required() {
     let g = Graph::new();
-    let t = g.make_template(Some("tmpl"), |g: &Graph, x: u64| g.get_variable("w").shape([x]).get_variable(), false, None, None).unwrap();
+    let t = g
+        .make_template(Some("tmpl"), |g: &Graph, x: u64| g.get_variable("w").shape([x]).variable(), false, None, None)
+        .unwrap();
     let w = vs(&g, "outer", |_| t.call(2).unwrap());
     assert_eq!(w.name(), "outer/tmpl/w:0");
     assert_eq!(t.call(2).unwrap(), w);
@@ -134,7 +151,7 @@ fn m1_creators_run_on_creation_only_innermost_first() {
                 },
                 || {
                     var(&g, "v", &[1]);
-                    g.variable_scope("").reuse(Reuse::True).run(|_| var(&g, "v", &[1])).unwrap();
+                    g.variable_scope("").reuse(Reuse::True).run_plain(|_| var(&g, "v", &[1])).unwrap();
                 },
             )
         },
@@ -161,7 +178,7 @@ fn m2_creator_rename_keeps_store_key() {
         || vs(&g, "s", |_| var(&g, "v", &[1])),
     );
     assert_eq!((v.name().as_str(), v.key()), ("forced:0", "s/v"));
-    let again = g.variable_scope("s").reuse(Reuse::True).run(|_| var(&g, "v", &[1])).unwrap();
+    let again = g.variable_scope("s").reuse(Reuse::True).run_plain(|_| var(&g, "v", &[1])).unwrap();
     assert_eq!(again, v);
 }
 
@@ -172,7 +189,13 @@ fn m3_creator_arguments() {
     let s2 = seen.clone();
     g.variable_creator_scope(
         move |next, a| {
-            *s2.lock().unwrap() = Some((a.name.clone(), a.trainable, a.collections.is_none(), a.use_resource, a.initial_value.kernel().is_some()));
+            *s2.lock().unwrap() = Some((
+                a.name.clone(),
+                a.trainable,
+                a.collections.is_none(),
+                a.use_resource,
+                a.initial_value.kernel().is_some(),
+            ));
             next.call(a)
         },
         || vs(&g, "s", |_| var(&g, "v", &[2])),
@@ -185,8 +208,8 @@ fn n1_improper_nesting() {
     let g = Graph::new();
     let a = g.variable_scope("a");
     let b = g.variable_scope("b");
-    let ga = a.enter().unwrap();
-    let gb = b.enter().unwrap();
+    let mut ga = a.enter().unwrap();
+    let mut gb = b.enter().unwrap();
     let e = ga.exit().unwrap_err();
     assert_eq!(e.to_string(), "Improper nesting of variable_scope.");
     assert_eq!(e.kind(), PyErrorKind::RuntimeError);
@@ -196,11 +219,17 @@ fn n1_improper_nesting() {
 #[test]
 fn n2_n3_n4_argument_type_errors() {
     let g = Graph::new();
-    let e = g.variable_scope(ScopeName::Invalid("123".into())).run(|_| ()).unwrap_err();
-    assert_eq!((e.to_string().as_str(), e.kind()), ("VariableScope: name_or_scope must be a string or VariableScope.", PyErrorKind::TypeError));
-    let e = g.variable_scope(ScopeName::None).run(|_| ()).unwrap_err();
-    assert_eq!((e.to_string().as_str(), e.kind()), ("If default_name is None then name_or_scope is required", PyErrorKind::TypeError));
-    let e = g.variable_scope("s").auxiliary_name_scope_arg("invalid").run(|_| ()).unwrap_err();
+    let e = g.variable_scope(compat::name_or_scope_value("123")).run_plain(|_| ()).unwrap_err();
+    assert_eq!(
+        (e.to_string().as_str(), e.kind()),
+        ("VariableScope: name_or_scope must be a string or VariableScope.", PyErrorKind::TypeError)
+    );
+    let e = g.variable_scope(ScopeName::None).run_plain(|_| ()).unwrap_err();
+    assert_eq!(
+        (e.to_string().as_str(), e.kind()),
+        ("If default_name is None then name_or_scope is required", PyErrorKind::TypeError)
+    );
+    let e = g.variable_scope("s").auxiliary_name_scope_arg("invalid").run_plain(|_| ()).unwrap_err();
     assert_eq!(e.to_string(), "The auxiliary_name_scope must be `True` or `False`, while get invalid");
     assert_eq!(e.kind(), PyErrorKind::TypeError);
 }
@@ -208,10 +237,13 @@ fn n2_n3_n4_argument_type_errors() {
 #[test]
 fn n5_invalid_names() {
     let g = Graph::new();
-    let e = g.variable_scope("_foo").run(|_| ()).unwrap_err();
+    let e = g.variable_scope("_foo").run_plain(|_| ()).unwrap_err();
     assert_eq!(e.to_string(), "'_foo' is not a valid root scope name. A root scope name has to match the following pattern: ^[A-Za-z0-9.][A-Za-z0-9_.\\\\/>-]*$");
-    let e = vs(&g, "s", |_| g.variable_scope("a b").run(|_| ()).unwrap_err());
-    assert_eq!(e.to_string(), "'a b' is not a valid scope name. A scope name has to match the following pattern: ^[A-Za-z0-9_.\\\\/>-]*$");
+    let e = vs(&g, "s", |_| g.variable_scope("a b").run_plain(|_| ()).unwrap_err());
+    assert_eq!(
+        e.to_string(),
+        "'a b' is not a valid scope name. A scope name has to match the following pattern: ^[A-Za-z0-9_.\\\\/>-]*$"
+    );
     assert!(var_err(&g, "_a", &[1]).starts_with("'_a' is not a valid root scope name"));
     assert_eq!(vs(&g, "s", |_| var(&g, "_a", &[1]).name()), "s/_a:0");
     // A failed enter leaves the thread at the root.
@@ -264,7 +296,7 @@ fn concurrent_creation_exactly_one_wins() {
                 let g = &g;
                 s.spawn(move |_| {
                     (0..names)
-                        .map(|i| g.get_variable(&format!("v{i}")).shape([4]).get_variable().map_err(|e| e.to_string()))
+                        .map(|i| g.get_variable(&format!("v{i}")).shape([4]).variable().map_err(|e| e.to_string()))
                         .collect::<Vec<_>>()
                 })
             })
@@ -290,7 +322,7 @@ fn concurrent_creation_exactly_one_wins() {
                 s.spawn(move |_| {
                     g.variable_scope("auto")
                         .reuse(Reuse::AutoReuse)
-                        .run(|_| (0..names).map(|i| var(g, &format!("w{i}"), &[2])).collect::<Vec<_>>())
+                        .run_plain(|_| (0..names).map(|i| var(g, &format!("w{i}"), &[2])).collect::<Vec<_>>())
                         .unwrap()
                 })
             })

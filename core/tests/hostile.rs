@@ -16,7 +16,8 @@ fn huge_shapes_are_errors_or_values_not_panics() {
             // Must return (Ok or a typed error); a panic fails the test.
             let _ = g.get_variable(&format!("v{i}_{}", init.kind_name())).shape(shape.clone()).initializer(init).get();
         }
-        let _ = g.get_variable(&format!("p{i}")).shape(shape.clone()).partitioner(Partitioner::min_max(4, 0, 1, 16)).get();
+        let _ =
+            g.get_variable(&format!("p{i}")).shape(shape.clone()).partitioner(Partitioner::min_max(4, 0, 1, 16)).get();
         let _ = Partitioner::variable_axis_size(1, 0, 16, None).unwrap().call(&Shape::new(&shape), DType::Float64);
     }
 }

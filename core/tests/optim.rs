@@ -14,7 +14,12 @@ fn slot_names_follow_slot_creator() {
     assert!(!g.trainable_variables().contains(&slots[0]));
     let m = g.create_slots(&v, &Optimizer::momentum(0.1, 0.9)).unwrap();
     assert_eq!(m[0].name(), "foo/v/Momentum:0");
-    let r = g.create_slots(&v, &Optimizer::RmsProp { learning_rate: 0.1, decay: 0.9, momentum: 0.0, epsilon: 1e-10, centered: true }).unwrap();
+    let r = g
+        .create_slots(
+            &v,
+            &Optimizer::RmsProp { learning_rate: 0.1, decay: 0.9, momentum: 0.0, epsilon: 1e-10, centered: true },
+        )
+        .unwrap();
     let names: Vec<String> = r.iter().map(|s| s.name()).collect();
     assert_eq!(names, vec!["foo/v/RMSProp:0", "foo/v/RMSProp_1:0", "foo/v/RMSProp_2:0"]);
     assert_eq!(r[0].initial_value().kernel(), Some(&InitKernel::Fill(1.0)));
@@ -27,7 +32,7 @@ fn slots_follow_primary_device_dtype_and_partitioning() {
         .variable_scope("s")
         .caching_device("/gpu:1")
         .partitioner(Partitioner::fixed_size(2))
-        .run(|_| g.get_variable("p").shape([4, 2]).dtype(DType::Float16).get().unwrap())
+        .run_plain(|_| g.get_variable("p").shape([4, 2]).dtype(DType::Float16).get().unwrap())
         .unwrap();
     let shard = &p.partitioned().unwrap().shards()[1];
     let slots = g.create_slots(shard, &Optimizer::adam()).unwrap();
@@ -48,7 +53,12 @@ fn reference_steps_match_tensorflow_formulas() {
         let mut slots: Vec<Vec<f32>> = opt
             .slot_specs()
             .iter()
-            .map(|(_, i)| vec![match i.resolve(&[1]) { InitKernel::Fill(x) => x as f32, _ => 0.0 }])
+            .map(|(_, i)| {
+                vec![match i.resolve(&[1]) {
+                    InitKernel::Fill(x) => x as f32,
+                    _ => 0.0,
+                }]
+            })
             .collect();
         opt.reference_step(1, &mut v, &[g], &mut slots).unwrap();
         assert!((v[0] - expect).abs() < 1e-6, "{}: {} vs {expect}", opt.name(), v[0]);

@@ -363,11 +363,7 @@ fn gpu_of(device: wgpu::Device, queue: wgpu::Queue, uncaptured: Arc<Mutex<Vec<St
 /// adapter's own limits (or the mask's, where worse), in particular its
 /// `max_storage_buffer_binding_size` (the chunk size of large variables) and
 /// `max_buffer_size`.
-fn open_masked(
-    backends: wgpu::Backends,
-    mask: &AdapterMask,
-    memory_limit: u64,
-) -> Opened {
+fn open_masked(backends: wgpu::Backends, mask: &AdapterMask, memory_limit: u64) -> Opened {
     crate::runtime_dir::ensure();
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = backends;

@@ -1,8 +1,11 @@
 //! Device layout of each dtype: how canonical host bytes sit in a storage buffer.
 //!
 //! - float32, int32, uint32: 4 bytes per element, as on the host.
-//! - float16, bfloat16: 2 bytes per element, packed two per `u32` word (element `2k` in
-//!   the low half of word `k`), the buffer padded to a whole word.
+//! - float16, bfloat16, int16, uint16: 2 bytes per element, packed two per `u32` word
+//!   (element `2k` in the low half of word `k`), the buffer padded to a whole word.
+//! - int8, uint8: 1 byte per element, packed four per `u32` word (element `4k` in the
+//!   lowest byte of word `k`), the buffer padded to a whole word. No device kernel
+//!   computes them: their initial values are uploaded from the host reference.
 //! - bool: one `u32` per element (0 or 1).
 //! - float64, int64: 8 bytes per element (only where the device supports them).
 //!
@@ -17,7 +20,8 @@ pub const CHUNK_GRANULE: u64 = 64;
 /// Bytes one element occupies in a device buffer (`None`: no device form).
 pub fn device_elem_bytes(dtype: DType) -> Option<u64> {
     Some(match dtype {
-        DType::Float16 | DType::BFloat16 => 2,
+        DType::Int8 | DType::UInt8 => 1,
+        DType::Float16 | DType::BFloat16 | DType::Int16 | DType::UInt16 => 2,
         DType::Float32 | DType::Int32 | DType::UInt32 | DType::Bool => 4,
         DType::Float64 | DType::Int64 => 8,
         _ => return None,

@@ -88,6 +88,9 @@ impl SessionOptions {
     }
 }
 
+/// Host bytes for a buffer at a byte offset.
+type BufferWrite = (wgpu::Buffer, u64, Vec<u8>);
+
 /// What the session's lock guards.
 struct State {
     storage: Storage,
@@ -568,7 +571,7 @@ impl Session {
         let res = (|| -> Result<()> {
             let State { storage, pool, kernels } = &mut *l.st;
             // Host values first (cannot fail), then one launch per GPU holding the writes.
-            let mut writes: Vec<Vec<(wgpu::Buffer, u64, Vec<u8>)>> = vec![Vec::new(); self.inner.devices.infos.len()];
+            let mut writes: Vec<Vec<BufferWrite>> = vec![Vec::new(); self.inner.devices.infos.len()];
             for (v, values) in items {
                 let Some(e) = storage.get_mut(v.id()) else { continue };
                 match &mut e.memory {

@@ -17,12 +17,12 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use varscope_core::Variable;
+use varscope_format::error::FormatError;
 use varscope_format::tf::{BundleReader, BundleWriter, TensorInfo, TensorSlice, TfDtype, TfError};
 
-use crate::checkpoint::{
-    can_convert, convert_into, scope_prefix, units_of, CheckpointError, RestoreOptions, RestoreReport, Restored,
-    Result, SaveOptions, StoredDType, Unit,
-};
+use varscope_format::safetensors_file::{can_convert, convert_into, scope_prefix, units_of, Part, StoredDType, Unit};
+
+use crate::checkpoint::{CheckpointError, RestoreOptions, RestoreReport, Restored, Result, SaveOptions};
 use crate::error::GpuError;
 use crate::session::Session;
 use crate::values::HostValues;
@@ -62,7 +62,7 @@ struct Matched {
 fn match_names(names: &[&str], units: &[Unit], map: &[(String, String)], strict: bool, path: &Path) -> Result<Matched> {
     for (from, to) in map {
         if from.ends_with('/') != to.ends_with('/') {
-            return Err(CheckpointError::InvalidMapEntry { from: from.clone(), to: to.clone() });
+            return Err(FormatError::InvalidMapEntry { from: from.clone(), to: to.clone() }.into());
         }
     }
     let by_name: HashMap<&str, usize> = units.iter().enumerate().map(|(i, u)| (u.name.as_str(), i)).collect();
@@ -92,41 +92,41 @@ fn match_names(names: &[&str], units: &[Unit], map: &[(String, String)], strict:
         };
         let Some(&ui) = by_name.get(target.as_str()) else {
             if mapped {
-                return Err(CheckpointError::MapTargetNotFound {
+                return Err(FormatError::MapTargetNotFound {
                     path: path.to_path_buf(),
                     tensor: name.to_string(),
                     target,
-                });
+                }.into());
             }
             unexpected.push(name.to_string());
             continue;
         };
         if let Some(&prev) = claimed.get(&ui) {
-            return Err(CheckpointError::DuplicateTarget {
+            return Err(FormatError::DuplicateTarget {
                 path: path.to_path_buf(),
                 variable: units[ui].name.clone(),
                 first: names[prev].to_string(),
                 second: name.to_string(),
-            });
+            }.into());
         }
         claimed.insert(ui, ti);
         pairs.push((ti, ui));
     }
     if let Some(i) = used_entry.iter().position(|u| !u) {
-        return Err(CheckpointError::MapSourceNotFound {
+        return Err(FormatError::MapSourceNotFound {
             path: path.to_path_buf(),
             from: map[i].0.clone(),
             to: map[i].1.clone(),
-        });
+        }.into());
     }
     let missing: Vec<String> =
         units.iter().enumerate().filter(|(i, _)| !claimed.contains_key(i)).map(|(_, u)| u.name.clone()).collect();
     if strict && (!missing.is_empty() || !unexpected.is_empty()) {
-        return Err(CheckpointError::Strict {
+        return Err(FormatError::Strict {
             path: path.to_path_buf(),
             missing_in_file: missing,
             unexpected_in_file: unexpected,
-        });
+        }.into());
     }
     Ok(Matched { pairs, missing, unexpected })
 }
@@ -140,22 +140,22 @@ fn check_pair(reader: &BundleReader, t: &TensorInfo, u: &Unit) -> Result<StoredD
         dtype: t.dtype,
     })?;
     if t.shape != u.full_shape {
-        return Err(CheckpointError::ShapeMismatch {
+        return Err(FormatError::ShapeMismatch {
             path: reader.prefix().to_path_buf(),
             tensor: t.name.clone(),
             variable: u.name.clone(),
             file_shape: t.shape.clone(),
             graph_shape: u.full_shape.clone(),
-        });
+        }.into());
     }
     if !can_convert(stored, u.dtype) {
-        return Err(CheckpointError::DTypeMismatch {
+        return Err(FormatError::DTypeMismatch {
             path: reader.prefix().to_path_buf(),
             tensor: t.name.clone(),
             variable: u.name.clone(),
             file_dtype: stored,
             dtype: u.dtype,
-        });
+        }.into());
     }
     Ok(stored)
 }
@@ -177,7 +177,7 @@ pub fn restore(session: &Session, path: impl AsRef<Path>, options: &RestoreOptio
     let units = units_of(graph, &vars)?;
     for u in &units {
         if StoredDType::of(u.dtype).is_none() {
-            return Err(CheckpointError::UnsupportedDType { variable: u.name.clone(), dtype: u.dtype });
+            return Err(FormatError::UnsupportedDType { variable: u.name.clone(), dtype: u.dtype }.into());
         }
     }
     let infos: Vec<&TensorInfo> = reader.tensors().collect();
@@ -192,12 +192,12 @@ pub fn restore(session: &Session, path: impl AsRef<Path>, options: &RestoreOptio
     }
 
     let targets: Vec<Variable> =
-        matched.pairs.iter().flat_map(|&(_, ui)| units[ui].parts.iter().map(|(v, _, _)| v.clone())).collect();
+        matched.pairs.iter().flat_map(|&(_, ui)| units[ui].parts.iter().map(|p| p.variable.clone())).collect();
     let made = session.materialize(&targets)?;
     let mut restored = Vec::with_capacity(matched.pairs.len());
     for (&(ti, ui), &file_dtype) in matched.pairs.iter().zip(&stored) {
         let (t, u) = (infos[ti], &units[ui]);
-        for (v, offset, shape) in &u.parts {
+        for Part { variable: v, offset, shape } in &u.parts {
             let written =
                 reader.read_region(&t.name, offset, shape).map_err(CheckpointError::from).and_then(|region| {
                     let mut out =
@@ -248,27 +248,27 @@ pub fn save(session: &Session, prefix: impl AsRef<Path>, options: &SaveOptions) 
     let mut dtypes = Vec::with_capacity(units.len());
     for u in &units {
         let dtype = TfDtype::from_core(u.dtype)
-            .ok_or(CheckpointError::UnsupportedDType { variable: u.name.clone(), dtype: u.dtype })?;
+            .ok_or(FormatError::UnsupportedDType { variable: u.name.clone(), dtype: u.dtype })?;
         dtypes.push(dtype);
-        for (v, _, _) in &u.parts {
+        for Part { variable: v, .. } in &u.parts {
             if !session.is_variable_initialized(v) {
                 return Err(GpuError::Uninitialized { variable: v.op_name().to_string() }.into());
             }
         }
         if u.partitioned {
-            let given: HashSet<u64> = u.parts.iter().map(|(v, _, _)| v.id()).collect();
+            let given: HashSet<u64> = u.parts.iter().map(|p| p.variable.id()).collect();
             let all = graph.partitioned_variable(&u.name).map(|p| p.shards().to_vec()).unwrap_or_default();
             let missing: Vec<String> =
                 all.iter().filter(|s| !given.contains(&s.id())).map(|s| s.key().to_string()).collect();
-            let have: u64 = u.parts.iter().map(|(_, _, s)| s.iter().product::<u64>()).sum();
+            let have: u64 = u.parts.iter().map(|p| p.shape.iter().product::<u64>()).sum();
             if !missing.is_empty() || have != u.full_shape.iter().product::<u64>() {
-                return Err(CheckpointError::IncompleteShards { variable: u.name.clone(), missing });
+                return Err(FormatError::IncompleteShards { variable: u.name.clone(), missing }.into());
             }
         }
     }
     let mut writer = BundleWriter::create(prefix)?;
     for (u, &dtype) in units.iter().zip(&dtypes) {
-        for (v, offset, shape) in &u.parts {
+        for Part { variable: v, offset, shape } in &u.parts {
             let values = session.read(v)?;
             if u.partitioned {
                 let slice = TensorSlice::from_ranges(offset, shape);

@@ -6,8 +6,8 @@ use varscope_core::DType;
 use crate::error::{GpuError, Result};
 
 /// Values of a variable on the host: dtype, shape and the canonical little-endian bytes
-/// of runtime.md section 5 (f32 4 B, f16/bf16 2 B, f64 8 B, i32 4 B, i64 8 B, u32 4 B,
-/// bool 1 B per element), row-major.
+/// of runtime.md section 5 (f32 4 B, f16/bf16 2 B, f64 8 B, i8/u8 1 B, i16/u16 2 B,
+/// i32 4 B, i64 8 B, u32 4 B, bool 1 B per element), row-major.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HostValues {
     dtype: DType,
@@ -60,6 +60,22 @@ impl HostValues {
     pub fn from_bf16(shape: &[u64], v: &[bf16]) -> Result<Self> {
         Self::pod(DType::BFloat16, shape, v)
     }
+    /// int8 values.
+    pub fn from_i8(shape: &[u64], v: &[i8]) -> Result<Self> {
+        Self::pod(DType::Int8, shape, v)
+    }
+    /// uint8 values.
+    pub fn from_u8(shape: &[u64], v: &[u8]) -> Result<Self> {
+        Self::pod(DType::UInt8, shape, v)
+    }
+    /// int16 values.
+    pub fn from_i16(shape: &[u64], v: &[i16]) -> Result<Self> {
+        Self::pod(DType::Int16, shape, v)
+    }
+    /// uint16 values.
+    pub fn from_u16(shape: &[u64], v: &[u16]) -> Result<Self> {
+        Self::pod(DType::UInt16, shape, v)
+    }
     /// int32 values.
     pub fn from_i32(shape: &[u64], v: &[i32]) -> Result<Self> {
         Self::pod(DType::Int32, shape, v)
@@ -84,6 +100,10 @@ impl HostValues {
             DType::Float64 => v.iter().flat_map(|&x| x.to_le_bytes()).collect(),
             DType::Float16 => v.iter().flat_map(|&x| f16::from_f64(x).to_le_bytes()).collect(),
             DType::BFloat16 => v.iter().flat_map(|&x| bf16::from_f64(x).to_le_bytes()).collect(),
+            DType::Int8 => v.iter().map(|&x| x as i8 as u8).collect(),
+            DType::UInt8 => v.iter().map(|&x| x as u8).collect(),
+            DType::Int16 => v.iter().flat_map(|&x| (x as i16).to_le_bytes()).collect(),
+            DType::UInt16 => v.iter().flat_map(|&x| (x as u16).to_le_bytes()).collect(),
             DType::Int32 => v.iter().flat_map(|&x| (x as i32).to_le_bytes()).collect(),
             DType::Int64 => v.iter().flat_map(|&x| (x as i64).to_le_bytes()).collect(),
             DType::UInt32 => v.iter().flat_map(|&x| (x as u32).to_le_bytes()).collect(),
@@ -126,6 +146,10 @@ impl HostValues {
             DType::Float64 => b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
             DType::Float16 => b.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f64()).collect(),
             DType::BFloat16 => b.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f64()).collect(),
+            DType::Int8 => b.iter().map(|&x| f64::from(x as i8)).collect(),
+            DType::UInt8 => b.iter().map(|&x| f64::from(x)).collect(),
+            DType::Int16 => b.chunks_exact(2).map(|c| f64::from(i16::from_le_bytes([c[0], c[1]]))).collect(),
+            DType::UInt16 => b.chunks_exact(2).map(|c| f64::from(u16::from_le_bytes([c[0], c[1]]))).collect(),
             DType::Int32 => b.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
             DType::Int64 => b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
             DType::UInt32 => b.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),

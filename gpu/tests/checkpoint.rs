@@ -10,35 +10,32 @@ use std::path::{Path, PathBuf};
 use common::*;
 use half::{bf16, f16};
 use varscope_core::{DType, Graph, Initializer, Partitioner, VarRef, Variable};
-use varscope_gpu::checkpoint::{self, CheckpointError, CheckpointInfo, RestoreOptions, SaveOptions, StoredDType};
+use varscope_gpu::checkpoint::{self, CheckpointError, FormatError, RestoreOptions, SaveOptions, StoredDType};
 use varscope_gpu::{HostValues, Session, SessionOptions};
 
 // ----- helpers -------------------------------------------------------------------------
 
 /// A fresh directory for one test (removed when dropped).
-struct TempDir(PathBuf);
+struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     fn new(test: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("varscope-ckpt-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("temp dir");
-        TempDir(p)
+        TempDir(tempfile::Builder::new().prefix(&format!("varscope-{test}-")).tempdir().expect("temp dir"))
+    }
+    fn dir(&self) -> &Path {
+        self.0.path()
     }
     fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
+        self.0.path().join(name)
     }
+    /// The names in the directory, sorted.
     fn entries(&self) -> Vec<String> {
-        let mut v: Vec<String> =
-            std::fs::read_dir(&self.0).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut v: Vec<String> = std::fs::read_dir(self.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         v.sort();
         v
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -76,6 +73,14 @@ fn full(s: &Session, r: &VarRef) -> HostValues {
     }
 }
 
+/// The file-side error inside a restore or save error.
+fn format_error(e: &CheckpointError) -> Option<&FormatError> {
+    match e {
+        CheckpointError::Format(f) => Some(f),
+        _ => None,
+    }
+}
+
 fn snapshot(s: &Session, vars: &[Variable]) -> Vec<Option<Vec<u64>>> {
     vars.iter().map(|v| s.read(v).ok().map(|h| h.to_bits_vec())).collect()
 }
@@ -98,7 +103,7 @@ fn model(device: &str, f64_ok: bool, i64_ok: bool, partitions: Option<i64>) -> M
     if i64_ok {
         dtypes.push(DType::Int64);
     }
-    g.variable_scope("net").run(|_| {
+    g.variable_scope("net").run_plain(|_| {
         for d in &dtypes {
             let init = if d.is_floating() { Initializer::random_uniform(-1.0, 1.0) } else { Initializer::zeros() };
             let r = g.get_variable(&format!("w_{d}")).shape([3u64, 5]).dtype(*d).initializer(init).caching_device(device).get().unwrap();
@@ -166,13 +171,16 @@ fn round_trip_is_bit_exact_on_every_device() {
         let m = model(&t.device, t.f64, t.i64, Some(4));
         let s1 = trained(&m, 1);
         let path = dir.path("model.safetensors");
-        let report = checkpoint::save(&s1, &path, &SaveOptions::default()).unwrap_or_else(|e| panic!("[{}] save: {e}", t.label));
+        let report =
+            checkpoint::save(&s1, &path, &SaveOptions::default()).unwrap_or_else(|e| panic!("[{}] save: {e}", t.label));
         let names: Vec<&str> = report.tensors.iter().map(|t| t.name.as_str()).collect();
         let expected: Vec<&str> = m.refs.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, expected, "[{}] tensor names are store keys, partitioned saved whole", t.label);
 
         // The header says what the issue asks for.
-        let info = checkpoint::verify(&path).unwrap();
+        let verified = checkpoint::verify(&path).unwrap();
+        assert_eq!(verified.checksums, checkpoint::ChecksumStatus::Verified { tensors: m.refs.len() });
+        let info = verified.info;
         assert_eq!(info.format_version, Some(1));
         assert_eq!(info.graph_seed, Some(77));
         let emb = info.tensor("net/emb").unwrap();
@@ -193,7 +201,13 @@ fn round_trip_is_bit_exact_on_every_device() {
         assert_eq!(r.restored.iter().find(|x| x.variable == "net/emb").unwrap().shards, 4);
         for v in m.all_vars() {
             assert!(s2.is_variable_initialized(&v), "[{}] {} restored counts as initialized", t.label, v.key());
-            assert_eq!(s2.variable_device(&v).as_deref(), Some(t.device.as_str()), "[{}] {} placement", t.label, v.key());
+            assert_eq!(
+                s2.variable_device(&v).as_deref(),
+                Some(t.device.as_str()),
+                "[{}] {} placement",
+                t.label,
+                v.key()
+            );
         }
         assert!(s2.report_uninitialized_variables().is_empty());
         // The initializer skips restored variables.
@@ -213,7 +227,12 @@ fn round_trip_is_bit_exact_on_every_device() {
             }
             let p2 = dir.path("chunked.safetensors");
             checkpoint::save(&s3, &p2, &SaveOptions::default()).unwrap();
-            assert_eq!(std::fs::read(&p2).unwrap(), std::fs::read(&path).unwrap(), "[{}] same file from chunked buffers", t.label);
+            assert_eq!(
+                std::fs::read(&p2).unwrap(),
+                std::fs::read(&path).unwrap(),
+                "[{}] same file from chunked buffers",
+                t.label
+            );
         }
         cases.ran(&t);
     }
@@ -235,7 +254,8 @@ fn a_checkpoint_moves_between_devices() {
     for t in all.iter().filter(|t| t.device != "/cpu:0") {
         let m = model(&t.device, f64_ok, i64_ok, Some(3));
         let s = Session::new(&m.graph).unwrap();
-        checkpoint::restore(&s, &path, &RestoreOptions::default().strict(true)).unwrap_or_else(|e| panic!("[{}] {e}", t.label));
+        checkpoint::restore(&s, &path, &RestoreOptions::default().strict(true))
+            .unwrap_or_else(|e| panic!("[{}] {e}", t.label));
         for (name, r) in &m.refs {
             assert_same(t, name, &full(&s, r), &full(&s_cpu, cpu.get(name)));
         }
@@ -290,7 +310,8 @@ fn restores_into_other_partitionings() {
         let (g3, r3) = make(Some((3, 0)));
         let s3 = Session::new(&g3).unwrap();
         let shards = r3.variables();
-        let rep = checkpoint::restore(&s3, &path, &RestoreOptions::default().variables(vec![shards[1].clone()])).unwrap();
+        let rep =
+            checkpoint::restore(&s3, &path, &RestoreOptions::default().variables(vec![shards[1].clone()])).unwrap();
         assert_eq!(rep.restored[0].shards, 1);
         assert!(!s3.is_variable_initialized(&shards[0]) && !s3.is_variable_initialized(&shards[2]));
         let si = shards[1].slice_info().unwrap();
@@ -309,12 +330,28 @@ fn restores_into_other_partitionings() {
 fn converts_between_float_dtypes() {
     let mut cases = GpuCases::new("converts_between_float_dtypes");
     let dir = TempDir::new("dtype");
-    let values: Vec<f32> =
-        vec![0.0, -0.0, 1.0, 1.000_976_6, 1.000_488_3, std::f32::consts::PI, -65504.0, 65520.0, 1e-8, 6.1e-5, 1e30, f32::INFINITY, f32::NAN, -2.5];
+    let values: Vec<f32> = vec![
+        0.0,
+        -0.0,
+        1.0,
+        1.000_976_6,
+        1.000_488_3,
+        std::f32::consts::PI,
+        -65504.0,
+        65520.0,
+        1e-8,
+        6.1e-5,
+        1e30,
+        f32::INFINITY,
+        f32::NAN,
+        -2.5,
+    ];
     let shape = [values.len() as u64];
     for t in targets("checkpoint dtype conversion") {
         let g = Graph::new();
-        let mk = |name: &str, d: DType| var(g.get_variable(name).shape(shape).dtype(d).caching_device(t.device.as_str()).get().unwrap());
+        let mk = |name: &str, d: DType| {
+            var(g.get_variable(name).shape(shape).dtype(d).caching_device(t.device.as_str()).get().unwrap())
+        };
         let (a, h, b) = (mk("a", DType::Float32), mk("h", DType::Float16), mk("b", DType::BFloat16));
         let s = Session::new(&g).unwrap();
         s.assign(&a, &HostValues::from_f32(&shape, &values).unwrap()).unwrap();
@@ -323,7 +360,13 @@ fn converts_between_float_dtypes() {
 
         // float32 -> float16 and bfloat16, rounded to nearest even like `half`.
         let g2 = Graph::new();
-        let h2 = var(g2.get_variable("a").shape(shape).dtype(DType::Float16).caching_device(t.device.as_str()).get().unwrap());
+        let h2 = var(g2
+            .get_variable("a")
+            .shape(shape)
+            .dtype(DType::Float16)
+            .caching_device(t.device.as_str())
+            .get()
+            .unwrap());
         let s2 = Session::new(&g2).unwrap();
         let rep = checkpoint::restore(&s2, &path, &RestoreOptions::default().strict(true)).unwrap();
         assert_eq!((rep.restored[0].file_dtype, rep.restored[0].dtype), (StoredDType::F32, DType::Float16));
@@ -331,7 +374,13 @@ fn converts_between_float_dtypes() {
         assert_eq!(s2.read(&h2).unwrap().to_bits_vec(), want, "[{}] f32 -> f16", t.label);
 
         let g3 = Graph::new();
-        let b3 = var(g3.get_variable("a").shape(shape).dtype(DType::BFloat16).caching_device(t.device.as_str()).get().unwrap());
+        let b3 = var(g3
+            .get_variable("a")
+            .shape(shape)
+            .dtype(DType::BFloat16)
+            .caching_device(t.device.as_str())
+            .get()
+            .unwrap());
         let s3 = Session::new(&g3).unwrap();
         checkpoint::restore(&s3, &path, &RestoreOptions::default()).unwrap();
         let want: Vec<u64> = values.iter().map(|&x| bf16::from_f32(x).to_bits() as u64).collect();
@@ -343,13 +392,26 @@ fn converts_between_float_dtypes() {
         let p16 = dir.path("halves.safetensors");
         checkpoint::save(&s, &p16, &SaveOptions::default().variables(vec![h.clone(), b.clone()])).unwrap();
         let g4 = Graph::new();
-        let h4 = var(g4.get_variable("h").shape(shape).dtype(DType::Float32).caching_device(t.device.as_str()).get().unwrap());
-        let b4 = var(g4.get_variable("b").shape(shape).dtype(DType::Float16).caching_device(t.device.as_str()).get().unwrap());
+        let h4 = var(g4
+            .get_variable("h")
+            .shape(shape)
+            .dtype(DType::Float32)
+            .caching_device(t.device.as_str())
+            .get()
+            .unwrap());
+        let b4 = var(g4
+            .get_variable("b")
+            .shape(shape)
+            .dtype(DType::Float16)
+            .caching_device(t.device.as_str())
+            .get()
+            .unwrap());
         let s4 = Session::new(&g4).unwrap();
         checkpoint::restore(&s4, &p16, &RestoreOptions::default().strict(true)).unwrap();
         let want: Vec<u64> = values.iter().map(|&x| f16::from_f32(x).to_f32().to_bits() as u64).collect();
         assert_eq!(s4.read(&h4).unwrap().to_bits_vec(), want, "[{}] f16 -> f32", t.label);
-        let want: Vec<u64> = values.iter().map(|&x| f16::from_f32(bf16::from_f32(x).to_f32()).to_bits() as u64).collect();
+        let want: Vec<u64> =
+            values.iter().map(|&x| f16::from_f32(bf16::from_f32(x).to_f32()).to_bits() as u64).collect();
         assert_eq!(s4.read(&b4).unwrap().to_bits_vec(), want, "[{}] bf16 -> f16", t.label);
         cases.ran(&t);
     }
@@ -389,7 +451,8 @@ fn assignment_map_remaps_scopes_and_names() {
             .map("old/inner/", "deep/") // longer prefix wins over old/
             .map("old/v", "new/w"); // an exact name beats both scopes
         let rep = checkpoint::restore(&s2, &path, &opts).unwrap_or_else(|e| panic!("[{}] {e}", t.label));
-        let mut pairs: Vec<(String, String)> = rep.restored.iter().map(|r| (r.tensor.clone(), r.variable.clone())).collect();
+        let mut pairs: Vec<(String, String)> =
+            rep.restored.iter().map(|r| (r.tensor.clone(), r.variable.clone())).collect();
         pairs.sort();
         assert_eq!(
             pairs,
@@ -411,7 +474,10 @@ fn assignment_map_remaps_scopes_and_names() {
         let (g3, dst3) = scoped_graph(&t.device, &["moved/old/a", "moved/other/x"]);
         let s3 = Session::new(&g3).unwrap();
         let rep = checkpoint::restore(&s3, &path, &RestoreOptions::default().map("/", "moved/")).unwrap_err();
-        assert!(matches!(rep, CheckpointError::MapTargetNotFound { ref target, .. } if target.starts_with("moved/old/")), "{rep}");
+        assert!(
+            matches!(format_error(&rep), Some(FormatError::MapTargetNotFound { target, .. }) if target.starts_with("moved/old/")),
+            "{rep}"
+        );
         assert!(dst3.values().all(|v| !s3.is_variable_initialized(v)), "[{}] failed map restored nothing", t.label);
         let ok = checkpoint::restore(
             &s3,
@@ -443,24 +509,34 @@ fn partial_restore_reports_and_strict_restore_refuses() {
     let before = snapshot(&s2, &[dst["a"].clone(), dst["b"].clone(), dst["only_in_graph"].clone()]);
 
     let err = checkpoint::restore(&s2, &path, &RestoreOptions::default().strict(true)).unwrap_err();
-    match &err {
-        CheckpointError::Strict { missing_in_file, unexpected_in_file, .. } => {
+    match format_error(&err) {
+        Some(FormatError::Strict { missing_in_file, unexpected_in_file, .. }) => {
             assert_eq!(missing_in_file, &vec!["only_in_graph".to_string()]);
             assert_eq!(unexpected_in_file, &vec!["only_in_file".to_string()]);
         }
-        e => panic!("expected Strict, got {e}"),
+        _ => panic!("expected Strict, got {err}"),
     }
     assert!(err.to_string().contains("only_in_graph") && err.to_string().contains("only_in_file"), "{err}");
-    assert_eq!(snapshot(&s2, &[dst["a"].clone(), dst["b"].clone(), dst["only_in_graph"].clone()]), before, "strict failure changed nothing");
+    assert_eq!(
+        snapshot(&s2, &[dst["a"].clone(), dst["b"].clone(), dst["only_in_graph"].clone()]),
+        before,
+        "strict failure changed nothing"
+    );
 
     let rep = checkpoint::restore(&s2, &path, &RestoreOptions::default()).unwrap();
     assert_eq!(rep.missing_in_file, vec!["only_in_graph".to_string()]);
     assert_eq!(rep.unexpected_in_file, vec!["only_in_file".to_string()]);
     assert_eq!(s2.read(&dst["a"]).unwrap().to_bits_vec(), s.read(&src["a"]).unwrap().to_bits_vec());
-    assert_eq!(s2.read(&dst["only_in_graph"]).unwrap().to_bits_vec(), before[2].clone().unwrap(), "not in the file: untouched");
+    assert_eq!(
+        s2.read(&dst["only_in_graph"]).unwrap().to_bits_vec(),
+        before[2].clone().unwrap(),
+        "not in the file: untouched"
+    );
 
     // Strict over a selection that matches exactly: fine.
-    let rep = checkpoint::restore(&s2, &path, &RestoreOptions::default().variables(vec![dst["a"].clone()]).map("a", "a")).unwrap();
+    let rep =
+        checkpoint::restore(&s2, &path, &RestoreOptions::default().variables(vec![dst["a"].clone()]).map("a", "a"))
+            .unwrap();
     assert_eq!(rep.restored.len(), 1);
     assert!(rep.missing_in_file.is_empty());
 
@@ -470,7 +546,11 @@ fn partial_restore_reports_and_strict_restore_refuses() {
     checkpoint::restore(&s3, &path, &RestoreOptions::default()).unwrap();
     assert_eq!(s3.report_uninitialized_variables(), vec!["fresh".to_string()]);
     s3.global_variables_initializer().unwrap();
-    assert_eq!(s3.read(&dst3["a"]).unwrap().to_bits_vec(), s.read(&src["a"]).unwrap().to_bits_vec(), "initializer skipped the restored variable");
+    assert_eq!(
+        s3.read(&dst3["a"]).unwrap().to_bits_vec(),
+        s.read(&src["a"]).unwrap().to_bits_vec(),
+        "initializer skipped the restored variable"
+    );
 }
 
 // ----- files from other tools ----------------------------------------------------------
@@ -496,6 +576,11 @@ fn files_written_by_other_tools_load_by_name() {
 
     let info = checkpoint::inspect(&path).unwrap();
     assert_eq!(info.format_version, None);
+    assert_eq!(
+        checkpoint::verify(&path).unwrap().checksums,
+        checkpoint::ChecksumStatus::NotRecorded,
+        "no checksums to verify"
+    );
     assert!(info.tensors.iter().all(|t| t.checksum.is_none()));
     assert_eq!(info.tensor("layer/b").unwrap().stored_dtype, StoredDType::F16);
 
@@ -547,7 +632,10 @@ fn a_failed_save_leaves_the_previous_checkpoint_intact() {
     }
     for budget in [0, 5, header / 2, header + (len - header) / 2, len - 1, len, len + header - 9] {
         let err = checkpoint::save(&s, &path, &SaveOptions::default().fail_after_bytes(budget)).unwrap_err();
-        assert!(matches!(&err, CheckpointError::Io { operation, .. } if operation == "write"), "budget {budget}: {err}");
+        assert!(
+            matches!(format_error(&err), Some(FormatError::Io { operation, .. }) if *operation == "write"),
+            "budget {budget}: {err}"
+        );
         assert!(err.to_string().contains("injected failure"), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), good, "budget {budget}: previous checkpoint intact");
         assert_eq!(dir.entries(), vec!["ckpt.safetensors".to_string()], "budget {budget}: temporary file removed");
@@ -556,13 +644,87 @@ fn a_failed_save_leaves_the_previous_checkpoint_intact() {
     checkpoint::save(&s, &path, &SaveOptions::default().fail_after_bytes(len + header)).unwrap();
     assert_ne!(std::fs::read(&path).unwrap(), good);
 
-    // A crash leaves a stale temporary file behind: it is not the checkpoint, and later
-    // saves neither trip over it nor touch it.
-    let stale = dir.path(&format!(".ckpt.safetensors.tmp-{}-0", std::process::id()));
-    std::fs::write(&stale, &good[..good.len() / 2]).unwrap();
+    // A crash leaves a stale temporary file behind. The next save to the same path
+    // removes those of dead processes and leaves those of running ones (this one) alone.
+    let mut child = std::process::Command::new("true").spawn().expect("spawn true");
+    let dead_pid = child.id();
+    child.wait().unwrap();
+    let dead = dir.path(&format!(".ckpt.safetensors.varscope-tmp.{dead_pid}.0"));
+    let live = dir.path(&format!(".ckpt.safetensors.varscope-tmp.{}.999999", std::process::id()));
+    for p in [&dead, &live] {
+        std::fs::write(p, &good[..good.len() / 2]).unwrap();
+    }
     checkpoint::save(&s, &path, &SaveOptions::default()).unwrap();
     checkpoint::verify(&path).unwrap();
-    assert_eq!(std::fs::read(&stale).unwrap(), &good[..good.len() / 2]);
+    assert!(!dead.exists(), "a dead process's temporary file is removed");
+    assert_eq!(std::fs::read(&live).unwrap(), &good[..good.len() / 2], "a running process's temporary file is kept");
+}
+
+/// Issue 14: saves behave like a careful tool: through symlinks to their target,
+/// refusing special files and impossible destinations before writing, with legal long
+/// names.
+#[test]
+#[cfg(unix)]
+fn saves_write_through_symlinks_and_refuse_special_destinations() {
+    use checkpoint::{DestinationProblem, FileKind};
+    let dir = TempDir::new("destinations");
+    let (g, vars) = scoped_graph("/cpu:0", &["a", "b"]);
+    let s = Session::new(&g).unwrap();
+    for (i, v) in vars.values().enumerate() {
+        s.assign(v, &pattern(DType::Float32, &[2, 2], i as u64)).unwrap();
+    }
+    std::fs::create_dir(dir.path("real")).unwrap();
+    std::fs::write(dir.path("real/ckpt.safetensors"), b"old").unwrap();
+    let link = dir.path("link.safetensors");
+    std::os::unix::fs::symlink("real/ckpt.safetensors", &link).unwrap();
+    checkpoint::save(&s, &link, &SaveOptions::default()).unwrap();
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link stays a link");
+    assert_eq!(
+        checkpoint::verify(dir.path("real/ckpt.safetensors")).unwrap().info.tensors.len(),
+        2,
+        "its target has the checkpoint"
+    );
+
+    let fifo = dir.path("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let refused = |p: &Path| match checkpoint::save(&s, p, &SaveOptions::default()) {
+        Err(CheckpointError::Format(FormatError::SaveDestination { problem, .. })) => problem,
+        other => panic!("{}: expected a destination error, got {other:?}", p.display()),
+    };
+    assert_eq!(refused(&fifo), DestinationProblem::SpecialFile(FileKind::Fifo));
+    assert_eq!(refused(Path::new("/dev/null")), DestinationProblem::SpecialFile(FileKind::CharDevice));
+    assert_eq!(refused(dir.dir()), DestinationProblem::IsDirectory);
+    assert_eq!(refused(Path::new(".")), DestinationProblem::NoFileName);
+    assert_eq!(refused(&dir.path("missing/x.safetensors")), DestinationProblem::MissingDirectory(dir.path("missing")));
+    let fifo_md = std::fs::symlink_metadata(&fifo).unwrap();
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&fifo_md.file_type()), "the FIFO is not replaced");
+    assert_eq!(checkpoint::check_save_destination(&link).unwrap(), dir.path("real/ckpt.safetensors"));
+
+    // A legal 252-byte name (the temporary name is shortened to fit NAME_MAX).
+    let long = dir.path(&format!("{}.safetensors", "x".repeat(252 - ".safetensors".len())));
+    checkpoint::save(&s, &long, &SaveOptions::default()).unwrap_or_else(|e| panic!("252-byte name: {e}"));
+    checkpoint::verify(&long).unwrap();
+    let mut names = dir.entries();
+    names.retain(|n| n.starts_with('.'));
+    assert!(names.is_empty(), "no temporary files left: {names:?}");
+}
+
+/// Issue 14: special files are refused up front (a FIFO would block an open forever).
+#[test]
+#[cfg(unix)]
+fn inspect_verify_and_restore_refuse_special_files() {
+    let dir = TempDir::new("special");
+    let fifo = dir.path("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let (g, _) = scoped_graph("/cpu:0", &["a"]);
+    let s = Session::new(&g).unwrap();
+    for p in [fifo.as_path(), dir.dir(), Path::new("/dev/null")] {
+        assert!(matches!(checkpoint::inspect(p), Err(FormatError::NotAFile { .. })), "{}", p.display());
+        assert!(matches!(checkpoint::verify(p), Err(FormatError::NotAFile { .. })), "{}", p.display());
+        let err = checkpoint::restore(&s, p, &RestoreOptions::default()).unwrap_err();
+        assert!(matches!(format_error(&err), Some(FormatError::NotAFile { .. })), "{}: {err}", p.display());
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
 }
 
 #[test]
@@ -574,7 +736,10 @@ fn saving_an_uninitialized_variable_fails_before_writing() {
     let path = dir.path("ckpt.safetensors");
     std::fs::write(&path, b"previous").unwrap();
     let err = checkpoint::save(&s, &path, &SaveOptions::default()).unwrap_err();
-    assert!(matches!(&err, CheckpointError::Gpu(varscope_gpu::GpuError::Uninitialized { variable }) if variable == "b"), "{err}");
+    assert!(
+        matches!(&err, CheckpointError::Gpu(varscope_gpu::GpuError::Uninitialized { variable }) if variable == "b"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&path).unwrap(), b"previous");
     assert_eq!(dir.entries(), vec!["ckpt.safetensors".to_string()]);
 }
@@ -583,13 +748,19 @@ fn saving_an_uninitialized_variable_fails_before_writing() {
 fn saving_some_shards_of_a_partitioned_variable_is_an_error() {
     let dir = TempDir::new("some_shards");
     let g = Graph::new();
-    let p = g.get_variable("p").shape([8u64, 2]).partitioner(Partitioner::fixed_size(4)).caching_device("/cpu:0").get().unwrap();
+    let p = g
+        .get_variable("p")
+        .shape([8u64, 2])
+        .partitioner(Partitioner::fixed_size(4))
+        .caching_device("/cpu:0")
+        .get()
+        .unwrap();
     let s = Session::new(&g).unwrap();
     s.global_variables_initializer().unwrap();
     let shards = p.variables();
     let err = checkpoint::save(&s, dir.path("x"), &SaveOptions::default().variables(shards[..2].to_vec())).unwrap_err();
     match err {
-        CheckpointError::IncompleteShards { variable, missing } => {
+        CheckpointError::Format(FormatError::IncompleteShards { variable, missing }) => {
             assert_eq!(variable, "p");
             assert_eq!(missing, vec!["p/part_2".to_string(), "p/part_3".to_string()]);
         }
@@ -647,7 +818,11 @@ fn assert_restore_fails_cleanly(
         let msg = err.to_string();
         assert!(!msg.is_empty());
         assert_eq!(snapshot(&s, &vars), before, "[{}] {test}: a variable changed ({msg})", t.label);
-        assert!(!s.is_variable_initialized(&vars[0]), "[{}] {test}: uninitialized variable became initialized", t.label);
+        assert!(
+            !s.is_variable_initialized(&vars[0]),
+            "[{}] {test}: uninitialized variable became initialized",
+            t.label
+        );
         assert_eq!(s.bytes_in_use(&t.device).unwrap(), bytes_before, "[{}] {test}: device memory changed", t.label);
         cases.ran(&t);
     }
@@ -670,12 +845,38 @@ fn truncated_file_is_an_error_and_changes_nothing() {
     let header = u64::from_le_bytes(f.good[..8].try_into().unwrap()) as usize + 8;
     for cut in [0usize, 3, 8, header / 2, header, f.good.len() - 1] {
         let p = write_variant(&f, &format!("cut{cut}.safetensors"), &f.good[..cut]);
-        assert_restore_fails_cleanly("truncated file", same_model, &p, |_| RestoreOptions::default(), |e| {
-            matches!(e, CheckpointError::Truncated { actual, .. } if *actual == cut as u64)
-        });
+        assert_restore_fails_cleanly(
+            "truncated file",
+            same_model,
+            &p,
+            |_| RestoreOptions::default(),
+            |e| matches!(format_error(e), Some(FormatError::Truncated { actual, .. }) if *actual == cut as u64),
+        );
     }
     let err = checkpoint::inspect(f.path.with_file_name(format!("cut{}.safetensors", f.good.len() - 1))).unwrap_err();
     assert!(err.to_string().contains("truncated"), "{err}");
+}
+
+/// Issue 14: a file truncated by another process after the restore validated it is an
+/// error when its data is read (no SIGBUS: nothing is memory-mapped), and no variable
+/// changes.
+#[test]
+fn a_file_truncated_during_a_restore_is_an_error_and_changes_nothing() {
+    let (f, _) = failing_fixture("truncated_during");
+    let p = f.path.with_file_name("shrinks.safetensors");
+    fn truncate(p: &Path) {
+        std::fs::OpenOptions::new().write(true).open(p).unwrap().set_len(100).unwrap();
+    }
+    assert_restore_fails_cleanly(
+        "truncated during restore",
+        same_model,
+        &p,
+        |_| {
+            std::fs::write(&p, &f.good).unwrap();
+            RestoreOptions::default().after_validation(truncate)
+        },
+        |e| matches!(format_error(e), Some(FormatError::ChangedWhileReading { actual: 100, .. })),
+    );
 }
 
 #[test]
@@ -707,14 +908,26 @@ fn corrupt_header_is_an_error_and_changes_nothing() {
     ];
     for (what, bytes) in cases {
         let p = write_variant(&f, "bad.safetensors", &bytes);
-        assert_restore_fails_cleanly("corrupt header", same_model, &p, |_| RestoreOptions::default(), |e| {
-            matches!(e, CheckpointError::CorruptHeader { .. } | CheckpointError::CorruptMetadata { .. })
-        });
+        assert_restore_fails_cleanly(
+            "corrupt header",
+            same_model,
+            &p,
+            |_| RestoreOptions::default(),
+            |e| {
+                matches!(format_error(e), Some(FormatError::CorruptHeader { .. } | FormatError::CorruptMetadata { .. }))
+            },
+        );
         let err = checkpoint::inspect(&p).unwrap_err();
         eprintln!("{what}: {err}");
     }
-    let p = write_variant(&f, "v2.safetensors", &mutate("\"varscope.format_version\":\"1\"", "\"varscope.format_version\":\"2\""));
-    assert!(matches!(checkpoint::inspect(&p), Err(CheckpointError::UnsupportedVersion { ref version, .. }) if version == "2"));
+    let p = write_variant(
+        &f,
+        "v2.safetensors",
+        &mutate("\"varscope.format_version\":\"1\"", "\"varscope.format_version\":\"2\""),
+    );
+    assert!(
+        matches!(checkpoint::inspect(&p), Err(FormatError::UnsupportedVersion { ref version, .. }) if version == "2")
+    );
 }
 
 #[test]
@@ -728,10 +941,14 @@ fn checksum_mismatch_is_an_error_and_changes_nothing() {
     let p = write_variant(&f, "flipped.safetensors", &bad);
     let info = checkpoint::inspect(&p).unwrap();
     let last_name = info.tensors.last().unwrap().name.clone();
-    assert_restore_fails_cleanly("checksum mismatch", same_model, &p, |_| RestoreOptions::default(), |e| {
-        matches!(e, CheckpointError::ChecksumMismatch { tensor, expected, actual, .. } if *tensor == last_name && expected != actual)
-    });
-    assert!(matches!(checkpoint::verify(&p), Err(CheckpointError::ChecksumMismatch { .. })));
+    assert_restore_fails_cleanly(
+        "checksum mismatch",
+        same_model,
+        &p,
+        |_| RestoreOptions::default(),
+        |e| matches!(format_error(e), Some(FormatError::ChecksumMismatch { tensor, expected, actual, .. }) if *tensor == last_name && expected != actual),
+    );
+    assert!(matches!(checkpoint::verify(&p), Err(FormatError::ChecksumMismatch { .. })));
     // Restoring only tensors whose bytes are fine works.
     let g = Graph::new();
     let v = var(g.get_variable("net/w_float32").shape([3u64, 5]).caching_device("/cpu:0").get().unwrap());
@@ -749,14 +966,26 @@ fn shape_that_does_not_fit_is_an_error_and_changes_nothing() {
         let mut refs = Vec::new();
         let r = g.get_variable("net/w_float32").shape([3u64, 5]).caching_device(device).get().unwrap();
         refs.push(("net/w_float32".to_string(), r));
-        let r = g.get_variable("net/emb").shape([10u64, 4]).partitioner(Partitioner::fixed_size(2)).caching_device(device).get().unwrap();
+        let r = g
+            .get_variable("net/emb")
+            .shape([10u64, 4])
+            .partitioner(Partitioner::fixed_size(2))
+            .caching_device(device)
+            .get()
+            .unwrap();
         refs.push(("net/emb".to_string(), r));
         Model { graph: g, refs }
     };
-    assert_restore_fails_cleanly("shape mismatch", m_for, &f.path, |_| RestoreOptions::default(), |e| {
-        matches!(e, CheckpointError::ShapeMismatch { variable, file_shape, graph_shape, .. }
+    assert_restore_fails_cleanly(
+        "shape mismatch",
+        m_for,
+        &f.path,
+        |_| RestoreOptions::default(),
+        |e| {
+            matches!(format_error(e), Some(FormatError::ShapeMismatch { variable, file_shape, graph_shape, .. })
             if variable == "net/emb" && *file_shape == vec![10, 3] && *graph_shape == vec![10, 4])
-    });
+        },
+    );
 }
 
 #[test]
@@ -768,33 +997,50 @@ fn dtype_that_does_not_fit_is_an_error_and_changes_nothing() {
         let r = g.get_variable("net/w_float16").shape([3u64, 5]).caching_device(device).get().unwrap();
         refs.push(("net/w_float16".to_string(), r));
         // A float tensor into an int32 variable: no conversion exists.
-        let r = g.get_variable("net/w_float32").shape([3u64, 5]).dtype(DType::Int32).caching_device(device).get().unwrap();
+        let r =
+            g.get_variable("net/w_float32").shape([3u64, 5]).dtype(DType::Int32).caching_device(device).get().unwrap();
         refs.push(("net/w_float32".to_string(), r));
         Model { graph: g, refs }
     };
-    assert_restore_fails_cleanly("dtype mismatch", m_for, &f.path, |_| RestoreOptions::default(), |e| {
-        matches!(e, CheckpointError::DTypeMismatch { variable, file_dtype: StoredDType::F32, dtype: DType::Int32, .. } if variable == "net/w_float32")
-    });
+    assert_restore_fails_cleanly(
+        "dtype mismatch",
+        m_for,
+        &f.path,
+        |_| RestoreOptions::default(),
+        |e| matches!(format_error(e), Some(FormatError::DTypeMismatch { variable, file_dtype: StoredDType::F32, dtype: DType::Int32, .. }) if variable == "net/w_float32"),
+    );
 }
 
 #[test]
 fn a_name_the_map_sends_nowhere_is_an_error_and_changes_nothing() {
     let (f, _) = failing_fixture("map_nowhere");
-    assert_restore_fails_cleanly("map target not found", same_model, &f.path, |_| RestoreOptions::default().map("net/", "nowhere/"), |e| {
-        matches!(e, CheckpointError::MapTargetNotFound { target, .. } if target.starts_with("nowhere/"))
-    });
-    assert_restore_fails_cleanly("map source not found", same_model, &f.path, |_| RestoreOptions::default().map("gone/v", "net/w_float32"), |e| {
-        matches!(e, CheckpointError::MapSourceNotFound { from, .. } if from == "gone/v")
-    });
-    assert_restore_fails_cleanly("invalid map entry", same_model, &f.path, |_| RestoreOptions::default().map("net/", "net/w_float32"), |e| {
-        matches!(e, CheckpointError::InvalidMapEntry { .. })
-    });
+    assert_restore_fails_cleanly(
+        "map target not found",
+        same_model,
+        &f.path,
+        |_| RestoreOptions::default().map("net/", "nowhere/"),
+        |e| matches!(format_error(e), Some(FormatError::MapTargetNotFound { target, .. }) if target.starts_with("nowhere/")),
+    );
+    assert_restore_fails_cleanly(
+        "map source not found",
+        same_model,
+        &f.path,
+        |_| RestoreOptions::default().map("gone/v", "net/w_float32"),
+        |e| matches!(format_error(e), Some(FormatError::MapSourceNotFound { from, .. }) if from == "gone/v"),
+    );
+    assert_restore_fails_cleanly(
+        "invalid map entry",
+        same_model,
+        &f.path,
+        |_| RestoreOptions::default().map("net/", "net/w_float32"),
+        |e| matches!(format_error(e), Some(FormatError::InvalidMapEntry { .. })),
+    );
     assert_restore_fails_cleanly(
         "duplicate target",
         same_model,
         &f.path,
         |_| RestoreOptions::default().map("net/w_float32", "net/scalar").map("net/w_float16", "net/scalar"),
-        |e| matches!(e, CheckpointError::DuplicateTarget { variable, .. } if variable == "net/scalar"),
+        |e| matches!(format_error(e), Some(FormatError::DuplicateTarget { variable, .. }) if variable == "net/scalar"),
     );
 }
 
@@ -804,12 +1050,17 @@ fn bad_bool_bytes_are_an_error_in_foreign_files() {
     let dir = TempDir::new("bool");
     let path = dir.path("b.safetensors");
     let data = [0u8, 1, 2];
-    safetensors::serialize_to_file(vec![("flags", TensorView::new(Dtype::BOOL, vec![3], &data).unwrap())], &None, &path).unwrap();
+    safetensors::serialize_to_file(
+        vec![("flags", TensorView::new(Dtype::BOOL, vec![3], &data).unwrap())],
+        &None,
+        &path,
+    )
+    .unwrap();
     let g = Graph::new();
     let v = var(g.get_variable("flags").shape([3u64]).dtype(DType::Bool).caching_device("/cpu:0").get().unwrap());
     let s = Session::new(&g).unwrap();
     let err = checkpoint::restore(&s, &path, &RestoreOptions::default()).unwrap_err();
-    assert!(matches!(err, CheckpointError::InvalidBool { index: 2, byte: 2, .. }), "{err}");
+    assert!(matches!(format_error(&err), Some(FormatError::InvalidBool { index: 2, byte: 2, .. })), "{err}");
     assert!(!s.is_variable_initialized(&v));
 }
 
@@ -818,123 +1069,12 @@ fn missing_file_is_an_io_error() {
     let g = Graph::new();
     let s = Session::with_options(&g, SessionOptions::default().backends(wgpu_none())).unwrap();
     let err = checkpoint::restore(&s, "/nonexistent/dir/ckpt.safetensors", &RestoreOptions::default()).unwrap_err();
-    assert!(matches!(&err, CheckpointError::Io { operation, .. } if operation == "open"), "{err}");
+    assert!(matches!(format_error(&err), Some(FormatError::Io { operation, .. }) if *operation == "open"), "{err}");
     assert!(err.to_string().contains("/nonexistent/dir/ckpt.safetensors"));
 }
 
 fn wgpu_none() -> wgpu::Backends {
     wgpu::Backends::empty()
-}
-
-// ----- the reader on hostile bytes -----------------------------------------------------
-
-/// xorshift64*, for reproducible mutations.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-/// A cheap in-tree complement to `fuzz/`: thousands of mutated checkpoints through the
-/// whole host side of a restore. None may panic; a mutation of the data section that
-/// the parser accepts must be caught by a checksum.
-#[test]
-fn mutated_checkpoints_never_panic() {
-    let (f, m) = failing_fixture("mutations");
-    let vars = m.all_vars();
-    let maps: [Vec<(String, String)>; 2] = [vec![], vec![("net/".into(), "net/".into()), ("/".into(), "x/".into())]];
-    let header = u64::from_le_bytes(f.good[..8].try_into().unwrap()) as usize + 8;
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    for i in 0..3000 {
-        let mut b = f.good.clone();
-        match i % 6 {
-            0 => {
-                let k = rng.below(b.len());
-                b[k] ^= 1 << rng.below(8);
-            }
-            1 => {
-                let k = 8 + rng.below(header - 8);
-                b[k] = b"{}[],:\"0123456789-.eE\\u ntf"[rng.below(27)];
-            }
-            2 => b.truncate(rng.below(b.len())),
-            3 => {
-                let k = rng.below(b.len());
-                let n = rng.below(16);
-                b.splice(k..k, (0..n).map(|_| rng.next() as u8));
-            }
-            4 => {
-                let k = rng.below(8);
-                b[k] = rng.next() as u8;
-            }
-            _ => {
-                let k = header + rng.below(b.len() - header);
-                b[k] = b[k].wrapping_add(1);
-            }
-        }
-        for map in &maps {
-            let r = checkpoint::fuzz_restore_plan(&b, &m.graph, &vars, map, i % 2 == 0);
-            if i % 6 == 5 && map.is_empty() {
-                assert!(
-                    matches!(r, Err(CheckpointError::ChecksumMismatch { .. } | CheckpointError::InvalidBool { .. })),
-                    "mutation {i} of the data went unnoticed: {:?}",
-                    r.map(|v| v.len())
-                );
-            }
-        }
-        if let Ok(info) = CheckpointInfo::parse(&b) {
-            let _ = info.verify(&b);
-        }
-    }
-}
-
-/// Inputs the fuzzer (`fuzz/`) found, or that target its corners; each must give a
-/// typed error, never a panic.
-#[test]
-fn reader_regressions() {
-    let file = |header: &str, data: &[u8]| {
-        let mut b = (header.len() as u64).to_le_bytes().to_vec();
-        b.extend_from_slice(header.as_bytes());
-        b.extend_from_slice(data);
-        b
-    };
-    let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("empty", vec![]),
-        ("zero header", 0u64.to_le_bytes().to_vec()),
-        ("offset overflow", file(r#"{"t":{"dtype":"U8","shape":[18446744073709551615],"data_offsets":[0,18446744073709551615]}}"#, &[])),
-        ("shape product overflow", file(r#"{"t":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,0]}}"#, &[])),
-        ("integer overflow", file(r#"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,99999999999999999999999]}}"#, &[0])),
-        ("negative", file(r#"{"t":{"dtype":"U8","shape":[-1],"data_offsets":[0,1]}}"#, &[0])),
-        ("float", file(r#"{"t":{"dtype":"U8","shape":[1.0],"data_offsets":[0,1]}}"#, &[0])),
-        ("deep nesting", file(&format!(r#"{{"t":{{"x":{}{}, "dtype":"U8","shape":[1],"data_offsets":[0,1]}}}}"#, "[".repeat(10_000), "]".repeat(10_000)), &[0])),
-        ("lone surrogate", file(r#"{"\ud800":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#, &[0])),
-        ("duplicate", file(r#"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"t":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}"#, &[0, 0])),
-        ("trailing bytes", file(r#"{"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#, &[0, 0])),
-        ("trailing json", file(r#"{} {}"#, &[])),
-        ("metadata not strings", file(r#"{"__metadata__":{"a":1}}"#, &[])),
-        ("metadata names no tensor", file(r#"{"__metadata__":{"varscope.format_version":"1","varscope.checksum":"xxh64","checksum:zz":"xxh64:0000000000000000"}}"#, &[])),
-        ("checksum missing", file(r#"{"__metadata__":{"varscope.format_version":"1","varscope.checksum":"xxh64","dtype:t":"uint8"},"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#, &[0])),
-        ("partitioning of a scalar", file(r#"{"__metadata__":{"varscope.format_version":"1","varscope.checksum":"xxh64","dtype:t":"float32","checksum:t":"xxh64:0000000000000000","partitioning:t":"axis:0;shards:1;offsets:0"},"t":{"dtype":"F32","shape":[],"data_offsets":[0,4]}}"#, &[0; 4])),
-        ("not utf-8", [&7u64.to_le_bytes()[..], b"{\"\xff\":1}"].concat()),
-    ];
-    let g = Graph::new();
-    let v = var(g.get_variable("t").shape([1u64]).dtype(DType::UInt32).caching_device("/cpu:0").get().unwrap());
-    for (what, bytes) in cases {
-        let err = CheckpointInfo::parse(&bytes).expect_err(what);
-        let msg = err.to_string();
-        assert!(msg.contains("<memory>"), "{what}: {msg}");
-        assert!(checkpoint::fuzz_restore_plan(&bytes, &g, std::slice::from_ref(&v), &[], true).is_err(), "{what}");
-    }
-    // A well-formed empty file and a zero-element tensor are fine.
-    assert!(CheckpointInfo::parse(&file("{}      ", &[])).unwrap().tensors.is_empty());
-    let ok = CheckpointInfo::parse(&file(r#"{"e":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]}}"#, &[])).unwrap();
-    assert_eq!(ok.tensors[0].shape, vec![0, 3]);
 }
 
 #[test]
@@ -966,50 +1106,6 @@ fn device_memory_shortage_is_found_before_writing() {
     assert_eq!(s2.read(&vars2[0]).unwrap(), before, "a changed although b and c could not be restored");
     assert!(!s2.is_variable_initialized(&vars2[1]) && !s2.is_variable_initialized(&vars2[2]));
     assert_eq!(s2.bytes_in_use("/cpu:0").unwrap(), 16);
-}
-
-/// The fuzz target's seed corpus (`fuzz/seeds`, written by `fuzz/make_seeds.py` with an
-/// independent XXH64 in Python) parses, verifies and plans; the inputs the fuzzer found
-/// (`fuzz/regressions`) are handled without a panic.
-#[test]
-fn fuzz_seeds_and_regressions() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-    let g = Graph::new();
-    let mut vars = Vec::new();
-    for (name, shape, dtype) in [("v", vec![2u64, 3], DType::Float32), ("s/h", vec![4], DType::Float16), ("s/b", vec![3], DType::Bool), ("s/i", vec![], DType::Int32)] {
-        vars.extend(g.get_variable(name).shape(shape).dtype(dtype).caching_device("/cpu:0").get().unwrap().variables());
-    }
-    vars.extend(g.get_variable("p").shape([5u64, 2]).partitioner(Partitioner::fixed_size(3)).caching_device("/cpu:0").get().unwrap().variables());
-    let mut seeds = 0;
-    for e in std::fs::read_dir(root.join("seeds")).expect("fuzz/seeds") {
-        let p = e.unwrap().path();
-        let bytes = std::fs::read(&p).unwrap();
-        let info = CheckpointInfo::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        info.verify(&bytes).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        assert_eq!(info.format_version.is_some(), name.starts_with("varscope"), "{name}");
-        let map: Vec<(String, String)> = if name.contains("renamed") { vec![("old/".into(), "/".into())] } else { vec![] };
-        let values = checkpoint::fuzz_restore_plan(&bytes, &g, &vars, &map, false).unwrap_or_else(|e| panic!("{name}: {e}"));
-        if name.ends_with("_all") || name.contains("renamed") {
-            assert_eq!(values.len(), 7, "{name}: 4 variables and 3 shards");
-            assert_eq!(values[0].to_f32_vec(), vec![0.0, 0.5, 1.0, 1.5, 2.0, 2.5], "{name}");
-        }
-        seeds += 1;
-    }
-    assert!(seeds >= 5, "seed corpus missing");
-    if let Ok(dir) = std::fs::read_dir(root.join("regressions")) {
-        for e in dir {
-            let p = e.unwrap().path();
-            let bytes = std::fs::read(&p).unwrap();
-            if let Ok(info) = CheckpointInfo::parse(&bytes) {
-                let _ = info.verify(&bytes);
-            }
-            for map in [vec![], vec![("old/".to_string(), "s/".to_string()), ("w".into(), "v".into()), ("/".into(), "/".into())]] {
-                let _ = checkpoint::fuzz_restore_plan(&bytes, &g, &vars, &map, false);
-                let _ = checkpoint::fuzz_restore_plan(&bytes, &g, &vars, &map, true);
-            }
-        }
-    }
 }
 
 /// Optimizer slots and Adam's beta powers are store/global variables: saved and restored
@@ -1049,11 +1145,18 @@ fn optimizer_slots_round_trip_and_training_resumes() {
         let s2 = Session::new(&g2).unwrap();
         s2.global_variables_initializer().unwrap();
         let mut tr2 = Trainer::new(&s2, Optimizer::adam(), std::slice::from_ref(&w2)).unwrap();
-        checkpoint::restore(&s2, &path, &RestoreOptions::default().strict(true)).unwrap_or_else(|e| panic!("[{}] {e}", t.label));
+        checkpoint::restore(&s2, &path, &RestoreOptions::default().strict(true))
+            .unwrap_or_else(|e| panic!("[{}] {e}", t.label));
         tr2.reload_step().unwrap();
         assert_eq!(tr2.step(), 3, "[{}] step count restored", t.label);
         for (a, b) in tr1.slots(&w1).iter().zip(tr2.slots(&w2)) {
-            assert_eq!(s1.read(a).unwrap().to_bits_vec(), s2.read(b).unwrap().to_bits_vec(), "[{}] slot {}", t.label, a.key());
+            assert_eq!(
+                s1.read(a).unwrap().to_bits_vec(),
+                s2.read(b).unwrap().to_bits_vec(),
+                "[{}] slot {}",
+                t.label,
+                a.key()
+            );
         }
         // One more step on each gives the same weights.
         let grads2 = Gradients::new(&s2, std::slice::from_ref(&w2)).unwrap();
@@ -1061,7 +1164,12 @@ fn optimizer_slots_round_trip_and_training_resumes() {
         grads2.write_f32(&w2, &grad(3)).unwrap();
         tr1.apply_gradients(&grads).unwrap();
         tr2.apply_gradients(&grads2).unwrap();
-        assert_eq!(s1.read(&w1).unwrap().to_bits_vec(), s2.read(&w2).unwrap().to_bits_vec(), "[{}] resumed step", t.label);
+        assert_eq!(
+            s1.read(&w1).unwrap().to_bits_vec(),
+            s2.read(&w2).unwrap().to_bits_vec(),
+            "[{}] resumed step",
+            t.label
+        );
         cases.ran(&t);
     }
     cases.finish();

@@ -83,7 +83,7 @@ fn empty_caching_device_means_default() {
     let scoped = g
         .variable_scope("sc")
         .caching_device("/cpu:0")
-        .run(|_| g.get_variable("x").shape([2u64]).get())
+        .run_plain(|_| g.get_variable("x").shape([2u64]).get())
         .unwrap()
         .unwrap();
     let s = Session::new(&g).unwrap();

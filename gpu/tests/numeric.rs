@@ -227,7 +227,7 @@ fn partitioned_equals_unpartitioned() {
             g1.set_seed(5);
             let whole = var(g1
                 .variable_scope("s")
-                .run(|_| {
+                .run_plain(|_| {
                     g1.get_variable("p").shape([10u64, 7]).initializer(init.clone()).caching_device(t.device.as_str()).get()
                 })
                 .unwrap()
@@ -236,7 +236,7 @@ fn partitioned_equals_unpartitioned() {
             g2.set_seed(5);
             let parts = g2
                 .variable_scope("s")
-                .run(|_| {
+                .run_plain(|_| {
                     g2.get_variable("p")
                         .shape([10u64, 7])
                         .initializer(init.clone())

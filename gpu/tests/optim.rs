@@ -249,7 +249,7 @@ fn regularization_losses_match_the_reference_on_every_device() {
         ];
         let vars: Vec<Variable> = g
             .variable_scope("s")
-            .run(|_| {
+            .run_plain(|_| {
                 regs.iter()
                     .map(|(n, r, len)| {
                         var(g
@@ -640,7 +640,7 @@ fn adam_resumed_at_step_2000_matches_an_uninterrupted_run_bit_for_bit() {
         let v2 = build(&g2);
         let s2 = session(&g2, &t);
         let slots2 = g2.create_slots(&v2, &Optimizer::adam()).unwrap();
-        let mk = |name: &str| g2.variable_with(Initializer::zeros().into(), Some(&[]), Some(name), false, None).unwrap();
+        let mk = |name: &str| g2.variable(Initializer::zeros()).shape(&[]).name(name).trainable(false).create().unwrap();
         let (p1, p2) = (mk("beta1_power"), mk("beta2_power"));
         let mut state2 = vec![v2.clone()];
         state2.extend(slots2.iter().cloned());

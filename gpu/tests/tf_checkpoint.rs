@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use common::*;
 use varscope_core::{DType, Graph, Initializer, Optimizer, Partitioner, VarRef, Variable};
+use varscope_format::error::FormatError;
 use varscope_format::tf::{BundleReader, TfDtype, TfError};
 use varscope_gpu::checkpoint::{self, CheckpointError, RestoreOptions, SaveOptions};
 use varscope_gpu::tf_checkpoint;
@@ -43,12 +44,12 @@ fn f32s(record: &serde_json::Value) -> Vec<f32> {
 fn mlp(g: &Graph) -> (Vec<Variable>, Variable) {
     let mut vars = Vec::new();
     g.variable_scope("model")
-        .run(|_| {
+        .run_plain(|_| {
             g.variable_scope("mlp")
-                .run(|_| {
+                .run_plain(|_| {
                     for (layer, fan_in, fan_out) in [("layer1", 4u64, 8u64), ("layer2", 8, 2)] {
                         g.variable_scope(layer)
-                            .run(|_| {
+                            .run_plain(|_| {
                                 for (name, shape) in [("kernel", vec![fan_in, fan_out]), ("bias", vec![fan_out])] {
                                     vars.push(var(g.get_variable(name).shape(shape).get().unwrap()));
                                 }
@@ -165,7 +166,7 @@ fn parts(r: &VarRef) -> Vec<Variable> {
 fn model_with_partitions(g: &Graph, device: &str, shards: Option<i64>) -> BTreeMap<String, Vec<Variable>> {
     let mut out = BTreeMap::new();
     g.variable_scope("part")
-        .run(|_| {
+        .run_plain(|_| {
             let mut b = g.get_variable("emb").shape([10u64, 3]).caching_device(device);
             if let Some(k) = shards {
                 b = b.partitioner(Partitioner::fixed_size(k));
@@ -254,7 +255,7 @@ fn restore_options_and_unsupported_dtypes() {
     let g = Graph::new();
     let (kernel, bias) = g
         .variable_scope("net")
-        .run(|_| {
+        .run_plain(|_| {
             let k = var(g.get_variable("mlp/layer1/kernel").shape([4u64, 8]).dtype(DType::Float64).get().unwrap());
             let b = var(g.get_variable("mlp/layer1/bias").shape([8u64]).dtype(DType::Float16).get().unwrap());
             (k, b)
@@ -266,7 +267,7 @@ fn restore_options_and_unsupported_dtypes() {
     // slots there, which this graph lacks: an error, as for safetensors.)
     let scoped = RestoreOptions::default().map("model/mlp/layer1/", "net/mlp/layer1/");
     match checkpoint::restore(&s, fixture("mlp_adam"), &scoped) {
-        Err(CheckpointError::MapTargetNotFound { tensor, .. }) => assert!(tensor.ends_with("/Adam"), "{tensor}"),
+        Err(CheckpointError::Format(FormatError::MapTargetNotFound { tensor, .. })) => assert!(tensor.ends_with("/Adam"), "{tensor}"),
         other => panic!("{other:?}"),
     }
     let options = RestoreOptions::default()
@@ -301,7 +302,7 @@ fn restore_options_and_unsupported_dtypes() {
     assert_eq!(s.read(&bias).unwrap(), before);
     // Strict restore names both sides.
     match checkpoint::restore(&s, fixture("mlp_adam"), &RestoreOptions::default().strict(true)) {
-        Err(CheckpointError::Strict { missing_in_file, unexpected_in_file, .. }) => {
+        Err(CheckpointError::Format(FormatError::Strict { missing_in_file, unexpected_in_file, .. })) => {
             assert_eq!(missing_in_file.len(), 2);
             assert!(unexpected_in_file.contains(&"beta1_power".to_string()));
         }

@@ -90,7 +90,7 @@ fn scopes(n: u64, as_json: bool, quiet: bool) -> BenchResult {
                 Ok(())
             })
         })
-    })????;
+    })?;
     let create = t.elapsed();
     figure(as_json, "scopes", "create_variables", create.as_secs_f64(), "s", json!({ "count": n }));
     figure(as_json, "scopes", "create_per_variable", create.as_nanos() as f64 / n as f64 / 1000.0, "us", json!({}));
@@ -149,9 +149,6 @@ fn reuse_lookups(g: &Graph, count: u64, names: &[String]) -> Result<Duration, St
                 })
             })
         })
-        .and_then(|r| r)
-        .and_then(|r| r)
-        .and_then(|r| r)
         .map_err(|e| e.to_string())?;
     Ok(t.elapsed())
 }

@@ -5,7 +5,7 @@ pub use varscope_core::*;
 
 /// `get_variable(name, shape)` and its tf name.
 pub fn var(g: &Graph, name: &str, shape: &[u64]) -> Variable {
-    g.get_variable(name).shape(shape.to_vec()).get_variable().unwrap()
+    g.get_variable(name).shape(shape.to_vec()).variable().unwrap()
 }
 
 /// `get_variable(name, shape)` expecting an error; returns its message.
@@ -15,5 +15,5 @@ pub fn var_err(g: &Graph, name: &str, shape: &[u64]) -> String {
 
 /// Enters a scope by string and runs `f`.
 pub fn vs<R>(g: &Graph, name: &str, f: impl FnOnce(&VariableScope) -> R) -> R {
-    g.variable_scope(name).run(f).unwrap()
+    g.variable_scope(name).run_plain(f).unwrap()
 }

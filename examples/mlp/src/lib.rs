@@ -298,25 +298,19 @@ impl Model {
     }
 }
 
-fn single(name: &str, r: varscope_core::VarRef) -> Result<Variable, TrainError> {
-    r.variable()
-        .cloned()
-        .ok_or_else(|| TrainError::Model { variable: name.to_string(), expected: "an unpartitioned variable" })
-}
-
 /// Builds the model through variable scopes: the tower twice (the second time with
 /// `reuse=True`, which must return the same variables), the partitioned hidden layer,
 /// the constrained output layer.
 fn build(g: &Graph, c: &TrainConfig) -> Result<Model, TrainError> {
     let (h, h2) = (c.tower_units as u64, c.hidden_units as u64);
-    let tower = |reuse: Reuse| -> Result<(Variable, Variable), TrainError> {
+    let tower = |reuse: Reuse| {
         g.variable_scope("tower").reuse(reuse).run(|_| -> Result<_, TrainError> {
-            let w = g.get_variable("kernel").shape([2, h]).initializer(Initializer::glorot_uniform()).get()?;
-            let b = g.get_variable("bias").shape([h]).initializer(Initializer::zeros()).get()?;
-            Ok((single("tower/kernel", w)?, single("tower/bias", b)?))
-        })?
+            let w = g.get_variable("kernel").shape([2, h]).initializer(Initializer::glorot_uniform()).variable()?;
+            let b = g.get_variable("bias").shape([h]).initializer(Initializer::zeros()).variable()?;
+            Ok((w, b))
+        })
     };
-    let (w1, b1) = tower(Reuse::False)?;
+    let (w1, b1) = tower(Reuse::Inherit)?;
     let (w1_again, b1_again) = tower(Reuse::True)?;
     if w1_again.id() != w1.id() || b1_again.id() != b1.id() {
         return Err(TrainError::Model { variable: "tower/kernel".into(), expected: "the same variable on reuse=True" });
@@ -328,11 +322,10 @@ fn build(g: &Graph, c: &TrainConfig) -> Result<Model, TrainError> {
             .initializer(Initializer::glorot_uniform())
             .partitioner(Partitioner::fixed_size(2))
             .regularizer(Regularizer::l2(c.l2))
-            .get()?;
-        let shards = w.partitioned().map(|p| p.shards().to_vec()).unwrap_or_default();
-        let b = g.get_variable("bias").shape([h2]).initializer(Initializer::zeros()).get()?;
-        Ok((shards, single("hidden/bias", b)?))
-    })??;
+            .partitioned()?;
+        let b = g.get_variable("bias").shape([h2]).initializer(Initializer::zeros()).variable()?;
+        Ok((w.shards().to_vec(), b))
+    })?;
     let [w2a, w2b] = match <[Variable; 2]>::try_from(w2) {
         Ok(pair) if pair.iter().all(|s| s.dims() == Some(vec![h, h2])) => pair,
         _ => return Err(TrainError::Model { variable: "hidden/kernel".into(), expected: "2 shards of [H, H2]" }),
@@ -343,10 +336,10 @@ fn build(g: &Graph, c: &TrainConfig) -> Result<Model, TrainError> {
             .shape([h2, CLASSES as u64])
             .initializer(Initializer::glorot_uniform())
             .constraint(Constraint::max_norm(c.max_norm))
-            .get()?;
-        let b = g.get_variable("bias").shape([CLASSES as u64]).initializer(Initializer::zeros()).get()?;
-        Ok((single("output/kernel", w)?, single("output/bias", b)?))
-    })??;
+            .variable()?;
+        let b = g.get_variable("bias").shape([CLASSES as u64]).initializer(Initializer::zeros()).variable()?;
+        Ok((w, b))
+    })?;
     Ok(Model { w1, b1, w2a, w2b, b2, w3, b3 })
 }
 

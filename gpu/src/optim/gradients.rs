@@ -50,6 +50,9 @@ impl std::fmt::Debug for Gradients {
     }
 }
 
+/// (entry, (first element, elements) of each of its variable's chunks).
+type ChunkRanges = (usize, Vec<(u64, u64)>);
+
 /// (entry, byte offset, first element, elements) of one range of a gradient buffer.
 type Pending = Vec<(usize, u64, u64, u64)>;
 
@@ -69,7 +72,7 @@ impl Gradients {
         l.materialize(vars)?;
         let mut entries: Vec<GradEntry> = Vec::with_capacity(vars.len());
         // Per GPU device: (entry, element ranges of the variable's chunks).
-        let mut by_dev: BTreeMap<usize, Vec<(usize, Vec<(u64, u64)>)>> = BTreeMap::new();
+        let mut by_dev: BTreeMap<usize, Vec<ChunkRanges>> = BTreeMap::new();
         for (i, v) in vars.iter().enumerate() {
             let dev = session.device_index(v)?;
             let storage = match (session.dev(dev), l.storage().chunks(v.id())) {

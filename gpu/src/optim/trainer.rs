@@ -173,7 +173,7 @@ impl Trainer {
             (Some(_), Some(p)) => Some(p),
             (Some((b1, b2)), None) => {
                 let mk = |name: &str, b: f32| {
-                    g.variable_with(Initializer::constant(f64::from(b)).into(), Some(&[]), Some(name), false, None)
+                    g.variable(Initializer::constant(f64::from(b))).shape(&[]).name(name).trainable(false).create()
                 };
                 Some((mk("beta1_power", b1)?, mk("beta2_power", b2)?))
             }

@@ -1,0 +1,58 @@
+//! Python-emulation hooks: arguments that TensorFlow receives as arbitrary Python
+//! values and checks at run time. Rust's types rule most of them out; these hooks
+//! exist so the conformance tests can reproduce TensorFlow's errors for such values
+//! (catalogue C10, I8, N2, N4). Application code does not need them.
+
+use crate::args::Reuse;
+use crate::collections::CollectionsArg;
+use crate::enter::{ScopeName, VariableScopeBuilder};
+use crate::{Error, Result};
+
+/// Parses a reuse argument as TensorFlow's constructor checks it (C10): `"True"`,
+/// `"False"`, `"None"`, `"AUTO_REUSE"` (also `tf.AUTO_REUSE`,
+/// `tf.compat.v1.AUTO_REUSE`). `"False"` and `"None"` give `None` (inherit). Anything
+/// else (`"yes"`, `"1"`, `"0"`) is `The reuse parameter must be True or False or None.`
+pub fn parse_reuse(value: &str) -> Result<Option<Reuse>> {
+    match value {
+        "True" => Ok(Some(Reuse::True)),
+        "False" | "None" => Ok(None),
+        "AUTO_REUSE" | "tf.AUTO_REUSE" | "tf.compat.v1.AUTO_REUSE" => Ok(Some(Reuse::AutoReuse)),
+        other => Err(Error::InvalidReuse { value: other.to_string() }),
+    }
+}
+
+/// A `name_or_scope` value of a type other than a string or a scope, by its `repr`:
+/// entering fails with N2's TypeError.
+pub fn name_or_scope_value(repr: &str) -> ScopeName {
+    ScopeName::Invalid(repr.to_string())
+}
+
+/// A `collections` argument given as a bare string (I8): creating the variable fails
+/// with `collections argument to Variable constructor must be a list, tuple, or set.`
+pub fn collections_str(value: &str) -> CollectionsArg {
+    CollectionsArg::Str(value.to_string())
+}
+
+/// Python-valued arguments of `variable_scope`.
+pub trait ScopeArgs: Sized {
+    /// `reuse` given as TensorFlow source text (see [`parse_reuse`]); an invalid value
+    /// makes entering fail with C10's error.
+    fn reuse_arg(self, value: &str) -> Self;
+    /// `auxiliary_name_scope` given as TensorFlow source text: `"True"`/`"False"`;
+    /// anything else makes entering fail with N4's TypeError.
+    fn auxiliary_name_scope_arg(self, value: &str) -> Self;
+}
+
+impl ScopeArgs for VariableScopeBuilder<'_> {
+    fn reuse_arg(self, value: &str) -> Self {
+        self.set_reuse_arg(parse_reuse(value))
+    }
+
+    fn auxiliary_name_scope_arg(self, value: &str) -> Self {
+        match value {
+            "True" => self.auxiliary_name_scope(true),
+            "False" => self.auxiliary_name_scope(false),
+            other => self.set_aux_error(Error::InvalidAuxiliaryNameScope { value: other.to_string() }),
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Variable creators (`variable_creator_scope`, catalogue M) and the default creator,
+//! which names a new variable, reserves the names of the ops it builds and adds it to
+//! its collections.
+
+use std::sync::Arc;
+
+use crate::args::CreatorArgs;
+use crate::collections::{CollectionsArg, GraphKeys};
+use crate::graph::Graph;
+use crate::names::validate_scope_name;
+use crate::variable::{next_id, VariableData};
+use crate::{Error, InitialValue, Result, Variable};
+
+/// A variable creator (`variable_creator_scope`): `creator(next, args)`.
+pub type CreatorFn = Arc<dyn Fn(&Creator<'_>, CreatorArgs) -> Result<Variable> + Send + Sync>;
+
+/// The `next_creator` a creator receives.
+pub struct Creator<'a> {
+    graph: &'a Graph,
+    rest: &'a [CreatorFn],
+    name_stack: &'a str,
+}
+
+impl<'a> Creator<'a> {
+    /// The chain `creators` (innermost last) ending in the default creator. `name_stack`
+    /// is the name scope a `tf.Variable` is named in.
+    pub(crate) fn new(graph: &'a Graph, creators: &'a [CreatorFn], name_stack: &'a str) -> Self {
+        Creator { graph, rest: creators, name_stack }
+    }
+
+    /// Calls the next creator (finally the default one).
+    pub fn call(&self, args: CreatorArgs) -> Result<Variable> {
+        match self.rest.split_last() {
+            None => default_creator(self.graph, self.name_stack, args),
+            Some((last, rest)) => last(&Creator { graph: self.graph, rest, name_stack: self.name_stack }, args),
+        }
+    }
+}
+
+/// The names of the ops that build the initial value, under the variable's op name
+/// (A14): `Initializer`, then `Initializer/Const` for a constant value or the ops of
+/// the initializer (`Initializer/zeros`, `Initializer/random_uniform/...`).
+fn initializer_ops(v: &InitialValue) -> Vec<String> {
+    let inner: &[&str] = match v {
+        InitialValue::Constant(_) => &["Const"],
+        InitialValue::Initializer { initializer, .. } => initializer.op_names(),
+    };
+    std::iter::once("Initializer".to_string()).chain(inner.iter().map(|s| format!("Initializer/{s}"))).collect()
+}
+
+/// The default creator: names the variable by the name scope (the root for store
+/// variables), reserves its ops' names, adds it to its collections, and records it.
+fn default_creator(graph: &Graph, name_stack: &str, a: CreatorArgs) -> Result<Variable> {
+    let mut collections = match &a.collections {
+        None => vec![GraphKeys::GLOBAL_VARIABLES.to_string()],
+        Some(CollectionsArg::List(l)) => l.clone(),
+        Some(CollectionsArg::Str(s)) => return Err(Error::CollectionsNotAList { value: s.clone() }),
+    };
+    if a.trainable && !collections.iter().any(|c| c == GraphKeys::TRAINABLE_VARIABLES) {
+        collections.push(GraphKeys::TRAINABLE_VARIABLES.to_string());
+    }
+    // name_scope(name, "Variable"): at the root for store variables, in the current
+    // name stack for tf.Variable.
+    let stack = if a.hidden.scope_stack { name_stack } else { "" };
+    let op_name = if a.name.is_empty() {
+        String::new()
+    } else {
+        validate_scope_name(&a.name, stack.is_empty())?;
+        if let Some(stripped) = a.name.strip_suffix('/') {
+            stripped.to_string()
+        } else {
+            let full = if stack.is_empty() { a.name.clone() } else { format!("{stack}/{}", a.name) };
+            graph.reserve_name(&full)
+        }
+    };
+    // Ops the variable creates live under its name (A14).
+    let ops = initializer_ops(&a.initial_value);
+    let ops = ops.iter().map(String::as_str);
+    // A resource variable's ops, or a ref variable's (`use_resource=False`, A14).
+    let own: &[&str] = if a.use_resource {
+        &["IsInitialized", "IsInitialized/VarIsInitializedOp", "Assign", "Read", "Read/ReadVariableOp"]
+    } else {
+        &["Assign", "read"]
+    };
+    for s in ops.chain(own.iter().copied()) {
+        let full = if op_name.is_empty() { s.to_string() } else { format!("{op_name}/{s}") };
+        graph.reserve_name(&full);
+    }
+    let in_store = a.hidden.key.is_some();
+    let key = a.hidden.key.clone().unwrap_or_else(|| op_name.clone());
+    let mut seed = a.hidden.seed.clone();
+    if !in_store {
+        seed.hash_name = op_name.clone();
+    }
+    let mut dedup: Vec<String> = Vec::new();
+    for c in &collections {
+        if !dedup.contains(c) {
+            dedup.push(c.clone());
+        }
+    }
+    let v = Variable(Arc::new(VariableData {
+        id: next_id(),
+        graph_id: graph.id(),
+        key,
+        op_name,
+        shape: a.shape,
+        dtype: a.dtype,
+        initial: a.initial_value,
+        trainable: a.trainable,
+        collections: dedup.clone(),
+        caching_device: a.caching_device,
+        constraint: a.constraint,
+        regularizer: a.hidden.regularizer,
+        use_resource: Some(a.use_resource),
+        synchronization: a.synchronization,
+        aggregation: a.aggregation,
+        validate_shape: a.validate_shape,
+        slice: a.hidden.slice,
+        late_slice: std::sync::OnceLock::new(),
+        partition_info: a.hidden.partition_info,
+        seed,
+        in_store,
+    }));
+    graph.record_variable(&v, &dedup);
+    Ok(v)
+}

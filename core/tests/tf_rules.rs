@@ -1,0 +1,259 @@
+//! TensorFlow rules that were missing (issue 14): small integer dtypes, retryable exits
+//! after improper nesting, regularizers returning no loss, initializer op names, and
+//! ref variables with unknown-shape initial values.
+mod common;
+use common::*;
+
+use varscope_core::reference::{decode_f64, initial_bytes};
+
+// ----- int8 / uint8 / int16 / uint16 -------------------------------------------------
+
+const SMALL_INTS: [(DType, &str, usize); 4] =
+    [(DType::Int8, "int8", 1), (DType::UInt8, "uint8", 1), (DType::Int16, "int16", 2), (DType::UInt16, "uint16", 2)];
+
+#[test]
+fn small_int_dtypes_have_tf_names_sizes_and_classes() {
+    for (d, name, size) in SMALL_INTS {
+        assert_eq!(d.name(), name);
+        assert_eq!(DType::from_name(name), Some(d));
+        assert_eq!(d.size_bytes(), size, "{d}");
+        assert!(d.is_integer() && !d.is_floating(), "{d}");
+        assert_eq!(d.is_unsigned(), name.starts_with('u'), "{d}");
+        assert!(DType::ALL.contains(&d), "{d}");
+        assert_eq!(d.repr(), format!("<dtype: '{name}'>"));
+    }
+}
+
+#[test]
+fn small_int_variables_default_to_zeros_and_take_tf_initializers() {
+    let g = Graph::new();
+    for (d, name, size) in SMALL_INTS {
+        // E1: integer dtypes default to zeros.
+        let z = g.get_variable(&format!("z_{name}")).shape([3]).dtype(d).variable().unwrap();
+        assert_eq!(z.dtype(), d);
+        assert_eq!(z.initial_value().kernel(), Some(&InitKernel::Fill(0.0)));
+        let bytes = initial_bytes(&z).unwrap();
+        assert_eq!(bytes.len(), 3 * size, "{d} is packed at its own width on the host");
+        assert_eq!(decode_f64(d, &bytes), vec![0.0; 3]);
+
+        let o = g
+            .get_variable(&format!("o_{name}"))
+            .shape([2])
+            .dtype(d)
+            .initializer(Initializer::ones())
+            .variable()
+            .unwrap();
+        assert_eq!(decode_f64(d, &initial_bytes(&o).unwrap()), vec![1.0; 2]);
+
+        let c = g
+            .get_variable(&format!("c_{name}"))
+            .shape([2, 2])
+            .dtype(d)
+            .initializer(Initializer::constant_list(&[1.0, 2.0, 7.0]))
+            .variable()
+            .unwrap();
+        assert_eq!(decode_f64(d, &initial_bytes(&c).unwrap()), vec![1.0, 2.0, 7.0, 7.0]);
+
+        // A constant value of that dtype fixes the shape (E4).
+        let t = HostTensor::int(d, &[2], vec![5, 6]).unwrap();
+        let v = g.get_variable(&format!("t_{name}")).initializer(t).variable().unwrap();
+        assert_eq!((v.dtype(), v.dims()), (d, Some(vec![2])));
+        assert_eq!(decode_f64(d, &initial_bytes(&v).unwrap()), vec![5.0, 6.0]);
+    }
+}
+
+#[test]
+fn small_int_extremes_round_trip_through_the_host_layout() {
+    let g = Graph::new();
+    for (d, lo, hi) in [
+        (DType::Int8, -128i64, 127i64),
+        (DType::UInt8, 0, 255),
+        (DType::Int16, -32768, 32767),
+        (DType::UInt16, 0, 65535),
+    ] {
+        let t = HostTensor::int(d, &[2], vec![lo, hi]).unwrap();
+        let v = g.get_variable(&format!("x_{}", d.name())).initializer(t).variable().unwrap();
+        assert_eq!(decode_f64(d, &initial_bytes(&v).unwrap()), vec![lo as f64, hi as f64], "{d}");
+    }
+}
+
+#[test]
+fn random_initializers_reject_small_ints_as_tf_does() {
+    // TensorFlow's random_uniform takes int32/int64 only; normal kernels floats only.
+    let g = Graph::new();
+    for (d, name, _) in SMALL_INTS {
+        let e = g
+            .get_variable(&format!("u_{name}"))
+            .shape([2])
+            .dtype(d)
+            .initializer(Initializer::random_uniform(0.0, 10.0))
+            .get()
+            .unwrap_err();
+        assert_eq!(e.to_string(), format!("Invalid dtype {name}"), "{d}");
+        let e = g
+            .get_variable(&format!("n_{name}"))
+            .shape([2])
+            .dtype(d)
+            .initializer(Initializer::random_normal(0.0, 1.0))
+            .get();
+        assert!(e.is_err(), "{d}");
+        assert!(g.store_variable(&format!("u_{name}")).is_none(), "a failed call stores nothing");
+    }
+    // The int uniform that TensorFlow allows still works.
+    let v = g
+        .get_variable("ok")
+        .shape([4])
+        .dtype(DType::Int32)
+        .initializer(Initializer::random_uniform(0.0, 10.0))
+        .variable();
+    assert!(v.is_ok());
+}
+
+// ----- improper nesting --------------------------------------------------------------
+
+#[test]
+fn exit_after_improper_nesting_is_retryable_and_consistent() {
+    let g = Graph::new();
+    let a = g.variable_scope("a");
+    let b = g.variable_scope("b");
+    let mut ga = a.enter().unwrap();
+    let mut gb = b.enter().unwrap();
+    assert_eq!((g.get_variable_scope().name(), g.current_name_scope()), ("a/b".to_string(), "a/b".to_string()));
+
+    let e = ga.exit().unwrap_err();
+    assert_eq!(e.to_string(), "Improper nesting of variable_scope.");
+    // The failed exit changed nothing: still in a/b, variable scope and name scope alike.
+    assert_eq!((g.get_variable_scope().name(), g.current_name_scope()), ("a/b".to_string(), "a/b".to_string()));
+    assert_eq!(var(&g, "v", &[1]).name(), "a/b/v:0");
+
+    // Exit the inner scope, then retry the outer one.
+    gb.exit().unwrap();
+    assert_eq!((g.get_variable_scope().name(), g.current_name_scope()), ("a".to_string(), "a".to_string()));
+    ga.exit().unwrap();
+    assert_eq!((g.get_variable_scope().name(), g.current_name_scope()), (String::new(), String::new()));
+    assert_eq!(var(&g, "w", &[1]).name(), "w:0");
+    // Exiting again is a no-op.
+    ga.exit().unwrap();
+    assert_eq!(g.get_variable_scope().name(), "");
+}
+
+#[test]
+fn dropping_guards_in_order_after_a_failed_exit_returns_to_the_root() {
+    let g = Graph::new();
+    {
+        let mut ga = g.variable_scope("a").enter().unwrap();
+        let _gb = g.variable_scope("b").enter().unwrap();
+        assert!(ga.exit().is_err());
+        // `_gb` drops first, then `ga` retries its exit on drop.
+    }
+    assert_eq!((g.get_variable_scope().name(), g.current_name_scope()), (String::new(), String::new()));
+    // Counters were restored as on a normal exit: a later default_name scope in "a" is "d".
+    g.variable_scope("a")
+        .run_plain(|_| g.variable_scope_default("d").run_plain(|s| assert_eq!(s.name(), "a/d")).unwrap())
+        .unwrap();
+}
+
+// ----- regularizers returning None ---------------------------------------------------
+
+#[test]
+fn a_regularizer_returning_none_adds_no_loss() {
+    let g = Graph::new();
+    g.get_variable("none").shape([2]).regularizer(Regularizer::host_fn("Sum", |_| None)).get().unwrap();
+    assert!(g.regularization_losses().is_empty(), "{:?}", g.regularization_losses());
+    assert!(g.get_collection(GraphKeys::REGULARIZATION_LOSSES).is_empty());
+    // Its loss ops are not built either.
+    assert!(!g.name_in_use("none/Regularizer/Sum"));
+    // A closure that returns a loss still adds one, under the variable's name.
+    g.get_variable("some").shape([2]).regularizer(Regularizer::host_fn("Sum", |v| Some(v.iter().sum()))).get().unwrap();
+    let names: Vec<String> = g.regularization_losses().iter().map(|l| l.name.clone()).collect();
+    assert_eq!(names, vec!["some/Regularizer/Sum:0".to_string()]);
+    // As a scope default too.
+    g.variable_scope("s")
+        .regularizer(Regularizer::host_fn("Sum", |_| None))
+        .run_plain(|_| g.get_variable("v").shape([3]).get().unwrap())
+        .unwrap();
+    assert_eq!(g.regularization_losses().len(), 1);
+}
+
+#[test]
+fn a_regularizer_returning_none_per_shard_adds_nothing() {
+    let g = Graph::new();
+    g.get_variable("p")
+        .shape([4, 2])
+        .partitioner(Partitioner::fixed_size(2))
+        .regularizer(Regularizer::host_fn("Sum", |_| None))
+        .get()
+        .unwrap();
+    assert!(g.regularization_losses().is_empty());
+}
+
+// ----- initializer op names ----------------------------------------------------------
+
+fn next_name(g: &Graph, name: &str) -> String {
+    g.unique_name(name)
+}
+
+#[test]
+fn initializer_ops_reserve_their_names() {
+    let g = Graph::new();
+    let cases: [(&str, Initializer, &str); 7] = [
+        ("c", Initializer::constant(1.0), "Const"),
+        ("l", Initializer::constant_list(&[1.0, 2.0]), "Const"),
+        ("z", Initializer::zeros(), "zeros"),
+        ("o", Initializer::ones(), "ones"),
+        ("u", Initializer::random_uniform(0.0, 1.0), "random_uniform"),
+        ("n", Initializer::random_normal(0.0, 1.0), "random_normal"),
+        ("t", Initializer::truncated_normal(0.0, 1.0), "truncated_normal"),
+    ];
+    for (var_name, init, op) in cases {
+        g.get_variable(var_name).shape([2]).initializer(init).get().unwrap();
+        // An op later created under the same name is uniquified as in TensorFlow.
+        let full = format!("{var_name}/Initializer/{op}");
+        assert!(g.name_in_use(&full), "{full}");
+        assert_eq!(next_name(&g, &full), format!("{full}_1"));
+    }
+    // The default initializer of a float variable is glorot_uniform: random_uniform ops.
+    g.get_variable("d").shape([2, 2]).get().unwrap();
+    assert_eq!(next_name(&g, "d/Initializer/random_uniform"), "d/Initializer/random_uniform_1");
+    assert_eq!(
+        next_name(&g, "d/Initializer/random_uniform/RandomUniform"),
+        "d/Initializer/random_uniform/RandomUniform_1"
+    );
+    // Integer defaults are zeros.
+    g.get_variable("i").shape([2]).dtype(DType::Int32).get().unwrap();
+    assert!(g.name_in_use("i/Initializer/zeros"));
+}
+
+#[test]
+fn failed_creation_gives_initializer_names_back() {
+    let g = Graph::new();
+    let e = g.get_variable("c").shape([1]).initializer(Initializer::constant_list(&[1.0, 2.0])).get();
+    assert!(e.is_err());
+    assert!(!g.name_in_use("c/Initializer/Const"));
+}
+
+// ----- ref variables: unknown shapes -------------------------------------------------
+
+#[test]
+fn ref_variable_with_unknown_shape_value_and_validate_shape_is_an_error() {
+    let g = Graph::new();
+    let t = HostTensor::f32(&[2], &[1., 2.]).unwrap().with_unknown_static_shape();
+    let e = g.get_variable("r").initializer(t.clone()).use_resource(false).get().unwrap_err();
+    assert!(e.to_string().starts_with("initial_value must have a shape specified: "), "{e}");
+    assert_eq!(e.kind(), PyErrorKind::ValueError);
+    assert!(g.store_variable("r").is_none());
+    assert!(g.global_variables().is_empty());
+    // A scope's use_resource=False is the same.
+    let e = g
+        .variable_scope("s")
+        .use_resource(false)
+        .run_plain(|_| g.get_variable("r").initializer(t.clone()).get())
+        .unwrap();
+    assert!(e.is_err());
+    // validate_shape=False gives a variable of unknown shape (J1); resource variables
+    // accept the unknown shape (J2).
+    let v = g.get_variable("r").initializer(t.clone()).use_resource(false).validate_shape(false).variable().unwrap();
+    assert_eq!(v.shape(), &Shape::unknown());
+    let v = g.get_variable("q").initializer(t).variable().unwrap();
+    assert_eq!(v.shape(), &Shape::unknown());
+}
