@@ -40,12 +40,25 @@ fn mlp(g: &Graph) -> Vec<Variable> {
     ];
     for (name, shape) in dims {
         for suffix in ["", "/Adam", "/Adam_1"] {
-            let r = g.get_variable(&format!("{name}{suffix}")).shape(shape.to_vec()).initializer(Initializer::random_normal(0.0, 0.1)).get();
+            let r = g
+                .get_variable(&format!("{name}{suffix}"))
+                .shape(shape.to_vec())
+                .initializer(Initializer::random_normal(0.0, 0.1))
+                .get();
             out.push(r.expect("variable").variable().expect("single").clone());
         }
     }
     for name in ["beta1_power", "beta2_power"] {
-        out.push(g.get_variable(name).shape(Vec::<u64>::new()).initializer(Initializer::ones()).get().expect("v").variable().expect("s").clone());
+        out.push(
+            g.get_variable(name)
+                .shape(Vec::<u64>::new())
+                .initializer(Initializer::ones())
+                .get()
+                .expect("v")
+                .variable()
+                .expect("s")
+                .clone(),
+        );
     }
     out
 }
@@ -53,7 +66,11 @@ fn mlp(g: &Graph) -> Vec<Variable> {
 fn small(g: &Graph) -> Vec<Variable> {
     (0..1000)
         .map(|i| {
-            let r = g.get_variable(&format!("small/v{i}")).shape([1024]).initializer(Initializer::random_uniform(-1.0, 1.0)).get();
+            let r = g
+                .get_variable(&format!("small/v{i}"))
+                .shape([1024])
+                .initializer(Initializer::random_uniform(-1.0, 1.0))
+                .get();
             r.expect("variable").variable().expect("single").clone()
         })
         .collect()
@@ -70,7 +87,10 @@ fn main() {
     };
     let dir = std::env::temp_dir().join(format!("varscope-bench-ckpt-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
-    println!("{:<10} {:<40} {:<8} {:>10} {:>9} {:>12} {:>9}", "workload", "device", "vars", "save ms", "save GB/s", "restore ms", "rest GB/s");
+    println!(
+        "{:<10} {:<40} {:<8} {:>10} {:>9} {:>12} {:>9}",
+        "workload", "device", "vars", "save ms", "save GB/s", "restore ms", "rest GB/s"
+    );
     for d in devices {
         let (name, label) = d.split_once('|').unwrap_or((&d, ""));
         if !wanted(name) {

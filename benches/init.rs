@@ -11,8 +11,8 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use varscope_core::{Graph, Initializer, Variable};
 use varscope::bench::{gbps, init_kinds, median, time_n};
+use varscope_core::{Graph, Initializer, Variable};
 use varscope_gpu::Session;
 
 fn elements() -> u64 {
@@ -25,10 +25,6 @@ fn wanted(device: &str) -> bool {
         Err(_) => true,
     }
 }
-
-
-
-
 
 fn bench_init(c: &mut Criterion) {
     let n = elements();
@@ -45,7 +41,8 @@ fn bench_init(c: &mut Criterion) {
         g.set_seed(1);
         let mut vars: Vec<(&str, Variable)> = Vec::new();
         for (name, init) in init_kinds() {
-            let v = g.get_variable(name).shape([n]).initializer(init).caching_device(dev.as_str()).get().expect("variable");
+            let v =
+                g.get_variable(name).shape([n]).initializer(init).caching_device(dev.as_str()).get().expect("variable");
             vars.push((name, v.variable().expect("single").clone()));
         }
         let roof_var = g.get_variable("fill").shape([n]).caching_device(dev.as_str()).get().expect("variable");

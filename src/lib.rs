@@ -2,6 +2,9 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+mod errors;
+
+pub use errors::{Error, Result};
 
 pub use varscope_core::*;
 /// The GPU side: devices, sessions, buffers and kernels (crate `varscope-gpu`).

@@ -148,9 +148,12 @@ fn main() -> ExitCode {
             None => app.error(kind, message).exit(),
         }
     }
-    let result =
-        if matches!(cli.command, Command::Inspect { .. } | Command::Convert { .. }) { Ok(()) } else { check_backend_env().map_err(Into::into) }
-            .and_then(|()| run(cli.command));
+    let result = if matches!(cli.command, Command::Inspect { .. } | Command::Convert { .. }) {
+        Ok(())
+    } else {
+        check_backend_env().map_err(Into::into)
+    }
+    .and_then(|()| run(cli.command));
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

@@ -8,8 +8,15 @@ fn main() {
     let g = Graph::new();
     let vars: Vec<_> = (0..10_000)
         .map(|i| {
-            g.get_variable(&format!("v{i}")).shape([1000u64]).initializer(Initializer::random_uniform(-1.0, 1.0))
-                .caching_device(dev.as_str()).get().unwrap().variable().unwrap().clone()
+            g.get_variable(&format!("v{i}"))
+                .shape([1000u64])
+                .initializer(Initializer::random_uniform(-1.0, 1.0))
+                .caching_device(dev.as_str())
+                .get()
+                .unwrap()
+                .variable()
+                .unwrap()
+                .clone()
         })
         .collect();
     let s = Session::new(&g).unwrap();
@@ -37,6 +44,9 @@ fn main() {
         s.reinitialize(&vars).unwrap();
         s.sync().unwrap();
         let tr = t.elapsed();
-        println!("kernel_params x10k {tp:?}, placement x10k {tpl:?}, init call {ti:?}, +sync {:?}, reinit+sync {tr:?}", ts - ti);
+        println!(
+            "kernel_params x10k {tp:?}, placement x10k {tpl:?}, init call {ti:?}, +sync {:?}, reinit+sync {tr:?}",
+            ts - ti
+        );
     }
 }

@@ -7,7 +7,13 @@ fn main() {
     let n: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1 << 22);
     let g = Graph::new();
     let dev = std::env::args().nth(2).unwrap_or_else(|| "/gpu:0".into());
-    let v = g.get_variable("c").shape([n]).initializer(Initializer::constant(0.5)).caching_device(dev.as_str()).get().unwrap();
+    let v = g
+        .get_variable("c")
+        .shape([n])
+        .initializer(Initializer::constant(0.5))
+        .caching_device(dev.as_str())
+        .get()
+        .unwrap();
     let v = v.variable().unwrap().clone();
     let s = Session::new(&g).unwrap();
     s.global_variables_initializer().unwrap();
@@ -23,6 +29,13 @@ fn main() {
         s.fill_words(&v, 7).unwrap();
         s.sync().unwrap();
         let t4 = t.elapsed();
-        println!("params {:?} ({}), reinit submit {:?}, +sync {:?}, fill {:?}", t1, p.is_some(), t2 - t1, t3 - t2, t4 - t3);
+        println!(
+            "params {:?} ({}), reinit submit {:?}, +sync {:?}, fill {:?}",
+            t1,
+            p.is_some(),
+            t2 - t1,
+            t3 - t2,
+            t4 - t3
+        );
     }
 }

@@ -66,7 +66,12 @@ fn parallel_initial_bytes(v: &Variable) -> Result<Vec<u8>> {
     let threads = host_threads();
     let elementwise = matches!(
         v.initial_value().kernel(),
-        Some(InitKernel::Fill(_) | InitKernel::Uniform { .. } | InitKernel::Normal { .. } | InitKernel::TruncatedNormal { .. })
+        Some(
+            InitKernel::Fill(_)
+                | InitKernel::Uniform { .. }
+                | InitKernel::Normal { .. }
+                | InitKernel::TruncatedNormal { .. }
+        )
     );
     if threads < 2 || n < (1 << 18) || !elementwise {
         return reference::initial_bytes(v).map_err(|e| init_err(v, e.to_string()));

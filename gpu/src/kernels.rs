@@ -49,7 +49,11 @@ fn uniform_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
     wgpu::BindGroupLayoutEntry {
         binding,
         visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None },
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
         count: None,
     }
 }
@@ -57,7 +61,14 @@ fn uniform_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
 impl KernelCache {
     /// The kernel of `shader` on device `dev` with its overrides set to `values` (in
     /// [`Shader::overrides`] order), built (inside an error scope) on first use.
-    pub fn get(&mut self, gpu: &Gpu, info: &DeviceInfo, dev: usize, shader: Shader, values: &[u32]) -> Result<Arc<Kernel>> {
+    pub fn get(
+        &mut self,
+        gpu: &Gpu,
+        info: &DeviceInfo,
+        dev: usize,
+        shader: Shader,
+        values: &[u32],
+    ) -> Result<Arc<Kernel>> {
         let key = (dev, shader, values.to_vec());
         if let Some(k) = self.kernels.get(&key) {
             return Ok(k.clone());
@@ -73,7 +84,8 @@ impl KernelCache {
             .collect();
         let constants: Vec<(&str, f64)> =
             shader.overrides().iter().zip(values).map(|(n, v)| (*n, f64::from(*v))).collect();
-        let k = Arc::new(compile(gpu, info, shader.label(), shader.source(), shader.entry_point(), &entries, &constants)?);
+        let k =
+            Arc::new(compile(gpu, info, shader.label(), shader.source(), shader.entry_point(), &entries, &constants)?);
         self.kernels.insert(key, k.clone());
         Ok(k)
     }
@@ -96,7 +108,8 @@ pub(crate) fn compile(
             label: Some(label),
             source: wgpu::ShaderSource::Wgsl(source.into()),
         });
-        let layout = gpu.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(label), entries });
+        let layout =
+            gpu.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(label), entries });
         let pl = gpu.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some(label),
             bind_group_layouts: &[Some(&layout)],
@@ -123,7 +136,10 @@ mod tests {
     fn adapters() -> Vec<(DeviceInfo, Gpu)> {
         let (a, _skipped) = open_adapters(wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()), u64::MAX);
         if a.is_empty() {
-            assert!(std::env::var("VARSCOPE_REQUIRE_GPU").as_deref() != Ok("1"), "VARSCOPE_REQUIRE_GPU=1 but no adapter");
+            assert!(
+                std::env::var("VARSCOPE_REQUIRE_GPU").as_deref() != Ok("1"),
+                "VARSCOPE_REQUIRE_GPU=1 but no adapter"
+            );
             use std::io::Write;
             let _ = writeln!(std::io::stderr(), "SKIP: no GPU adapter");
         }
@@ -142,11 +158,14 @@ mod tests {
             all.extend([Shader::Fill, Shader::PhiloxKat, Shader::Norm, Shader::Reduce].map(|s| (s, vec![])));
             all.extend(varscope_shaders::OPT_KINDS.iter().map(|&k| (Shader::Optim, vec![k, 0, 1, 2, 3])));
             all.extend(varscope_shaders::UPDATE_OPS.iter().map(|&op| (Shader::Update, vec![op])));
-            assert!(Shader::ALL.iter().all(|s| all.iter().any(|(t, _)| t == s)), "a registered shader is not built here");
+            assert!(
+                Shader::ALL.iter().all(|s| all.iter().any(|(t, _)| t == s)),
+                "a registered shader is not built here"
+            );
             for (shader, kind) in all {
-                cache
-                    .get(gpu, info, i + 1, shader, &kind)
-                    .unwrap_or_else(|e| panic!("[{} {}] {} {kind:?}: {e}", info.name, info.adapter_name, shader.label()));
+                cache.get(gpu, info, i + 1, shader, &kind).unwrap_or_else(|e| {
+                    panic!("[{} {}] {} {kind:?}: {e}", info.name, info.adapter_name, shader.label())
+                });
             }
         }
     }
@@ -166,7 +185,10 @@ mod tests {
             }
             // A wrong entry point fails at pipeline creation, also inside the scope.
             let ok = "@compute @workgroup_size(64) fn main() {}";
-            assert!(matches!(compile(&gpu, &info, "test/entry.wgsl", ok, "nope", &[], &[]), Err(GpuError::Shader { .. })));
+            assert!(matches!(
+                compile(&gpu, &info, "test/entry.wgsl", ok, "nope", &[], &[]),
+                Err(GpuError::Shader { .. })
+            ));
             assert!(compile(&gpu, &info, "test/ok.wgsl", ok, "main", &[], &[]).is_ok(), "[{}]", info.name);
         }
     }

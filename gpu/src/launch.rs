@@ -112,7 +112,13 @@ impl<'a> Launch<'a> {
     /// [`Shader::overrides`] order) over `invocations` invocations, with `resources`
     /// bound at bindings `0..` in the order of [`Shader::bindings`]. Nothing is recorded
     /// for zero invocations.
-    pub fn dispatch(&mut self, shader: Shader, overrides: &[u32], resources: &[&wgpu::Buffer], invocations: u32) -> Result<()> {
+    pub fn dispatch(
+        &mut self,
+        shader: Shader,
+        overrides: &[u32],
+        resources: &[&wgpu::Buffer],
+        invocations: u32,
+    ) -> Result<()> {
         let kernel = self.kernels.get(self.dev.gpu, self.dev.info, self.dev.index, shader, overrides)?;
         if resources.len() != kernel.bindings {
             return Err(self.err(format!(
@@ -124,7 +130,11 @@ impl<'a> Launch<'a> {
         }
         let workgroups = varscope_shaders::dispatch_size(invocations);
         if workgroups[0] > 0 {
-            self.steps.push(Step::Dispatch { kernel, resources: resources.iter().map(|b| (*b).clone()).collect(), workgroups });
+            self.steps.push(Step::Dispatch {
+                kernel,
+                resources: resources.iter().map(|b| (*b).clone()).collect(),
+                workgroups,
+            });
             self.dispatches += 1;
         }
         Ok(())
@@ -142,7 +152,8 @@ impl<'a> Launch<'a> {
         let steps = std::mem::take(&mut self.steps);
         let label = self.operation.clone();
         let r = scoped(dev.gpu, || {
-            let mut enc = dev.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(&label) });
+            let mut enc =
+                dev.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(&label) });
             let mut i = 0;
             while i < steps.len() {
                 match &steps[i] {
@@ -153,13 +164,18 @@ impl<'a> Launch<'a> {
                     }
                     Step::Dispatch { .. } => {
                         // Consecutive dispatches share one compute pass.
-                        let mut pass =
-                            enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(&label), timestamp_writes: None });
+                        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: Some(&label),
+                            timestamp_writes: None,
+                        });
                         while let Some(Step::Dispatch { kernel, resources, workgroups }) = steps.get(i) {
                             let entries: Vec<wgpu::BindGroupEntry> = resources
                                 .iter()
                                 .enumerate()
-                                .map(|(b, buf)| wgpu::BindGroupEntry { binding: b as u32, resource: buf.as_entire_binding() })
+                                .map(|(b, buf)| wgpu::BindGroupEntry {
+                                    binding: b as u32,
+                                    resource: buf.as_entire_binding(),
+                                })
                                 .collect();
                             let bg = dev.gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
                                 label: Some(&label),

@@ -70,10 +70,10 @@ pub mod tf_checkpoint;
 mod transfer;
 mod values;
 
+pub use checkpoint::{CheckpointError, CheckpointInfo, RestoreOptions, RestoreReport, SaveOptions, SaveReport};
 pub use device::{AdapterMask, DeviceInfo, DeviceOptions, DeviceType, ExternalDevice, ExternalPlacement};
 pub use error::{GpuError, Result};
-pub use session::{ChunkBuffer, Session, SessionOptions, VariableBuffers, DEFAULT_DEVICE_ENV};
-pub use scratch::{ScratchBuffer, SCRATCH_USAGE};
-pub use values::HostValues;
-pub use checkpoint::{CheckpointError, CheckpointInfo, RestoreOptions, RestoreReport, SaveOptions, SaveReport};
 pub use optim::{Gradients, LossValue, OptimError, OptimResult, StepStats, Trainer, UpdateOp};
+pub use scratch::{ScratchBuffer, SCRATCH_USAGE};
+pub use session::{ChunkBuffer, Session, SessionOptions, VariableBuffers, DEFAULT_DEVICE_ENV};
+pub use values::HostValues;

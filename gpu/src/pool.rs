@@ -96,7 +96,13 @@ impl Pool {
 
     /// A new variable buffer of `size` bytes labeled `label`, counted in `info`'s bytes
     /// in use until the returned guard (shared by every chunk living in it) drops.
-    pub fn alloc_variable(&mut self, gpu: &Gpu, info: &DeviceInfo, label: &str, size: u64) -> Result<Arc<VarBuffer>, String> {
+    pub fn alloc_variable(
+        &mut self,
+        gpu: &Gpu,
+        info: &DeviceInfo,
+        label: &str,
+        size: u64,
+    ) -> Result<Arc<VarBuffer>, String> {
         let size = size.max(4).div_ceil(4) * 4;
         let b = scoped(gpu, || {
             gpu.device.create_buffer(&wgpu::BufferDescriptor {

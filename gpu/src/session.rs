@@ -88,6 +88,9 @@ impl SessionOptions {
     }
 }
 
+/// One device's ranges to read, with (variable index, elements) of each range.
+type DeviceReads = (Vec<ReadRange>, Vec<(usize, u64)>);
+
 /// Host bytes for a buffer at a byte offset.
 type BufferWrite = (wgpu::Buffer, u64, Vec<u8>);
 
@@ -180,7 +183,13 @@ impl<'s> Locked<'s> {
     }
 
     /// Reads byte ranges of `dev`'s buffers (see [`transfer::read_ranges`]).
-    pub fn read_ranges(&mut self, dev: Dev<'s>, operation: &str, ranges: &[ReadRange], f: impl FnMut(usize, &[u8])) -> Result<usize> {
+    pub fn read_ranges(
+        &mut self,
+        dev: Dev<'s>,
+        operation: &str,
+        ranges: &[ReadRange],
+        f: impl FnMut(usize, &[u8]),
+    ) -> Result<usize> {
         transfer::read_ranges(dev, &mut self.st.pool, operation, ranges, f)
     }
 
@@ -226,9 +235,8 @@ impl Session {
             gpus.push(gpu);
         }
         let mut devices = Devices { infos, gpus, default: 0, max_chunk_bytes: options.max_chunk_bytes };
-        let forced = options
-            .default_device
-            .or_else(|| std::env::var(DEFAULT_DEVICE_ENV).ok().filter(|s| !s.trim().is_empty()));
+        let forced =
+            options.default_device.or_else(|| std::env::var(DEFAULT_DEVICE_ENV).ok().filter(|s| !s.trim().is_empty()));
         devices.default = match forced {
             Some(d) => devices.index(&d, None)?,
             None if devices.infos.len() > 1 => 1,
@@ -432,7 +440,8 @@ impl Session {
     pub fn report_uninitialized_variables(&self) -> Vec<String> {
         let st = self.lock();
         let mut seen = HashSet::new();
-        self.inner.graph
+        self.inner
+            .graph
             .global_variables()
             .into_iter()
             .chain(self.inner.graph.local_variables())
@@ -463,7 +472,7 @@ impl Session {
         }
         let mut host: Vec<Vec<u8>> = vec![Vec::new(); vars.len()];
         // GPU ranges per device: (variable index, chunk element count) per range.
-        let mut per_dev: Vec<(Vec<ReadRange>, Vec<(usize, u64)>)> = Vec::new();
+        let mut per_dev: Vec<DeviceReads> = Vec::new();
         per_dev.resize_with(self.inner.devices.infos.len(), Default::default);
         for (i, v) in vars.iter().enumerate() {
             let Some(e) = l.storage().get(v.id()) else { continue };
@@ -488,7 +497,10 @@ impl Session {
                 host[i].extend_from_slice(&layout::device_to_host(vars[i].dtype(), count, bytes));
             })?;
         }
-        vars.iter().zip(host).map(|(v, b)| HostValues::from_bytes(v.dtype(), &v.dims().unwrap_or_default(), b)).collect()
+        vars.iter()
+            .zip(host)
+            .map(|(v, b)| HostValues::from_bytes(v.dtype(), &v.dims().unwrap_or_default(), b))
+            .collect()
     }
 
     /// Reads a float32 variable as `f32` values (other dtypes are converted).
@@ -553,7 +565,11 @@ impl Session {
     pub fn assign_many(&self, items: &[(Variable, &HostValues)]) -> Result<()> {
         for (v, values) in items {
             if values.dtype() != v.dtype() {
-                return Err(GpuError::DTypeMismatch { variable: v.key().to_string(), dtype: v.dtype(), given: values.dtype() });
+                return Err(GpuError::DTypeMismatch {
+                    variable: v.key().to_string(),
+                    dtype: v.dtype(),
+                    given: values.dtype(),
+                });
             }
             let placed = self.inner.devices.validate(v, self.inner.graph.id())?;
             if values.len() as u64 != placed.elements {
@@ -580,7 +596,11 @@ impl Session {
                         let eb = v.dtype().size_bytes();
                         for c in chunks.iter() {
                             let host = &values.bytes()[c.start as usize * eb..(c.start + c.count) as usize * eb];
-                            writes[e.device].push((c.buf.buffer.clone(), c.offset, layout::host_to_device(v.dtype(), host)));
+                            writes[e.device].push((
+                                c.buf.buffer.clone(),
+                                c.offset,
+                                layout::host_to_device(v.dtype(), host),
+                            ));
                         }
                     }
                 }
@@ -707,12 +727,21 @@ impl Session {
             }
             Some(d) => {
                 let (mut launch, storage) = l.launch(d, "fill");
-                let chunks: Vec<(wgpu::Buffer, u64, u64)> =
-                    storage.chunks(v.id()).unwrap_or(&[]).iter().map(|c| (c.buf.buffer.clone(), c.offset, c.bytes)).collect();
+                let chunks: Vec<(wgpu::Buffer, u64, u64)> = storage
+                    .chunks(v.id())
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|c| (c.buf.buffer.clone(), c.offset, c.bytes))
+                    .collect();
                 (|| -> Result<()> {
                     for (buf, offset, bytes) in &chunks {
                         let words = (*bytes / 4) as u32;
-                        let fp = varscope_shaders::FillParams { offset: (*offset / 4) as u32, count: words, value: word, _pad: 0 };
+                        let fp = varscope_shaders::FillParams {
+                            offset: (*offset / 4) as u32,
+                            count: words,
+                            value: word,
+                            _pad: 0,
+                        };
                         let params = launch.params(bytemuck::bytes_of(&fp))?;
                         launch.dispatch(varscope_shaders::Shader::Fill, &[], &[buf, &params], words)?;
                     }

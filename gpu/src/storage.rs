@@ -99,7 +99,13 @@ impl Storage {
     /// Allocates every variable of `vars` that has no memory yet: validates all first
     /// (placement, dtype, size, device memory), then allocates; on failure frees what
     /// this call allocated. Returns the ids newly materialized.
-    pub fn materialize(&mut self, devices: &Devices, pool: &mut Pool, graph_id: u64, vars: &[Variable]) -> Result<Vec<u64>> {
+    pub fn materialize(
+        &mut self,
+        devices: &Devices,
+        pool: &mut Pool,
+        graph_id: u64,
+        vars: &[Variable],
+    ) -> Result<Vec<u64>> {
         let mut todo = Vec::new();
         let mut seen = HashSet::new();
         let mut per_dev: HashMap<usize, u64> = HashMap::new();
@@ -138,7 +144,13 @@ impl Storage {
     /// Allocates validated variables (pushing each id to `made` as it is inserted):
     /// `/cpu:0` host vectors; on a GPU, chunked buffers for large variables and shared
     /// slabs for small ones.
-    fn allocate(&mut self, devices: &Devices, pool: &mut Pool, todo: Vec<(Variable, Placed)>, made: &mut Vec<u64>) -> Result<()> {
+    fn allocate(
+        &mut self,
+        devices: &Devices,
+        pool: &mut Pool,
+        todo: Vec<(Variable, Placed)>,
+        made: &mut Vec<u64>,
+    ) -> Result<()> {
         let fail = |dev: usize, v: &Variable, message: String| GpuError::Wgpu {
             device: devices.infos[dev].name.clone(),
             operation: format!("allocate {}", v.key()),
@@ -201,7 +213,8 @@ impl Storage {
                     off = off.div_ceil(align) * align;
                     let chunk = Chunk { buf: buf.clone(), offset: off, start: 0, count: *n, bytes: *bytes };
                     off += (*bytes).max(4);
-                    let entry = Entry { device: dev, memory: Memory::Gpu(vec![chunk]), bytes: *bytes, initialized: false };
+                    let entry =
+                        Entry { device: dev, memory: Memory::Gpu(vec![chunk]), bytes: *bytes, initialized: false };
                     self.vars.insert(v.id(), entry);
                     made.push(v.id());
                 }

@@ -96,7 +96,8 @@ fn match_names(names: &[&str], units: &[Unit], map: &[(String, String)], strict:
                     path: path.to_path_buf(),
                     tensor: name.to_string(),
                     target,
-                }.into());
+                }
+                .into());
             }
             unexpected.push(name.to_string());
             continue;
@@ -107,7 +108,8 @@ fn match_names(names: &[&str], units: &[Unit], map: &[(String, String)], strict:
                 variable: units[ui].name.clone(),
                 first: names[prev].to_string(),
                 second: name.to_string(),
-            }.into());
+            }
+            .into());
         }
         claimed.insert(ui, ti);
         pairs.push((ti, ui));
@@ -117,7 +119,8 @@ fn match_names(names: &[&str], units: &[Unit], map: &[(String, String)], strict:
             path: path.to_path_buf(),
             from: map[i].0.clone(),
             to: map[i].1.clone(),
-        }.into());
+        }
+        .into());
     }
     let missing: Vec<String> =
         units.iter().enumerate().filter(|(i, _)| !claimed.contains_key(i)).map(|(_, u)| u.name.clone()).collect();
@@ -126,7 +129,8 @@ fn match_names(names: &[&str], units: &[Unit], map: &[(String, String)], strict:
             path: path.to_path_buf(),
             missing_in_file: missing,
             unexpected_in_file: unexpected,
-        }.into());
+        }
+        .into());
     }
     Ok(Matched { pairs, missing, unexpected })
 }
@@ -146,7 +150,8 @@ fn check_pair(reader: &BundleReader, t: &TensorInfo, u: &Unit) -> Result<StoredD
             variable: u.name.clone(),
             file_shape: t.shape.clone(),
             graph_shape: u.full_shape.clone(),
-        }.into());
+        }
+        .into());
     }
     if !can_convert(stored, u.dtype) {
         return Err(FormatError::DTypeMismatch {
@@ -155,7 +160,8 @@ fn check_pair(reader: &BundleReader, t: &TensorInfo, u: &Unit) -> Result<StoredD
             variable: u.name.clone(),
             file_dtype: stored,
             dtype: u.dtype,
-        }.into());
+        }
+        .into());
     }
     Ok(stored)
 }

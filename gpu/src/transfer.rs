@@ -60,7 +60,8 @@ pub(crate) fn read_ranges(
         let size = staging_size(total);
         let staging = pool.acquire(dev.gpu, dev.index, Use::Readback, size).map_err(|m| dev.error(operation, m))?;
         let r = crate::pool::scoped(dev.gpu, || {
-            let mut enc = dev.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(operation) });
+            let mut enc =
+                dev.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(operation) });
             for (r, off) in ranges[i..end].iter().zip(&offsets) {
                 if r.bytes > 0 {
                     enc.copy_buffer_to_buffer(&r.buffer, r.offset, &staging, *off, r.bytes);

@@ -103,36 +103,44 @@ fn model(device: &str, f64_ok: bool, i64_ok: bool, partitions: Option<i64>) -> M
     if i64_ok {
         dtypes.push(DType::Int64);
     }
-    g.variable_scope("net").run_plain(|_| {
-        for d in &dtypes {
-            let init = if d.is_floating() { Initializer::random_uniform(-1.0, 1.0) } else { Initializer::zeros() };
-            let r = g.get_variable(&format!("w_{d}")).shape([3u64, 5]).dtype(*d).initializer(init).caching_device(device).get().unwrap();
-            refs.push((format!("net/w_{d}"), r));
-        }
-        let r = g.get_variable("scalar").shape(Vec::<u64>::new()).caching_device(device).get().unwrap();
-        refs.push(("net/scalar".into(), r));
-        // Large enough to span several chunks when chunks are capped (64 elements).
-        let r = g.get_variable("big").shape([300u64]).caching_device(device).get().unwrap();
-        refs.push(("net/big".into(), r));
-        let mut b = g.get_variable("emb").shape([10u64, 3]).caching_device(device);
-        if let Some(k) = partitions {
-            b = b.partitioner(Partitioner::fixed_size(k));
-        }
-        refs.push(("net/emb".into(), b.get().unwrap()));
-        // Optimizer slots are store variables like any other (runtime.md section 7).
-        for slot in ["Adam", "Adam_1", "Momentum"] {
-            let r = g
-                .get_variable(&format!("w_float32/{slot}"))
-                .shape([3u64, 5])
-                .trainable(false)
-                .initializer(Initializer::zeros())
-                .caching_device(device)
-                .get()
-                .unwrap();
-            refs.push((format!("net/w_float32/{slot}"), r));
-        }
-    })
-    .unwrap();
+    g.variable_scope("net")
+        .run_plain(|_| {
+            for d in &dtypes {
+                let init = if d.is_floating() { Initializer::random_uniform(-1.0, 1.0) } else { Initializer::zeros() };
+                let r = g
+                    .get_variable(&format!("w_{d}"))
+                    .shape([3u64, 5])
+                    .dtype(*d)
+                    .initializer(init)
+                    .caching_device(device)
+                    .get()
+                    .unwrap();
+                refs.push((format!("net/w_{d}"), r));
+            }
+            let r = g.get_variable("scalar").shape(Vec::<u64>::new()).caching_device(device).get().unwrap();
+            refs.push(("net/scalar".into(), r));
+            // Large enough to span several chunks when chunks are capped (64 elements).
+            let r = g.get_variable("big").shape([300u64]).caching_device(device).get().unwrap();
+            refs.push(("net/big".into(), r));
+            let mut b = g.get_variable("emb").shape([10u64, 3]).caching_device(device);
+            if let Some(k) = partitions {
+                b = b.partitioner(Partitioner::fixed_size(k));
+            }
+            refs.push(("net/emb".into(), b.get().unwrap()));
+            // Optimizer slots are store variables like any other (runtime.md section 7).
+            for slot in ["Adam", "Adam_1", "Momentum"] {
+                let r = g
+                    .get_variable(&format!("w_float32/{slot}"))
+                    .shape([3u64, 5])
+                    .trainable(false)
+                    .initializer(Initializer::zeros())
+                    .caching_device(device)
+                    .get()
+                    .unwrap();
+                refs.push((format!("net/w_float32/{slot}"), r));
+            }
+        })
+        .unwrap();
     Model { graph: g, refs }
 }
 

@@ -75,7 +75,13 @@ fn unsupported_dtypes_name_variable_dtype_and_device() {
     for t in &all {
         for dtype in [DType::String, DType::Complex64] {
             let g = Graph::new();
-            let r = g.get_variable("bad").shape([2u64]).dtype(dtype).initializer(Initializer::zeros()).caching_device(t.device.as_str()).get();
+            let r = g
+                .get_variable("bad")
+                .shape([2u64])
+                .dtype(dtype)
+                .initializer(Initializer::zeros())
+                .caching_device(t.device.as_str())
+                .get();
             let Ok(r) = r else { continue }; // the graph may reject it first
             let v = var(r);
             let s = Session::new(&g).unwrap();
@@ -87,7 +93,14 @@ fn unsupported_dtypes_name_variable_dtype_and_device() {
         }
         if t.device != "/cpu:0" && !t.f64 {
             let g = Graph::new();
-            let v = var(g.get_variable("d").shape([2u64]).dtype(DType::Float64).initializer(Initializer::zeros()).caching_device(t.device.as_str()).get().unwrap());
+            let v = var(g
+                .get_variable("d")
+                .shape([2u64])
+                .dtype(DType::Float64)
+                .initializer(Initializer::zeros())
+                .caching_device(t.device.as_str())
+                .get()
+                .unwrap());
             let s = Session::new(&g).unwrap();
             let e = s.global_variables_initializer().unwrap_err();
             let m = e.to_string();
@@ -102,7 +115,13 @@ fn too_large_is_refused_before_allocating() {
     for t in all_targets() {
         let g = Graph::new();
         let small = var(g.get_variable("small").shape([16u64]).caching_device(t.device.as_str()).get().unwrap());
-        let _huge = var(g.get_variable("huge").shape([1u64 << 40]).initializer(Initializer::zeros()).caching_device(t.device.as_str()).get().unwrap());
+        let _huge = var(g
+            .get_variable("huge")
+            .shape([1u64 << 40])
+            .initializer(Initializer::zeros())
+            .caching_device(t.device.as_str())
+            .get()
+            .unwrap());
         let s = Session::new(&g).unwrap();
         let before = s.bytes_in_use(&t.device).unwrap();
         let e = s.global_variables_initializer().unwrap_err();
@@ -130,11 +149,19 @@ fn too_large_is_refused_before_allocating() {
 fn a_failing_initializer_changes_nothing() {
     for t in targets("failing initializer") {
         let g = Graph::new();
-        let ok = var(g.get_variable("ok").shape([8u64]).initializer(Initializer::ones()).caching_device(t.device.as_str()).get().unwrap());
+        let ok = var(g
+            .get_variable("ok")
+            .shape([8u64])
+            .initializer(Initializer::ones())
+            .caching_device(t.device.as_str())
+            .get()
+            .unwrap());
         let bad = var(g
             .get_variable("bad")
             .shape([8u64])
-            .initializer(Initializer::host_fn("wrong_shape", |_, dtype, _| HostTensor::float(dtype, &[3], vec![1.0, 2.0, 3.0]).unwrap()))
+            .initializer(Initializer::host_fn("wrong_shape", |_, dtype, _| {
+                HostTensor::float(dtype, &[3], vec![1.0, 2.0, 3.0]).unwrap()
+            }))
             .caching_device(t.device.as_str())
             .get()
             .unwrap());
@@ -169,7 +196,12 @@ fn assign_checks_dtype_and_size() {
         assert_eq!(s.read_f32(&v).unwrap(), vec![1.0, 2.0, 3.0, 4.0]);
         // Assigned variables count as initialized: the initializer skips them.
         s.global_variables_initializer().unwrap();
-        assert_eq!(s.read_f32(&v).unwrap(), vec![1.0, 2.0, 3.0, 4.0], "[{}] initializer overwrote an assigned value", t.label);
+        assert_eq!(
+            s.read_f32(&v).unwrap(),
+            vec![1.0, 2.0, 3.0, 4.0],
+            "[{}] initializer overwrote an assigned value",
+            t.label
+        );
     }
 }
 

@@ -12,9 +12,17 @@ fn huge_variables_are_refused_before_allocation() {
         let shapes: [&[u64]; 3] = [&[1 << 40, 1 << 20], &[u64::MAX / 4], &[1 << 31, 1 << 31]];
         let mut vars = Vec::new();
         for (i, shape) in shapes.iter().enumerate() {
-            for init in [Initializer::zeros(), Initializer::random_normal(0.0, 1.0), Initializer::constant_list(&[1.0, 2.0])] {
+            for init in
+                [Initializer::zeros(), Initializer::random_normal(0.0, 1.0), Initializer::constant_list(&[1.0, 2.0])]
+            {
                 let name = format!("v{i}_{}", init.kind_name());
-                vars.push(var(g.get_variable(&name).shape(shape.to_vec()).initializer(init).caching_device(t.device.as_str()).get().unwrap()));
+                vars.push(var(g
+                    .get_variable(&name)
+                    .shape(shape.to_vec())
+                    .initializer(init)
+                    .caching_device(t.device.as_str())
+                    .get()
+                    .unwrap()));
             }
         }
         let p = g
@@ -28,7 +36,12 @@ fn huge_variables_are_refused_before_allocation() {
         let before = s.bytes_in_use(&t.device).unwrap();
         for v in &vars {
             let e = s.variables_initializer(std::slice::from_ref(v)).unwrap_err();
-            assert!(matches!(e, GpuError::TooLarge { .. } | GpuError::OutOfMemory { .. }), "[{}] {}: {e}", t.label, v.key());
+            assert!(
+                matches!(e, GpuError::TooLarge { .. } | GpuError::OutOfMemory { .. }),
+                "[{}] {}: {e}",
+                t.label,
+                v.key()
+            );
             assert!(e.to_string().contains(v.key()), "[{}] error names the variable: {e}", t.label);
             assert!(s.read(v).is_err());
         }
@@ -43,7 +56,13 @@ fn huge_variables_are_refused_before_allocation() {
 fn wrong_host_values_change_nothing() {
     for t in targets("wrong_host_values_change_nothing") {
         let g = Graph::new();
-        let v = var(g.get_variable("v").shape([3]).initializer(Initializer::ones()).caching_device(t.device.as_str()).get().unwrap());
+        let v = var(g
+            .get_variable("v")
+            .shape([3])
+            .initializer(Initializer::ones())
+            .caching_device(t.device.as_str())
+            .get()
+            .unwrap());
         let s = Session::new(&g).unwrap();
         s.global_variables_initializer().unwrap();
         assert!(s.assign_f32(&v, &[1.0; 4]).is_err(), "[{}]", t.label);

@@ -12,7 +12,14 @@ fn bytes_are_accounted_per_device_and_variable() {
     for t in targets("memory accounting") {
         let g = Graph::new();
         let a = var(g.get_variable("a").shape([100u64]).caching_device(t.device.as_str()).get().unwrap());
-        let h = var(g.get_variable("h").shape([3u64]).dtype(DType::Float16).initializer(Initializer::ones()).caching_device(t.device.as_str()).get().unwrap());
+        let h = var(g
+            .get_variable("h")
+            .shape([3u64])
+            .dtype(DType::Float16)
+            .initializer(Initializer::ones())
+            .caching_device(t.device.as_str())
+            .get()
+            .unwrap());
         let s = Session::new(&g).unwrap();
         assert_eq!(s.bytes_in_use(&t.device).unwrap(), 0);
         s.global_variables_initializer().unwrap();
@@ -47,8 +54,14 @@ fn device_listing_is_complete_and_ordered() {
         assert!(dev.max_storage_buffer_binding_size > 0 && dev.max_buffer_size > 0);
         eprintln!(
             "{} {:?} {:?} '{}' max_buffer={} max_binding={} f16={} bytes_in_use={}",
-            dev.name, dev.backend, dev.device_type, dev.adapter_name, dev.max_buffer_size,
-            dev.max_storage_buffer_binding_size, dev.shader_f16, dev.bytes_in_use()
+            dev.name,
+            dev.backend,
+            dev.device_type,
+            dev.adapter_name,
+            dev.max_buffer_size,
+            dev.max_storage_buffer_binding_size,
+            dev.shader_f16,
+            dev.bytes_in_use()
         );
     }
     let rank = |t: wgpu::DeviceType| match t {
@@ -125,7 +138,8 @@ fn user_kernels_can_bind_variable_buffers() {
         let mut enc = b.device.create_command_encoder(&Default::default());
         for c in &b.chunks {
             let usage = c.buffer.usage();
-            assert!(usage.contains(wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST));
+            assert!(usage
+                .contains(wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST));
             let bg = b.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: None,
                 layout: &pipeline.get_bind_group_layout(0),
@@ -170,9 +184,28 @@ fn scalars_and_empty_variables_work_everywhere() {
     let mut cases = GpuCases::new("scalars_and_empty_variables_work_everywhere");
     for t in targets("scalars and empty") {
         let g = Graph::new();
-        let s0 = var(g.get_variable("s").shape(Vec::<u64>::new()).initializer(Initializer::constant(3.0)).caching_device(t.device.as_str()).get().unwrap());
-        let e0 = var(g.get_variable("e").shape([0u64]).initializer(Initializer::ones()).caching_device(t.device.as_str()).get().unwrap());
-        let h0 = var(g.get_variable("h").shape([3u64, 0]).dtype(DType::Float16).initializer(Initializer::random_uniform(0.0, 1.0)).caching_device(t.device.as_str()).get().unwrap());
+        let s0 = var(g
+            .get_variable("s")
+            .shape(Vec::<u64>::new())
+            .initializer(Initializer::constant(3.0))
+            .caching_device(t.device.as_str())
+            .get()
+            .unwrap());
+        let e0 = var(g
+            .get_variable("e")
+            .shape([0u64])
+            .initializer(Initializer::ones())
+            .caching_device(t.device.as_str())
+            .get()
+            .unwrap());
+        let h0 = var(g
+            .get_variable("h")
+            .shape([3u64, 0])
+            .dtype(DType::Float16)
+            .initializer(Initializer::random_uniform(0.0, 1.0))
+            .caching_device(t.device.as_str())
+            .get()
+            .unwrap());
         let s = Session::new(&g).unwrap();
         s.global_variables_initializer().unwrap_or_else(|e| panic!("[{}] {e}", t.label));
         assert_eq!(s.read_f32(&s0).unwrap(), vec![3.0], "[{}]", t.label);
@@ -208,7 +241,14 @@ fn a_session_is_shared_between_threads() {
     let g = Graph::new();
     g.set_seed(4);
     let vars: Vec<_> = (0..16)
-        .map(|i| var(g.get_variable(&format!("t{i}")).shape([257u64]).initializer(Initializer::random_uniform(0.0, 1.0)).get().unwrap()))
+        .map(|i| {
+            var(g
+                .get_variable(&format!("t{i}"))
+                .shape([257u64])
+                .initializer(Initializer::random_uniform(0.0, 1.0))
+                .get()
+                .unwrap())
+        })
         .collect();
     let s = Session::new(&g).unwrap();
     crossbeam::scope(|sc| {

@@ -5,7 +5,9 @@ mod common;
 
 use common::*;
 use half::{bf16, f16};
-use varscope_core::{CachingDevice, DType, Distribution, FanMode, Graph, HostTensor, Initializer, Partitioner, Variable};
+use varscope_core::{
+    CachingDevice, DType, Distribution, FanMode, Graph, HostTensor, Initializer, Partitioner, Variable,
+};
 use varscope_gpu::{HostValues, Session, SessionOptions};
 
 /// Bound, in ulp, of the normal family against the host reference (runtime.md section
@@ -86,7 +88,9 @@ fn every_initializer_matches_the_reference_on_every_device() {
                 g.set_seed(1234);
                 let mut vars = Vec::new();
                 for (name, init, exact) in initializers() {
-                    if (name == "identity" && shape.len() != 2) || (matches!(name, "constant_list" | "orthogonal") && shape == [1]) {
+                    if (name == "identity" && shape.len() != 2)
+                        || (matches!(name, "constant_list" | "orthogonal") && shape == [1])
+                    {
                         continue;
                     }
                     let v = var(g
@@ -102,7 +106,12 @@ fn every_initializer_matches_the_reference_on_every_device() {
                 let s = Session::new(&g).unwrap();
                 s.global_variables_initializer().unwrap_or_else(|e| panic!("[{}] init: {e}", t.label));
                 for (name, v, exact) in &vars {
-                    assert_eq!(s.variable_device(v).as_deref(), Some(t.device.as_str()), "[{}] {name}: placement", t.label);
+                    assert_eq!(
+                        s.variable_device(v).as_deref(),
+                        Some(t.device.as_str()),
+                        "[{}] {name}: placement",
+                        t.label
+                    );
                     let got = s.read(v).unwrap_or_else(|e| panic!("[{}] {name}: {e}", t.label));
                     let ulp = compare(&t, &format!("{name} {dtype} {shape:?}"), v, &got, &reference_bytes(v), *exact);
                     if ulp > 0 {
@@ -228,7 +237,11 @@ fn partitioned_equals_unpartitioned() {
             let whole = var(g1
                 .variable_scope("s")
                 .run_plain(|_| {
-                    g1.get_variable("p").shape([10u64, 7]).initializer(init.clone()).caching_device(t.device.as_str()).get()
+                    g1.get_variable("p")
+                        .shape([10u64, 7])
+                        .initializer(init.clone())
+                        .caching_device(t.device.as_str())
+                        .get()
                 })
                 .unwrap()
                 .unwrap());
@@ -269,7 +282,8 @@ fn device_function_spreads_shards_over_devices() {
     let n = names.len();
     let g1 = Graph::new();
     g1.set_seed(3);
-    let whole = var(g1.get_variable("e").shape([12u64, 4]).initializer(Initializer::random_uniform(0.0, 1.0)).get().unwrap());
+    let whole =
+        var(g1.get_variable("e").shape([12u64, 4]).initializer(Initializer::random_uniform(0.0, 1.0)).get().unwrap());
     let g2 = Graph::new();
     g2.set_seed(3);
     let names2 = names.clone();
@@ -316,8 +330,11 @@ fn creation_order_does_not_change_values() {
             }
             let s = Session::new(&g).unwrap();
             s.global_variables_initializer().unwrap();
-            let mut vals: Vec<(String, Vec<u64>)> =
-                out.iter().filter(|(n, _)| !n.starts_with('x')).map(|(n, v)| (n.clone(), s.read(v).unwrap().to_bits_vec())).collect();
+            let mut vals: Vec<(String, Vec<u64>)> = out
+                .iter()
+                .filter(|(n, _)| !n.starts_with('x'))
+                .map(|(n, v)| (n.clone(), s.read(v).unwrap().to_bits_vec()))
+                .collect();
             vals.sort();
             vals
         };
@@ -346,7 +363,14 @@ fn chunked_equals_unchunked() {
             .iter()
             .map(|(n, d, i, len)| {
                 let shape = if *n == "o" { vec![8u64, 8] } else { vec![*len] };
-                var(g.get_variable(n).shape(shape).dtype(*d).initializer(i.clone()).caching_device(t.device.as_str()).get().unwrap())
+                var(g
+                    .get_variable(n)
+                    .shape(shape)
+                    .dtype(*d)
+                    .initializer(i.clone())
+                    .caching_device(t.device.as_str())
+                    .get()
+                    .unwrap())
             })
             .collect();
         let plain = Session::new(&g).unwrap();
@@ -382,9 +406,27 @@ fn variables_on_two_adapters_in_one_session() {
     }
     let g = Graph::new();
     g.set_seed(21);
-    let a = var(g.get_variable("a").shape([100u64]).initializer(Initializer::random_uniform(0.0, 1.0)).caching_device("/gpu:0").get().unwrap());
-    let b = var(g.get_variable("b").shape([100u64]).initializer(Initializer::random_uniform(0.0, 1.0)).caching_device("/device:GPU:1").get().unwrap());
-    let c = var(g.get_variable("c").shape([100u64]).initializer(Initializer::random_uniform(0.0, 1.0)).caching_device("/cpu:0").get().unwrap());
+    let a = var(g
+        .get_variable("a")
+        .shape([100u64])
+        .initializer(Initializer::random_uniform(0.0, 1.0))
+        .caching_device("/gpu:0")
+        .get()
+        .unwrap());
+    let b = var(g
+        .get_variable("b")
+        .shape([100u64])
+        .initializer(Initializer::random_uniform(0.0, 1.0))
+        .caching_device("/device:GPU:1")
+        .get()
+        .unwrap());
+    let c = var(g
+        .get_variable("c")
+        .shape([100u64])
+        .initializer(Initializer::random_uniform(0.0, 1.0))
+        .caching_device("/cpu:0")
+        .get()
+        .unwrap());
     let s = Session::new(&g).unwrap();
     s.global_variables_initializer().unwrap();
     assert_eq!(s.variable_device(&a).unwrap(), "/gpu:0");
@@ -407,7 +449,9 @@ fn round_trip_values(dtype: DType, shape: &[u64]) -> HostValues {
         DType::BFloat16 => HostValues::from_bf16(shape, &f.iter().map(|&x| bf16::from_f64(x)).collect::<Vec<_>>()),
         DType::Int32 => HostValues::from_i32(shape, &(0..n as i32).map(|i| i * 7919 - 100_000).collect::<Vec<_>>()),
         DType::Int64 => HostValues::from_i64(shape, &(0..n as i64).map(|i| i << 40).collect::<Vec<_>>()),
-        DType::UInt32 => HostValues::from_u32(shape, &(0..n as u32).map(|i| i.wrapping_mul(2_654_435_761)).collect::<Vec<_>>()),
+        DType::UInt32 => {
+            HostValues::from_u32(shape, &(0..n as u32).map(|i| i.wrapping_mul(2_654_435_761)).collect::<Vec<_>>())
+        }
         DType::Bool => HostValues::from_bool(shape, &(0..n).map(|i| i % 3 == 0).collect::<Vec<_>>()),
         _ => unreachable!(),
     }
@@ -476,7 +520,8 @@ fn thousands_of_small_variables_in_one_call_match_the_reference() {
             .map(|i| {
                 let k = i % inits.len();
                 let (name, init, _) = &inits[k];
-                let shape = if matches!(*name, "identity" | "orthogonal") { vec![5u64, 7] } else { vec![(i % 37 + 3) as u64] };
+                let shape =
+                    if matches!(*name, "identity" | "orthogonal") { vec![5u64, 7] } else { vec![(i % 37 + 3) as u64] };
                 let dtype = [DType::Float32, DType::Float16, DType::BFloat16][i % 3];
                 let v = var(g
                     .get_variable(&format!("v{i}"))
@@ -516,7 +561,14 @@ fn large_variables_match_the_reference() {
         let vars: Vec<(Variable, Exact)> = specs
             .iter()
             .map(|(n, d, i, e)| {
-                let v = var(g.get_variable(n).shape([(1u64 << 19) + 3]).dtype(*d).initializer(i.clone()).caching_device(t.device.as_str()).get().unwrap());
+                let v = var(g
+                    .get_variable(n)
+                    .shape([(1u64 << 19) + 3])
+                    .dtype(*d)
+                    .initializer(i.clone())
+                    .caching_device(t.device.as_str())
+                    .get()
+                    .unwrap());
                 (v, *e)
             })
             .collect();

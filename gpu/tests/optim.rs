@@ -558,17 +558,15 @@ fn training_continues_after_a_checkpoint_restore() {
                 var(g.get_variable("m/b").shape([5]).initializer(Initializer::zeros()).get().unwrap()),
             ]
         };
-        let steps = |trainer: &mut Trainer,
-                     vars: &[Variable],
-                     grads: &Gradients,
-                     range: std::ops::RangeInclusive<u64>| {
-            for step in range {
-                for (i, v) in vars.iter().enumerate() {
-                    grads.write_f32(v, &grad_values(v.num_elements().unwrap() as usize, step, i)).unwrap();
+        let steps =
+            |trainer: &mut Trainer, vars: &[Variable], grads: &Gradients, range: std::ops::RangeInclusive<u64>| {
+                for step in range {
+                    for (i, v) in vars.iter().enumerate() {
+                        grads.write_f32(v, &grad_values(v.num_elements().unwrap() as usize, step, i)).unwrap();
+                    }
+                    trainer.apply_gradients(grads).unwrap();
                 }
-                trainer.apply_gradients(grads).unwrap();
-            }
-        };
+            };
         let path = std::env::temp_dir().join(format!(
             "varscope_optim_{}_{}.ckpt",
             std::process::id(),
@@ -640,14 +638,16 @@ fn adam_resumed_at_step_2000_matches_an_uninterrupted_run_bit_for_bit() {
         let v2 = build(&g2);
         let s2 = session(&g2, &t);
         let slots2 = g2.create_slots(&v2, &Optimizer::adam()).unwrap();
-        let mk = |name: &str| g2.variable(Initializer::zeros()).shape(&[]).name(name).trainable(false).create().unwrap();
+        let mk =
+            |name: &str| g2.variable(Initializer::zeros()).shape(&[]).name(name).trainable(false).create().unwrap();
         let (p1, p2) = (mk("beta1_power"), mk("beta2_power"));
         let mut state2 = vec![v2.clone()];
         state2.extend(slots2.iter().cloned());
         state2.extend([p1.clone(), p2.clone()]);
         let pairs: Vec<(Variable, &HostValues)> = state2.iter().cloned().zip(saved.iter()).collect();
         s2.assign_many(&pairs).unwrap();
-        let mut tr2 = Trainer::with_state(&s2, Optimizer::adam(), std::slice::from_ref(&v2), &[slots2], Some((p1, p2))).unwrap();
+        let mut tr2 =
+            Trainer::with_state(&s2, Optimizer::adam(), std::slice::from_ref(&v2), &[slots2], Some((p1, p2))).unwrap();
         assert_eq!(tr2.step(), 2_000, "{}", t.label);
         adam_steps(&s2, &mut tr2, &v2, 2_000, 10);
         assert_eq!(tr2.step(), 2_010, "{}", t.label);
@@ -682,7 +682,12 @@ fn read_many_equals_one_read_per_variable() {
         let vars: Vec<_> = (0..300)
             .map(|i| {
                 let shape = [(i % 7 + 1) as u64, 33];
-                var(g.get_variable(&format!("v{i}")).shape(shape).initializer(Initializer::random_normal(0.0, 1.0)).get().unwrap())
+                var(g
+                    .get_variable(&format!("v{i}"))
+                    .shape(shape)
+                    .initializer(Initializer::random_normal(0.0, 1.0))
+                    .get()
+                    .unwrap())
             })
             .collect();
         let s = session(&g, &t);
@@ -692,8 +697,14 @@ fn read_many_equals_one_read_per_variable() {
             assert_eq!(m.to_bits_vec(), s.read(v).unwrap().to_bits_vec(), "{}: {}", t.label, v.key());
         }
         // assign_many writes them all back (here: negated) in one call.
-        let neg: Vec<HostValues> =
-            many.iter().zip(&vars).map(|(m, v)| HostValues::from_f32(&v.dims().unwrap(), &m.to_f32_vec().iter().map(|x| -x).collect::<Vec<_>>()).unwrap()).collect();
+        let neg: Vec<HostValues> = many
+            .iter()
+            .zip(&vars)
+            .map(|(m, v)| {
+                HostValues::from_f32(&v.dims().unwrap(), &m.to_f32_vec().iter().map(|x| -x).collect::<Vec<_>>())
+                    .unwrap()
+            })
+            .collect();
         s.assign_many(&vars.iter().cloned().zip(neg.iter()).collect::<Vec<_>>()).unwrap();
         for (v, m) in vars.iter().zip(&many) {
             let want: Vec<f32> = m.to_f32_vec().iter().map(|x| -x).collect();
@@ -722,7 +733,7 @@ fn handles_are_owned_send_and_sync() {
     let m = Model { _graph: g, session: s, trainer };
     let values = std::thread::spawn(move || {
         let mut m = m;
-        let grads = Gradients::new(m.trainer.session(), &[w.clone()]).unwrap();
+        let grads = Gradients::new(m.trainer.session(), std::slice::from_ref(&w)).unwrap();
         grads.write_f32(&w, &[0.25, 0.5]).unwrap();
         m.trainer.apply_gradients(&grads).unwrap();
         m.session.read_f32(&w).unwrap()

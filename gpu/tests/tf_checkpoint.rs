@@ -267,7 +267,9 @@ fn restore_options_and_unsupported_dtypes() {
     // slots there, which this graph lacks: an error, as for safetensors.)
     let scoped = RestoreOptions::default().map("model/mlp/layer1/", "net/mlp/layer1/");
     match checkpoint::restore(&s, fixture("mlp_adam"), &scoped) {
-        Err(CheckpointError::Format(FormatError::MapTargetNotFound { tensor, .. })) => assert!(tensor.ends_with("/Adam"), "{tensor}"),
+        Err(CheckpointError::Format(FormatError::MapTargetNotFound { tensor, .. })) => {
+            assert!(tensor.ends_with("/Adam"), "{tensor}")
+        }
         other => panic!("{other:?}"),
     }
     let options = RestoreOptions::default()

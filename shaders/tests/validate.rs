@@ -4,9 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use varscope_shaders::{
-    Binding, Shader, INIT_KINDS, INIT_LAYOUTS, OPT_KINDS, PRELUDES, UPDATE_OPS, WORKGROUP_SIZE,
-};
+use varscope_shaders::{Binding, Shader, INIT_KINDS, INIT_LAYOUTS, OPT_KINDS, PRELUDES, UPDATE_OPS, WORKGROUP_SIZE};
 
 /// What the session requests from every adapter: WebGPU defaults, nothing more.
 fn capabilities() -> naga::valid::Capabilities {
@@ -78,11 +76,8 @@ fn every_wgsl_file_is_registered() {
             on_disk.insert(format!("shaders/{name}"));
         }
     }
-    let registered: BTreeSet<String> = Shader::ALL
-        .iter()
-        .map(|s| s.label().to_string())
-        .chain(PRELUDES.iter().map(|(l, _)| l.to_string()))
-        .collect();
+    let registered: BTreeSet<String> =
+        Shader::ALL.iter().map(|s| s.label().to_string()).chain(PRELUDES.iter().map(|(l, _)| l.to_string())).collect();
     let missing: Vec<_> = on_disk.difference(&registered).collect();
     assert!(missing.is_empty(), "WGSL files not in the registry: {missing:?}");
     let stale: Vec<_> = registered.difference(&on_disk).collect();
@@ -205,8 +200,7 @@ fn declared_bindings_and_overrides_match_the_registry() {
             })
             .collect();
         declared.sort_by_key(|(i, _)| *i);
-        let expected: Vec<(u32, Binding)> =
-            shader.bindings().iter().enumerate().map(|(i, b)| (i as u32, *b)).collect();
+        let expected: Vec<(u32, Binding)> = shader.bindings().iter().enumerate().map(|(i, b)| (i as u32, *b)).collect();
         assert_eq!(declared, expected, "{}: bindings differ from Shader::bindings()", shader.label());
         let mut overrides: Vec<String> = module.overrides.iter().filter_map(|(_, o)| o.name.clone()).collect();
         overrides.sort();

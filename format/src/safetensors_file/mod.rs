@@ -46,8 +46,8 @@ mod write;
 pub use crate::dtype::{can_convert, convert_into, StoredDType};
 pub use header::{CheckpointInfo, Partitioning, TensorInfo};
 pub use plan::{
-    for_each_run, part_bytes, place_part, plan_restore, plan_save, scope_prefix, tensor_name, units_of, Pair, Part, RestorePlan,
-    SaveTensor, Unit,
+    for_each_run, part_bytes, place_part, plan_restore, plan_save, scope_prefix, tensor_name, units_of, Pair, Part,
+    RestorePlan, SaveTensor, Unit,
 };
 pub use read::{checksum, inspect, verify, CheckpointReader, ChecksumStatus, VerifyReport};
 pub use write::{check_save_destination, remove_stale_temporaries, AtomicFile, CheckpointWriter};

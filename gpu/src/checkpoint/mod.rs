@@ -69,7 +69,6 @@ impl From<varscope_format::tf::TfError> for CheckpointError {
     fn from(e: varscope_format::tf::TfError) -> Self {
         CheckpointError::Tf(Box::new(e))
     }
-
 }
 
 /// Result with [`CheckpointError`].
@@ -314,7 +313,12 @@ fn write_plan(
                 len: 0,
             })?;
             batch_bytes += bytes.len() as u64;
-            batch.push(session_io::Write { variable: part.variable.clone(), dtype: u.dtype, shape: part.shape.clone(), bytes });
+            batch.push(session_io::Write {
+                variable: part.variable.clone(),
+                dtype: u.dtype,
+                shape: part.shape.clone(),
+                bytes,
+            });
         }
         if batch_bytes >= session_io::BATCH_BYTES {
             session_io::write_many(session, std::mem::take(&mut batch))?;
@@ -332,4 +336,29 @@ fn write_plan(
         session_io::write_many(session, batch)?;
     }
     Ok(restored)
+}
+
+// ----- the session's checkpoint methods ----------------------------------------------------
+
+impl Session {
+    /// Saves every global variable to `path` ([`save`] with default options): a
+    /// safetensors file, or a TensorFlow bundle where the checkpoint module writes one.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<SaveReport> {
+        save(self, path, &SaveOptions::default())
+    }
+
+    /// [`save`] with options.
+    pub fn save_with(&self, path: impl AsRef<Path>, options: &SaveOptions) -> Result<SaveReport> {
+        save(self, path, options)
+    }
+
+    /// Restores every global variable from `path` ([`restore`] with default options).
+    pub fn restore(&self, path: impl AsRef<Path>) -> Result<RestoreReport> {
+        restore(self, path, &RestoreOptions::default())
+    }
+
+    /// [`restore`] with options.
+    pub fn restore_with(&self, path: impl AsRef<Path>, options: &RestoreOptions) -> Result<RestoreReport> {
+        restore(self, path, options)
+    }
 }

@@ -154,4 +154,3 @@ pub enum OptimError {
 
 /// Result with [`OptimError`].
 pub type OptimResult<T> = std::result::Result<T, OptimError>;
-

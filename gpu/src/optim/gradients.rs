@@ -46,7 +46,9 @@ pub struct Gradients {
 
 impl std::fmt::Debug for Gradients {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gradients").field("variables", &self.entries.iter().map(|e| e.var.key()).collect::<Vec<_>>()).finish()
+        f.debug_struct("Gradients")
+            .field("variables", &self.entries.iter().map(|e| e.var.key()).collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -96,8 +98,12 @@ impl Gradients {
                 if pending.is_empty() {
                     return Ok(());
                 }
-                let label = format!("varscope gradients ({} ranges, first {})", pending.len(), entries[pending[0].0].var.key());
-                let buf = l.pool().alloc_variable(d.gpu, d.info, &label, *size).map_err(|m| d.error("allocate gradients", m))?;
+                let label =
+                    format!("varscope gradients ({} ranges, first {})", pending.len(), entries[pending[0].0].var.key());
+                let buf = l
+                    .pool()
+                    .alloc_variable(d.gpu, d.info, &label, *size)
+                    .map_err(|m| d.error("allocate gradients", m))?;
                 for (e, offset, start, count) in pending.drain(..) {
                     if let GradStorage::Gpu(c) = &mut entries[e].storage {
                         c.push(GradChunk { buf: buf.clone(), offset, start, count });
@@ -205,8 +211,10 @@ impl Gradients {
         let e = self.entry(v)?;
         match (&e.storage, session.dev(e.dev)) {
             (GradStorage::Gpu(chunks), Some(d)) => {
-                let ranges: Vec<ReadRange> =
-                    chunks.iter().map(|c| ReadRange { buffer: c.buf.buffer.clone(), offset: c.offset, bytes: c.count * 4 }).collect();
+                let ranges: Vec<ReadRange> = chunks
+                    .iter()
+                    .map(|c| ReadRange { buffer: c.buf.buffer.clone(), offset: c.offset, bytes: c.count * 4 })
+                    .collect();
                 let mut out: Vec<f32> = Vec::new();
                 session.locked().read_ranges(d, &format!("read gradient of {}", v.key()), &ranges, |_, b| {
                     out.extend_from_slice(bytemuck::cast_slice(b))

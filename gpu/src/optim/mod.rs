@@ -43,7 +43,6 @@
 //! parameter rows), `trainer` ([`Trainer`]), `updates` (assign/scatter on the session),
 //! `regularize` (regularization losses on the session).
 
-
 mod error;
 mod gradients;
 mod regularize;
@@ -71,7 +70,11 @@ fn check_f32(op: &'static str, v: &Variable) -> OptimResult<u64> {
     if v.dtype() != DType::Float32 {
         return Err(unsupported(op, v));
     }
-    v.num_elements().ok_or_else(|| OptimError::BadShape { op, variable: v.key().to_string(), shape: v.shape().to_string() })
+    v.num_elements().ok_or_else(|| OptimError::BadShape {
+        op,
+        variable: v.key().to_string(),
+        shape: v.shape().to_string(),
+    })
 }
 
 fn ensure_initialized(s: &Session, v: &Variable) -> OptimResult<()> {

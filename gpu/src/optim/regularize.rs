@@ -71,7 +71,10 @@ impl Session {
                 }
             }
             let out_bytes = (owners.len() as u64 * 8).max(8);
-            let sums = l.pool().acquire(d.gpu, dev, Use::Variable, out_bytes).map_err(|m| d.error("regularization losses", m))?;
+            let sums = l
+                .pool()
+                .acquire(d.gpu, dev, Use::Variable, out_bytes)
+                .map_err(|m| d.error("regularization losses", m))?;
             let (mut launch, _) = l.launch(d, "regularization losses");
             for (buf, rows) in &mut groups {
                 let mut total = 0u32;
@@ -80,8 +83,11 @@ impl Session {
                     total += r.count.div_ceil(REDUCE_SEGMENT);
                 }
                 let rows_b = launch.params(bytemuck::cast_slice(rows))?;
-                let params_b =
-                    launch.params(bytemuck::bytes_of(&RowParams { num_rows: rows.len() as u32, total, _pad: [0; 2] }))?;
+                let params_b = launch.params(bytemuck::bytes_of(&RowParams {
+                    num_rows: rows.len() as u32,
+                    total,
+                    _pad: [0; 2],
+                }))?;
                 launch.dispatch(Shader::Reduce, &[], &[&rows_b, &params_b, buf, &sums], total)?;
             }
             let submitted = launch.submit();
@@ -91,7 +97,9 @@ impl Session {
             }
             let mut partials: Vec<f32> = Vec::new();
             let range = ReadRange { buffer: sums.clone(), offset: 0, bytes: owners.len() as u64 * 8 };
-            let res = l.read_ranges(d, "regularization losses", &[range], |_, b| partials.extend_from_slice(bytemuck::cast_slice(b)));
+            let res = l.read_ranges(d, "regularization losses", &[range], |_, b| {
+                partials.extend_from_slice(bytemuck::cast_slice(b))
+            });
             l.pool().recycle(dev, Use::Variable, sums);
             res?;
             let mut acc: HashMap<usize, (f64, f64)> = HashMap::new();

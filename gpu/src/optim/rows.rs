@@ -2,9 +2,7 @@
 //! parameter blocks, elementwise constraint codes, norm-constraint rows.
 
 use varscope_core::{Constraint, Optimizer};
-use varscope_shaders::{
-    OptimParams, NormRow, CONSTRAINT_CLAMP, CONSTRAINT_NONE, NORM_MAX, NORM_MIN_MAX, NORM_UNIT,
-};
+use varscope_shaders::{NormRow, OptimParams, CONSTRAINT_CLAMP, CONSTRAINT_NONE, NORM_MAX, NORM_MIN_MAX, NORM_UNIT};
 
 pub(crate) fn opt_code(o: &Optimizer) -> Option<u32> {
     use varscope_shaders as s;

@@ -76,7 +76,8 @@ fn stored_power(beta: f32, t: u64) -> f32 {
 /// returned.
 pub(crate) fn recover_step(beta1: f32, beta2: f32, p1: f32, p2: f32) -> u64 {
     let estimate = |b: f32, p: f32| -> Option<u64> {
-        (p > 0.0 && b > 0.0 && b < 1.0).then(|| ((f64::from(p).ln() / f64::from(b).ln()).round() as i64 - 1).max(0) as u64)
+        (p > 0.0 && b > 0.0 && b < 1.0)
+            .then(|| ((f64::from(p).ln() / f64::from(b).ln()).round() as i64 - 1).max(0) as u64)
     };
     let exact = |t: u64| stored_power(beta1, t) == p1 && stored_power(beta2, t) == p2;
     for (b, p) in [(beta1, p1), (beta2, p2)] {
@@ -188,7 +189,15 @@ impl Trainer {
             init.push(b.clone());
         }
         session.variables_initializer(&init)?;
-        let mut t = Trainer { session: session.clone(), optimizer, vars: var_list.to_vec(), slots, index, beta_powers, step: 0 };
+        let mut t = Trainer {
+            session: session.clone(),
+            optimizer,
+            vars: var_list.to_vec(),
+            slots,
+            index,
+            beta_powers,
+            step: 0,
+        };
         t.reload_step()?;
         Ok(t)
     }
@@ -243,7 +252,10 @@ impl Trainer {
     pub fn apply_gradients(&mut self, grads: &Gradients) -> OptimResult<StepStats> {
         let s = &self.session;
         if !s.same_session(grads.session()) {
-            return Err(OptimError::OtherSession { what: "gradients", variable: grads.entries.first().map(|e| e.var.key().to_string()).unwrap_or_default() });
+            return Err(OptimError::OtherSession {
+                what: "gradients",
+                variable: grads.entries.first().map(|e| e.var.key().to_string()).unwrap_or_default(),
+            });
         }
         let mut pairs: Vec<usize> = Vec::with_capacity(grads.entries.len());
         let mut needed: Vec<Variable> = Vec::new();
@@ -291,8 +303,10 @@ impl Trainer {
             }
         }
         self.step = step;
-        let rest: Vec<(Variable, HostValues)> =
-            powers.into_iter().map(|(p, x)| HostValues::from_f32(&[], &[x]).map(|h| (p, h))).collect::<Result<_, _>>()?;
+        let rest: Vec<(Variable, HostValues)> = powers
+            .into_iter()
+            .map(|(p, x)| HostValues::from_f32(&[], &[x]).map(|h| (p, h)))
+            .collect::<Result<_, _>>()?;
         if !rest.is_empty() {
             s.assign_many(&rest.iter().map(|(p, h)| (p.clone(), h)).collect::<Vec<_>>())?;
         }
@@ -312,8 +326,9 @@ impl Trainer {
         let mut k = 0;
         for &(i, gi) in list {
             let v = &self.vars[i];
-            let grad =
-                grads.host(&grads.entries[gi].var).ok_or_else(|| OptimError::NoGradient { variable: v.key().to_string() })?;
+            let grad = grads
+                .host(&grads.entries[gi].var)
+                .ok_or_else(|| OptimError::NoGradient { variable: v.key().to_string() })?;
             let nslots = self.slots[i].len();
             let (var, slots) = values[k..k + 1 + nslots].split_at_mut(1);
             let mut slot_vals: Vec<Vec<f32>> = slots.iter_mut().map(std::mem::take).collect();
@@ -446,9 +461,8 @@ impl Trainer {
                 };
             }
             let mut rows = groups[key].clone();
-            let (total, tiles) = varscope_shaders::optim_tiles(&mut rows).ok_or_else(|| {
-                d.error("apply_gradients", "more than 2^32 invocations in one dispatch".into())
-            })?;
+            let (total, tiles) = varscope_shaders::optim_tiles(&mut rows)
+                .ok_or_else(|| d.error("apply_gradients", "more than 2^32 invocations in one dispatch".into()))?;
             let mut p = params;
             p.num_rows = rows.len() as u32;
             p.total = total;
@@ -467,7 +481,8 @@ impl Trainer {
                 total += r.groups;
             }
             let rows_b = launch.params(bytemuck::cast_slice(&rows))?;
-            let params_b = launch.params(bytemuck::bytes_of(&RowParams { num_rows: rows.len() as u32, total, _pad: [0; 2] }))?;
+            let params_b =
+                launch.params(bytemuck::bytes_of(&RowParams { num_rows: rows.len() as u32, total, _pad: [0; 2] }))?;
             launch.dispatch(Shader::Norm, &[], &[&rows_b, &params_b, &buf], total)?;
         }
         let norms = launch.dispatches() - updates;
@@ -480,7 +495,10 @@ impl Trainer {
             .iter()
             .map(|v| {
                 let cs = chunks_of(v)?;
-                let ranges = cs.iter().map(|c| ReadRange { buffer: c.buf.buffer.clone(), offset: c.offset, bytes: c.bytes }).collect();
+                let ranges = cs
+                    .iter()
+                    .map(|c| ReadRange { buffer: c.buf.buffer.clone(), offset: c.offset, bytes: c.bytes })
+                    .collect();
                 Ok((v.clone(), ranges, cs.iter().map(|c| c.start).collect()))
             })
             .collect::<OptimResult<_>>()?;
@@ -520,7 +538,10 @@ mod tests {
             .collect();
         let s = Session::new(&g).unwrap();
         if s.num_gpus() == 0 {
-            assert!(std::env::var("VARSCOPE_REQUIRE_GPU").as_deref() != Ok("1"), "VARSCOPE_REQUIRE_GPU=1 but no adapter");
+            assert!(
+                std::env::var("VARSCOPE_REQUIRE_GPU").as_deref() != Ok("1"),
+                "VARSCOPE_REQUIRE_GPU=1 but no adapter"
+            );
             eprintln!("SKIP: no GPU adapter");
             return;
         }

@@ -61,7 +61,6 @@ enum Source<'a> {
     Buffer(&'a wgpu::Buffer, u64),
 }
 
-
 impl Session {
     /// `assign` / `assign_add` / `assign_sub` of host values (one per element,
     /// row-major) to a float32 variable. `Assign` initializes an uninitialized variable;
@@ -319,7 +318,8 @@ impl Session {
                 continue;
             }
             let rows_b = launch.params(bytemuck::cast_slice(&rs))?;
-            let params_b = launch.params(bytemuck::bytes_of(&RowParams { num_rows: rs.len() as u32, total, _pad: [0; 2] }))?;
+            let params_b =
+                launch.params(bytemuck::bytes_of(&RowParams { num_rows: rs.len() as u32, total, _pad: [0; 2] }))?;
             launch.dispatch(Shader::Update, &[op.code()], &[&rows_b, &params_b, &srcs[ci], buf], total)?;
         }
         launch.submit()?;
@@ -351,4 +351,3 @@ impl Session {
         self.scatter_f32(v, UpdateOp::Sub, indices, updates)
     }
 }
-
