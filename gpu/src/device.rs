@@ -411,9 +411,7 @@ fn open_masked(backends: wgpu::Backends, mask: &AdapterMask, memory_limit: u64) 
         let uncaptured = Arc::new(Mutex::new(Vec::new()));
         let sink = uncaptured.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            if let Ok(mut s) = sink.lock() {
-                s.push(e.to_string());
-            }
+            crate::sync::lock(&sink).push(e.to_string());
         }));
         let di = describe(&info, &device, features.contains(wgpu::Features::SHADER_F16), memory_limit, false);
         out.push((di, gpu_of(device, queue, uncaptured)));

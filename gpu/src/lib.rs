@@ -59,6 +59,7 @@ mod kernels;
 mod launch;
 pub mod layout;
 pub mod optim;
+mod options;
 mod placement;
 mod pool;
 mod runtime_dir;

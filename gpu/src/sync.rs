@@ -36,13 +36,11 @@ pub(crate) fn map_read_all(
     for (i, (b, size)) in buffers.iter().enumerate() {
         let r = results.clone();
         b.map_async(wgpu::MapMode::Read, 0..*size, move |res| {
-            if let Ok(mut r) = r.lock() {
-                r[i] = Some(res);
-            }
+            lock(&r)[i] = Some(res);
         });
     }
     wait_idle(device)?;
-    let res = results.lock().map_err(|_| "map callback poisoned".to_string())?.clone();
+    let res = lock(&results).clone();
     let mut err = None;
     for (i, (b, size)) in buffers.iter().enumerate() {
         match &res[i] {

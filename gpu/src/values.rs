@@ -141,6 +141,8 @@ impl HostValues {
     /// Every element as `f64` (exact for every dtype except int64 beyond 2^53).
     pub fn to_f64_vec(&self) -> Vec<f64> {
         let b = &self.bytes;
+        // `chunks_exact(N)` yields slices of exactly N bytes, so each `try_into` into
+        // `[u8; N]` below cannot fail.
         match self.dtype {
             DType::Float32 => b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
             DType::Float64 => b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
