@@ -52,6 +52,7 @@
 #![warn(missing_docs)]
 
 pub mod checkpoint;
+pub use checkpoint::tf as tf_checkpoint;
 mod device;
 mod error;
 mod init;
@@ -67,7 +68,6 @@ mod scratch;
 mod session;
 mod storage;
 mod sync;
-pub mod tf_checkpoint;
 mod transfer;
 mod values;
 

@@ -27,6 +27,7 @@
 //!   read. A file truncated or rewritten meanwhile is an error, never a crash.
 
 mod session_io;
+pub mod tf;
 
 use std::path::{Path, PathBuf};
 
@@ -59,7 +60,7 @@ pub enum CheckpointError {
     #[error(transparent)]
     Gpu(#[from] GpuError),
 
-    /// An error of a TensorFlow bundle (see [`crate::tf_checkpoint`]); boxed, as its
+    /// An error of a TensorFlow bundle (see [`tf`]); boxed, as its
     /// variants carry several names.
     #[error(transparent)]
     Tf(Box<varscope_format::tf::TfError>),
@@ -241,7 +242,7 @@ pub struct RestoreReport {
 }
 
 /// Restores variables of `session` from the safetensors file `path` (or a TensorFlow
-/// checkpoint, see [`crate::tf_checkpoint::restore`]: the format is detected from the
+/// checkpoint, see [`tf::restore`]: the format is detected from the
 /// path): by name, through
 /// the assignment map, into any partitioning, converting between float dtypes.
 /// Restored variables count as initialized (initializers skip them).
@@ -252,7 +253,7 @@ pub struct RestoreReport {
 pub fn restore(session: &Session, path: impl AsRef<Path>, options: &RestoreOptions) -> Result<RestoreReport> {
     let path = path.as_ref();
     if varscope_format::tf::is_tf_checkpoint(path) {
-        return crate::tf_checkpoint::restore(session, path, options);
+        return tf::restore(session, path, options);
     }
     let graph = session.graph();
     let vars = options.variables.clone().unwrap_or_else(|| graph.global_variables());

@@ -3,14 +3,14 @@
 //! and 2.x restore. The bundle format itself is `varscope_format::tf` (host-only); this
 //! module moves values between it and the session.
 //!
-//! Names are the same as in the safetensors checkpoints ([`crate::checkpoint`]): a
+//! Names are the same as in the safetensors checkpoints ([`super`]): a
 //! variable's store key without `:0` (a slot's trailing `/` dropped), and a partitioned
 //! variable is one full tensor under its own key. In a bundle that full tensor's entry
 //! lists the shards as slices, exactly as TensorFlow's `Saver` writes it, so TensorFlow
 //! restores it into any partitioning, and varscope restores a TensorFlow-partitioned
 //! tensor into any partitioning of its own.
 //!
-//! [`crate::checkpoint::restore`] detects a TensorFlow checkpoint from the path and comes
+//! [`super::restore`] detects a TensorFlow checkpoint from the path and comes
 //! here, so one entry point restores both formats with the same [`RestoreOptions`].
 
 use std::collections::{HashMap, HashSet};
@@ -22,7 +22,7 @@ use varscope_format::tf::{BundleReader, BundleWriter, TensorInfo, TensorSlice, T
 
 use varscope_format::safetensors_file::{can_convert, convert_into, scope_prefix, units_of, Part, StoredDType, Unit};
 
-use crate::checkpoint::{CheckpointError, RestoreOptions, RestoreReport, Restored, Result, SaveOptions};
+use super::{CheckpointError, RestoreOptions, RestoreReport, Restored, Result, SaveOptions};
 use crate::error::GpuError;
 use crate::session::Session;
 use crate::values::HostValues;
