@@ -109,6 +109,10 @@ impl StoredDType {
             StoredDType::I32 => DType::Int32,
             StoredDType::I64 => DType::Int64,
             StoredDType::U32 => DType::UInt32,
+            StoredDType::I8 => DType::Int8,
+            StoredDType::U8 => DType::UInt8,
+            StoredDType::I16 => DType::Int16,
+            StoredDType::U16 => DType::UInt16,
             _ => return None,
         })
     }
@@ -124,6 +128,10 @@ impl StoredDType {
             DType::Int32 => StoredDType::I32,
             DType::Int64 => StoredDType::I64,
             DType::UInt32 => StoredDType::U32,
+            DType::Int8 => StoredDType::I8,
+            DType::UInt8 => StoredDType::U8,
+            DType::Int16 => StoredDType::I16,
+            DType::UInt16 => StoredDType::U16,
             _ => return None,
         })
     }

@@ -90,3 +90,47 @@ fn small_int_variables_initialize_read_and_assign_on_every_device() {
     }
     cases.finish();
 }
+
+#[test]
+fn small_int_variables_survive_a_checkpoint_on_every_device() {
+    for t in targets("small_int_variables_survive_a_checkpoint_on_every_device") {
+        let dir = std::env::temp_dir().join(format!(
+            "varscope-small-int-ckpt-{}-{}",
+            std::process::id(),
+            t.device.replace(['/', ':'], "_")
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("small.safetensors");
+        let build = |g: &Graph| -> Vec<varscope_core::Variable> {
+            DTYPES
+                .iter()
+                .map(|(d, _, _)| {
+                    var(g
+                        .get_variable(&format!("v_{}", d.name()))
+                        .shape([5])
+                        .dtype(*d)
+                        .caching_device(t.device.as_str())
+                        .get()
+                        .unwrap())
+                })
+                .collect()
+        };
+        let g = Graph::new();
+        let vars = build(&g);
+        let s = Session::new(&g).unwrap();
+        for ((d, lo, hi), v) in DTYPES.iter().zip(&vars) {
+            let vals = HostValues::from_f64_as(*d, &[5], &[*lo as f64, -1.0f64.max(*lo as f64), 0.0, 1.0, *hi as f64])
+                .unwrap();
+            s.assign(v, &vals).unwrap();
+        }
+        s.save(&path).unwrap_or_else(|e| panic!("{}: save: {e}", t.label));
+        let g2 = Graph::new();
+        let vars2 = build(&g2);
+        let s2 = Session::new(&g2).unwrap();
+        s2.restore(&path).unwrap_or_else(|e| panic!("{}: restore: {e}", t.label));
+        for (a, b) in vars.iter().zip(&vars2) {
+            assert_eq!(s.read(a).unwrap().bytes(), s2.read(b).unwrap().bytes(), "{}: {}", t.label, a.key());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
