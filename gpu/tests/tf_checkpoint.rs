@@ -373,3 +373,30 @@ fn export_for_tensorflow() {
     let report = tf_checkpoint::save(&s, out.join("model.ckpt-6"), &SaveOptions::default()).unwrap();
     assert_eq!(report.tensors.len(), 15);
 }
+
+#[test]
+fn tensorflow_small_integer_tensors_restore_into_small_integer_variables() {
+    // (name, dtype, shape, TensorFlow's bytes as the fixture script dumped them)
+    let cases: [(&str, DType, Vec<u64>, Vec<u8>); 4] = [
+        ("int8", DType::Int8, vec![5], vec![0x80, 0xff, 0x00, 0x01, 0x7f]),
+        ("uint8", DType::UInt8, vec![4], vec![0x00, 0x01, 0x80, 0xff]),
+        ("int16", DType::Int16, vec![2, 2], vec![0x00, 0x80, 0xff, 0xff, 0x00, 0x00, 0xff, 0x7f]),
+        ("uint16", DType::UInt16, vec![3], vec![0x00, 0x00, 0x01, 0x00, 0xff, 0xff]),
+    ];
+    for t in targets("tensorflow_small_integer_tensors_restore_into_small_integer_variables") {
+        let g = Graph::new();
+        let dtypes = g.scope("dtypes");
+        let vars: Vec<Variable> = cases
+            .iter()
+            .map(|(n, d, shape, _)| {
+                dtypes.var(n).shape(shape.clone()).dtype(*d).caching_device(t.device.as_str()).create().unwrap()
+            })
+            .collect();
+        let s = Session::new(&g).unwrap();
+        let opts = RestoreOptions::default().variables(vars.clone());
+        checkpoint::restore(&s, fixture("dtypes"), &opts).unwrap_or_else(|e| panic!("{}: {e}", t.label));
+        for ((n, _, _, bytes), v) in cases.iter().zip(&vars) {
+            assert_eq!(s.read(v).unwrap().bytes(), &bytes[..], "{}: {n}", t.label);
+        }
+    }
+}
