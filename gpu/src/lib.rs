@@ -51,6 +51,7 @@
 
 #![warn(missing_docs)]
 
+mod buffers;
 pub mod checkpoint;
 pub use checkpoint::tf as tf_checkpoint;
 mod device;
