@@ -1,7 +1,8 @@
 //! Measurement helpers shared by the `varscope bench` command and the criterion
 //! benchmarks (`benches/`): timing with a device sync inside the timed region, GB/s, and
-//! every throughput expressed as a ratio to a plain buffer fill measured in the same run
-//! on the same device (so figures from noisy machines compare).
+//! every throughput expressed as a ratio to the device's `clear_buffer` of the same bytes
+//! measured in the same run (the fastest way the device can write memory; so figures from
+//! noisy machines compare).
 //!
 //! [`init_figures`] and [`update_figures`] check their sizes first
 //! ([`BenchError::OutOfRange`]: the ranges are [`ELEMENTS`] and [`BATCH`]) and report
@@ -98,7 +99,7 @@ pub enum Event<'a> {
 pub struct Figure {
     /// The benchmark (`init`).
     pub bench: &'static str,
-    /// What was measured (`random_normal`, `plain_fill`, ...).
+    /// What was measured (`random_normal`, `clear_buffer`, ...).
     pub name: String,
     /// Device name (`/gpu:0`).
     pub device: String,
@@ -108,12 +109,15 @@ pub struct Figure {
     pub backend: &'static str,
     /// Throughput in GB/s (10^9 bytes per second).
     pub gbps: f64,
-    /// Throughput as a fraction of the plain fill's (1.0 = as fast as the fill).
-    pub ratio_to_fill: f64,
+    /// Throughput as a fraction of `clear_buffer`'s on the same device in the same run
+    /// (1.0 = as fast as clearing the same bytes).
+    pub ratio_to_clear: f64,
     /// Median wall time of one run, sync included.
     pub time: Duration,
     /// Bytes written per run.
     pub bytes: u64,
+    /// Variables per run (1 except for the many-variables figures).
+    pub variables: u64,
 }
 
 /// Median of the durations (zero for none).
@@ -166,10 +170,11 @@ fn devices(device: Option<&str>, keep: impl Fn(&DeviceInfo) -> bool) -> Result<V
 }
 
 /// Initialization throughput of every initializer kind for one float32 variable of
-/// `elements` on `device` (or on every device when `None`), then batched creation and
-/// initialization of `batch` variables of 1,000 elements, each as GB/s and as a ratio
-/// to a plain fill of the same bytes on the same device. `on` hears of each figure
-/// before and after it is measured.
+/// `elements` on `device` (or on every device when `None`), the vector fill, read back and
+/// upload of that variable, batched initialization of `batch` variables of 1,000
+/// elements, and creation plus initialization of 2,000 new 64x64 normal variables; each
+/// as GB/s and as a ratio to `clear_buffer` of the same bytes on the same device. `on`
+/// hears of each figure before and after it is measured.
 pub fn init_figures(
     device: Option<&str>,
     elements: u64,
@@ -183,39 +188,49 @@ pub fn init_figures(
     for dev in devices(device, |_| true)? {
         let g = Graph::new();
         g.set_seed(1);
-        let mk = |name: &str, init: Initializer, n: u64| -> Result<Variable, BenchError> {
-            single(name, g.get_variable(name).shape([n]).initializer(init).caching_device(dev.as_str()).get()?)
+        let mk = |g: &Graph, name: &str, init: Initializer, shape: &[u64]| -> Result<Variable, BenchError> {
+            single(name, g.get_variable(name).shape(shape.to_vec()).initializer(init).caching_device(dev.as_str()).get()?)
         };
-        let roof = mk("plain_fill", Initializer::zeros(), elements)?;
-        let vars: Vec<(&str, Variable)> =
-            init_kinds().into_iter().map(|(n, i)| mk(n, i, elements).map(|v| (n, v))).collect::<Result<_, _>>()?;
+        let roof = mk(&g, "roofline", Initializer::zeros(), &[elements])?;
+        let vars: Vec<(&str, Variable)> = init_kinds()
+            .into_iter()
+            .map(|(n, i)| mk(&g, n, i, &[elements]).map(|v| (n, v)))
+            .collect::<Result<_, _>>()?;
         let s = Session::new(&g)?;
         s.global_variables_initializer()?;
         let info = s.device(&dev)?;
         let (adapter, backend) = (info.adapter_name.clone(), backend_name(info.backend));
         let bytes = elements * 4;
-        on(Event::Measuring { name: "plain_fill", device: &dev });
-        let fill = time_n(runs, || {
+        on(Event::Measuring { name: "clear_buffer", device: &dev });
+        // `fill_words` with word 0 is the device's clear_buffer.
+        let clear = time_n(runs, || {
             s.fill_words(&roof, 0)?;
             s.sync()
         })?;
-        let fill_gbps = gbps(bytes, fill);
-        let fig = |name: &str, t: Duration, bytes: u64| Figure {
+        let clear_gbps = gbps(bytes, clear);
+        let fig = |name: &str, t: Duration, bytes: u64, variables: u64| Figure {
             bench: "init",
             name: name.to_string(),
             device: dev.clone(),
             adapter: adapter.clone(),
             backend,
             gbps: gbps(bytes, t),
-            ratio_to_fill: gbps(bytes, t) / fill_gbps,
+            ratio_to_clear: gbps(bytes, t) / clear_gbps,
             time: t,
             bytes,
+            variables,
         };
         let mut push = |f: Figure, on: &mut dyn FnMut(Event<'_>)| {
             on(Event::Figure(&f));
             out.push(f);
         };
-        push(fig("plain_fill", fill, bytes), &mut on);
+        push(fig("clear_buffer", clear, bytes, 1), &mut on);
+        on(Event::Measuring { name: "vector_fill", device: &dev });
+        let t = time_n(runs, || {
+            s.fill_words(&roof, 0x3f00_0000)?;
+            s.sync()
+        })?;
+        push(fig("vector_fill", t, bytes, 1), &mut on);
         for (name, v) in &vars {
             on(Event::Measuring { name, device: &dev });
             let one = std::slice::from_ref(v);
@@ -223,7 +238,22 @@ pub fn init_figures(
                 s.reinitialize(one)?;
                 s.sync()
             })?;
-            push(fig(name, t, bytes), &mut on);
+            push(fig(name, t, bytes, 1), &mut on);
+        }
+        on(Event::Measuring { name: "read_back", device: &dev });
+        let mut host = None;
+        let t = time_n(runs, || -> Result<(), BenchError> {
+            host = Some(s.read(&roof)?);
+            Ok(())
+        })?;
+        push(fig("read_back", t, bytes, 1), &mut on);
+        if let Some(values) = host {
+            on(Event::Measuring { name: "upload", device: &dev });
+            let t = time_n(runs, || {
+                s.assign(&roof, &values)?;
+                s.sync()
+            })?;
+            push(fig("upload", t, bytes, 1), &mut on);
         }
         drop(s);
 
@@ -231,16 +261,7 @@ pub fn init_figures(
         on(Event::Measuring { name: &name, device: &dev });
         let gb = Graph::new();
         let small: Vec<Variable> = (0..batch)
-            .map(|i| {
-                let name = format!("v{i}");
-                let r = gb
-                    .get_variable(&name)
-                    .shape([1000u64])
-                    .initializer(Initializer::random_uniform(-1.0, 1.0))
-                    .caching_device(dev.as_str())
-                    .get()?;
-                single(&name, r)
-            })
+            .map(|i| mk(&gb, &format!("v{i}"), Initializer::random_uniform(-1.0, 1.0), &[1000]))
             .collect::<Result<_, _>>()?;
         let sb = Session::new(&gb)?;
         let mut times = Vec::new();
@@ -254,7 +275,24 @@ pub fn init_figures(
             sb.sync()?;
             times.push(t.elapsed());
         }
-        push(fig(&name, median(times), batch * 1000 * 4), &mut on);
+        push(fig(&name, median(times), batch * 1000 * 4, batch), &mut on);
+        drop(sb);
+
+        // New variables: a fresh graph and session each run, so the figure includes
+        // creating the variables (scope resolution), placing, allocating and initializing.
+        let name = "new_2000x64x64_normal";
+        on(Event::Measuring { name, device: &dev });
+        let t = time_n(runs, || -> Result<(), BenchError> {
+            let gn = Graph::new();
+            let fresh: Vec<Variable> = (0..2000)
+                .map(|i| mk(&gn, &format!("layer{i}/w"), Initializer::random_normal(0.0, 1.0), &[64, 64]))
+                .collect::<Result<_, _>>()?;
+            let sn = Session::new(&gn)?;
+            sn.variables_initializer(&fresh)?;
+            sn.sync()?;
+            Ok(())
+        })?;
+        push(fig(name, t, 2000 * 64 * 64 * 4, 2000), &mut on);
     }
     Ok(out)
 }
@@ -265,7 +303,7 @@ pub const ADAM_BYTES_PER_ELEMENT: u64 = 28;
 
 /// One Adam step (`Trainer::apply_gradients`) over (a) one variable of `elements` and
 /// (b) 1,000 variables of 1,024 elements, on `device` (or every GPU device when `None`),
-/// as GB/s of the bytes the step moves and as a ratio to a plain fill's GB/s. `on`
+/// as GB/s of the bytes the step moves and as a ratio to `clear_buffer`'s GB/s. `on`
 /// hears of each figure before and after it is measured.
 pub fn update_figures(
     device: Option<&str>,
@@ -294,7 +332,7 @@ pub fn update_figures(
             let grads = Gradients::new(&s, &vars)?;
             let info = s.device(&dev)?;
             let (adapter, backend) = (info.adapter_name.clone(), backend_name(info.backend));
-            let fill = time_n(runs, || {
+            let clear = time_n(runs, || {
                 s.fill_words(&roof, 0)?;
                 s.sync()
             })?;
@@ -304,7 +342,7 @@ pub fn update_figures(
                 Ok(())
             })?;
             let bytes = total * ADAM_BYTES_PER_ELEMENT;
-            let fill_gbps = gbps(total * 4, fill);
+            let clear_gbps = gbps(total * 4, clear);
             let f = Figure {
                 bench: "update",
                 name: case.to_string(),
@@ -312,9 +350,10 @@ pub fn update_figures(
                 adapter,
                 backend,
                 gbps: gbps(bytes, step),
-                ratio_to_fill: gbps(bytes, step) / fill_gbps,
+                ratio_to_clear: gbps(bytes, step) / clear_gbps,
                 time: step,
                 bytes,
+                variables: count as u64,
             };
             on(Event::Figure(&f));
             out.push(f);
@@ -356,8 +395,11 @@ mod tests {
         })
         .expect("host figures");
         assert_eq!(events.len(), 2 * figs.len());
-        assert_eq!(events[0], "measuring plain_fill");
-        assert_eq!(events[1], "figure plain_fill");
+        assert_eq!(events[0], "measuring clear_buffer");
+        assert_eq!(events[1], "figure clear_buffer");
+        for name in ["vector_fill", "read_back", "upload", "batched_2x1000", "new_2000x64x64_normal"] {
+            assert!(figs.iter().any(|f| f.name == name && f.gbps > 0.0), "{name}");
+        }
         assert!(figs.iter().all(|f| f.backend == "host" && f.device == "/cpu:0"));
     }
 }

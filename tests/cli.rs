@@ -122,16 +122,16 @@ fn train_saves_and_inspect_reads_the_checkpoint() {
 }
 
 #[test]
-fn bench_init_reports_ratio_to_fill() {
+fn bench_init_reports_ratio_to_clear_buffer() {
     let (ok, out, err) = varscope(&["bench", "init", "--device", "/cpu:0", "--size", "4096", "--json"]);
     assert!(ok, "{err}");
     let figs: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let fill = figs.iter().find(|f| f["figure"] == "plain_fill").expect("a plain fill figure");
-    assert_eq!(fill["ratio_to_fill"], 1.0);
-    for name in ["random_uniform", "truncated_normal", "batched_10000x1000"] {
+    let clear = figs.iter().find(|f| f["figure"] == "clear_buffer").expect("a clear_buffer figure");
+    assert_eq!(clear["ratio_to_clear"], 1.0);
+    for name in ["random_uniform", "truncated_normal", "batched_10000x1000", "read_back", "new_2000x64x64_normal"] {
         let f = figs.iter().find(|f| f["figure"] == name).unwrap_or_else(|| panic!("{name} in {out}"));
         assert_eq!(f["device"], "/cpu:0");
-        assert!(f["ratio_to_fill"].as_f64().unwrap() > 0.0 && f["value"].as_f64().unwrap() > 0.0);
+        assert!(f["ratio_to_clear"].as_f64().unwrap() > 0.0 && f["value"].as_f64().unwrap() > 0.0);
     }
 }
 
@@ -146,7 +146,7 @@ fn bench_update_on_every_gpu() {
         return;
     }
     for case in ["adam_one_large", "adam_1000_small"] {
-        assert!(figs.iter().any(|f| f["figure"] == case && f["ratio_to_fill"].as_f64().unwrap() > 0.0), "{out}");
+        assert!(figs.iter().any(|f| f["figure"] == case && f["ratio_to_clear"].as_f64().unwrap() > 0.0), "{out}");
     }
 }
 

@@ -614,9 +614,10 @@ impl Session {
         Ok(())
     }
 
-    /// Writes the 32-bit word `word` to every word of a GPU variable's buffers with the
-    /// vector fill kernel (`shaders/fill4.wgsl`, tails `shaders/fill.wgsl`), in one submission, without waiting: the
-    /// roofline benchmarks compare initializers against. Marks the variable initialized.
+    /// Writes the 32-bit word `word` to every word of a variable's buffers in one
+    /// submission, without waiting: word 0 with the device's `clear_buffer` (the roofline
+    /// benchmarks compare against), any other word with the vector fill kernel
+    /// (`shaders/fill4.wgsl`, tails `shaders/fill.wgsl`). Marks the variable initialized.
     pub fn fill_words(&self, v: &Variable, word: u32) -> Result<()> {
         let mut l = self.locked();
         let made = l.materialize(std::slice::from_ref(v))?;
@@ -641,7 +642,11 @@ impl Session {
                     .collect();
                 (|| -> Result<()> {
                     for (buf, offset, bytes) in &chunks {
-                        launch.fill(buf, *offset, *bytes / 4, word)?;
+                        if word == 0 {
+                            launch.clear(buf, *offset, Some(*bytes));
+                        } else {
+                            launch.fill(buf, *offset, *bytes / 4, word)?;
+                        }
                     }
                     launch.submit().map(|_| ())
                 })()

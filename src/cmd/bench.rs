@@ -64,8 +64,9 @@ fn print_figure(f: &Figure, as_json: bool) {
         "GB/s",
         json!({
             "device": f.device, "adapter": f.adapter, "backend": f.backend,
-            "ratio_to_fill": (f.ratio_to_fill * 1000.0).round() / 1000.0,
+            "ratio_to_clear": (f.ratio_to_clear * 1000.0).round() / 1000.0,
             "ms": (f.time.as_secs_f64() * 1e6).round() / 1e3, "bytes": f.bytes,
+            "us_per_variable": (f.time.as_secs_f64() * 1e9 / f.variables.max(1) as f64).round() / 1e3,
         }),
     );
 }
