@@ -145,7 +145,8 @@ mod tests {
 
     impl TestTarget for Adapter {
         fn label(&self) -> String {
-            format!("{} ({}, {:?})", self.info.name, self.info.adapter_name, self.info.backend)
+            let backend = self.info.backend.map(|b| format!("{b:?}")).unwrap_or_default();
+            format!("{} ({}, {backend})", self.info.name, self.info.adapter_name)
         }
         fn is_gpu(&self) -> bool {
             true

@@ -8,7 +8,9 @@
 //! [`NORMAL_MAX_ULP`] ulp (of the stored dtype) and the measured maximum is printed.
 //! The Philox kernel's raw words are checked against Random123's known answers.
 //!
-//! No adapter: a loud SKIP, or a failure when `VARSCOPE_REQUIRE_GPU=1`.
+//! Each adapter passes or fails on its own (`varscope-test-support`'s
+//! `for_each_target`); no adapter: a loud SKIP, or a failure when
+//! `VARSCOPE_REQUIRE_GPU=1`.
 
 use varscope_core::init::InitKernel;
 use varscope_core::partition::iter_slices;
@@ -19,6 +21,7 @@ use varscope_shaders::{
     assign_item_starts, dispatch_size, init_constants, row_layout, words_for, InitDesc, InitParams, Shader, DTYPE_F16,
     INIT_KINDS, INIT_LAYOUTS,
 };
+use varscope_test_support::{adapters, for_each_target, TestTarget};
 
 /// The documented bound for the normal family (runtime.md section 3).
 const NORMAL_MAX_ULP: u64 = 2;
@@ -198,30 +201,17 @@ struct Gpu {
     queue: wgpu::Queue,
 }
 
-fn adapters() -> Vec<Gpu> {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
-        backends: wgpu::Backends::all(),
-        ..wgpu::InstanceDescriptor::new_without_display_handle()
-    });
-    let mut out = Vec::new();
-    for adapter in pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all())) {
-        let info = adapter.get_info();
-        let name = format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
-        let desc = wgpu::DeviceDescriptor {
-            label: Some("varscope-shaders test"),
-            required_limits: adapter.limits(),
-            ..Default::default()
-        };
-        match pollster::block_on(adapter.request_device(&desc)) {
-            Ok((device, queue)) => out.push(Gpu { name, device, queue }),
-            Err(e) => eprintln!("adapter {name}: request_device failed: {e}"),
-        }
-    }
-    out
-}
-
-fn require_gpu() -> bool {
-    std::env::var("VARSCOPE_REQUIRE_GPU").is_ok_and(|v| v == "1")
+/// Opens a device on `adapter` with the adapter's own limits.
+fn open(adapter: &wgpu::Adapter) -> Gpu {
+    let name = adapter.label();
+    let desc = wgpu::DeviceDescriptor {
+        label: Some("varscope-shaders test"),
+        required_limits: adapter.limits(),
+        ..Default::default()
+    };
+    let (device, queue) = pollster::block_on(adapter.request_device(&desc))
+        .unwrap_or_else(|e| panic!("adapter {name}: request_device failed: {e}"));
+    Gpu { name, device, queue }
 }
 
 fn pipeline(gpu: &Gpu, shader: Shader, constants: &[(&str, f64)]) -> Result<wgpu::ComputePipeline, String> {
@@ -469,19 +459,11 @@ fn check_philox(gpu: &Gpu) -> (Vec<String>, u64) {
 
 #[test]
 fn init_kernel_matches_host_on_every_adapter() {
-    let gpus = adapters();
-    if gpus.is_empty() {
-        let msg = "SKIP gpu_vs_host: no wgpu adapter found; GPU kernels were NOT tested";
-        eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
-        assert!(!require_gpu(), "VARSCOPE_REQUIRE_GPU=1 but {msg}");
-        return;
-    }
     let vars = cases();
-    let mut failures = Vec::new();
-    for gpu in &gpus {
-        let (f, kat_ulp) = check_philox(gpu);
-        failures.extend(f);
-        let (f, ulp) = check_init(gpu, &vars);
+    for_each_target("init_kernel_matches_host_on_every_adapter", adapters(), |adapter| {
+        let gpu = open(adapter);
+        let (mut failures, kat_ulp) = check_philox(&gpu);
+        let (f, ulp) = check_init(&gpu, &vars);
         failures.extend(f);
         eprintln!(
             "gpu_vs_host: {}: {} variables in one dispatch per (kind, layout); uniform family bit-exact checked; normal family max {} ulp (normals4 {} ulp)",
@@ -490,6 +472,6 @@ fn init_kernel_matches_host_on_every_adapter() {
             ulp,
             kat_ulp
         );
-    }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+        assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    });
 }
