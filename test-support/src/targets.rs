@@ -42,13 +42,14 @@ impl Report {
     /// The test's failure message, naming every failing target with its message (and
     /// the policy's failure), or `None` when the test passed.
     pub fn failure(&self) -> Option<String> {
-        if self.failed.is_empty() && self.policy_failure.is_none() {
-            return None;
+        if self.failed.is_empty() {
+            return self.policy_failure.clone();
         }
         let total = self.passed.len() + self.failed.len();
         let mut msg = format!("{}: {} of {total} targets failed", self.test, self.failed.len());
         for (label, message) in &self.failed {
-            msg.push_str(&format!("\n  FAIL [{label}]: {message}"));
+            // Continuation lines (assert_eq's left/right) indented under their target.
+            msg.push_str(&format!("\n  FAIL [{label}]: {}", message.replace('\n', "\n    ")));
         }
         if let Some(p) = &self.policy_failure {
             msg.push_str(&format!("\n  {p}"));
@@ -179,6 +180,7 @@ mod tests {
         assert!(msg.starts_with("u: 2 of 4 targets failed"), "{msg}");
         assert!(msg.contains("[/cpu:0]: the host is not a GPU"), "{msg}");
         assert!(msg.contains("[/gpu:2 (c)]: assertion `left != right` failed: c is wrong"), "{msg}");
+        assert!(msg.contains("c is wrong\n      left: \"/gpu:2 (c)\""), "continuation lines indented: {msg}");
     }
 
     #[test]
@@ -198,7 +200,14 @@ mod tests {
         assert!(msg.contains("VARSCOPE_REQUIRE_GPU=1 but no GPU adapter"), "{msg}");
         // No targets at all (a GPU-only list on a machine without adapters).
         let report = run_targets("t", Vec::<Fake>::new(), true, |_| unreachable!());
-        assert!(report.failure().expect("fails").starts_with("t: 0 of 0 targets failed"));
+        assert_eq!(report.failure(), Some(msg));
+        // Failures and the policy together: both are reported.
+        let report = run_targets("t", host(), true, |_| panic!("broken"));
+        let msg = report.failure().expect("fails");
+        assert!(
+            msg.starts_with("t: 1 of 1 targets failed\n  FAIL [/cpu:0]: broken\n  t: VARSCOPE_REQUIRE_GPU=1"),
+            "{msg}"
+        );
     }
 
     #[test]
