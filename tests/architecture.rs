@@ -350,3 +350,49 @@ fn no_import_cycles_between_modules() {
     }
     assert!(failures.is_empty(), "import cycles between modules:\n{}", failures.join("\n"));
 }
+
+// ----- GPU tests go through varscope-test-support --------------------------------------
+
+/// Every `.rs` file of the workspace under `dir`, skipping build output and hidden folders.
+fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).expect("workspace dir is readable") {
+        let p = e.expect("dir entry").path();
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if p.is_dir() {
+            if name != "target" && !name.starts_with('.') {
+                rust_files(&p, out);
+            }
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn only_test_support_reads_the_require_gpu_variable() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The variable's name as a string literal: reading it anywhere else bypasses the
+    // shared policy (and its per-target reports).
+    let literal = format!("\"{}\"", varscope_test_support::REQUIRE_GPU);
+    let mut files = Vec::new();
+    rust_files(root, &mut files);
+    let support = root.join("test-support");
+    let mut readers = Vec::new();
+    let mut in_support = false;
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("source file is readable");
+        if text.contains(&literal) {
+            if f.starts_with(&support) {
+                in_support = true;
+            } else {
+                readers.push(f.strip_prefix(root).unwrap_or(f).display().to_string());
+            }
+        }
+    }
+    assert!(in_support, "positive control: test-support names {literal}");
+    assert!(files.len() > 50, "positive control: the walk sees the workspace ({} files)", files.len());
+    assert!(
+        readers.is_empty(),
+        "read {literal} through varscope-test-support (for_each_target, have_gpus), not directly: {readers:?}"
+    );
+}

@@ -1,8 +1,8 @@
 //! The external-device example (`examples/external_device.rs`) on every adapter present:
 //! the program's own pipeline binds varscope's buffers on the program's device and the
 //! fit converges; and the placement options of a user's device among the enumerated
-//! adapters. With no adapter the cases skip loudly (and fail under
-//! `VARSCOPE_REQUIRE_GPU=1`).
+//! adapters. Each adapter passes or fails on its own; with no adapter the cases skip
+//! loudly (and fail under `VARSCOPE_REQUIRE_GPU=1`), through `varscope-test-support`.
 
 #[allow(dead_code)]
 #[path = "../examples/external_device.rs"]
@@ -10,42 +10,13 @@ mod example;
 
 use varscope::gpu::{DeviceOptions, ExternalDevice, ExternalPlacement, GpuError, Session, SessionOptions};
 use varscope::{Graph, Initializer};
-
-fn loud(msg: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{msg}");
-}
-
-fn backends() -> wgpu::Backends {
-    wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all())
-}
-
-/// Every adapter wgpu finds (fails under `VARSCOPE_REQUIRE_GPU=1` when there is none).
-fn adapters(test: &str) -> Vec<wgpu::Adapter> {
-    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-    desc.backends = backends();
-    let instance = wgpu::Instance::new(desc);
-    let a = pollster::block_on(instance.enumerate_adapters(backends()));
-    if a.is_empty() {
-        assert!(
-            !std::env::var("VARSCOPE_REQUIRE_GPU").is_ok_and(|v| v == "1"),
-            "{test}: VARSCOPE_REQUIRE_GPU=1 but no GPU adapter was found: zero GPU cases ran"
-        );
-        loud(&format!("SKIP: no GPU adapter ({test})"));
-    }
-    a
-}
-
-fn label(a: &wgpu::Adapter) -> String {
-    let i = a.get_info();
-    format!("{} ({:?})", i.name, i.backend)
-}
+use varscope_test_support::{adapters, for_each_target, loud, TestTarget};
 
 #[test]
 fn the_example_trains_on_the_programs_own_device_on_every_adapter() {
-    for adapter in adapters("external device example") {
-        let l = label(&adapter);
-        let r = example::run(&adapter, 250).unwrap_or_else(|e| panic!("[{l}] {e}"));
+    for_each_target("the_example_trains_on_the_programs_own_device_on_every_adapter", adapters(), |adapter| {
+        let l = adapter.label();
+        let r = example::run(adapter, 250).unwrap_or_else(|e| panic!("[{l}] {e}"));
         assert_eq!(r.device, "/gpu:0", "[{l}]");
         assert!(r.same_device, "[{l}] varscope's buffers are not on the program's device");
         let (first, last) = (r.losses[0], r.losses[r.losses.len() - 1]);
@@ -55,7 +26,7 @@ fn the_example_trains_on_the_programs_own_device_on_every_adapter() {
         assert!(r.losses[75] < 1e-2 * first, "[{l}] mse after 75 steps: {:?}", &r.losses[..76]);
         assert!(r.max_error < 1e-3, "[{l}] weights off by {}", r.max_error);
         loud(&format!("[{l}] {} mse {first:.3} -> {last:.3e}, max weight error {:.2e}", r.device, r.max_error));
-    }
+    });
 }
 
 /// `Only` (default): the user's device is the only GPU; `First`: `/gpu:0`, then the
@@ -63,14 +34,14 @@ fn the_example_trains_on_the_programs_own_device_on_every_adapter() {
 /// the user's device live in its buffers.
 #[test]
 fn a_users_device_is_placed_as_asked() {
-    let all = adapters("external device placement");
+    let all = adapters();
     let n = all.len();
     let g = Graph::new();
     let plain = Session::new(&g).unwrap();
     let enumerated = plain.num_gpus();
     assert!(enumerated <= n);
-    for adapter in &all {
-        let l = label(adapter);
+    for_each_target("a_users_device_is_placed_as_asked", all, |adapter| {
+        let l = adapter.label();
         let (device, queue) = example::open(adapter).unwrap_or_else(|e| panic!("[{l}] {e}"));
         let user = ExternalDevice::new(adapter.clone(), device.clone(), queue.clone());
         let with = |placement: ExternalPlacement, g: &Graph| {
@@ -105,7 +76,7 @@ fn a_users_device_is_placed_as_asked() {
         assert!(b.device == device && b.queue == queue, "[{l}] buffers on another device");
         assert_eq!(s.read_f32(&v).unwrap(), vec![1.0; 5], "[{l}]");
         assert!(s.devices()[1].external && !s.devices()[0].external);
-    }
+    });
 }
 
 /// A user's device opened with fewer storage buffers per stage than varscope's fused
@@ -113,8 +84,8 @@ fn a_users_device_is_placed_as_asked() {
 /// enumerated adapter would be skipped instead).
 #[test]
 fn a_users_device_below_the_floor_is_a_typed_error() {
-    for adapter in adapters("external device below the floor") {
-        let l = label(&adapter);
+    for_each_target("a_users_device_below_the_floor_is_a_typed_error", adapters(), |adapter| {
+        let l = adapter.label();
         let desc = wgpu::DeviceDescriptor {
             label: Some("small"),
             required_features: wgpu::Features::empty(),
@@ -134,5 +105,5 @@ fn a_users_device_below_the_floor_is_a_typed_error() {
             }
             r => panic!("[{l}] {r:?}"),
         }
-    }
+    });
 }

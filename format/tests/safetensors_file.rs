@@ -11,32 +11,9 @@ use varscope_format::safetensors_file::{
     self as st, check_save_destination, CheckpointInfo, CheckpointReader, CheckpointWriter, ChecksumStatus, SaveTensor,
 };
 use varscope_format::{DestinationProblem, FileKind, FormatError};
+use varscope_test_support::TempDir;
 
 // ----- helpers -----------------------------------------------------------------------------
-
-/// A fresh directory for one test (removed when dropped).
-struct TempDir(tempfile::TempDir);
-
-impl TempDir {
-    fn new(test: &str) -> Self {
-        TempDir(tempfile::Builder::new().prefix(&format!("varscope-{test}-")).tempdir().expect("temp dir"))
-    }
-    fn dir(&self) -> &Path {
-        self.0.path()
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.path().join(name)
-    }
-    /// The names in the directory, sorted.
-    fn entries(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.dir())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-}
 
 /// Deterministic bytes for `n` elements of `dtype` (bools are 0 or 1).
 fn pattern(dtype: DType, n: u64, salt: u64) -> Vec<u8> {

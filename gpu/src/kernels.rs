@@ -133,22 +133,37 @@ mod tests {
     use super::*;
     use crate::device::open_adapters;
 
-    fn adapters() -> Vec<(DeviceInfo, Gpu)> {
-        let (a, _skipped) = open_adapters(wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()), u64::MAX);
-        if a.is_empty() {
-            assert!(
-                std::env::var("VARSCOPE_REQUIRE_GPU").as_deref() != Ok("1"),
-                "VARSCOPE_REQUIRE_GPU=1 but no adapter"
-            );
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "SKIP: no GPU adapter");
+    use varscope_test_support::{for_each_target, TestTarget};
+
+    /// An adapter opened the way a session opens it.
+    struct Adapter {
+        /// Position among the adapters opened.
+        index: usize,
+        info: DeviceInfo,
+        gpu: Gpu,
+    }
+
+    impl TestTarget for Adapter {
+        fn label(&self) -> String {
+            let backend = self.info.backend.map(|b| format!("{b:?}")).unwrap_or_default();
+            format!("{} ({}, {backend})", self.info.name, self.info.adapter_name)
         }
-        a
+        fn is_gpu(&self) -> bool {
+            true
+        }
+    }
+
+    /// Every adapter present (`for_each_target` applies the `VARSCOPE_REQUIRE_GPU`
+    /// policy when there is none).
+    fn adapters() -> Vec<Adapter> {
+        let (a, _skipped) = open_adapters(wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()), u64::MAX);
+        a.into_iter().enumerate().map(|(index, (info, gpu))| Adapter { index, info, gpu }).collect()
     }
 
     #[test]
     fn every_registered_shader_builds_on_every_adapter() {
-        for (i, (info, gpu)) in adapters().iter().enumerate() {
+        for_each_target("every_registered_shader_builds_on_every_adapter", adapters(), |a| {
+            let (i, info, gpu) = (a.index, &a.info, &a.gpu);
             let mut cache = KernelCache::default();
             // Every shader of the one registry, with each override variant a session
             // builds (64-bit ones where the device has SHADER_INT64), at this device's
@@ -176,14 +191,15 @@ mod tests {
                     panic!("[{} {}] {} {kind:?}: {e}", info.name, info.adapter_name, shader.label())
                 });
             }
-        }
+        });
     }
 
     #[test]
     fn a_broken_shader_is_a_typed_error_naming_it() {
-        for (info, gpu) in adapters() {
+        for_each_target("a_broken_shader_is_a_typed_error_naming_it", adapters(), |a| {
+            let (info, gpu) = (&a.info, &a.gpu);
             let broken = "@compute @workgroup_size(64) fn main() { let x: u32 = 1.5; }";
-            match compile(&gpu, &info, "test/broken.wgsl", broken, "main", &[], &[]) {
+            match compile(gpu, info, "test/broken.wgsl", broken, "main", &[], &[]) {
                 Err(GpuError::Shader { label, device, message }) => {
                     assert_eq!(label, "test/broken.wgsl");
                     assert_eq!(device, info.name);
@@ -195,10 +211,10 @@ mod tests {
             // A wrong entry point fails at pipeline creation, also inside the scope.
             let ok = "@compute @workgroup_size(64) fn main() {}";
             assert!(matches!(
-                compile(&gpu, &info, "test/entry.wgsl", ok, "nope", &[], &[]),
+                compile(gpu, info, "test/entry.wgsl", ok, "nope", &[], &[]),
                 Err(GpuError::Shader { .. })
             ));
-            assert!(compile(&gpu, &info, "test/ok.wgsl", ok, "main", &[], &[]).is_ok(), "[{}]", info.name);
-        }
+            assert!(compile(gpu, info, "test/ok.wgsl", ok, "main", &[], &[]).is_ok(), "[{}]", info.name);
+        });
     }
 }

@@ -15,30 +15,6 @@ use varscope_gpu::{HostValues, Session, SessionOptions};
 
 // ----- helpers -------------------------------------------------------------------------
 
-/// A fresh directory for one test (removed when dropped).
-struct TempDir(tempfile::TempDir);
-
-impl TempDir {
-    fn new(test: &str) -> Self {
-        TempDir(tempfile::Builder::new().prefix(&format!("varscope-{test}-")).tempdir().expect("temp dir"))
-    }
-    fn dir(&self) -> &Path {
-        self.0.path()
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.path().join(name)
-    }
-    /// The names in the directory, sorted.
-    fn entries(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.dir())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-}
-
 /// Deterministic, non-trivial values for `n` elements of `dtype` (distinct per `salt`).
 fn pattern(dtype: DType, shape: &[u64], salt: u64) -> HostValues {
     let n: u64 = shape.iter().product();
@@ -173,9 +149,8 @@ fn assert_same(t: &Target, what: &str, a: &HostValues, b: &HostValues) {
 
 #[test]
 fn round_trip_is_bit_exact_on_every_device() {
-    let mut cases = GpuCases::new("round_trip_is_bit_exact_on_every_device");
     let dir = TempDir::new("round_trip");
-    for t in targets("checkpoint round trip") {
+    for_each_target("round_trip_is_bit_exact_on_every_device", targets(), |t| {
         let m = model(&t.device, t.f64, t.i64, Some(4));
         let s1 = trained(&m, 1);
         let path = dir.path("model.safetensors");
@@ -221,7 +196,7 @@ fn round_trip_is_bit_exact_on_every_device() {
         // The initializer skips restored variables.
         s2.global_variables_initializer().unwrap();
         for (name, r) in &m.refs {
-            assert_same(&t, name, &full(&s2, r), &full(&s1, r));
+            assert_same(t, name, &full(&s2, r), &full(&s1, r));
         }
 
         // Chunked variables (tiny chunks) restore and save the same bytes.
@@ -231,7 +206,7 @@ fn round_trip_is_bit_exact_on_every_device() {
             let big = m.get("net/big").variables().remove(0);
             assert!(s3.buffers(&big).unwrap().chunks.len() > 1, "[{}] net/big is chunked", t.label);
             for (name, r) in &m.refs {
-                assert_same(&t, &format!("{name} chunked"), &full(&s3, r), &full(&s1, r));
+                assert_same(t, &format!("{name} chunked"), &full(&s3, r), &full(&s1, r));
             }
             let p2 = dir.path("chunked.safetensors");
             checkpoint::save(&s3, &p2, &SaveOptions::default()).unwrap();
@@ -242,24 +217,21 @@ fn round_trip_is_bit_exact_on_every_device() {
                 t.label
             );
         }
-        cases.ran(&t);
-    }
+    });
     assert!(dir.entries().iter().all(|n| !n.starts_with('.')), "no temporary files left: {:?}", dir.entries());
-    cases.finish();
 }
 
 #[test]
 fn a_checkpoint_moves_between_devices() {
-    let mut cases = GpuCases::new("a_checkpoint_moves_between_devices");
     let dir = TempDir::new("between_devices");
-    let all = targets("checkpoint between devices");
+    let all = targets();
     let f64_ok = all.iter().all(|t| t.f64);
     let i64_ok = all.iter().all(|t| t.i64);
     let path = dir.path("cpu.safetensors");
     let cpu = model("/cpu:0", f64_ok, i64_ok, Some(4));
     let s_cpu = trained(&cpu, 9);
     checkpoint::save(&s_cpu, &path, &SaveOptions::default()).unwrap();
-    for t in all.iter().filter(|t| t.device != "/cpu:0") {
+    for_each_target("a_checkpoint_moves_between_devices", all.iter().filter(|t| t.is_gpu()), |t| {
         let m = model(&t.device, f64_ok, i64_ok, Some(3));
         let s = Session::new(&m.graph).unwrap();
         checkpoint::restore(&s, &path, &RestoreOptions::default().strict(true))
@@ -276,16 +248,13 @@ fn a_checkpoint_moves_between_devices() {
         for (name, r) in &cpu.refs {
             assert_same(t, &format!("{name} back"), &full(&s_back, r), &full(&s_cpu, r));
         }
-        cases.ran(t);
-    }
-    cases.finish();
+    });
 }
 
 #[test]
 fn restores_into_other_partitionings() {
-    let mut cases = GpuCases::new("restores_into_other_partitionings");
     let dir = TempDir::new("repartition");
-    for t in targets("checkpoint repartitioning") {
+    for_each_target("restores_into_other_partitionings", targets(), |t| {
         let make = |parts: Option<(i64, usize)>| {
             let g = Graph::new();
             let mut b = g.get_variable("emb").shape([10u64, 6]).caching_device(t.device.as_str());
@@ -306,13 +275,13 @@ fn restores_into_other_partitionings() {
             let s = Session::new(&g).unwrap();
             let rep = checkpoint::restore(&s, &path, &RestoreOptions::default().strict(true)).unwrap();
             assert_eq!(rep.restored[0].shards, r.variables().len());
-            assert_same(&t, &format!("4 shards -> {parts:?}"), &full(&s, &r), &want);
+            assert_same(t, &format!("4 shards -> {parts:?}"), &full(&s, &r), &want);
             // Saved again from this partitioning, the tensor is the same.
             let p2 = dir.path("again.safetensors");
             checkpoint::save(&s, &p2, &SaveOptions::default()).unwrap();
             let s_back = Session::new(&g4).unwrap();
             checkpoint::restore(&s_back, &p2, &RestoreOptions::default()).unwrap();
-            assert_same(&t, &format!("{parts:?} -> 4 shards"), &full(&s_back, &r4), &want);
+            assert_same(t, &format!("{parts:?} -> 4 shards"), &full(&s_back, &r4), &want);
         }
         // Only some shards selected: each takes its slice.
         let (g3, r3) = make(Some((3, 0)));
@@ -327,16 +296,13 @@ fn restores_into_other_partitionings() {
         let row = 6 * 4;
         let expect = &w[si.var_offset[0] as usize * row..(si.var_offset[0] + si.var_shape[0]) as usize * row];
         assert_eq!(s3.read(&shards[1]).unwrap().bytes(), expect, "[{}] single shard slice", t.label);
-        cases.ran(&t);
-    }
-    cases.finish();
+    });
 }
 
 // ----- dtype conversion ----------------------------------------------------------------
 
 #[test]
 fn converts_between_float_dtypes() {
-    let mut cases = GpuCases::new("converts_between_float_dtypes");
     let dir = TempDir::new("dtype");
     let values: Vec<f32> = vec![
         0.0,
@@ -355,7 +321,7 @@ fn converts_between_float_dtypes() {
         -2.5,
     ];
     let shape = [values.len() as u64];
-    for t in targets("checkpoint dtype conversion") {
+    for_each_target("converts_between_float_dtypes", targets(), |t| {
         let g = Graph::new();
         let mk = |name: &str, d: DType| {
             var(g.get_variable(name).shape(shape).dtype(d).caching_device(t.device.as_str()).get().unwrap())
@@ -421,9 +387,7 @@ fn converts_between_float_dtypes() {
         let want: Vec<u64> =
             values.iter().map(|&x| f16::from_f32(bf16::from_f32(x).to_f32()).to_bits() as u64).collect();
         assert_eq!(s4.read(&b4).unwrap().to_bits_vec(), want, "[{}] bf16 -> f16", t.label);
-        cases.ran(&t);
-    }
-    cases.finish();
+    });
 }
 
 // ----- names: remapping, partial, strict -----------------------------------------------
@@ -440,9 +404,8 @@ fn scoped_graph(device: &str, names: &[&str]) -> (Graph, HashMap<String, Variabl
 
 #[test]
 fn assignment_map_remaps_scopes_and_names() {
-    let mut cases = GpuCases::new("assignment_map_remaps_scopes_and_names");
     let dir = TempDir::new("map");
-    for t in targets("checkpoint assignment map") {
+    for_each_target("assignment_map_remaps_scopes_and_names", targets(), |t| {
         let (g, src) = scoped_graph(&t.device, &["old/a", "old/b", "old/inner/c", "old/v", "other/x"]);
         let s = Session::new(&g).unwrap();
         for (i, v) in src.values().enumerate() {
@@ -495,9 +458,7 @@ fn assignment_map_remaps_scopes_and_names() {
         .unwrap();
         assert_eq!(ok.restored.len(), 2);
         assert_eq!(s3.read(&dst3["moved/other/x"]).unwrap().to_bits_vec(), val("other/x"));
-        cases.ran(&t);
-    }
-    cases.finish();
+    });
 }
 
 #[test]
@@ -592,7 +553,7 @@ fn files_written_by_other_tools_load_by_name() {
     assert!(info.tensors.iter().all(|t| t.checksum.is_none()));
     assert_eq!(info.tensor("layer/b").unwrap().stored_dtype, StoredDType::F16);
 
-    for t in targets("foreign safetensors") {
+    for_each_target("files_written_by_other_tools_load_by_name", targets(), |t| {
         let g = Graph::new();
         let lw = var(g.get_variable("layer/w").shape([2u64, 3]).caching_device(t.device.as_str()).get().unwrap());
         let lb = var(g.get_variable("layer/b").shape([3u64]).caching_device(t.device.as_str()).get().unwrap());
@@ -601,7 +562,7 @@ fn files_written_by_other_tools_load_by_name() {
         assert_eq!(rep.unexpected_in_file, vec!["num_batches_tracked".to_string()]);
         assert_eq!(s.read_f32(&lw).unwrap(), w, "[{}]", t.label);
         assert_eq!(s.read_f32(&lb).unwrap(), vec![0.25, -3.0, 7.5], "[{}] f16 -> f32", t.label);
-    }
+    });
 
     // And the safetensors crate reads what varscope writes.
     let g = Graph::new();
@@ -808,8 +769,7 @@ fn assert_restore_fails_cleanly(
     opts: impl Fn(&Model) -> RestoreOptions,
     check: impl Fn(&CheckpointError) -> bool,
 ) {
-    let mut cases = GpuCases::new(test);
-    for t in targets(test) {
+    for_each_target("assert_restore_fails_cleanly", targets(), |t| {
         let m = m_for(&t.device, t.f64, t.i64);
         let s = Session::new(&m.graph).unwrap();
         s.global_variables_initializer().unwrap();
@@ -832,9 +792,7 @@ fn assert_restore_fails_cleanly(
             t.label
         );
         assert_eq!(s.bytes_in_use(&t.device).unwrap(), bytes_before, "[{}] {test}: device memory changed", t.label);
-        cases.ran(&t);
-    }
-    cases.finish();
+    });
 }
 
 fn same_model(device: &str, f64_ok: bool, i64_ok: bool) -> Model {
@@ -1122,9 +1080,8 @@ fn device_memory_shortage_is_found_before_writing() {
 fn optimizer_slots_round_trip_and_training_resumes() {
     use varscope_core::Optimizer;
     use varscope_gpu::{Gradients, Trainer};
-    let mut cases = GpuCases::new("optimizer_slots_round_trip_and_training_resumes");
     let dir = TempDir::new("slots");
-    for t in targets("checkpoint optimizer slots") {
+    for_each_target("optimizer_slots_round_trip_and_training_resumes", targets(), |t| {
         let build = || {
             let g = Graph::new();
             g.set_seed(5);
@@ -1178,7 +1135,5 @@ fn optimizer_slots_round_trip_and_training_resumes() {
             "[{}] resumed step",
             t.label
         );
-        cases.ran(&t);
-    }
-    cases.finish();
+    });
 }

@@ -41,7 +41,7 @@ fn every_spelling_is_accepted() {
     for sp in ["/cpu:0", "/CPU:0", "/device:CPU:0", "cpu:0", "/job:localhost/replica:0/task:0/device:CPU:0"] {
         assert_eq!(s.device(sp).unwrap().name, "/cpu:0", "{sp}");
     }
-    if s.num_gpus() > 0 {
+    if have_gpus("every_spelling_is_accepted", s.num_gpus()) {
         for sp in ["/gpu:0", "/GPU:0", "/device:GPU:0", "gpu:0", "/job:localhost/replica:0/task:0/device:GPU:0"] {
             assert_eq!(s.device(sp).unwrap().name, "/gpu:0", "{sp}");
         }
@@ -50,7 +50,7 @@ fn every_spelling_is_accepted() {
 
 #[test]
 fn uninitialized_read_uses_tensorflow_text() {
-    for t in targets("uninitialized read") {
+    for_each_target("uninitialized_read_uses_tensorflow_text", targets(), |t| {
         let g = Graph::new();
         let v = g
             .variable_scope("foo")
@@ -66,13 +66,12 @@ fn uninitialized_read_uses_tensorflow_text() {
         assert!(s.report_uninitialized_variables().is_empty());
         s.release(&v);
         assert!(matches!(s.read(&v), Err(GpuError::Uninitialized { .. })), "[{}] read after release", t.label);
-    }
+    });
 }
 
 #[test]
 fn unsupported_dtypes_name_variable_dtype_and_device() {
-    let all = all_targets();
-    for t in &all {
+    for_each_target("unsupported_dtypes_name_variable_dtype_and_device", targets(), |t| {
         for dtype in [DType::String, DType::Complex64] {
             let g = Graph::new();
             let r = g
@@ -107,12 +106,12 @@ fn unsupported_dtypes_name_variable_dtype_and_device() {
             assert!(m.contains("d") && m.contains("float64") && m.contains(&t.device), "{m}");
             assert!(!s.is_variable_initialized(&v));
         }
-    }
+    });
 }
 
 #[test]
 fn too_large_is_refused_before_allocating() {
-    for t in all_targets() {
+    for_each_target("too_large_is_refused_before_allocating", targets(), |t| {
         let g = Graph::new();
         let small = var(g.get_variable("small").shape([16u64]).caching_device(t.device.as_str()).get().unwrap());
         let _huge = var(g
@@ -142,12 +141,12 @@ fn too_large_is_refused_before_allocating() {
         let s = Session::with_options(&g, SessionOptions::default().memory_limit(32)).unwrap();
         let e = s.variables_initializer(std::slice::from_ref(&small)).unwrap_err();
         assert!(matches!(e, GpuError::TooLarge { limit: 32, bytes: 64, .. }), "[{}] {e:?}", t.label);
-    }
+    });
 }
 
 #[test]
 fn a_failing_initializer_changes_nothing() {
-    for t in targets("failing initializer") {
+    for_each_target("a_failing_initializer_changes_nothing", targets(), |t| {
         let g = Graph::new();
         let ok = var(g
             .get_variable("ok")
@@ -177,12 +176,12 @@ fn a_failing_initializer_changes_nothing() {
             // The reference may accept a host closure's value by broadcasting; then both are set.
             assert!(s.is_variable_initialized(&ok) && s.is_variable_initialized(&bad));
         }
-    }
+    });
 }
 
 #[test]
 fn assign_checks_dtype_and_size() {
-    for t in targets("assign checks") {
+    for_each_target("assign_checks_dtype_and_size", targets(), |t| {
         let g = Graph::new();
         let v = var(g.get_variable("w").shape([2u64, 2]).caching_device(t.device.as_str()).get().unwrap());
         let s = Session::new(&g).unwrap();
@@ -202,7 +201,7 @@ fn assign_checks_dtype_and_size() {
             "[{}] initializer overwrote an assigned value",
             t.label
         );
-    }
+    });
 }
 
 #[test]
@@ -217,7 +216,7 @@ fn variables_of_another_graph_are_refused() {
 
 #[test]
 fn a_batch_over_the_memory_limit_allocates_nothing() {
-    for t in all_targets() {
+    for_each_target("a_batch_over_the_memory_limit_allocates_nothing", targets(), |t| {
         let g = Graph::new();
         let a = var(g.get_variable("a").shape([200u64]).caching_device(t.device.as_str()).get().unwrap());
         let b = var(g.get_variable("b").shape([200u64]).caching_device(t.device.as_str()).get().unwrap());
@@ -239,5 +238,5 @@ fn a_batch_over_the_memory_limit_allocates_nothing() {
         assert!(matches!(s.variables_initializer(std::slice::from_ref(&b)), Err(GpuError::OutOfMemory { .. })));
         s.release(&a);
         s.variables_initializer(std::slice::from_ref(&b)).unwrap();
-    }
+    });
 }

@@ -7,7 +7,7 @@ use varscope_gpu::{GpuError, HostValues, Session};
 
 #[test]
 fn huge_variables_are_refused_before_allocation() {
-    for t in targets("huge_variables_are_refused_before_allocation") {
+    for_each_target("huge_variables_are_refused_before_allocation", targets(), |t| {
         let g = Graph::new();
         let shapes: [&[u64]; 3] = [&[1 << 40, 1 << 20], &[u64::MAX / 4], &[1 << 31, 1 << 31]];
         let mut vars = Vec::new();
@@ -49,12 +49,12 @@ fn huge_variables_are_refused_before_allocation() {
         assert!(s.global_variables_initializer().is_err(), "[{}]", t.label);
         assert_eq!(s.bytes_in_use(&t.device).unwrap(), before, "[{}] nothing allocated", t.label);
         assert_eq!(s.report_uninitialized_variables().len(), vars.len() + 3);
-    }
+    });
 }
 
 #[test]
 fn wrong_host_values_change_nothing() {
-    for t in targets("wrong_host_values_change_nothing") {
+    for_each_target("wrong_host_values_change_nothing", targets(), |t| {
         let g = Graph::new();
         let v = var(g
             .get_variable("v")
@@ -77,5 +77,5 @@ fn wrong_host_values_change_nothing() {
         let other = Graph::new();
         let w = var(other.get_variable("v").shape([3]).get().unwrap());
         assert!(s.read(&w).is_err() && s.assign_f32(&w, &[0.0; 3]).is_err(), "[{}]", t.label);
-    }
+    });
 }

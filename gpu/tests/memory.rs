@@ -8,8 +8,7 @@ use varscope_gpu::{Session, SessionOptions};
 
 #[test]
 fn bytes_are_accounted_per_device_and_variable() {
-    let mut cases = GpuCases::new("bytes_are_accounted_per_device_and_variable");
-    for t in targets("memory accounting") {
+    for_each_target("bytes_are_accounted_per_device_and_variable", targets(), |t| {
         let g = Graph::new();
         let a = var(g.get_variable("a").shape([100u64]).caching_device(t.device.as_str()).get().unwrap());
         let h = var(g
@@ -37,9 +36,7 @@ fn bytes_are_accounted_per_device_and_variable() {
         assert!(!s.is_variable_initialized(&a));
         s.release(&h);
         assert_eq!(s.bytes_in_use(&t.device).unwrap(), 0, "[{}]", t.label);
-        cases.ran(&t);
-    }
-    cases.finish();
+    });
 }
 
 #[test]
@@ -113,8 +110,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
 
 #[test]
 fn user_kernels_can_bind_variable_buffers() {
-    let mut cases = GpuCases::new("user_kernels_can_bind_variable_buffers");
-    for t in gpu_targets("user kernels") {
+    for_each_target("user_kernels_can_bind_variable_buffers", gpu_targets(), |t| {
         let g = Graph::new();
         let v = var(g.get_variable("v").shape([300u64]).caching_device(t.device.as_str()).get().unwrap());
         let s = Session::with_options(&g, SessionOptions::default().max_chunk_bytes(512)).unwrap();
@@ -160,14 +156,12 @@ fn user_kernels_can_bind_variable_buffers() {
         b.queue.submit([enc.finish()]);
         let got = s.read_f32(&v).unwrap();
         assert_eq!(got, vals.iter().map(|x| x * 2.0).collect::<Vec<_>>(), "[{}]", t.label);
-        cases.ran(&t);
-    }
-    cases.finish();
+    });
 }
 
 #[test]
 fn dropping_the_session_frees_everything() {
-    for t in gpu_targets("drop") {
+    for_each_target("dropping_the_session_frees_everything", gpu_targets(), |t| {
         let g = Graph::new();
         let v = var(g.get_variable("v").shape([1000u64]).caching_device(t.device.as_str()).get().unwrap());
         let s = Session::new(&g).unwrap();
@@ -176,13 +170,12 @@ fn dropping_the_session_frees_everything() {
         drop(s);
         // The buffer was destroyed: mapping it for reading is no longer possible.
         assert!(b.chunks[0].buffer.size() >= 4000);
-    }
+    });
 }
 
 #[test]
 fn scalars_and_empty_variables_work_everywhere() {
-    let mut cases = GpuCases::new("scalars_and_empty_variables_work_everywhere");
-    for t in targets("scalars and empty") {
+    for_each_target("scalars_and_empty_variables_work_everywhere", targets(), |t| {
         let g = Graph::new();
         let s0 = var(g
             .get_variable("s")
@@ -216,9 +209,7 @@ fn scalars_and_empty_variables_work_everywhere() {
         if t.device == "/cpu:0" {
             assert!(matches!(s.buffers(&s0), Err(varscope_gpu::GpuError::NoBuffers { .. })));
         }
-        cases.ran(&t);
-    }
-    cases.finish();
+    });
 }
 
 #[test]

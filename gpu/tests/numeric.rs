@@ -76,8 +76,7 @@ fn compare(t: &Target, what: &str, v: &Variable, got: &HostValues, want: &[u8], 
 
 #[test]
 fn every_initializer_matches_the_reference_on_every_device() {
-    let mut cases = GpuCases::new("every_initializer_matches_the_reference_on_every_device");
-    for t in targets("initializers") {
+    for_each_target("every_initializer_matches_the_reference_on_every_device", targets(), |t| {
         for (dtype, shapes) in [
             (DType::Float32, vec![vec![37u64, 29], vec![4, 5, 6], vec![1]]),
             (DType::Float16, vec![vec![13, 7]]),
@@ -113,22 +112,19 @@ fn every_initializer_matches_the_reference_on_every_device() {
                         t.label
                     );
                     let got = s.read(v).unwrap_or_else(|e| panic!("[{}] {name}: {e}", t.label));
-                    let ulp = compare(&t, &format!("{name} {dtype} {shape:?}"), v, &got, &reference_bytes(v), *exact);
+                    let ulp = compare(t, &format!("{name} {dtype} {shape:?}"), v, &got, &reference_bytes(v), *exact);
                     if ulp > 0 {
                         eprintln!("[{}] {name} {dtype} {shape:?}: max {ulp} ulp from the reference", t.label);
                     }
                 }
-                cases.ran(&t);
             }
         }
-    }
-    cases.finish();
+    });
 }
 
 #[test]
 fn integer_and_bool_fills_match_the_reference() {
-    let mut cases = GpuCases::new("integer_and_bool_fills_match_the_reference");
-    for t in targets("integer fills") {
+    for_each_target("integer_and_bool_fills_match_the_reference", targets(), |t| {
         let g = Graph::new();
         let mut vars = Vec::new();
         for dtype in [DType::Int32, DType::UInt32, DType::Bool] {
@@ -148,11 +144,9 @@ fn integer_and_bool_fills_match_the_reference() {
         s.global_variables_initializer().unwrap_or_else(|e| panic!("[{}] init: {e}", t.label));
         for v in &vars {
             let got = s.read(v).unwrap();
-            compare(&t, v.key(), v, &got, &reference_bytes(v), Exact::Bits);
+            compare(t, v.key(), v, &got, &reference_bytes(v), Exact::Bits);
         }
-        cases.ran(&t);
-    }
-    cases.finish();
+    });
 }
 
 fn stats(x: &[f32]) -> (f64, f64, f32, f32) {
@@ -166,8 +160,7 @@ fn stats(x: &[f32]) -> (f64, f64, f32, f32) {
 
 #[test]
 fn random_initializers_have_the_right_statistics() {
-    let mut cases = GpuCases::new("random_initializers_have_the_right_statistics");
-    for t in targets("statistics") {
+    for_each_target("random_initializers_have_the_right_statistics", targets(), |t| {
         let g = Graph::new();
         g.set_seed(42);
         let n = 1u64 << 16;
@@ -193,14 +186,12 @@ fn random_initializers_have_the_right_statistics() {
         assert!(mean.abs() < 0.02, "[{}] truncated normal mean {mean}", t.label);
         assert!((std - 0.8796).abs() < 0.02, "[{}] truncated normal std {std}", t.label);
         assert!(lo >= -2.0 && hi <= 2.0, "[{}] truncated normal bounds [{lo}, {hi}]", t.label);
-        cases.ran(&t);
-    }
-    cases.finish();
+    });
 }
 
 #[test]
 fn same_seed_same_values_on_every_device() {
-    let targets = targets("cross-device");
+    let targets = targets();
     let read_on = |t: &Target| {
         let g = Graph::new();
         g.set_seed(99);
@@ -216,15 +207,14 @@ fn same_seed_same_values_on_every_device() {
         s.read(&v).unwrap()
     };
     let host = read_on(&targets[0]);
-    for t in &targets[1..] {
+    for_each_target("same_seed_same_values_on_every_device", &targets[1..], |t| {
         assert_eq!(read_on(t).to_bits_vec(), host.to_bits_vec(), "[{}] differs from /cpu:0", t.label);
-    }
+    });
 }
 
 #[test]
 fn partitioned_equals_unpartitioned() {
-    let mut cases = GpuCases::new("partitioned_equals_unpartitioned");
-    for t in targets("partitioned") {
+    for_each_target("partitioned_equals_unpartitioned", targets(), |t| {
         for (init, axis) in [
             (Initializer::random_uniform(-1.0, 1.0), 0),
             (Initializer::random_normal(0.0, 1.0), 1),
@@ -269,15 +259,15 @@ fn partitioned_equals_unpartitioned() {
             let b = s2.read_partitioned(&parts).unwrap();
             assert_eq!(b.shape(), &[10, 7]);
             assert_eq!(a.to_bits_vec(), b.to_bits_vec(), "[{}] {} axis {axis}", t.label, init.kind_name());
-            cases.ran(&t);
         }
-    }
-    cases.finish();
+    });
 }
 
 #[test]
 fn device_function_spreads_shards_over_devices() {
-    let all = targets("device function");
+    let all = targets();
+    // Runs on /cpu:0 alone too; the policy still fails it under VARSCOPE_REQUIRE_GPU=1.
+    have_gpus("device_function_spreads_shards_over_devices", all.iter().filter(|t| t.is_gpu()).count());
     let names: Vec<String> = all.iter().map(|t| t.device.clone()).collect();
     let n = names.len();
     let g1 = Graph::new();
@@ -312,8 +302,7 @@ fn device_function_spreads_shards_over_devices() {
 
 #[test]
 fn creation_order_does_not_change_values() {
-    let mut cases = GpuCases::new("creation_order_does_not_change_values");
-    for t in targets("creation order") {
+    for_each_target("creation_order_does_not_change_values", targets(), |t| {
         let build = |order: &[&str]| {
             let g = Graph::new();
             g.set_seed(11);
@@ -339,15 +328,12 @@ fn creation_order_does_not_change_values() {
             vals
         };
         assert_eq!(build(&["a", "b", "c"]), build(&["x1", "c", "x2", "b", "a"]), "[{}]", t.label);
-        cases.ran(&t);
-    }
-    cases.finish();
+    });
 }
 
 #[test]
 fn chunked_equals_unchunked() {
-    let mut cases = GpuCases::new("chunked_equals_unchunked");
-    for t in gpu_targets("chunked") {
+    for_each_target("chunked_equals_unchunked", gpu_targets(), |t| {
         let g = Graph::new();
         g.set_seed(8);
         let specs = [
@@ -392,14 +378,15 @@ fn chunked_equals_unchunked() {
         let vals: Vec<f32> = (0..1000).map(|i| i as f32 * 0.5 - 7.0).collect();
         chunked.assign_f32(&vars[0], &vals).unwrap();
         assert_eq!(chunked.read_f32(&vars[0]).unwrap(), vals, "[{}] chunked assign", t.label);
-        cases.ran(&t);
-    }
-    cases.finish();
+    });
 }
 
 #[test]
 fn variables_on_two_adapters_in_one_session() {
-    let gpus = gpu_targets("two adapters");
+    let gpus = gpu_targets();
+    if !have_gpus("variables_on_two_adapters_in_one_session", gpus.len()) {
+        return;
+    }
     if gpus.len() < 2 {
         loud(&format!("SKIP: fewer than two GPU adapters ({} found)", gpus.len()));
         return;
@@ -460,8 +447,7 @@ fn round_trip_values(dtype: DType, shape: &[u64]) -> HostValues {
 
 #[test]
 fn assign_read_round_trip_per_dtype() {
-    let mut cases = GpuCases::new("assign_read_round_trip_per_dtype");
-    for t in targets("round trips") {
+    for_each_target("assign_read_round_trip_per_dtype", targets(), |t| {
         for dtype in [
             DType::Float32,
             DType::Float16,
@@ -503,16 +489,13 @@ fn assign_read_round_trip_per_dtype() {
                     }
                 }
             }
-            cases.ran(&t);
         }
-    }
-    cases.finish();
+    });
 }
 
 #[test]
 fn thousands_of_small_variables_in_one_call_match_the_reference() {
-    let mut cases = GpuCases::new("thousands_of_small_variables_in_one_call_match_the_reference");
-    for t in targets("many small variables") {
+    for_each_target("thousands_of_small_variables_in_one_call_match_the_reference", targets(), |t| {
         let g = Graph::new();
         g.set_seed(77);
         let inits = initializers();
@@ -539,17 +522,14 @@ fn thousands_of_small_variables_in_one_call_match_the_reference() {
         assert!(s.report_uninitialized_variables().is_empty());
         for (k, v) in &vars {
             let got = s.read(v).unwrap();
-            compare(&t, &format!("{} ({})", v.key(), inits[*k].0), v, &got, &reference_bytes(v), inits[*k].2);
+            compare(t, &format!("{} ({})", v.key(), inits[*k].0), v, &got, &reference_bytes(v), inits[*k].2);
         }
-        cases.ran(&t);
-    }
-    cases.finish();
+    });
 }
 
 #[test]
 fn large_variables_match_the_reference() {
-    let mut cases = GpuCases::new("large_variables_match_the_reference");
-    for t in targets("large variables") {
+    for_each_target("large_variables_match_the_reference", targets(), |t| {
         let g = Graph::new();
         g.set_seed(5);
         let specs = [
@@ -576,12 +556,10 @@ fn large_variables_match_the_reference() {
         s.global_variables_initializer().unwrap();
         for (v, e) in &vars {
             let got = s.read(v).unwrap();
-            let ulp = compare(&t, v.key(), v, &got, &reference_bytes(v), *e);
+            let ulp = compare(t, v.key(), v, &got, &reference_bytes(v), *e);
             if ulp > 0 {
                 eprintln!("[{}] {}: max {ulp} ulp from the reference", t.label, v.key());
             }
         }
-        cases.ran(&t);
-    }
-    cases.finish();
+    });
 }

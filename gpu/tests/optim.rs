@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{loud, targets, var, Target};
+use common::{for_each_target, loud, targets, var, Target};
 use varscope_core::{Constraint, DType, Graph, Initializer, Optimizer, Regularizer, Variable};
 use varscope_gpu::{Gradients, HostValues, OptimError, Session, SessionOptions, Trainer, UpdateOp};
 
@@ -69,7 +69,7 @@ const SHAPES: [&[u64]; 4] = [&[7], &[3, 5], &[130], &[700]];
 
 #[test]
 fn optimizers_match_the_host_reference_on_every_device() {
-    for t in targets("optimizers_match_the_host_reference_on_every_device") {
+    for_each_target("optimizers_match_the_host_reference_on_every_device", targets(), |t| {
         for (name, opt, atol, rtol) in optimizers() {
             let g = Graph::new();
             g.set_seed(7);
@@ -85,7 +85,7 @@ fn optimizers_match_the_host_reference_on_every_device() {
                         .unwrap())
                 })
                 .collect();
-            let s = session(&g, &t);
+            let s = session(&g, t);
             s.global_variables_initializer().unwrap();
             let mut trainer =
                 Trainer::new(&s, opt.clone(), &vars).unwrap_or_else(|e| panic!("{}: {name}: {e}", t.label));
@@ -104,10 +104,10 @@ fn optimizers_match_the_host_reference_on_every_device() {
                 assert_eq!(stats.step, step);
             }
             for (i, v) in vars.iter().enumerate() {
-                close(&t, &format!("{name} {}", v.key()), &s.read_f32(v).unwrap(), &ref_vars[i], atol, rtol);
+                close(t, &format!("{name} {}", v.key()), &s.read_f32(v).unwrap(), &ref_vars[i], atol, rtol);
                 for (j, sl) in trainer.slots(v).iter().enumerate() {
                     close(
-                        &t,
+                        t,
                         &format!("{name} slot {}", sl.key()),
                         &s.read_f32(sl).unwrap(),
                         &ref_slots[i][j],
@@ -126,15 +126,15 @@ fn optimizers_match_the_host_reference_on_every_device() {
                 assert_eq!(s.read_f32(b2p).unwrap(), vec![f64::from(b2).powi(t1) as f32], "{}: beta2_power", t.label);
             }
         }
-    }
+    });
 }
 
 #[test]
 fn slots_are_named_placed_and_initialized_like_tensorflow() {
-    for t in targets("slots_are_named_placed_and_initialized_like_tensorflow") {
+    for_each_target("slots_are_named_placed_and_initialized_like_tensorflow", targets(), |t| {
         let g = Graph::new();
         let v = var(g.get_variable("foo/v").shape([2, 3]).initializer(Initializer::ones()).get().unwrap());
-        let s = session(&g, &t);
+        let s = session(&g, t);
         s.global_variables_initializer().unwrap();
         let trainer = Trainer::new(&s, Optimizer::adam(), std::slice::from_ref(&v)).unwrap();
         let names: Vec<&str> = trainer.slots(&v).iter().map(|x| x.op_name()).collect();
@@ -153,7 +153,7 @@ fn slots_are_named_placed_and_initialized_like_tensorflow() {
         assert_eq!(g.trainable_variables().len(), 1, "{}", t.label);
         let g2 = Graph::new();
         let w = var(g2.get_variable("w").shape([3]).get().unwrap());
-        let s2 = session(&g2, &t);
+        let s2 = session(&g2, t);
         let tr = Trainer::new(&s2, Optimizer::momentum(0.1, 0.9), std::slice::from_ref(&w)).unwrap();
         assert_eq!(tr.slots(&w)[0].op_name(), "w/Momentum", "{}", t.label);
         let tr = Trainer::new(
@@ -165,15 +165,15 @@ fn slots_are_named_placed_and_initialized_like_tensorflow() {
         let names: Vec<&str> = tr.slots(&w).iter().map(|x| x.op_name()).collect();
         assert_eq!(names, ["w/RMSProp", "w/RMSProp_1", "w/RMSProp_2"], "{}", t.label);
         assert_eq!(s2.read_f32(&tr.slots(&w)[0]).unwrap(), vec![1.0; 3], "{}: rms starts at 1", t.label);
-    }
+    });
 }
 
 #[test]
 fn adam_continues_from_restored_beta_powers() {
-    for t in targets("adam_continues_from_restored_beta_powers") {
+    for_each_target("adam_continues_from_restored_beta_powers", targets(), |t| {
         let g = Graph::new();
         let v = var(g.get_variable("v").shape([4]).initializer(Initializer::ones()).get().unwrap());
-        let s = session(&g, &t);
+        let s = session(&g, t);
         s.global_variables_initializer().unwrap();
         let mut trainer = Trainer::new(&s, Optimizer::adam(), std::slice::from_ref(&v)).unwrap();
         assert_eq!(trainer.step(), 0);
@@ -182,7 +182,7 @@ fn adam_continues_from_restored_beta_powers() {
         s.assign_f32(b1p, &[0.9f64.powi(4) as f32]).unwrap();
         trainer.reload_step().unwrap();
         assert_eq!(trainer.step(), 3, "{}", t.label);
-    }
+    });
 }
 
 #[test]
@@ -197,7 +197,7 @@ fn constraints_match_the_reference_on_every_device() {
         // Chunked (max_chunk_bytes 1024): the host fallback.
         ("max_norm_chunked", vec![300, 2], Constraint::max_norm(1.0)),
     ];
-    for t in targets("constraints_match_the_reference_on_every_device") {
+    for_each_target("constraints_match_the_reference_on_every_device", targets(), |t| {
         let g = Graph::new();
         g.set_seed(3);
         let vars: Vec<Variable> = cases
@@ -212,7 +212,7 @@ fn constraints_match_the_reference_on_every_device() {
                     .unwrap())
             })
             .collect();
-        let s = session(&g, &t);
+        let s = session(&g, t);
         s.global_variables_initializer().unwrap();
         let opt = Optimizer::sgd(0.1);
         let mut trainer = Trainer::new(&s, opt.clone(), &vars).unwrap();
@@ -232,14 +232,14 @@ fn constraints_match_the_reference_on_every_device() {
             assert!(stats.norm_dispatches >= 1, "{}: norm constraints ran no dispatch: {stats:?}", t.label);
         }
         for (i, v) in vars.iter().enumerate() {
-            close(&t, cases[i].0, &s.read_f32(v).unwrap(), &want[i], 1e-6, 1e-5);
+            close(t, cases[i].0, &s.read_f32(v).unwrap(), &want[i], 1e-6, 1e-5);
         }
-    }
+    });
 }
 
 #[test]
 fn regularization_losses_match_the_reference_on_every_device() {
-    for t in targets("regularization_losses_match_the_reference_on_every_device") {
+    for_each_target("regularization_losses_match_the_reference_on_every_device", targets(), |t| {
         let g = Graph::new();
         g.set_seed(5);
         let regs = [
@@ -263,7 +263,7 @@ fn regularization_losses_match_the_reference_on_every_device() {
                     .collect()
             })
             .unwrap();
-        let s = session(&g, &t);
+        let s = session(&g, t);
         s.global_variables_initializer().unwrap();
         let losses = s.regularization_losses().unwrap_or_else(|e| panic!("{}: {e}", t.label));
         let names: Vec<&str> = losses.iter().map(|l| l.name.as_str()).collect();
@@ -283,7 +283,7 @@ fn regularization_losses_match_the_reference_on_every_device() {
         }
         let got = s.total_regularization_loss().unwrap();
         assert!((got - total).abs() <= 1e-5 * total, "{}: total {got}, reference {total}", t.label);
-    }
+    });
 }
 
 trait RefLoss {
@@ -298,7 +298,7 @@ impl RefLoss for varscope_gpu::LossValue {
 
 #[test]
 fn one_fused_dispatch_for_a_thousand_small_variables() {
-    for t in targets("one_fused_dispatch_for_a_thousand_small_variables") {
+    for_each_target("one_fused_dispatch_for_a_thousand_small_variables", targets(), |t| {
         let g = Graph::new();
         let vars: Vec<Variable> = (0..1000)
             .map(|i| var(g.get_variable(&format!("v{i}")).shape([16]).initializer(Initializer::ones()).get().unwrap()))
@@ -320,25 +320,25 @@ fn one_fused_dispatch_for_a_thousand_small_variables() {
         }
         // Adam's first step moves every element by -lr (sign of the gradient).
         let x = s.read_f32(&vars[999]).unwrap();
-        close(&t, "v999", &x, &[0.999; 16], 1e-6, 1e-5);
-    }
+        close(t, "v999", &x, &[0.999; 16], 1e-6, 1e-5);
+    });
 }
 
 #[test]
 fn updates_and_scatters_match_the_reference_on_every_device() {
-    for t in targets("updates_and_scatters_match_the_reference_on_every_device") {
+    for_each_target("updates_and_scatters_match_the_reference_on_every_device", targets(), |t| {
         let g = Graph::new();
         let a = var(g.get_variable("a").shape([5, 3]).initializer(Initializer::zeros()).get().unwrap());
         // Chunked (max_chunk_bytes 1024 = 256 elements): rows of 3 straddle chunks.
         let big = var(g.get_variable("big").shape([200, 3]).initializer(Initializer::zeros()).get().unwrap());
         let b = var(g.get_variable("b").shape([5, 3]).initializer(Initializer::ones()).get().unwrap());
-        let s = session(&g, &t);
+        let s = session(&g, t);
         s.global_variables_initializer().unwrap();
         let vals: Vec<f32> = (0..15).map(|i| i as f32 * 0.5).collect();
         s.assign_add(&a, &vals).unwrap();
         s.assign_sub(&a, &[0.25; 15]).unwrap();
         let mut want: Vec<f32> = vals.iter().map(|x| x - 0.25).collect();
-        close(&t, "assign_add/sub", &s.read_f32(&a).unwrap(), &want, 0.0, 0.0);
+        close(t, "assign_add/sub", &s.read_f32(&a).unwrap(), &want, 0.0, 0.0);
         // Duplicates: add sums them, update keeps the last.
         s.scatter_add(&a, &[4, 1, 4], &[1.0, 2.0, 3.0, 10.0, 20.0, 30.0, 100.0, 200.0, 300.0]).unwrap();
         for (k, r) in [(4usize, [1.0f32, 2.0, 3.0]), (1, [10.0, 20.0, 30.0]), (4, [100.0, 200.0, 300.0])] {
@@ -346,12 +346,12 @@ fn updates_and_scatters_match_the_reference_on_every_device() {
                 want[k * 3 + c] += r[c];
             }
         }
-        close(&t, "scatter_add", &s.read_f32(&a).unwrap(), &want, 1e-6, 1e-6);
+        close(t, "scatter_add", &s.read_f32(&a).unwrap(), &want, 1e-6, 1e-6);
         s.scatter_sub(&a, &[0], &[1.0, 1.0, 1.0]).unwrap();
         (0..3).for_each(|c| want[c] -= 1.0);
         s.scatter_update(&a, &[2, 2], &[7.0, 7.0, 7.0, 9.0, 8.0, 7.0]).unwrap();
         want[6..9].copy_from_slice(&[9.0, 8.0, 7.0]);
-        close(&t, "scatter_sub/update", &s.read_f32(&a).unwrap(), &want, 1e-6, 1e-6);
+        close(t, "scatter_sub/update", &s.read_f32(&a).unwrap(), &want, 1e-6, 1e-6);
         // Chunked scatter.
         let idx: Vec<i64> = vec![0, 85, 86, 170, 199];
         let upd: Vec<f32> = (0..15).map(|i| i as f32 + 1.0).collect();
@@ -362,11 +362,11 @@ fn updates_and_scatters_match_the_reference_on_every_device() {
                 wb[i as usize * 3 + c] += upd[k * 3 + c];
             }
         }
-        close(&t, "chunked scatter_add", &s.read_f32(&big).unwrap(), &wb, 0.0, 0.0);
+        close(t, "chunked scatter_add", &s.read_f32(&big).unwrap(), &wb, 0.0, 0.0);
         let dense: Vec<f32> = (0..600).map(|i| i as f32).collect();
         s.assign_add(&big, &dense).unwrap();
         wb.iter_mut().zip(&dense).for_each(|(w, d)| *w += d);
-        close(&t, "chunked assign_add", &s.read_f32(&big).unwrap(), &wb, 0.0, 0.0);
+        close(t, "chunked assign_add", &s.read_f32(&big).unwrap(), &wb, 0.0, 0.0);
         if t.device != "/cpu:0" {
             // From a gradient buffer (chunked like the variable) of the same device.
             let grads = Gradients::new(&s, std::slice::from_ref(&big)).unwrap();
@@ -387,9 +387,9 @@ fn updates_and_scatters_match_the_reference_on_every_device() {
             bb.queue.write_buffer(&user, 16, bytemuck::cast_slice(&dense));
             s.update_from_buffer(&big, UpdateOp::Sub, &user, 16).unwrap();
             wb.iter_mut().zip(&dense).for_each(|(w, d)| *w -= d);
-            close(&t, "chunked assign_sub from a user buffer", &s.read_f32(&big).unwrap(), &wb, 0.0, 0.0);
+            close(t, "chunked assign_sub from a user buffer", &s.read_f32(&big).unwrap(), &wb, 0.0, 0.0);
             s.update_from_buffer(&big, UpdateOp::Assign, &user, 16).unwrap();
-            close(&t, "chunked assign from a user buffer", &s.read_f32(&big).unwrap(), &dense, 0.0, 0.0);
+            close(t, "chunked assign from a user buffer", &s.read_f32(&big).unwrap(), &dense, 0.0, 0.0);
         }
         // From another buffer on the device: b's buffer (possibly the same slab as a).
         if t.device != "/cpu:0" {
@@ -397,26 +397,26 @@ fn updates_and_scatters_match_the_reference_on_every_device() {
             let c = &bb.chunks[0];
             s.update_from_buffer(&a, UpdateOp::Add, &c.buffer, c.bytes.start).unwrap();
             want.iter_mut().for_each(|x| *x += 1.0);
-            close(&t, "assign_add from buffer", &s.read_f32(&a).unwrap(), &want, 1e-6, 1e-6);
+            close(t, "assign_add from buffer", &s.read_f32(&a).unwrap(), &want, 1e-6, 1e-6);
             s.update_from_buffer(&a, UpdateOp::Assign, &c.buffer, c.bytes.start).unwrap();
-            close(&t, "assign from buffer", &s.read_f32(&a).unwrap(), &[1.0; 15], 0.0, 0.0);
+            close(t, "assign from buffer", &s.read_f32(&a).unwrap(), &[1.0; 15], 0.0, 0.0);
         } else {
             let bb = s.buffers(&a);
             assert!(bb.is_err());
         }
-    }
+    });
 }
 
 #[test]
 fn errors_name_the_variable_and_write_nothing() {
-    for t in targets("errors_name_the_variable_and_write_nothing") {
+    for_each_target("errors_name_the_variable_and_write_nothing", targets(), |t| {
         let g = Graph::new();
         let v = var(g.get_variable("emb").shape([4, 2]).initializer(Initializer::ones()).get().unwrap());
         let frozen = var(g.get_variable("frozen").shape([2]).trainable(false).get().unwrap());
         let ints =
             var(g.get_variable("ints").shape([2]).dtype(DType::Int32).initializer(Initializer::zeros()).get().unwrap());
         let later = var(g.get_variable("later").shape([2]).get().unwrap());
-        let s = session(&g, &t);
+        let s = session(&g, t);
         s.variables_initializer(&[v.clone(), frozen.clone(), ints.clone()]).unwrap();
         let label = &t.label;
         match Trainer::new(&s, Optimizer::sgd(0.1), &[v.clone(), frozen.clone()]) {
@@ -477,7 +477,7 @@ fn errors_name_the_variable_and_write_nothing() {
             }
         }
         loud(&format!("{label}: error cases ok"));
-    }
+    });
 }
 
 /// Variables and their slots materialized together share one slab (what a restore or a
@@ -485,7 +485,7 @@ fn errors_name_the_variable_and_write_nothing() {
 /// once and still matches the reference.
 #[test]
 fn variables_and_slots_in_one_slab_match_the_reference() {
-    for t in targets("variables_and_slots_in_one_slab_match_the_reference") {
+    for_each_target("variables_and_slots_in_one_slab_match_the_reference", targets(), |t| {
         let g = Graph::new();
         g.set_seed(11);
         let opt = Optimizer::RmsProp { learning_rate: 0.01, decay: 0.9, momentum: 0.5, epsilon: 1e-6, centered: true };
@@ -500,7 +500,7 @@ fn variables_and_slots_in_one_slab_match_the_reference() {
             })
             .collect();
         let pre: Vec<Vec<Variable>> = vars.iter().map(|v| g.create_slots(v, &opt).unwrap()).collect();
-        let s = session(&g, &t);
+        let s = session(&g, t);
         s.global_variables_initializer().unwrap();
         let mut bad = pre.clone();
         bad[1].pop();
@@ -531,12 +531,12 @@ fn variables_and_slots_in_one_slab_match_the_reference() {
             }
         }
         for (i, v) in vars.iter().enumerate() {
-            close(&t, v.key(), &s.read_f32(v).unwrap(), &rv[i], 1e-5, 1e-4);
+            close(t, v.key(), &s.read_f32(v).unwrap(), &rv[i], 1e-5, 1e-4);
             for (j, x) in trainer.slots(v).iter().enumerate() {
-                close(&t, x.key(), &s.read_f32(x).unwrap(), &rs[i][j], 1e-5, 1e-4);
+                close(t, x.key(), &s.read_f32(x).unwrap(), &rs[i][j], 1e-5, 1e-4);
             }
         }
-    }
+    });
 }
 
 /// Slots and beta powers checkpoint like any variable: training restored after 4 steps
@@ -545,7 +545,7 @@ fn variables_and_slots_in_one_slab_match_the_reference() {
 fn training_continues_after_a_checkpoint_restore() {
     use varscope_gpu::checkpoint::{restore, save};
     use varscope_gpu::{RestoreOptions, SaveOptions};
-    for t in targets("training_continues_after_a_checkpoint_restore") {
+    for_each_target("training_continues_after_a_checkpoint_restore", targets(), |t| {
         let build = |g: &Graph| {
             g.set_seed(21);
             vec![
@@ -574,7 +574,7 @@ fn training_continues_after_a_checkpoint_restore() {
         ));
         let g1 = Graph::new();
         let v1 = build(&g1);
-        let s1 = session(&g1, &t);
+        let s1 = session(&g1, t);
         s1.global_variables_initializer().unwrap();
         let mut tr1 = Trainer::new(&s1, Optimizer::adam(), &v1).unwrap();
         let gr1 = Gradients::new(&s1, &v1).unwrap();
@@ -584,7 +584,7 @@ fn training_continues_after_a_checkpoint_restore() {
 
         let g2 = Graph::new();
         let v2 = build(&g2);
-        let s2 = session(&g2, &t);
+        let s2 = session(&g2, t);
         s2.global_variables_initializer().unwrap();
         let mut tr2 = Trainer::new(&s2, Optimizer::adam(), &v2).unwrap();
         restore(&s2, &path, &RestoreOptions::default().strict(true))
@@ -600,7 +600,7 @@ fn training_continues_after_a_checkpoint_restore() {
             }
         }
         let _ = std::fs::remove_file(&path);
-    }
+    });
 }
 
 /// Runs `steps` Adam steps with deterministic gradients from step `from + 1`.
@@ -616,12 +616,12 @@ fn adam_steps(s: &Session, trainer: &mut Trainer, v: &Variable, from: u64, steps
 fn adam_resumed_at_step_2000_matches_an_uninterrupted_run_bit_for_bit() {
     // Regression: the step was recovered as ln(beta1_power)/ln(beta1) in f32, off by one
     // past ~960 steps and reset to 0 once beta1_power underflowed (~985 steps).
-    for t in targets("adam_resumed_at_step_2000_matches_an_uninterrupted_run_bit_for_bit") {
+    for_each_target("adam_resumed_at_step_2000_matches_an_uninterrupted_run_bit_for_bit", targets(), |t| {
         let build = |g: &Graph| var(g.get_variable("v").shape([4]).initializer(Initializer::ones()).get().unwrap());
         // Uninterrupted: 2,010 steps.
         let g = Graph::new();
         let v = build(&g);
-        let s = session(&g, &t);
+        let s = session(&g, t);
         s.global_variables_initializer().unwrap();
         let mut tr = Trainer::new(&s, Optimizer::adam(), std::slice::from_ref(&v)).unwrap();
         adam_steps(&s, &mut tr, &v, 0, 2_000);
@@ -636,7 +636,7 @@ fn adam_resumed_at_step_2000_matches_an_uninterrupted_run_bit_for_bit() {
         // Resumed: a new graph and session restored to step 2,000, then 10 steps.
         let g2 = Graph::new();
         let v2 = build(&g2);
-        let s2 = session(&g2, &t);
+        let s2 = session(&g2, t);
         let slots2 = g2.create_slots(&v2, &Optimizer::adam()).unwrap();
         let mk =
             |name: &str| g2.variable(Initializer::zeros()).shape(&[]).name(name).trainable(false).create().unwrap();
@@ -652,17 +652,17 @@ fn adam_resumed_at_step_2000_matches_an_uninterrupted_run_bit_for_bit() {
         adam_steps(&s2, &mut tr2, &v2, 2_000, 10);
         assert_eq!(tr2.step(), 2_010, "{}", t.label);
         assert_eq!(s2.read(&v2).unwrap().to_bits_vec(), want, "{}: resumed run differs", t.label);
-    }
+    });
 }
 
 #[test]
 fn a_trainer_over_existing_state_without_slots_does_not_panic() {
     // Regression: `Trainer::with_state(&s, Optimizer::sgd(0.1), &[w], &[], None)` panicked
     // with a slice index out of range.
-    for t in targets("a_trainer_over_existing_state_without_slots_does_not_panic") {
+    for_each_target("a_trainer_over_existing_state_without_slots_does_not_panic", targets(), |t| {
         let g = Graph::new();
         let w = var(g.get_variable("w").shape([3]).initializer(Initializer::ones()).get().unwrap());
-        let s = session(&g, &t);
+        let s = session(&g, t);
         s.global_variables_initializer().unwrap();
         let mut tr = Trainer::with_state(&s, Optimizer::sgd(0.5), std::slice::from_ref(&w), &[], None).unwrap();
         let grads = Gradients::new(&s, std::slice::from_ref(&w)).unwrap();
@@ -672,12 +672,12 @@ fn a_trainer_over_existing_state_without_slots_does_not_panic() {
         // Adam needs two slots per variable: an empty list is a typed error, not a panic.
         let e = Trainer::with_state(&s, Optimizer::adam(), std::slice::from_ref(&w), &[], None).unwrap_err();
         assert!(matches!(e, OptimError::SlotMismatch { expected: 2, .. }), "{}: {e}", t.label);
-    }
+    });
 }
 
 #[test]
 fn read_many_equals_one_read_per_variable() {
-    for t in targets("read_many_equals_one_read_per_variable") {
+    for_each_target("read_many_equals_one_read_per_variable", targets(), |t| {
         let g = Graph::new();
         let vars: Vec<_> = (0..300)
             .map(|i| {
@@ -690,7 +690,7 @@ fn read_many_equals_one_read_per_variable() {
                     .unwrap())
             })
             .collect();
-        let s = session(&g, &t);
+        let s = session(&g, t);
         s.global_variables_initializer().unwrap();
         let many = s.read_many(&vars).unwrap();
         for (v, m) in vars.iter().zip(&many) {
@@ -710,7 +710,7 @@ fn read_many_equals_one_read_per_variable() {
             let want: Vec<f32> = m.to_f32_vec().iter().map(|x| -x).collect();
             assert_eq!(s.read_f32(v).unwrap(), want, "{}: {}", t.label, v.key());
         }
-    }
+    });
 }
 
 #[test]

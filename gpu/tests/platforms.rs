@@ -23,7 +23,9 @@ fn gpu_names(s: &Session) -> Vec<String> {
 
 /// Adapters present (fails under `VARSCOPE_REQUIRE_GPU=1` when there are none).
 fn adapters(test: &str) -> usize {
-    gpu_targets(test).len()
+    let n = gpu_targets().len();
+    have_gpus(test, n);
+    n
 }
 
 /// Every variable's bytes after initialization.
@@ -37,9 +39,8 @@ fn init_bytes(s: &Session, vars: &[Variable]) -> Vec<Vec<u8>> {
 /// as the host reference where the reference is exact.
 #[test]
 fn float16_without_shader_f16_gives_the_same_bits() {
-    let mut cases = GpuCases::new("float16_without_shader_f16");
     let hide = AdapterMask::default().without_features(wgpu::Features::SHADER_F16);
-    for t in gpu_targets("float16 without SHADER_F16") {
+    for_each_target("float16_without_shader_f16_gives_the_same_bits", gpu_targets(), |t| {
         let g = Graph::new();
         let mut vars = Vec::new();
         for dtype in [DType::Float16, DType::BFloat16] {
@@ -61,9 +62,7 @@ fn float16_without_shader_f16_gives_the_same_bits() {
         // The exact kind (fill) equals the host reference bit for bit.
         assert_eq!(without[0], reference_bytes(&vars[0]), "[{}] float16 ones", t.label);
         assert_eq!(without[3], reference_bytes(&vars[3]), "[{}] bfloat16 ones", t.label);
-        cases.ran(&t);
-    }
-    cases.finish();
+    });
 }
 
 /// Without SHADER_INT64 / SHADER_F64 an int64 / float64 variable cannot live on the
@@ -73,10 +72,8 @@ fn float16_without_shader_f16_gives_the_same_bits() {
 /// same variable initializes to the host reference.
 #[test]
 fn int64_and_float64_without_the_feature_are_typed_errors_before_allocation() {
-    let mut cases = GpuCases::new("int64_and_float64_without_the_feature");
-    let targets = gpu_targets("int64/float64 without the feature");
     let hide = AdapterMask::default().without_features(wgpu::Features::SHADER_INT64 | wgpu::Features::SHADER_F64);
-    for t in &targets {
+    for_each_target("int64_and_float64_without_the_feature_are_typed_errors_before_allocation", gpu_targets(), |t| {
         for (dtype, feature, has) in [(DType::Int64, "SHADER_INT64", t.i64), (DType::Float64, "SHADER_F64", t.f64)] {
             let g = Graph::new();
             let wide = var(g
@@ -123,9 +120,7 @@ fn int64_and_float64_without_the_feature_are_typed_errors_before_allocation() {
                 assert_eq!(s.read(&wide).unwrap().into_bytes(), reference_bytes(&wide), "[{}]", t.label);
             }
         }
-        cases.ran(t);
-    }
-    cases.finish();
+    });
 }
 
 /// The limits that only change how variables are cut into buffers: a 4 KiB storage
@@ -135,23 +130,20 @@ fn int64_and_float64_without_the_feature_are_typed_errors_before_allocation() {
 /// enforces the masked limits, so any binding past them would fail.
 #[test]
 fn small_binding_limits_give_the_same_values_through_more_chunks() {
-    let mut cases = GpuCases::new("small_binding_limits");
     let floor = wgpu::Limits {
         max_storage_buffer_binding_size: 4096,
         max_buffer_size: 64 << 10,
         min_storage_buffer_offset_alignment: 256,
         ..wgpu::Limits::default()
     };
-    for t in gpu_targets("small binding limits") {
-        let plain = run_small(&t, None);
-        let small = run_small(&t, Some(floor.clone()));
+    for_each_target("small_binding_limits_give_the_same_values_through_more_chunks", gpu_targets(), |t| {
+        let plain = run_small(t, None);
+        let small = run_small(t, Some(floor.clone()));
         assert_eq!(plain.len(), small.len());
         for (k, (name, bytes)) in plain.iter().enumerate() {
             assert_eq!(&small[k].1, bytes, "[{}] {name} differs under small limits", t.label);
         }
-        cases.ran(&t);
-    }
-    cases.finish();
+    });
 }
 
 /// Initializes a few large and small variables on `t`, assigns, runs two Adam steps and
@@ -210,7 +202,7 @@ fn run_small(t: &common::Target, floor: Option<wgpu::Limits>) -> Vec<(String, Ve
 /// is opened on it, and a variable placed there is an unknown device.
 #[test]
 fn webgpu_defaults_suffice_and_adapters_below_the_floor_are_skipped() {
-    let n = adapters("adapters below the floor");
+    let n = adapters("webgpu_defaults_suffice_and_adapters_below_the_floor_are_skipped");
     let g = Graph::new();
     let v = var(g
         .get_variable("v")

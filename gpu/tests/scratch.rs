@@ -11,8 +11,7 @@ use varscope_gpu::{GpuError, Session, SessionOptions, SCRATCH_USAGE};
 
 #[test]
 fn scratch_buffers_come_from_the_pool_and_round_trip() {
-    let mut cases = GpuCases::new("scratch_buffers_come_from_the_pool_and_round_trip");
-    for t in gpu_targets("scratch_buffers_come_from_the_pool_and_round_trip") {
+    for_each_target("scratch_buffers_come_from_the_pool_and_round_trip", gpu_targets(), |t| {
         let g = Graph::new();
         let s = Session::new(&g).expect("session");
         let before = s.bytes_in_use(&t.device).expect("device");
@@ -46,9 +45,7 @@ fn scratch_buffers_come_from_the_pool_and_round_trip() {
         assert_eq!(s.bytes_in_use(&t.device).unwrap(), before + 12, "{}", t.label);
         drop(c);
         assert_eq!(s.bytes_in_use(&t.device).unwrap(), before, "{}: freed with the last handle", t.label);
-        cases.ran(&t);
-    }
-    cases.finish();
+    });
 }
 
 #[test]
@@ -63,8 +60,7 @@ fn scratch_buffers_respect_the_memory_limit_and_need_a_gpu() {
         other => panic!("/cpu:0: {other:?}"),
     }
     assert!(matches!(s.scratch_buffer("/tpu:3", "x", 16), Err(GpuError::UnknownDevice { .. })));
-    let mut cases = GpuCases::new("scratch_buffers_respect_the_memory_limit_and_need_a_gpu");
-    for t in gpu_targets("scratch_buffers_respect_the_memory_limit_and_need_a_gpu") {
+    for_each_target("scratch_buffers_respect_the_memory_limit_and_need_a_gpu", gpu_targets(), |t| {
         match s.scratch_buffer(&t.device, "too big", 2 << 20) {
             Err(GpuError::TooLarge { variable, limit, .. }) => {
                 assert!(variable.contains("too big"), "{variable}");
@@ -82,15 +78,12 @@ fn scratch_buffers_respect_the_memory_limit_and_need_a_gpu() {
         }
         drop(a);
         assert!(s.scratch_buffer(&t.device, "second", 512 << 10).is_ok(), "{}: room again after drop", t.label);
-        cases.ran(&t);
-    }
-    cases.finish();
+    });
 }
 
 #[test]
 fn error_scope_turns_wgpu_errors_into_typed_errors() {
-    let mut cases = GpuCases::new("error_scope_turns_wgpu_errors_into_typed_errors");
-    for t in gpu_targets("error_scope_turns_wgpu_errors_into_typed_errors") {
+    for_each_target("error_scope_turns_wgpu_errors_into_typed_errors", gpu_targets(), |t| {
         let g = Graph::new();
         let s = Session::new(&g).expect("session");
         let ok = s.error_scope(&t.device, "a valid module", |d, _| {
@@ -116,9 +109,7 @@ fn error_scope_turns_wgpu_errors_into_typed_errors() {
         }
         // Nothing reached the uncaptured-error handler.
         s.sync().unwrap_or_else(|e| panic!("{}: {e}", t.label));
-        cases.ran(&t);
-    }
-    cases.finish();
+    });
     let g = Graph::new();
     let s = Session::new(&g).expect("session");
     assert!(matches!(s.error_scope("/cpu:0", "host", |_, _| ()), Err(GpuError::NoBuffers { .. })));

@@ -43,8 +43,7 @@ fn host_values_of_small_ints() {
 
 #[test]
 fn small_int_variables_initialize_read_and_assign_on_every_device() {
-    let mut cases = GpuCases::new("small_int_variables_initialize_read_and_assign_on_every_device");
-    for t in targets("small_int_variables_initialize_read_and_assign_on_every_device") {
+    for_each_target("small_int_variables_initialize_read_and_assign_on_every_device", targets(), |t| {
         let g = Graph::new();
         let mut vars = Vec::new();
         for (d, lo, hi) in DTYPES {
@@ -86,14 +85,12 @@ fn small_int_variables_initialize_read_and_assign_on_every_device() {
             s.assign(z, &vals).unwrap_or_else(|e| panic!("[{}] assign {d}: {e}", t.label));
             assert_eq!(read(z).to_i64_vec(), vec![*lo, 2, 3, 4, *hi], "[{}] {d} assign", t.label);
         }
-        cases.ran(&t);
-    }
-    cases.finish();
+    });
 }
 
 #[test]
 fn small_int_variables_survive_a_checkpoint_on_every_device() {
-    for t in targets("small_int_variables_survive_a_checkpoint_on_every_device") {
+    for_each_target("small_int_variables_survive_a_checkpoint_on_every_device", targets(), |t| {
         let dir = std::env::temp_dir().join(format!(
             "varscope-small-int-ckpt-{}-{}",
             std::process::id(),
@@ -132,5 +129,5 @@ fn small_int_variables_survive_a_checkpoint_on_every_device() {
             assert_eq!(s.read(a).unwrap().bytes(), s2.read(b).unwrap().bytes(), "{}: {}", t.label, a.key());
         }
         let _ = std::fs::remove_dir_all(&dir);
-    }
+    });
 }

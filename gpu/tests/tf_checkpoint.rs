@@ -100,13 +100,12 @@ fn tensorflow_trained_models_continue_in_varscope() {
         ("mlp_adagrad", Optimizer::adagrad(0.1)),
         ("mlp_rmsprop", Optimizer::rmsprop(0.01)),
     ];
-    let mut gpu = GpuCases::new("tensorflow_trained_models_continue_in_varscope");
-    for t in targets("tensorflow_trained_models_continue_in_varscope") {
+    for_each_target("tensorflow_trained_models_continue_in_varscope", targets(), |t| {
         for (dir, opt) in &cases {
             let what = format!("{}: {dir}", t.label);
             let g = Graph::new();
             let (vars, global_step) = mlp(&g);
-            let s = session(&g, &t);
+            let s = session(&g, t);
             s.global_variables_initializer().unwrap();
             let mut trainer = Trainer::new(&s, opt.clone(), &vars).unwrap_or_else(|e| panic!("{what}: {e}"));
             let report = checkpoint::restore(&s, fixture(dir), &RestoreOptions::default().strict(true))
@@ -149,10 +148,8 @@ fn tensorflow_trained_models_continue_in_varscope() {
             // Everything TensorFlow has after the step but global_step (which a Trainer
             // does not count) was compared.
             assert_eq!(checked, after.len() - 1, "{what}");
-            gpu.ran(&t);
         }
-    }
-    gpu.finish();
+    });
 }
 
 /// The shards of a partitioned variable, or the variable.
@@ -208,13 +205,12 @@ fn full_f32(s: &Session, parts: &[Variable], full_shape: &[u64]) -> Vec<f32> {
 #[test]
 fn partitioned_tensorflow_variables_restore_into_any_partitioning() {
     let expected = json("partitioned", "expected.json");
-    let mut gpu = GpuCases::new("partitioned_tensorflow_variables_restore_into_any_partitioning");
-    for t in targets("partitioned_tensorflow_variables_restore_into_any_partitioning") {
+    for_each_target("partitioned_tensorflow_variables_restore_into_any_partitioning", targets(), |t| {
         for shards in [None, Some(2), Some(4)] {
             let what = format!("{}: {shards:?} shards", t.label);
             let g = Graph::new();
             let model = model_with_partitions(&g, &t.device, shards);
-            let s = session(&g, &t);
+            let s = session(&g, t);
             let report = checkpoint::restore(&s, fixture("partitioned"), &RestoreOptions::default().strict(true))
                 .unwrap_or_else(|e| panic!("{what}: {e}"));
             assert_eq!(report.restored.len(), 3, "{what}");
@@ -232,7 +228,7 @@ fn partitioned_tensorflow_variables_restore_into_any_partitioning() {
             assert_eq!(saved.tensors.iter().find(|x| x.name == "part/emb").unwrap().is_sliced(), shards.is_some());
             let g2 = Graph::new();
             let model2 = model_with_partitions(&g2, &t.device, Some(3));
-            let s2 = session(&g2, &t);
+            let s2 = session(&g2, t);
             checkpoint::restore(&s2, &prefix, &RestoreOptions::default().strict(true)).unwrap();
             for (name, parts) in &model2 {
                 assert_eq!(
@@ -241,17 +237,15 @@ fn partitioned_tensorflow_variables_restore_into_any_partitioning() {
                     "{what}: {name} round trip"
                 );
             }
-            gpu.ran(&t);
         }
-    }
-    gpu.finish();
+    });
 }
 
 /// Assignment maps, partial restores and dtype conversion work as for safetensors; a
 /// string tensor asked for is a typed error and nothing changes.
 #[test]
 fn restore_options_and_unsupported_dtypes() {
-    let t = all_targets().remove(0);
+    let t = targets().remove(0);
     let g = Graph::new();
     let (kernel, bias) = g
         .variable_scope("net")
@@ -315,7 +309,7 @@ fn restore_options_and_unsupported_dtypes() {
 /// A corrupt data file fails the restore before any variable is written.
 #[test]
 fn corrupt_bundle_changes_nothing() {
-    let t = all_targets().remove(0);
+    let t = targets().remove(0);
     let dir = tempfile::tempdir().unwrap();
     for e in std::fs::read_dir(fixture("mlp_adam")).unwrap() {
         let e = e.unwrap();
@@ -354,7 +348,7 @@ fn corrupt_bundle_changes_nothing() {
 #[ignore = "writes a bundle for the manual TensorFlow check; needs VARSCOPE_TF_EXPORT"]
 fn export_for_tensorflow() {
     let out = PathBuf::from(std::env::var("VARSCOPE_TF_EXPORT").expect("VARSCOPE_TF_EXPORT names a directory"));
-    let t = all_targets().remove(0);
+    let t = targets().remove(0);
     let g = Graph::new();
     let (vars, global_step) = mlp(&g);
     let s = session(&g, &t);
@@ -383,7 +377,7 @@ fn tensorflow_small_integer_tensors_restore_into_small_integer_variables() {
         ("int16", DType::Int16, vec![2, 2], vec![0x00, 0x80, 0xff, 0xff, 0x00, 0x00, 0xff, 0x7f]),
         ("uint16", DType::UInt16, vec![3], vec![0x00, 0x00, 0x01, 0x00, 0xff, 0xff]),
     ];
-    for t in targets("tensorflow_small_integer_tensors_restore_into_small_integer_variables") {
+    for_each_target("tensorflow_small_integer_tensors_restore_into_small_integer_variables", targets(), |t| {
         let g = Graph::new();
         let dtypes = g.scope("dtypes");
         let vars: Vec<Variable> = cases
@@ -398,5 +392,5 @@ fn tensorflow_small_integer_tensors_restore_into_small_integer_variables() {
         for ((n, _, _, bytes), v) in cases.iter().zip(&vars) {
             assert_eq!(s.read(v).unwrap().bytes(), &bytes[..], "{}: {n}", t.label);
         }
-    }
+    });
 }

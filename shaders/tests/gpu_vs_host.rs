@@ -8,13 +8,15 @@
 //! [`NORMAL_MAX_ULP`] ulp (of the stored dtype) and the measured maximum is printed.
 //! The Philox kernel's raw words are checked against Random123's known answers.
 //!
-//! No adapter: a loud SKIP, or a failure when `VARSCOPE_REQUIRE_GPU=1`.
+//! Each adapter passes or fails on its own (`varscope-test-support`'s
+//! `for_each_target`); no adapter: a loud SKIP, or a failure when
+//! `VARSCOPE_REQUIRE_GPU=1`.
 
 use std::collections::BTreeMap;
+
 use varscope_core::init::InitKernel;
 use varscope_core::partition::iter_slices;
 use varscope_core::random::{fnv1a64, key_from_seeds, philox4x32_10};
-
 use varscope_core::reference::{self, IndexMap};
 use varscope_core::DType;
 use varscope_gpu::descriptor::{kernel_params_for, KernelParams};
@@ -22,6 +24,7 @@ use varscope_shaders::{
     assign_workgroups, groups_size, init_constants, pack_of, row_layout, wide_workgroup_size, words_for, InitDesc,
     InitParams, Shader, DTYPE_F16, INIT_LAYOUTS,
 };
+use varscope_test_support::{adapters, for_each_target, TestTarget};
 
 /// The documented bound for the normal family (runtime.md section 3).
 const NORMAL_MAX_ULP: u64 = 2;
@@ -202,32 +205,20 @@ struct Gpu {
     int64: bool,
 }
 
-fn adapters() -> Vec<Gpu> {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
-        backends: wgpu::Backends::all(),
-        ..wgpu::InstanceDescriptor::new_without_display_handle()
-    });
-    let mut out = Vec::new();
-    for adapter in pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all())) {
-        let info = adapter.get_info();
-        let name = format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
-        let int64 = adapter.features().contains(wgpu::Features::SHADER_INT64);
-        let desc = wgpu::DeviceDescriptor {
-            label: Some("varscope-shaders test"),
-            required_limits: adapter.limits(),
-            required_features: adapter.features() & wgpu::Features::SHADER_INT64,
-            ..Default::default()
-        };
-        match pollster::block_on(adapter.request_device(&desc)) {
-            Ok((device, queue)) => out.push(Gpu { name, device, queue, int64 }),
-            Err(e) => eprintln!("adapter {name}: request_device failed: {e}"),
-        }
-    }
-    out
-}
-
-fn require_gpu() -> bool {
-    std::env::var("VARSCOPE_REQUIRE_GPU").is_ok_and(|v| v == "1")
+/// Opens a device on `adapter` with the adapter's own limits and, where it has them,
+/// 64-bit integers (so both multiply preludes run).
+fn open(adapter: &wgpu::Adapter) -> Gpu {
+    let name = adapter.label();
+    let int64 = adapter.features().contains(wgpu::Features::SHADER_INT64);
+    let desc = wgpu::DeviceDescriptor {
+        label: Some("varscope-shaders test"),
+        required_limits: adapter.limits(),
+        required_features: adapter.features() & wgpu::Features::SHADER_INT64,
+        ..Default::default()
+    };
+    let (device, queue) = pollster::block_on(adapter.request_device(&desc))
+        .unwrap_or_else(|e| panic!("adapter {name}: request_device failed: {e}"));
+    Gpu { name, device, queue, int64 }
 }
 
 fn pipeline(gpu: &Gpu, shader: Shader, constants: &[(&str, f64)]) -> Result<wgpu::ComputePipeline, String> {
@@ -474,22 +465,14 @@ fn check_philox(gpu: &Gpu) -> (Vec<String>, u64) {
 
 #[test]
 fn init_kernel_matches_host_on_every_adapter() {
-    let gpus = adapters();
-    if gpus.is_empty() {
-        let msg = "SKIP gpu_vs_host: no wgpu adapter found; GPU kernels were NOT tested";
-        eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
-        assert!(!require_gpu(), "VARSCOPE_REQUIRE_GPU=1 but {msg}");
-        return;
-    }
     let vars = cases();
-    let mut failures = Vec::new();
-    for gpu in &gpus {
-        let (f, kat_ulp) = check_philox(gpu);
-        failures.extend(f);
+    for_each_target("init_kernel_matches_host_on_every_adapter", adapters(), |adapter| {
+        let gpu = open(adapter);
+        let (mut failures, kat_ulp) = check_philox(&gpu);
         // Both multiply preludes where the device has 64-bit integers: same bits.
         let shaders: &[Shader] = if gpu.int64 { &[Shader::Init, Shader::InitMul64] } else { &[Shader::Init] };
         for &shader in shaders {
-            let (f, ulp) = check_init(gpu, shader, &vars);
+            let (f, ulp) = check_init(&gpu, shader, &vars);
             failures.extend(f);
             eprintln!(
                 "gpu_vs_host: {} [{:?}]: {} variables in one dispatch per (kind, layout, pack); uniform family bit-exact checked; normal family max {} ulp (normals4 {} ulp)",
@@ -500,6 +483,6 @@ fn init_kernel_matches_host_on_every_adapter() {
                 kat_ulp
             );
         }
-    }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+        assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    });
 }

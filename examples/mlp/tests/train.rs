@@ -1,22 +1,40 @@
 //! The example's small version (`TrainConfig::small()`) on `/cpu:0` and on every GPU
 //! adapter: the loss falls, the accuracy target is met, the GPU run follows the host
 //! run, and one optimizer step is one fused dispatch plus one norm-constraint dispatch.
-//! With no adapter the GPU cases skip loudly (and fail under `VARSCOPE_REQUIRE_GPU=1`).
+//! Each adapter passes or fails on its own; with no adapter the GPU cases skip loudly (and
+//! fail under `VARSCOPE_REQUIRE_GPU=1`), through `varscope-test-support`.
 
 use varscope_core::Graph;
 use varscope_example_mlp::{run, Progress, TrainConfig, TrainReport, ACCURACY_TARGET};
 use varscope_gpu::Session;
+use varscope_test_support::{for_each_target, loud, TestTarget};
 
-fn loud(msg: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{msg}");
+/// A device of a default session: its name and a label with adapter and backend.
+struct Device {
+    name: String,
+    label: String,
 }
 
-/// `(device, label with adapter and backend)` of every device.
-fn devices() -> Vec<(String, String)> {
+impl TestTarget for Device {
+    fn label(&self) -> String {
+        self.label.clone()
+    }
+    fn is_gpu(&self) -> bool {
+        self.name != "/cpu:0"
+    }
+}
+
+/// Every device of a default session, `/cpu:0` first.
+fn devices() -> Vec<Device> {
     let g = Graph::new();
     let s = Session::new(&g).expect("session");
-    s.devices().iter().map(|d| (d.name.clone(), format!("{} ({}, {:?})", d.name, d.adapter_name, d.backend))).collect()
+    s.devices()
+        .iter()
+        .map(|d| {
+            let backend = d.backend.map(|b| format!("{b:?}")).unwrap_or_else(|| "host".into());
+            Device { name: d.name.clone(), label: format!("{} ({}, {backend})", d.name, d.adapter_name) }
+        })
+        .collect()
 }
 
 fn check(label: &str, r: &TrainReport) {
@@ -50,19 +68,12 @@ fn small_training_run_meets_the_accuracy_target_on_every_device() {
     let steps = events.iter().filter(|p| matches!(p, Progress::Step { .. })).count();
     assert_eq!(steps, TrainConfig::small().steps);
     assert_eq!(host.optimizer_dispatches, 0);
-    let gpus: Vec<_> = devs.into_iter().filter(|(d, _)| d != "/cpu:0").collect();
-    if gpus.is_empty() {
-        assert!(
-            !std::env::var("VARSCOPE_REQUIRE_GPU").is_ok_and(|v| v == "1"),
-            "VARSCOPE_REQUIRE_GPU=1 but no GPU adapter was found: zero GPU cases ran"
-        );
-        loud("SKIP: no GPU adapter (train example ran on /cpu:0 only)");
-        return;
-    }
-    for (dev, label) in gpus {
-        let r = run(&TrainConfig { device: Some(dev.clone()), ..TrainConfig::small() }, |_| {})
+    let gpus = devs.into_iter().filter(|d| d.is_gpu());
+    for_each_target("small_training_run_meets_the_accuracy_target_on_every_device", gpus, |d| {
+        let label = &d.label;
+        let r = run(&TrainConfig { device: Some(d.name.clone()), ..TrainConfig::small() }, |_| {})
             .unwrap_or_else(|e| panic!("{label}: {e}"));
-        check(&label, &r);
+        check(label, &r);
         assert_eq!(r.optimizer_dispatches, 2, "{label}: one fused update dispatch + one norm dispatch");
         // Same data, same initial values, same math: the GPU curve follows the host's
         // (f32 sums in another order; tolerance 2% of the loss + 1e-3).
@@ -76,5 +87,5 @@ fn small_training_run_meets_the_accuracy_target_on_every_device() {
             r.losses[0].1,
             r.losses.last().unwrap().1
         ));
-    }
+    });
 }

@@ -1,9 +1,13 @@
-//! Shared harness of the GPU test suites: one list of targets (`/cpu:0` and every
-//! adapter), loud skips, and `VARSCOPE_REQUIRE_GPU=1` enforcement.
+//! The session-typed part of the GPU test suites' harness: the list of targets
+//! (`/cpu:0` and every adapter, named as a session names them) and small helpers. The
+//! `VARSCOPE_REQUIRE_GPU` policy, per-target reports and temporary directories come from
+//! `varscope-test-support`.
 #![allow(dead_code)]
 
 use varscope_core::{Graph, VarRef, Variable};
 use varscope_gpu::{Session, SessionOptions};
+#[allow(unused_imports)] // each test file uses some of them
+pub use varscope_test_support::{for_each_target, have_gpus, loud, TempDir, TestTarget};
 
 /// A device the suite runs on.
 #[derive(Clone, Debug)]
@@ -18,20 +22,8 @@ pub struct Target {
     pub i64: bool,
 }
 
-/// Whether `VARSCOPE_REQUIRE_GPU=1`.
-pub fn require_gpu() -> bool {
-    std::env::var("VARSCOPE_REQUIRE_GPU").is_ok_and(|v| v == "1")
-}
-
-/// Prints past libtest's output capture (which only intercepts the print macros), so
-/// a skip is visible even when the test passes.
-pub fn loud(msg: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{msg}");
-}
-
 /// Every device of a default session: `/cpu:0` first, then the adapters.
-pub fn all_targets() -> Vec<Target> {
+pub fn targets() -> Vec<Target> {
     let g = Graph::new();
     let s = Session::new(&g).expect("session");
     s.devices()
@@ -50,22 +42,19 @@ pub fn all_targets() -> Vec<Target> {
         .collect()
 }
 
-/// The GPU targets. With none: prints `SKIP: no GPU adapter` (and fails under
-/// `VARSCOPE_REQUIRE_GPU=1`).
-pub fn gpu_targets(test: &str) -> Vec<Target> {
-    let t: Vec<Target> = all_targets().into_iter().filter(|t| t.device != "/cpu:0").collect();
-    if t.is_empty() {
-        assert!(!require_gpu(), "{test}: VARSCOPE_REQUIRE_GPU=1 but no GPU adapter was found: zero GPU cases ran");
-        loud(&format!("SKIP: no GPU adapter ({test} ran on /cpu:0 only)"));
+impl TestTarget for Target {
+    fn label(&self) -> String {
+        self.label.clone()
     }
-    t
+    fn is_gpu(&self) -> bool {
+        self.device != "/cpu:0"
+    }
 }
 
-/// `/cpu:0` and every GPU target (skips loudly / fails as [`gpu_targets`]).
-pub fn targets(test: &str) -> Vec<Target> {
-    let mut t = vec![all_targets().remove(0)];
-    t.extend(gpu_targets(test));
-    t
+/// The GPU targets (an empty list when there is no adapter: [`for_each_target`] then
+/// applies the `VARSCOPE_REQUIRE_GPU` policy).
+pub fn gpu_targets() -> Vec<Target> {
+    targets().into_iter().filter(|t| t.device != "/cpu:0").collect()
 }
 
 /// Session options for tests.
@@ -76,33 +65,6 @@ pub fn opts() -> SessionOptions {
 /// The single variable of a `get_variable` result.
 pub fn var(r: VarRef) -> Variable {
     r.variable().expect("a single variable").clone()
-}
-
-/// Counts GPU cases run, and fails at the end under `VARSCOPE_REQUIRE_GPU=1` if none did.
-pub struct GpuCases {
-    test: &'static str,
-    n: usize,
-}
-
-impl GpuCases {
-    /// Starts counting.
-    pub fn new(test: &'static str) -> Self {
-        GpuCases { test, n: 0 }
-    }
-    /// Records a case on `t` (counts only GPU targets).
-    pub fn ran(&mut self, t: &Target) {
-        if t.device != "/cpu:0" {
-            self.n += 1;
-        }
-    }
-    /// Asserts that a GPU case ran when required.
-    pub fn finish(self) {
-        if require_gpu() {
-            assert!(self.n > 0, "{}: VARSCOPE_REQUIRE_GPU=1 but zero GPU cases ran", self.test);
-        } else if self.n == 0 {
-            loud(&format!("SKIP: no GPU adapter ({}: zero GPU cases)", self.test));
-        }
-    }
 }
 
 /// The host reference values of a variable (canonical bytes).
