@@ -439,5 +439,95 @@ fn tensorflow_small_integer_tensors_restore_into_small_integer_variables() {
         for ((n, _, _, bytes), v) in cases.iter().zip(&vars) {
             assert_eq!(s.read(v).unwrap().bytes(), &bytes[..], "{}: {n}", t.label);
         }
+        // Saved as a TensorFlow bundle with their TensorFlow dtypes (DT_INT8, ...).
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("small.ckpt");
+        tf_checkpoint::save(&s, &prefix, &SaveOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", t.label));
+        let reader = BundleReader::open(&prefix).unwrap();
+        for (n, d, shape, bytes) in &cases {
+            let saved = reader.read(&format!("dtypes/{n}")).unwrap();
+            assert_eq!(saved.dtype.name(), d.name(), "{}: {n}", t.label);
+            assert_eq!((&saved.shape, &saved.data), (shape, bytes), "{}: {n}", t.label);
+        }
+    }
+}
+
+/// uint64 (issue 12's dtype list): TensorFlow's uint64 tensor restores bit-exactly into a
+/// UInt64 variable on `/cpu:0` and every adapter that holds 64-bit integers; saved as a
+/// TensorFlow bundle (DT_UINT64) and as safetensors (U64) and restored, the bits survive.
+/// Random initializers are refused when the variable is created, as TensorFlow's
+/// `random_uniform` refuses uint64.
+#[test]
+fn tensorflow_uint64_tensors_restore_and_save_bit_exactly() {
+    // TensorFlow's bytes as the fixture script dumped them: 0, 1, 2^64 - 1.
+    let want = hex("00000000000000000100000000000000ffffffffffffffff");
+    assert_eq!(
+        json("dtypes", "expected.json")["dtypes/uint64"]["hex"],
+        "00000000000000000100000000000000ffffffffffffffff"
+    );
+    let mut gpu = GpuCases::new("tensorflow_uint64_tensors_restore_and_save_bit_exactly");
+    for t in targets("tensorflow_uint64_tensors_restore_and_save_bit_exactly") {
+        if t.device != "/cpu:0" && !t.i64 {
+            loud(&format!("SKIP {}: no SHADER_INT64, so no uint64 variables", t.label));
+            continue;
+        }
+        let make = |g: &Graph| {
+            g.scope("dtypes").var("uint64").shape([3]).dtype(DType::UInt64).caching_device(t.device.as_str()).create()
+        };
+        let g = Graph::new();
+        let v = make(&g).unwrap();
+        let s = Session::new(&g).unwrap();
+        checkpoint::restore(&s, fixture("dtypes"), &RestoreOptions::default().variables(vec![v.clone()]))
+            .unwrap_or_else(|e| panic!("{}: {e}", t.label));
+        let got = s.read(&v).unwrap();
+        assert_eq!((got.dtype(), got.bytes()), (DType::UInt64, &want[..]), "{}", t.label);
+        assert_eq!(got.to_bits_vec(), [0, 1, u64::MAX], "{}", t.label);
+
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("u64.ckpt");
+        tf_checkpoint::save(&s, &prefix, &SaveOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", t.label));
+        let saved = BundleReader::open(&prefix).unwrap().read("dtypes/uint64").unwrap();
+        assert_eq!(
+            (saved.dtype, saved.shape.as_slice(), &saved.data),
+            (TfDtype::UInt64, &[3u64][..], &want),
+            "{}",
+            t.label
+        );
+        let file = dir.path().join("u64.safetensors");
+        checkpoint::save(&s, &file, &SaveOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", t.label));
+        let info = varscope_format::safetensors_file::inspect(&file).unwrap();
+        assert_eq!(info.tensors[0].stored_dtype, varscope_format::StoredDType::U64, "{}", t.label);
+        for source in [&prefix, &file] {
+            let g2 = Graph::new();
+            let v2 = make(&g2).unwrap();
+            let s2 = Session::new(&g2).unwrap();
+            checkpoint::restore(&s2, source, &RestoreOptions::default().strict(true))
+                .unwrap_or_else(|e| panic!("{}: {}: {e}", t.label, source.display()));
+            assert_eq!(s2.read(&v2).unwrap().bytes(), &want[..], "{}: {}", t.label, source.display());
+        }
+        // The default initializer (zeros) needs uint64 in the host reference of the init
+        // kernels, which does not have it yet: a typed initializer error, never a panic
+        // or wrong bytes.
+        let g3 = Graph::new();
+        let z = make(&g3).unwrap();
+        let s3 = Session::new(&g3).unwrap();
+        match s3.global_variables_initializer() {
+            Ok(()) => assert_eq!(s3.read(&z).unwrap().to_bits_vec(), [0, 0, 0], "{}", t.label),
+            Err(e @ varscope_gpu::GpuError::Initializer { .. }) => {
+                assert!(e.to_string().contains("dtypes/uint64"), "{e}")
+            }
+            Err(e) => panic!("{}: {e:?}", t.label),
+        }
+        gpu.ran(&t);
+    }
+    gpu.finish();
+    // Random initializers: TensorFlow's errors when the variable is created.
+    let g = Graph::new();
+    for (init, text) in [
+        (varscope_core::Initializer::random_uniform(0.0, 10.0), "Invalid dtype uint64"),
+        (varscope_core::Initializer::random_normal(0.0, 1.0), "Expected floating point type, got uint64."),
+    ] {
+        let e = g.get_variable("r").shape([2]).dtype(DType::UInt64).initializer(init).get().unwrap_err();
+        assert!(e.to_string().contains(text), "{e}");
     }
 }
