@@ -44,9 +44,26 @@ Checked by hand for issue 12 (TensorFlow 2.21.0, CPU, Python 3.11):
     (13 dtypes, the Adam MLP, a 2-slice partitioned variable) bit-identically; Saver
     restores 15 float variables into other partitionings (fixed_size_partitioner 2 or 3,
     including the 2-slice varscope tensor into 2 different slices) bit-identically.
-  continue: see the report of issue 12.
-TensorFlow 1.15 needs Python <= 3.7 and was not available here; the bundle format is
-unchanged since 1.0, and the writer reproduces TensorFlow 2.21's index byte for byte.
+  continue: TensorFlow restores the bundle with Saver; every variable, slot, beta power
+    and global_step equals TensorFlow's own step 6 exactly (0 difference), and it trains
+    on to global_step 7.
+Checked by hand with TensorFlow 1.15.5 (CPU, Python 3.7.16 from pyenv, numpy 1.18.5,
+`pip install tensorflow==1.15.5 "protobuf<3.21" "numpy<1.19"`):
+  check: the same sample bundle: load_checkpoint reads all 31 tensors bit-identically
+    (uint32, uint64 and bfloat16 included), Saver restores the 15 float variables into
+    other partitionings bit-identically; so do bundles `varscope convert` wrote from the
+    partitioned, sharded and mlp_adam fixtures (through safetensors).
+  continue: as with 2.21 (0 difference from TensorFlow 2.21's step 6; 1.15 trains on to
+    global_step 7).
+  build: TensorFlow 1.15.5 writes the dtypes, many, partitioned and sharded fixtures byte
+    for byte as 2.21 did (index and data files); its mlp_* bundles differ only in values,
+    and `varscope inspect --verify` reads all of them. Against 1.15's own Adam step 6
+    (recomputed from its mlp_adam fixture in float32 with varscope's operation order),
+    slots and beta powers are exact and one kernel element is 1 ulp off: TensorFlow
+    1.15's Eigen computes the AVX `sqrt` from an approximate reciprocal square root.
+The bundles varscope writes declare version {producer: 1, min_consumer: 0}, i.e.
+kTensorBundleVersion 1 (unchanged since 2016) and no minimum consumer, little-endian, one
+shard: every TensorFlow since 1.0 passes its CheckVersions.
 """
 
 import json

@@ -5,8 +5,8 @@ use std::fmt;
 /// The element type of a variable or constant.
 ///
 /// `String`, `Complex64` and `Complex128` exist at graph level only (a device rejects
-/// them when the session materializes the variable); `Float64` and `Int64` live on
-/// `/cpu:0` and on adapters that support them.
+/// them when the session materializes the variable); `Float64`, `Int64` and `UInt64`
+/// live on `/cpu:0` and on adapters that support them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 #[derive(Default)]
@@ -34,6 +34,9 @@ pub enum DType {
     Int64,
     /// Unsigned 32-bit integer.
     UInt32,
+    /// Unsigned 64-bit integer (checkpoints, restore and save; no random initializer,
+    /// as TensorFlow's `random_uniform` has none).
+    UInt64,
     /// Boolean.
     Bool,
     /// Byte string (graph-level only).
@@ -46,7 +49,7 @@ pub enum DType {
 
 impl DType {
     /// Every dtype, in declaration order.
-    pub const ALL: [DType; 15] = [
+    pub const ALL: [DType; 16] = [
         DType::Float16,
         DType::BFloat16,
         DType::Float32,
@@ -58,6 +61,7 @@ impl DType {
         DType::Int32,
         DType::Int64,
         DType::UInt32,
+        DType::UInt64,
         DType::Bool,
         DType::String,
         DType::Complex64,
@@ -78,6 +82,7 @@ impl DType {
             DType::Int32 => "int32",
             DType::Int64 => "int64",
             DType::UInt32 => "uint32",
+            DType::UInt64 => "uint64",
             DType::Bool => "bool",
             DType::String => "string",
             DType::Complex64 => "complex64",
@@ -104,6 +109,7 @@ impl DType {
             "int32" => DType::Int32,
             "int64" => DType::Int64,
             "uint32" => DType::UInt32,
+            "uint64" => DType::UInt64,
             "bool" => DType::Bool,
             "string" => DType::String,
             "complex64" => DType::Complex64,
@@ -119,7 +125,7 @@ impl DType {
             DType::Int8 | DType::UInt8 => 1,
             DType::Float16 | DType::BFloat16 | DType::Int16 | DType::UInt16 => 2,
             DType::Float32 | DType::Int32 | DType::UInt32 => 4,
-            DType::Float64 | DType::Int64 | DType::Complex64 => 8,
+            DType::Float64 | DType::Int64 | DType::UInt64 | DType::Complex64 => 8,
             DType::Bool => 1,
             DType::String | DType::Complex128 => 16,
         }
@@ -134,13 +140,20 @@ impl DType {
     pub fn is_integer(self) -> bool {
         matches!(
             self,
-            DType::Int8 | DType::UInt8 | DType::Int16 | DType::UInt16 | DType::Int32 | DType::Int64 | DType::UInt32
+            DType::Int8
+                | DType::UInt8
+                | DType::Int16
+                | DType::UInt16
+                | DType::Int32
+                | DType::Int64
+                | DType::UInt32
+                | DType::UInt64
         )
     }
 
     /// Unsigned integer.
     pub fn is_unsigned(self) -> bool {
-        matches!(self, DType::UInt8 | DType::UInt16 | DType::UInt32)
+        matches!(self, DType::UInt8 | DType::UInt16 | DType::UInt32 | DType::UInt64)
     }
 
     /// Integer dtypes TensorFlow's `random_uniform` draws (int32, int64; varscope also
@@ -159,6 +172,8 @@ impl DType {
             DType::Int32 => (i32::MIN.into(), i32::MAX.into()),
             DType::UInt32 => (0, u32::MAX.into()),
             DType::Int64 => (i64::MIN, i64::MAX),
+            // The part of the range an i64 holds.
+            DType::UInt64 => (0, i64::MAX),
             _ => return None,
         })
     }

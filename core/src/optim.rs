@@ -8,8 +8,12 @@
 //! counters then give `foo/v/Adam` and `foo/v/Adam_1`, `foo/v/RMSProp`,
 //! `foo/v/RMSProp_1`, ... A shard's slot is itself a shard of `p/<slot>`.
 
+use crate::collections::GraphKeys;
 use crate::partition::SliceInfo;
-use crate::{Error, Graph, Initializer, Result, Variable};
+use crate::{DType, Error, Graph, Initializer, Result, Variable};
+
+/// `tf.GraphKeys.GLOBAL_STEP`: the collection of the global step, and its variable's name.
+pub const GLOBAL_STEP: &str = "global_step";
 
 /// An optimizer and its hyper-parameters.
 #[derive(Clone, Debug, PartialEq)]
@@ -142,9 +146,29 @@ impl Optimizer {
     }
 
     /// One update on the host in float32, in the operation order of TensorFlow's
-    /// `training_ops` kernels. `step` counts from 1 (Adam's bias correction);
-    /// `slots` are in [`slot_specs`](Self::slot_specs) order.
+    /// `training_ops` kernels. `step` counts from 1: Adam's beta powers are those
+    /// TensorFlow holds before that step ([`BetaPowers::at_step`]); `slots` are in
+    /// [`slot_specs`](Self::slot_specs) order.
     pub fn reference_step(&self, step: u64, var: &mut [f32], grad: &[f32], slots: &mut [Vec<f32>]) -> Result<()> {
+        let powers = match *self {
+            Optimizer::Adam { beta1, beta2, .. } | Optimizer::AdamW { beta1, beta2, .. } => {
+                BetaPowers::at_step(beta1, beta2, step)
+            }
+            _ => BetaPowers::default(),
+        };
+        self.reference_step_with_powers(powers, var, grad, slots)
+    }
+
+    /// [`reference_step`](Self::reference_step) with Adam's beta powers given (what the
+    /// `beta1_power` / `beta2_power` variables hold before the step, for example restored
+    /// from a checkpoint); other optimizers ignore them.
+    pub fn reference_step_with_powers(
+        &self,
+        powers: BetaPowers,
+        var: &mut [f32],
+        grad: &[f32],
+        slots: &mut [Vec<f32>],
+    ) -> Result<()> {
         let n = var.len();
         if grad.len() != n || slots.len() != self.slot_specs().len() || slots.iter().any(|s| s.len() != n) {
             return Err(Error::ReferenceStepLengths {
@@ -203,7 +227,7 @@ impl Optimizer {
                     Optimizer::AdamW { weight_decay, .. } => weight_decay,
                     _ => 0.0,
                 };
-                let lr_t = adam_lr(learning_rate, beta1, beta2, step);
+                let lr_t = powers.lr(learning_rate);
                 let (m, v) = slots.split_at_mut(1);
                 let (m, v) = (&mut m[0], &mut v[0]);
                 for i in 0..n {
@@ -221,16 +245,101 @@ impl Optimizer {
     }
 }
 
-/// Adam's bias-corrected step size at `step` (from 1):
-/// `lr * sqrt(1 - beta2^t) / (1 - beta1^t)`, computed in f64 and rounded once.
+/// Adam's non-slot accumulators `beta1_power` and `beta2_power` as TensorFlow holds them:
+/// float32 variables that start at `beta1` and `beta2` and are multiplied (in float32) by
+/// `beta1` and `beta2` after every step. The step size is formed from them in float32
+/// ([`lr`](Self::lr)), so a step taken from restored powers is TensorFlow's step bit for
+/// bit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BetaPowers {
+    /// `beta1_power`: `beta1^t` before step `t` (from 1).
+    pub beta1_power: f32,
+    /// `beta2_power`: `beta2^t` before step `t` (from 1).
+    pub beta2_power: f32,
+}
+
+impl Default for BetaPowers {
+    /// Powers of betas 1 (no bias correction to apply; what optimizers without beta
+    /// powers pass).
+    fn default() -> Self {
+        BetaPowers { beta1_power: 1.0, beta2_power: 1.0 }
+    }
+}
+
+impl BetaPowers {
+    /// The powers before the first step: `beta1`, `beta2`.
+    pub fn initial(beta1: f32, beta2: f32) -> Self {
+        BetaPowers { beta1_power: beta1, beta2_power: beta2 }
+    }
+
+    /// The powers after one more step: each multiplied by its beta in float32
+    /// (`beta1_power.assign(beta1_power * beta1)` in TensorFlow's `_finish`).
+    #[must_use]
+    pub fn advance(self, beta1: f32, beta2: f32) -> Self {
+        BetaPowers { beta1_power: self.beta1_power * beta1, beta2_power: self.beta2_power * beta2 }
+    }
+
+    /// The powers before step `step` (from 1; 0 counts as 1): [`initial`](Self::initial)
+    /// advanced `step - 1` times. Stops early once both stop changing (underflowed to
+    /// zero, or a beta of 1).
+    pub fn at_step(beta1: f32, beta2: f32, step: u64) -> Self {
+        let mut p = BetaPowers::initial(beta1, beta2);
+        for _ in 1..step {
+            let next = p.advance(beta1, beta2);
+            if next.beta1_power.to_bits() == p.beta1_power.to_bits()
+                && next.beta2_power.to_bits() == p.beta2_power.to_bits()
+            {
+                break;
+            }
+            p = next;
+        }
+        p
+    }
+
+    /// Adam's bias-corrected step size, in float32 and TensorFlow's order:
+    /// `lr * sqrt(1 - beta2_power) / (1 - beta1_power)`.
+    pub fn lr(self, lr: f32) -> f32 {
+        lr * (1.0 - self.beta2_power).sqrt() / (1.0 - self.beta1_power)
+    }
+}
+
+/// Adam's bias-corrected step size at `step` (from 1), as TensorFlow computes it: from
+/// the float32 beta powers it holds before that step ([`BetaPowers::at_step`],
+/// [`BetaPowers::lr`]).
 pub fn adam_lr(lr: f32, beta1: f32, beta2: f32, step: u64) -> f32 {
-    let t = step.max(1) as i32;
-    let b1 = (beta1 as f64).powi(t);
-    let b2 = (beta2 as f64).powi(t);
-    (lr as f64 * (1.0 - b2).sqrt() / (1.0 - b1)) as f32
+    BetaPowers::at_step(beta1, beta2, step).lr(lr)
 }
 
 impl Graph {
+    /// `tf.compat.v1.train.get_global_step()`: the first variable of the `global_step`
+    /// collection, else the global variable named `global_step` (TensorFlow's fallback
+    /// to the tensor `global_step/read:0`), else `None`.
+    pub fn global_step(&self) -> Option<Variable> {
+        self.get_collection(GLOBAL_STEP)
+            .iter()
+            .find_map(|i| i.variable().cloned())
+            .or_else(|| self.global_variables().into_iter().find(|v| v.op_name() == GLOBAL_STEP))
+    }
+
+    /// `tf.compat.v1.train.get_or_create_global_step()`: [`global_step`](Self::global_step),
+    /// or a new one as TensorFlow's `create_global_step` makes it: `get_variable("global_step")`
+    /// in the current variable scope, an int64 scalar initialized to 0, not trainable, in
+    /// the `variables` and `global_step` collections. varscope places it on `/cpu:0`
+    /// (TensorFlow keeps int64 scalars in host memory; not every adapter holds int64).
+    pub fn get_or_create_global_step(&self) -> Result<Variable> {
+        if let Some(v) = self.global_step() {
+            return Ok(v);
+        }
+        self.get_variable(GLOBAL_STEP)
+            .shape(Vec::<u64>::new())
+            .dtype(DType::Int64)
+            .initializer(Initializer::zeros())
+            .trainable(false)
+            .collections([GraphKeys::GLOBAL_VARIABLES, GLOBAL_STEP])
+            .caching_device("/cpu:0")
+            .variable()
+    }
+
     /// Creates (or, for an existing slot, returns) the slot variables of `primary` for
     /// `optimizer`, named and placed as TensorFlow's `slot_creator` does. Returns them in
     /// [`Optimizer::slot_specs`] order.

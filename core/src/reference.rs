@@ -306,6 +306,7 @@ pub fn decode_f64(dtype: DType, bytes: &[u8]) -> Vec<f64> {
         DType::Int32 => chunks::<4>(bytes).map(|c| i32::from_le_bytes(c) as f64).collect(),
         DType::UInt32 => chunks::<4>(bytes).map(|c| u32::from_le_bytes(c) as f64).collect(),
         DType::Int64 => chunks::<8>(bytes).map(|c| i64::from_le_bytes(c) as f64).collect(),
+        DType::UInt64 => chunks::<8>(bytes).map(|c| u64::from_le_bytes(c) as f64).collect(),
         DType::Bool => bytes.iter().map(|&b| f64::from(b)).collect(),
         _ => Vec::new(),
     }
@@ -670,6 +671,7 @@ fn push_f64(dtype: DType, v: f64, out: &mut Vec<u8>) {
         DType::Int32 => out.extend_from_slice(&(v as i32).to_le_bytes()),
         DType::UInt32 => out.extend_from_slice(&(v as u32).to_le_bytes()),
         DType::Int64 => out.extend_from_slice(&(v as i64).to_le_bytes()),
+        DType::UInt64 => out.extend_from_slice(&(v as u64).to_le_bytes()),
         DType::Bool => out.push(u8::from(v != 0.0)),
         _ => {}
     }
@@ -685,6 +687,7 @@ fn push_i64(dtype: DType, v: i64, out: &mut Vec<u8>) {
         DType::Int32 => out.extend_from_slice(&(v as i32).to_le_bytes()),
         DType::UInt32 => out.extend_from_slice(&(v as u32).to_le_bytes()),
         DType::Int64 => out.extend_from_slice(&v.to_le_bytes()),
+        DType::UInt64 => out.extend_from_slice(&(v as u64).to_le_bytes()),
         DType::Bool => out.push(u8::from(v != 0)),
         _ => push_f64(dtype, v as f64, out),
     }

@@ -210,3 +210,11 @@ fn constants_convert_to_the_variable_dtype() {
     assert_eq!(decode_f64(DType::Float16, &tensor_bytes("v", &t, DType::Float16, 3, 0, 3).unwrap()), vec![1., -2., 3.]);
     assert!(matches!(tensor_bytes("v", &t, DType::Float32, 4, 0, 4), Err(ReferenceError::ValueSize { .. })));
 }
+
+#[test]
+fn uint64_fills_and_decodes() {
+    let map = IndexMap::identity(2);
+    let b = kernel_bytes("v", &InitKernel::Fill(7.0), DType::UInt64, &[2], &map, KEY, None, 0, 2).unwrap();
+    assert_eq!(b, [7u64.to_le_bytes(), 7u64.to_le_bytes()].concat());
+    assert_eq!(decode_f64(DType::UInt64, &b), vec![7.0, 7.0]);
+}

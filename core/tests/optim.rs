@@ -80,3 +80,61 @@ fn reference_step_rejects_mismatched_lengths() {
     assert!(Optimizer::sgd(0.1).reference_step(1, &mut v, &[1.0], &mut []).is_err());
     assert!(Optimizer::adam().reference_step(1, &mut v, &[1.0; 3], &mut [vec![0.0; 3]]).is_err());
 }
+
+#[test]
+fn beta_powers_are_tensorflows_float32_accumulators() {
+    use varscope_core::optim::{adam_lr, BetaPowers};
+    // beta1_power / beta2_power of the mlp_adam fixture (TensorFlow 2.21, 5 steps of
+    // AdamOptimizer(0.01)) and after its 6th step: the betas multiplied in float32.
+    let p = BetaPowers::at_step(0.9, 0.999, 6);
+    assert_eq!((p.beta1_power.to_bits(), p.beta2_power.to_bits()), (0x3f08_0c83, 0x3f7e_77c6));
+    let q = p.advance(0.9, 0.999);
+    assert_eq!((q.beta1_power.to_bits(), q.beta2_power.to_bits()), (0x3ef4_e352, 0x3f7e_36a1));
+    assert_eq!(BetaPowers::at_step(0.9, 0.999, 7), q);
+    assert_eq!(BetaPowers::at_step(0.9, 0.999, 1), BetaPowers::initial(0.9, 0.999));
+    assert_eq!(BetaPowers::at_step(0.9, 0.999, 0), BetaPowers::initial(0.9, 0.999));
+    // The chain differs from the correctly rounded power somewhere in the first steps:
+    // it is not beta^t rounded once.
+    let differs = (1..200).any(|t| BetaPowers::at_step(0.9, 0.999, t).beta1_power != 0.9f64.powi(t as i32) as f32);
+    assert!(differs);
+    // The step size in float32, TensorFlow's order: lr * sqrt(1 - b2p) / (1 - b1p).
+    let lr = 0.01f32;
+    assert_eq!(q.lr(lr).to_bits(), (lr * (1.0f32 - q.beta2_power).sqrt() / (1.0f32 - q.beta1_power)).to_bits());
+    assert_eq!(adam_lr(lr, 0.9, 0.999, 7), q.lr(lr));
+    // The reference step uses them: step 7 from the powers equals step 7 by count.
+    let opt = Optimizer::Adam { learning_rate: lr, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
+    let (mut a, mut b) = (vec![0.3f32, -0.2], vec![0.3f32, -0.2]);
+    let mut sa = vec![vec![0.01f32, 0.02], vec![0.001f32, 0.002]];
+    let mut sb = sa.clone();
+    opt.reference_step(7, &mut a, &[0.5, -0.25], &mut sa).unwrap();
+    opt.reference_step_with_powers(q, &mut b, &[0.5, -0.25], &mut sb).unwrap();
+    assert_eq!((a, sa), (b, sb));
+    // Underflowed powers stop the walk early (a huge step count returns at once).
+    assert_eq!(BetaPowers::at_step(0.5, 0.5, u64::MAX), BetaPowers { beta1_power: 0.0, beta2_power: 0.0 });
+}
+
+#[test]
+fn get_or_create_global_step_makes_tensorflows_variable() {
+    let g = Graph::new();
+    assert!(g.global_step().is_none());
+    let gs = g.variable_scope("outer").run(|_| g.get_or_create_global_step()).unwrap();
+    // In the current variable scope, as TensorFlow's create_global_step.
+    assert_eq!(gs.op_name(), "outer/global_step");
+    assert_eq!((gs.dtype(), gs.dims(), gs.trainable()), (DType::Int64, Some(vec![]), false));
+    assert_eq!(g.get_or_create_global_step().unwrap().id(), gs.id());
+    let in_collection: Vec<String> =
+        g.get_collection(varscope_core::optim::GLOBAL_STEP).iter().map(|i| i.name()).collect();
+    assert_eq!(in_collection, ["outer/global_step:0"]);
+    assert!(g.global_variables().iter().any(|v| v.id() == gs.id()));
+    assert!(g.trainable_variables().is_empty());
+    // Without the collection, a global variable named global_step is found.
+    let g2 = Graph::new();
+    let v = g2
+        .get_variable("global_step")
+        .shape(Vec::<u64>::new())
+        .dtype(DType::Int64)
+        .trainable(false)
+        .variable()
+        .unwrap();
+    assert_eq!(g2.global_step().map(|x| x.id()), Some(v.id()));
+}

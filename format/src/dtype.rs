@@ -6,8 +6,8 @@ use std::fmt;
 use half::{bf16, f16};
 use varscope_core::DType;
 
-/// A safetensors dtype as stored in a file (`"F32"`). varscope variables use eight of
-/// them; the others can be inspected but not restored.
+/// A safetensors dtype as stored in a file (`"F32"`). varscope variables use thirteen of
+/// them; the others (8-bit floats) can be inspected but not restored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum StoredDType {
@@ -109,6 +109,7 @@ impl StoredDType {
             StoredDType::I32 => DType::Int32,
             StoredDType::I64 => DType::Int64,
             StoredDType::U32 => DType::UInt32,
+            StoredDType::U64 => DType::UInt64,
             StoredDType::I8 => DType::Int8,
             StoredDType::U8 => DType::UInt8,
             StoredDType::I16 => DType::Int16,
@@ -128,6 +129,7 @@ impl StoredDType {
             DType::Int32 => StoredDType::I32,
             DType::Int64 => StoredDType::I64,
             DType::UInt32 => StoredDType::U32,
+            DType::UInt64 => StoredDType::U64,
             DType::Int8 => StoredDType::I8,
             DType::UInt8 => StoredDType::U8,
             DType::Int16 => StoredDType::I16,

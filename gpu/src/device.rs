@@ -35,7 +35,7 @@ pub struct DeviceInfo {
     pub shader_f16: bool,
     /// The adapter supports 64-bit floats in shaders (float64 variables allowed).
     pub shader_f64: bool,
-    /// The adapter supports 64-bit integers in shaders (int64 variables allowed).
+    /// The adapter supports 64-bit integers in shaders (int64 and uint64 variables allowed).
     pub shader_i64: bool,
     /// The device is the user's own ([`ExternalDevice`]), not one the session opened.
     pub external: bool,
@@ -65,7 +65,7 @@ impl DeviceInfo {
             }
             _ if self.is_cpu() => Ok(()),
             DType::Float64 if !self.shader_f64 => Err("the adapter lacks SHADER_F64".into()),
-            DType::Int64 if !self.shader_i64 => Err("the adapter lacks SHADER_INT64".into()),
+            DType::Int64 | DType::UInt64 if !self.shader_i64 => Err("the adapter lacks SHADER_INT64".into()),
             _ => Ok(()),
         }
     }

@@ -7,7 +7,7 @@
 //!   lowest byte of word `k`), the buffer padded to a whole word. No device kernel
 //!   computes them: their initial values are uploaded from the host reference.
 //! - bool: one `u32` per element (0 or 1).
-//! - float64, int64: 8 bytes per element (only where the device supports them).
+//! - float64, int64, uint64: 8 bytes per element (only where the device supports them).
 //!
 //! Buffers are whole words long; chunk boundaries fall on [`CHUNK_GRANULE`] elements, so
 //! a chunk never splits a packed word.
@@ -23,7 +23,7 @@ pub fn device_elem_bytes(dtype: DType) -> Option<u64> {
         DType::Int8 | DType::UInt8 => 1,
         DType::Float16 | DType::BFloat16 | DType::Int16 | DType::UInt16 => 2,
         DType::Float32 | DType::Int32 | DType::UInt32 | DType::Bool => 4,
-        DType::Float64 | DType::Int64 => 8,
+        DType::Float64 | DType::Int64 | DType::UInt64 => 8,
         _ => return None,
     })
 }

@@ -7,7 +7,7 @@ use crate::error::{GpuError, Result};
 
 /// Values of a variable on the host: dtype, shape and the canonical little-endian bytes
 /// of runtime.md section 5 (f32 4 B, f16/bf16 2 B, f64 8 B, i8/u8 1 B, i16/u16 2 B,
-/// i32 4 B, i64 8 B, u32 4 B, bool 1 B per element), row-major.
+/// i32 4 B, i64/u64 8 B, u32 4 B, bool 1 B per element), row-major.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HostValues {
     dtype: DType,
@@ -88,6 +88,10 @@ impl HostValues {
     pub fn from_u32(shape: &[u64], v: &[u32]) -> Result<Self> {
         Self::pod(DType::UInt32, shape, v)
     }
+    /// uint64 values.
+    pub fn from_u64(shape: &[u64], v: &[u64]) -> Result<Self> {
+        Self::pod(DType::UInt64, shape, v)
+    }
     /// bool values.
     pub fn from_bool(shape: &[u64], v: &[bool]) -> Result<Self> {
         Self::from_bytes(DType::Bool, shape, v.iter().map(|&b| b as u8).collect())
@@ -107,6 +111,7 @@ impl HostValues {
             DType::Int32 => v.iter().flat_map(|&x| (x as i32).to_le_bytes()).collect(),
             DType::Int64 => v.iter().flat_map(|&x| (x as i64).to_le_bytes()).collect(),
             DType::UInt32 => v.iter().flat_map(|&x| (x as u32).to_le_bytes()).collect(),
+            DType::UInt64 => v.iter().flat_map(|&x| (x as u64).to_le_bytes()).collect(),
             DType::Bool => v.iter().map(|&x| (x != 0.0) as u8).collect(),
             _ => Vec::new(),
         };
@@ -138,7 +143,7 @@ impl HostValues {
         self.bytes
     }
 
-    /// Every element as `f64` (exact for every dtype except int64 beyond 2^53).
+    /// Every element as `f64` (exact for every dtype except int64 and uint64 beyond 2^53).
     pub fn to_f64_vec(&self) -> Vec<f64> {
         let b = &self.bytes;
         // `chunks_exact(N)` yields slices of exactly N bytes, so each `try_into` into
@@ -155,6 +160,7 @@ impl HostValues {
             DType::Int32 => b.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
             DType::Int64 => b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
             DType::UInt32 => b.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+            DType::UInt64 => b.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
             DType::Bool => b.iter().map(|&x| x as f64).collect(),
             _ => Vec::new(),
         }
@@ -168,12 +174,16 @@ impl HostValues {
         }
     }
 
-    /// Every element as `i64` (integers and bool exactly; floats truncated).
+    /// Every element as `i64` (integers and bool exactly, uint64 above `i64::MAX` wrapped
+    /// to negative; floats truncated).
     pub fn to_i64_vec(&self) -> Vec<i64> {
         match self.dtype {
             DType::Int64 => bytemuck::pod_collect_to_vec(&self.bytes),
             DType::Int32 => bytemuck::pod_collect_to_vec::<u8, i32>(&self.bytes).into_iter().map(i64::from).collect(),
             DType::UInt32 => bytemuck::pod_collect_to_vec::<u8, u32>(&self.bytes).into_iter().map(i64::from).collect(),
+            DType::UInt64 => {
+                bytemuck::pod_collect_to_vec::<u8, u64>(&self.bytes).into_iter().map(|x| x as i64).collect()
+            }
             _ => self.to_f64_vec().into_iter().map(|x| x as i64).collect(),
         }
     }

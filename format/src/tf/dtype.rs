@@ -165,6 +165,11 @@ impl TfDtype {
             TfDtype::Int32 => DType::Int32,
             TfDtype::Int64 => DType::Int64,
             TfDtype::UInt32 => DType::UInt32,
+            TfDtype::UInt64 => DType::UInt64,
+            TfDtype::Int8 => DType::Int8,
+            TfDtype::UInt8 => DType::UInt8,
+            TfDtype::Int16 => DType::Int16,
+            TfDtype::UInt16 => DType::UInt16,
             TfDtype::Bool => DType::Bool,
             TfDtype::Complex64 => DType::Complex64,
             TfDtype::Complex128 => DType::Complex128,
@@ -183,6 +188,11 @@ impl TfDtype {
             DType::Int32 => TfDtype::Int32,
             DType::Int64 => TfDtype::Int64,
             DType::UInt32 => TfDtype::UInt32,
+            DType::UInt64 => TfDtype::UInt64,
+            DType::Int8 => TfDtype::Int8,
+            DType::UInt8 => TfDtype::UInt8,
+            DType::Int16 => TfDtype::Int16,
+            DType::UInt16 => TfDtype::UInt16,
             DType::Bool => TfDtype::Bool,
             DType::Complex64 => TfDtype::Complex64,
             DType::Complex128 => TfDtype::Complex128,
@@ -228,6 +238,20 @@ mod tests {
         }
         for bad in [0, 24, 101, -1, i32::MAX] {
             assert_eq!(TfDtype::from_code(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_fixed_size_varscope_dtype_has_a_tensorflow_dtype() {
+        for d in DType::ALL {
+            match TfDtype::from_core(d) {
+                Some(t) => {
+                    assert_eq!(t.to_core(), Some(d), "{d}");
+                    assert_eq!(t.name(), d.name(), "{d}");
+                    assert_eq!(t.size(), Some(d.size_bytes()), "{d}");
+                }
+                None => assert_eq!(d, DType::String),
+            }
         }
     }
 }

@@ -140,6 +140,20 @@ pub enum OptimError {
         optimizer: String,
     },
 
+    /// A global step that is not an int32 or int64 scalar (TensorFlow's
+    /// `assert_global_step`).
+    #[error("Existing \"global_step\" {problem}: {variable} ({dtype}, shape {shape})")]
+    BadGlobalStep {
+        /// Store key.
+        variable: String,
+        /// `does not have integer type` or `is not scalar`.
+        problem: &'static str,
+        /// The variable's dtype.
+        dtype: DType,
+        /// Its shape, as TensorFlow prints it.
+        shape: String,
+    },
+
     /// A buffer operation on a variable of `/cpu:0` (it has no buffers).
     #[error("{op} on variable {variable}: it lives on {device}, which has no wgpu buffers")]
     NoBuffers {

@@ -31,13 +31,21 @@
 //! contract `a * b + c` into fma and may reorder, so GPU results agree with the
 //! reference to a few ulp per step (the tests state the tolerance per optimizer).
 //!
-//! Adam's step: the trainer keeps the step count `t` on the host and writes
-//! `beta1_power = beta1^(t+1)`, `beta2_power = beta2^(t+1)` after each step (float32 of
-//! the f64 power), as TensorFlow's non-slot variables hold them. [`Trainer::new`] (and
-//! [`Trainer::reload_step`], after a restore into a live trainer) recovers `t` exactly:
-//! the integer whose powers are bit-identical to the restored ones. Once both powers
-//! have underflowed (tens of thousands of steps) the bias correction is exactly 1 and
-//! no longer depends on `t`.
+//! Adam's step, as TensorFlow's `AdamOptimizer`: the non-slot variables `beta1_power`
+//! and `beta2_power` are float32 accumulators that start at `beta1` and `beta2` and are
+//! multiplied by them in float32 after each step ([`varscope_core::optim::BetaPowers`]);
+//! the step size `lr * sqrt(1 - beta2_power) / (1 - beta1_power)` is formed from them in
+//! float32 on the host and passed to the kernel, so a step continued from TensorFlow's
+//! powers is TensorFlow's step. The trainer keeps the powers of the next step on the
+//! host and writes the advanced ones with each step; [`Trainer::new`] (and
+//! [`Trainer::reload_step`], after a restore into a live trainer) reads them back and
+//! recovers the step count `t` exactly: the integer whose powers are bit-identical to
+//! the restored ones. A run resumed from a checkpoint of step N is bit-identical to one
+//! that never stopped.
+//!
+//! `global_step`: [`Trainer::with_global_step`] gives the trainer TensorFlow's
+//! `minimize(loss, global_step=...)` counter, an int64 (or int32) scalar advanced by 1
+//! with each step, in the step's submission on its device.
 //!
 //! Module map: `error` (the error type), `gradients` ([`Gradients`]), `rows` (kernel
 //! parameter rows), `trainer` ([`Trainer`]), `updates` (assign/scatter on the session),

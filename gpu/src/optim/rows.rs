@@ -1,6 +1,7 @@
 //! Plain-data rows and parameters of the training kernels: optimizer codes and
 //! parameter blocks, elementwise constraint codes, norm-constraint rows.
 
+use varscope_core::optim::BetaPowers;
 use varscope_core::{Constraint, Optimizer};
 use varscope_shaders::{NormRow, OptimParams, CONSTRAINT_CLAMP, CONSTRAINT_NONE, NORM_MAX, NORM_MIN_MAX, NORM_UNIT};
 
@@ -20,7 +21,9 @@ pub(crate) fn opt_code(o: &Optimizer) -> Option<u32> {
     })
 }
 
-pub(crate) fn opt_params(o: &Optimizer, step: u64) -> OptimParams {
+/// The kernel parameters of one step; Adam's step size is formed from `powers`, the beta
+/// powers before the step ([`BetaPowers::lr`]: float32, TensorFlow's order).
+pub(crate) fn opt_params(o: &Optimizer, powers: BetaPowers) -> OptimParams {
     let mut p = OptimParams::default();
     match *o {
         Optimizer::Sgd { learning_rate } => p.lr = learning_rate,
@@ -36,13 +39,13 @@ pub(crate) fn opt_params(o: &Optimizer, step: u64) -> OptimParams {
             p.epsilon = epsilon;
         }
         Optimizer::Adam { learning_rate, beta1, beta2, epsilon } => {
-            p.lr = varscope_core::optim::adam_lr(learning_rate, beta1, beta2, step);
+            p.lr = powers.lr(learning_rate);
             p.one_minus_a = 1.0 - beta1;
             p.one_minus_b = 1.0 - beta2;
             p.epsilon = epsilon;
         }
         Optimizer::AdamW { weight_decay, learning_rate, beta1, beta2, epsilon } => {
-            p.lr = varscope_core::optim::adam_lr(learning_rate, beta1, beta2, step);
+            p.lr = powers.lr(learning_rate);
             p.one_minus_a = 1.0 - beta1;
             p.one_minus_b = 1.0 - beta2;
             p.epsilon = epsilon;

@@ -2,7 +2,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use varscope_core::{Initializer, Optimizer, Variable};
+use varscope_core::optim::BetaPowers;
+use varscope_core::{DType, Initializer, Optimizer, Variable};
 use varscope_shaders::{NormRow, OptimRow, RowParams, Shader};
 
 use super::gradients::{GradStorage, Gradients};
@@ -10,6 +11,7 @@ use super::rows::{betas, clamp_of, norm_row, opt_code, opt_params};
 use super::{check_f32, OptimError, OptimResult};
 use crate::error::GpuError;
 use crate::launch::Dev;
+use crate::layout::host_to_device;
 use crate::session::Session;
 use crate::transfer::ReadRange;
 use crate::values::HostValues;
@@ -47,7 +49,12 @@ pub struct Trainer {
     slots: Vec<Vec<Variable>>,
     index: HashMap<u64, usize>,
     beta_powers: Option<(Variable, Variable)>,
+    /// The values of `beta_powers` before the next step, as the trainer last wrote or
+    /// read them (TensorFlow's float32 accumulators).
+    powers: BetaPowers,
     step: u64,
+    /// TensorFlow's `global_step` and the value it holds (the trainer writes it).
+    global_step: Option<(Variable, i64)>,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -60,30 +67,31 @@ impl std::fmt::Debug for Trainer {
     }
 }
 
-/// `beta^(t + 1)` as the trainer stores it in a beta power variable before step `t + 1`.
-fn stored_power(beta: f32, t: u64) -> f32 {
-    f64::from(beta).powi(i32::try_from(t.saturating_add(1)).unwrap_or(i32::MAX)) as f32
-}
-
-/// The step count `t` of restored beta powers `p1`, `p2`.
+/// The step count `t` of restored beta powers `p1`, `p2` (the values before step `t + 1`).
 ///
-/// Powers this trainer wrote are matched exactly (the integer whose stored powers are
-/// bit-identical to both). Powers written otherwise (TensorFlow multiplies them in
-/// float32 each step) are matched by logarithm, from `beta1_power` while it is a normal
-/// float (consecutive steps differ by a factor `beta1`, far above rounding), else from
-/// `beta2_power`. When both have underflowed to zero or subnormals, `1 - power` is exactly
-/// 1 in f64 and the bias correction no longer depends on `t`; the earliest such step is
-/// returned.
+/// Powers advanced by TensorFlow's rule (start at the betas, multiplied in float32 by
+/// them each step, as this trainer and TensorFlow do) are matched exactly: the integer
+/// whose powers are bit-identical to both. Other powers are matched by logarithm, from
+/// `beta1_power` while it is a normal float (consecutive steps differ by a factor
+/// `beta1`, far above rounding), else from `beta2_power`. When both have underflowed to
+/// zero or subnormals, `1 - power` is exactly 1 in float32 and the step size no longer
+/// depends on `t`; the earliest such step is returned. The step count is informational:
+/// the step size is formed from the powers themselves.
 pub(crate) fn recover_step(beta1: f32, beta2: f32, p1: f32, p2: f32) -> u64 {
     let estimate = |b: f32, p: f32| -> Option<u64> {
         (p > 0.0 && b > 0.0 && b < 1.0)
             .then(|| ((f64::from(p).ln() / f64::from(b).ln()).round() as i64 - 1).max(0) as u64)
     };
-    let exact = |t: u64| stored_power(beta1, t) == p1 && stored_power(beta2, t) == p2;
+    let same = |q: BetaPowers| q.beta1_power.to_bits() == p1.to_bits() && q.beta2_power.to_bits() == p2.to_bits();
     for (b, p) in [(beta1, p1), (beta2, p2)] {
         if let Some(e) = estimate(b, p).filter(|_| p.is_normal()) {
-            if let Some(t) = (e.saturating_sub(4)..=e + 4).find(|&t| exact(t)) {
-                return t;
+            let lo = e.saturating_sub(4);
+            let mut q = BetaPowers::at_step(beta1, beta2, lo + 1);
+            for t in lo..=e + 4 {
+                if same(q) {
+                    return t;
+                }
+                q = q.advance(beta1, beta2);
             }
         }
     }
@@ -94,6 +102,15 @@ pub(crate) fn recover_step(beta1: f32, beta2: f32, p1: f32, p2: f32) -> u64 {
     }
     let floor = f32::from_bits(1); // the smallest subnormal
     estimate(beta1, p1.max(floor)).into_iter().chain(estimate(beta2, p2.max(floor))).max().unwrap_or(0)
+}
+
+/// `global_step + 1` in the global step's dtype (wrapping, as TensorFlow's integer adds).
+fn next_global_step(dtype: DType, x: i64) -> i64 {
+    if dtype == DType::Int32 {
+        i64::from((x as i32).wrapping_add(1))
+    } else {
+        x.wrapping_add(1)
+    }
 }
 
 /// Rows of one fused dispatch share (variable buffer, [gradient buffer, slot buffers]).
@@ -196,10 +213,61 @@ impl Trainer {
             slots,
             index,
             beta_powers,
+            powers: BetaPowers::default(),
             step: 0,
+            global_step: None,
         };
         t.reload_step()?;
         Ok(t)
+    }
+
+    /// The trainer with TensorFlow's `global_step` (as
+    /// `optimizer.minimize(loss, global_step=global_step)`): each step adds 1 to it, in
+    /// the step's submission on the global step's device; it checkpoints like any
+    /// variable. It must be an int64 or int32 scalar (TensorFlow's `assert_global_step`);
+    /// it is materialized and, if not yet initialized, initialized, and its value read
+    /// (again by [`reload_step`](Self::reload_step) after a restore).
+    /// `Graph::get_or_create_global_step` makes one as TensorFlow names it.
+    pub fn with_global_step(mut self, global_step: &Variable) -> OptimResult<Self> {
+        let v = global_step;
+        let bad = |problem| OptimError::BadGlobalStep {
+            variable: v.key().to_string(),
+            problem,
+            dtype: v.dtype(),
+            shape: v.shape().to_string(),
+        };
+        if !v.dtype().is_integer() {
+            return Err(bad("does not have integer type"));
+        }
+        if !matches!(v.dtype(), DType::Int32 | DType::Int64) {
+            return Err(bad("is not int32 or int64"));
+        }
+        if v.dims().is_none_or(|d| !d.is_empty()) {
+            return Err(bad("is not scalar"));
+        }
+        let one = std::slice::from_ref(v);
+        self.session.materialize(one)?;
+        self.session.variables_initializer(one)?;
+        self.global_step = Some((v.clone(), 0));
+        self.reload_global_step()?;
+        Ok(self)
+    }
+
+    /// The global step given to [`with_global_step`](Self::with_global_step).
+    pub fn global_step(&self) -> Option<&Variable> {
+        self.global_step.as_ref().map(|(v, _)| v)
+    }
+
+    /// The value the global step holds (as the trainer last wrote or read it).
+    pub fn global_step_value(&self) -> Option<i64> {
+        self.global_step.as_ref().map(|(_, x)| *x)
+    }
+
+    fn reload_global_step(&mut self) -> OptimResult<()> {
+        if let Some((v, x)) = &mut self.global_step {
+            *x = self.session.read(v)?.to_i64_vec().first().copied().unwrap_or(0);
+        }
+        Ok(())
     }
 
     /// The session the trainer runs on.
@@ -233,13 +301,24 @@ impl Trainer {
         self.step
     }
 
-    /// Recovers the step count from the beta powers (after a checkpoint restore),
-    /// exactly (see the module documentation); a no-op for optimizers without them.
+    /// The beta powers the next step uses (what `beta1_power` / `beta2_power` hold; betas
+    /// of 1 for optimizers without them).
+    pub fn next_beta_powers(&self) -> BetaPowers {
+        self.powers
+    }
+
+    /// Reads the beta powers and the global step back (after a checkpoint restore or an
+    /// assignment to them): the next step forms its step size from the powers, as
+    /// TensorFlow does, and the step count is recovered from them exactly (see the module
+    /// documentation); the global step continues from its value. Without beta powers
+    /// or a global step, a no-op.
     pub fn reload_step(&mut self) -> OptimResult<()> {
+        self.reload_global_step()?;
         if let (Some((b1p, b2p)), Some((beta1, beta2))) = (&self.beta_powers, betas(&self.optimizer)) {
             let p = self.session.read_many(&[b1p.clone(), b2p.clone()])?;
             let first = |v: &HostValues, d: f32| v.to_f32_vec().first().copied().unwrap_or(d);
-            self.step = recover_step(beta1, beta2, first(&p[0], beta1), first(&p[1], beta2));
+            self.powers = BetaPowers { beta1_power: first(&p[0], beta1), beta2_power: first(&p[1], beta2) };
+            self.step = recover_step(beta1, beta2, self.powers.beta1_power, self.powers.beta2_power);
         }
         Ok(())
     }
@@ -274,10 +353,23 @@ impl Trainer {
         }
         let step = self.step + 1;
         let mut stats = StepStats { step, ..Default::default() };
-        // The beta powers after this step, written with the step of their device.
-        let mut powers: Vec<(Variable, f32)> = Vec::new();
+        // The beta powers after this step (TensorFlow's `_finish`: each multiplied by its
+        // beta in float32), written with the step of their device.
+        let mut nonslot: Vec<(Variable, HostValues)> = Vec::new();
+        let mut next_powers = self.powers;
         if let (Some((b1p, b2p)), Some((b1, b2))) = (&self.beta_powers, betas(&self.optimizer)) {
-            powers = vec![(b1p.clone(), stored_power(b1, step)), (b2p.clone(), stored_power(b2, step))];
+            next_powers = self.powers.advance(b1, b2);
+            nonslot.push((b1p.clone(), HostValues::from_f32(&[], &[next_powers.beta1_power])?));
+            nonslot.push((b2p.clone(), HostValues::from_f32(&[], &[next_powers.beta2_power])?));
+        }
+        // The global step after this step (`global_step.assign_add(1)`), written the same way.
+        let next_global = self.global_step.as_ref().map(|(v, x)| (v.clone(), next_global_step(v.dtype(), *x)));
+        if let Some((v, x)) = &next_global {
+            let value = match v.dtype() {
+                DType::Int32 => HostValues::from_i32(&[], &[*x as i32])?,
+                _ => HostValues::from_i64(&[], &[*x])?,
+            };
+            nonslot.push((v.clone(), value));
         }
         // Host rows first (they cannot fail half-way on a device), then one submission per GPU.
         let mut by_dev: BTreeMap<usize, Vec<(usize, usize)>> = BTreeMap::new(); // dev -> (var, grad entry)
@@ -287,14 +379,14 @@ impl Trainer {
         for (dev, list) in by_dev {
             match s.dev(dev) {
                 None => {
-                    self.host_step(step, &list, grads)?;
+                    self.host_step(&list, grads)?;
                     stats.host_variables += list.len();
                 }
                 Some(d) => {
-                    let mine: Vec<(Variable, f32)> =
-                        powers.iter().filter(|(p, _)| s.device_index(p).ok() == Some(dev)).cloned().collect();
-                    powers.retain(|(p, _)| s.device_index(p).ok() != Some(dev));
-                    let (u, n) = self.gpu_step(d, step, &list, grads, &mine)?;
+                    let mine: Vec<(Variable, HostValues)> =
+                        nonslot.iter().filter(|(p, _)| s.device_index(p).ok() == Some(dev)).cloned().collect();
+                    nonslot.retain(|(p, _)| s.device_index(p).ok() != Some(dev));
+                    let (u, n) = self.gpu_step(d, &list, grads, &mine)?;
                     stats.update_dispatches += u;
                     stats.norm_dispatches += n;
                     stats.submissions += 1;
@@ -303,19 +395,19 @@ impl Trainer {
             }
         }
         self.step = step;
-        let rest: Vec<(Variable, HostValues)> = powers
-            .into_iter()
-            .map(|(p, x)| HostValues::from_f32(&[], &[x]).map(|h| (p, h)))
-            .collect::<Result<_, _>>()?;
-        if !rest.is_empty() {
-            s.assign_many(&rest.iter().map(|(p, h)| (p.clone(), h)).collect::<Vec<_>>())?;
+        self.powers = next_powers;
+        if let (Some((_, x)), Some((_, next))) = (&mut self.global_step, next_global) {
+            *x = next;
+        }
+        if !nonslot.is_empty() {
+            s.assign_many(&nonslot.iter().map(|(p, h)| (p.clone(), h)).collect::<Vec<_>>())?;
         }
         Ok(stats)
     }
 
     /// The host reference step of the `/cpu:0` variables in `list`: one batched read and
     /// one batched write.
-    fn host_step(&self, step: u64, list: &[(usize, usize)], grads: &Gradients) -> OptimResult<()> {
+    fn host_step(&self, list: &[(usize, usize)], grads: &Gradients) -> OptimResult<()> {
         let s = &self.session;
         let mut vars: Vec<Variable> = Vec::new();
         for &(i, _) in list {
@@ -332,7 +424,7 @@ impl Trainer {
             let nslots = self.slots[i].len();
             let (var, slots) = values[k..k + 1 + nslots].split_at_mut(1);
             let mut slot_vals: Vec<Vec<f32>> = slots.iter_mut().map(std::mem::take).collect();
-            self.optimizer.reference_step(step, &mut var[0], &grad, &mut slot_vals)?;
+            self.optimizer.reference_step_with_powers(self.powers, &mut var[0], &grad, &mut slot_vals)?;
             if let Some(c) = v.constraint() {
                 let mut x: Vec<f64> = var[0].iter().map(|&x| f64::from(x)).collect();
                 c.apply_reference(&v.dims().unwrap_or_default(), &mut x);
@@ -354,16 +446,15 @@ impl Trainer {
 
     /// One device's step under one session lock: rows grouped by (variable buffer,
     /// gradient buffer, slot buffers), one dispatch per group, then the norm constraints
-    /// and the beta powers `powers` of this device; one submission. Norm constraints the
+    /// and the writes `nonslot` (beta powers, global step) of this device; one submission. Norm constraints the
     /// kernel cannot take (chunked or high-rank variables) run on the host afterwards.
     /// Returns (update dispatches, norm dispatches).
     fn gpu_step(
         &self,
         d: Dev<'_>,
-        step: u64,
         list: &[(usize, usize)],
         grads: &Gradients,
-        powers: &[(Variable, f32)],
+        nonslot: &[(Variable, HostValues)],
     ) -> OptimResult<(usize, usize)> {
         let s = &self.session;
         let nslots = self.optimizer.slot_specs().len();
@@ -445,7 +536,7 @@ impl Trainer {
                 }
             }
         }
-        let params = opt_params(&self.optimizer, step);
+        let params = opt_params(&self.optimizer, self.powers);
         let dummy = launch.params(&[0u8; 16])?;
         for key in &order {
             // The distinct read-write buffers: the variable's first, then new slot buffers.
@@ -486,10 +577,11 @@ impl Trainer {
             launch.dispatch(Shader::Norm, &[], &[&rows_b, &params_b, &buf], total)?;
         }
         let norms = launch.dispatches() - updates;
-        // The beta powers are read by no kernel of this step: their queue writes go first.
-        for (p, value) in powers {
+        // The beta powers and the global step are read by no kernel of this step: their
+        // queue writes go first.
+        for (p, value) in nonslot {
             let c = chunks_of(p)?.first().ok_or_else(|| OptimError::NoGradient { variable: p.key().to_string() })?;
-            launch.write(&c.buf.buffer, c.offset, &value.to_le_bytes());
+            launch.write(&c.buf.buffer, c.offset, &host_to_device(value.dtype(), value.bytes()));
         }
         let host_ranges: Vec<(Variable, Vec<ReadRange>, Vec<u64>)> = host_norms
             .iter()
@@ -553,7 +645,8 @@ mod tests {
     fn the_step_is_recovered_exactly_from_the_stored_powers() {
         for (b1, b2) in [(0.9f32, 0.999f32), (0.5, 0.99), (0.95, 0.9999)] {
             for t in [0u64, 1, 2, 7, 100, 959, 960, 961, 985, 986, 1000, 2000, 5000, 20_000, 60_000] {
-                let (p1, p2) = (stored_power(b1, t), stored_power(b2, t));
+                let q = BetaPowers::at_step(b1, b2, t + 1);
+                let (p1, p2) = (q.beta1_power, q.beta2_power);
                 let r = recover_step(b1, b2, p1, p2);
                 if p2.is_normal() || p1.is_normal() {
                     assert_eq!(r, t, "betas ({b1}, {b2}) step {t}");
