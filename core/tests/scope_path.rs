@@ -182,7 +182,7 @@ fn path_defaults_and_reuse_follow_scope_rules() {
     // reuse=Inherit cannot clear an inherited True (C6).
     let r = g.scope("p").reuse(Reuse::True);
     let rc = r.sub("c");
-    assert_eq!(rc.reuse(Reuse::Inherit).reuse_mode(), Reuse::True);
+    assert_eq!(rc.reuse(Reuse::Inherit).reuse_mode(), ReuseMode::ReuseOnly);
     assert_eq!(rc.var("v").dtype(DType::Float64).fetch().unwrap(), c);
     // Making a path enters the scope once: its name scope is opened then, uniquified
     // like variable_scope's; a second `sub("c")` is a second entry.
@@ -254,12 +254,13 @@ fn reuse_inherit_is_the_builder_default_and_cannot_clear_reuse() {
     g.variable_scope("r")
         .reuse(Reuse::True)
         .run_plain(|_| {
-            for r in [Reuse::Inherit, Reuse::False] {
-                assert_eq!(g.variable_scope("c").reuse(r).run_plain(|s| s.reuse()).unwrap(), Reuse::True);
+            // TensorFlow's reuse=False is Inherit, as is the default.
+            for r in [Reuse::Inherit, Reuse::default(), compat::parse_reuse("False").unwrap()] {
+                assert_eq!(g.variable_scope("c").reuse(r).run_plain(|s| s.reuse()).unwrap(), ReuseMode::ReuseOnly);
             }
         })
         .unwrap();
-    assert_eq!(g.variable_scope("n").reuse(Reuse::Inherit).run_plain(|s| s.reuse()).unwrap(), Reuse::False);
+    assert_eq!(g.variable_scope("n").reuse(Reuse::Inherit).run_plain(|s| s.reuse()).unwrap(), ReuseMode::CreateOnly);
 }
 
 #[test]
