@@ -80,6 +80,10 @@ const METADATA_KEY: &str = "__metadata__";
 /// restore on arbitrary bytes: parse, verify, plan against `vars` (of `graph`) through
 /// the assignment map `map`, check the paired tensors, and produce every part's bytes.
 /// Returns those bytes, in plan order. Never panics.
+///
+/// Not public API: only with the `fuzzing` feature, which the fuzz crate and this
+/// crate's tests enable.
+#[cfg(feature = "fuzzing")]
 pub fn fuzz_restore_plan(
     file: &[u8],
     graph: &Graph,
@@ -108,8 +112,8 @@ pub fn fuzz_restore_plan(
 
 /// The graph the fuzz target plans against, which its seed corpus (`fuzz/seeds/`) matches:
 /// `v` [2, 3] float32, `s/h` [4] float16, `s/b` [3] bool, `s/i` [] int32, and `p` [5, 2]
-/// float32 in 3 shards.
-#[doc(hidden)]
+/// float32 in 3 shards. Not public API: only with the `fuzzing` feature.
+#[cfg(feature = "fuzzing")]
 pub fn fuzz_fixture() -> varscope_core::Result<(Graph, Vec<Variable>)> {
     let graph = Graph::new();
     let mut vars = Vec::new();
