@@ -11,3 +11,9 @@ pub use varscope_core::*;
 pub use varscope_gpu as gpu;
 /// The WGSL kernels and their registry (crate `varscope-shaders`).
 pub use varscope_shaders as shaders;
+
+/// `docs/api.md` (varscope next to candle, tch-rs and burn), whose varscope snippet is
+/// compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/api.md")]
+pub struct ApiComparison;

@@ -286,8 +286,7 @@ impl<'g> VariableScopeBuilder<'g> {
     /// [`VariableScopeGuard::exit`], which reports improper nesting).
     pub fn enter(&self) -> Result<VariableScopeGuard<'g>> {
         // Constructor checks, in TensorFlow's order.
-        if matches!(self.name_or_scope, ScopeName::None) && self.default_name.is_none() && self.invalid_name.is_none()
-        {
+        if matches!(self.name_or_scope, ScopeName::None) && self.default_name.is_none() && self.invalid_name.is_none() {
             return Err(Error::NameOrScopeRequired);
         }
         if let Some(e) = &self.reuse_error {

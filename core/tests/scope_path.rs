@@ -2,6 +2,7 @@
 //! TensorFlow-shaped path gives the same store, names, collections and errors.
 mod common;
 use common::*;
+use varscope_core::compat::ScopeArgs;
 
 /// Everything observable about a graph's variables and names.
 #[derive(Debug, PartialEq)]
@@ -323,4 +324,31 @@ fn caching_device_is_parsed_when_the_variable_is_requested() {
     // "" stops caching (D5).
     let e = g.get_variable("e").shape([1]).caching_device("").variable().unwrap();
     assert_eq!(e.caching_device(), Some(&CachingDevice::from("")));
+}
+
+#[test]
+fn compat_values_give_tensorflows_errors_at_tensorflows_moment() {
+    let g = Graph::new();
+    // A bare string for `collections` (I8) is only looked at when creating: fetching an
+    // existing variable with it succeeds, creating with it fails and changes nothing.
+    let v = g.scope("c").var("v").shape([1]).create().unwrap();
+    let fetched = g
+        .variable_scope("c")
+        .reuse(Reuse::True)
+        .run(|_| g.get_variable("v").collections(compat::collections_str("foo")).variable())
+        .unwrap();
+    assert_eq!(fetched, v);
+    let e = g.get_local_variable("l").shape([1]).collections(compat::collections_str("foo")).variable().unwrap_err();
+    assert!(matches!(e, Error::CollectionsNotAList { .. }), "{e}");
+    assert!(g.store_variable("l").is_none());
+    // The argument itself is opaque: keys, or none for the rejected string.
+    assert_eq!(CollectionsArg::from(["a", "b"]).keys(), ["a".to_string(), "b".to_string()]);
+    assert!(compat::collections_str("foo").keys().is_empty());
+    // A `name_or_scope` of another type fails after TensorFlow's earlier checks (reuse)
+    // and changes nothing.
+    let e = compat::variable_scope_value(&g, "123").reuse_arg("yes").run_plain(|_| ()).unwrap_err();
+    assert!(matches!(e, Error::InvalidReuse { .. }), "{e}");
+    let e = compat::variable_scope_value(&g, "123").run_plain(|_| ()).unwrap_err();
+    assert!(matches!(e, Error::InvalidNameOrScope { .. }), "{e}");
+    assert_eq!((g.get_variable_scope().name(), g.current_name_scope()), (String::new(), String::new()));
 }

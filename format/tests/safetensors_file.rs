@@ -612,12 +612,13 @@ fn a_dropped_or_failed_writer_leaves_the_previous_file() {
     let units = st::units_of(&g, &vars).unwrap();
     let tensors = st::plan_save(&g, &units).unwrap();
     for budget in [0, 5, 100, good.len() as u64 - 1] {
-        let r = CheckpointWriter::create_failing_after(&path, tensors.clone(), g.seed(), Some(budget)).and_then(|mut w| {
-            for (i, t) in tensors.iter().enumerate() {
-                w.write_tensor(&pattern(t.dtype, t.shape.iter().product(), i as u64 + 9))?;
-            }
-            w.finish()
-        });
+        let r =
+            CheckpointWriter::create_failing_after(&path, tensors.clone(), g.seed(), Some(budget)).and_then(|mut w| {
+                for (i, t) in tensors.iter().enumerate() {
+                    w.write_tensor(&pattern(t.dtype, t.shape.iter().product(), i as u64 + 9))?;
+                }
+                w.finish()
+            });
         assert!(matches!(&r, Err(FormatError::Io { operation: "write", .. })), "{budget}: {r:?}");
         assert_eq!(std::fs::read(&path).unwrap(), good);
         assert_eq!(dir.entries(), vec!["ckpt.safetensors".to_string()]);

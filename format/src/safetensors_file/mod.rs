@@ -74,4 +74,3 @@ const DTYPE_PREFIX: &str = "dtype:";
 const CHECKSUM_PREFIX: &str = "checksum:";
 const PARTITIONING_PREFIX: &str = "partitioning:";
 const METADATA_KEY: &str = "__metadata__";
-
