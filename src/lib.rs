@@ -17,3 +17,9 @@ pub use varscope_shaders as shaders;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/api.md")]
 pub struct ApiComparison;
+
+/// `docs/tensorflow.md` (coming from TensorFlow), whose Rust snippet is compiled as a
+/// doctest (not run: it needs a TensorFlow checkpoint).
+#[cfg(doctest)]
+#[doc = include_str!("../docs/tensorflow.md")]
+pub struct TensorFlowGuide;
