@@ -1,34 +1,42 @@
 // Descriptor-table-driven initializer: one dispatch initializes many variables.
 //
-// Prelude: shaders/philox.wgsl (prepended by the registry).
+// Preludes (prepended by the registry): shaders/mul32.wgsl or shaders/mul64.wgsl (the
+// device's `mulhilo`), then shaders/philox.wgsl.
 //
-// One pipeline per (kind, layout): the pipeline-overridable constants INIT_KIND (one of
-// KIND_*) and INIT_LAYOUT (one of LAYOUT_*), neither with a default, select the code, so
-// a pipeline contains only the paths it runs (llvmpipe executes both sides of a branch
-// under a mask: a runtime switch over kinds made fills 20x slower). A dispatch's rows
-// must all have `kind == INIT_KIND` (others are skipped, left unwritten) and a layout
-// class (varscope_shaders::row_layout) at most INIT_LAYOUT:
-//   LAYOUT_ALIGNED: the row's full indices are consecutive and the first is a multiple
-//     of 4 (one Philox call per item);
-//   LAYOUT_CONTIGUOUS: consecutive full indices (two Philox calls per item);
-//   LAYOUT_GENERAL: anything (one Philox call per element).
+// Pipelines are specialized by overridable constants, none with a default but the
+// workgroup size, so a pipeline holds only the code it runs (llvmpipe and lavapipe run
+// both sides of a branch under a mask: a runtime switch over kinds made fills 20x
+// slower, a per-element dtype switch cost a quarter of the uniform kernel's time):
+//   INIT_KIND (KIND_*): the kind; a dispatch's rows all have this kind.
+//   INIT_LAYOUT (LAYOUT_*): the most general layout class of the dispatch's rows:
+//     LAYOUT_ALIGNED: the row's full indices are consecutive and the first is a multiple
+//       of 4 (one Philox call per item);
+//     LAYOUT_CONTIGUOUS: consecutive full indices (two Philox calls per item);
+//     LAYOUT_GENERAL: anything (one Philox call per element).
+//   INIT_PACK (PACK_*): how values become words: PACK_WORD (one element per word: f32
+//     bits, int32/uint32, bool), PACK_F16 / PACK_BF16 (two rounded halves per word).
+//   INIT_WG: invocations per workgroup (256 unless the device allows fewer).
 //
 // Each row of `descs` is one contiguous chunk of one variable: `count` own elements
-// starting at own element `first`, written at word `out_offset` of `out_words`. Work
-// is split into items of 4 elements; rows own consecutive item ranges starting at
-// `item_start` (an exclusive prefix sum the host fills in), so invocation `g` finds its
-// row by binary search over `item_start` and computes 4 elements: one Philox call serves
-// 4 consecutive full indices.
+// starting at own element `first`, written at word `out_offset` of `out_words`. Work is
+// split into items of 4 elements and rows into whole workgroups: row r owns workgroups
+// `wg_start` .. (an exclusive prefix sum the host fills in), so a workgroup finds its
+// row once, with a binary search over `wg_start` that depends only on the workgroup id
+// (uniform: drivers load the row with scalar loads), and each invocation computes one
+// item: one Philox block serves 4 consecutive full indices.
 //
-// Device layout of `out_words` per dtype (DTYPE_*): f32/i32/u32 one element per word;
+// Device layout of `out_words`: f32/i32/u32/bool one element per word (bool 0 or 1);
 // f16/bf16 two per word, element 2j in bits 0..16 and 2j+1 in bits 16..32 (an odd
-// count's last word has zero high bits; rows of 16-bit dtypes start at an even
-// element); bool one element per word (0 or 1).
-
-const WORKGROUP_SIZE: u32 = 64u;
+// count's last word has zero high bits; rows of 16-bit dtypes start at an even element).
 
 override INIT_KIND: u32;
 override INIT_LAYOUT: u32;
+override INIT_PACK: u32;
+override INIT_WG: u32 = 256u;
+
+const PACK_WORD: u32 = 0u;
+const PACK_F16: u32 = 1u;
+const PACK_BF16: u32 = 2u;
 
 const LAYOUT_ALIGNED: u32 = 0u;
 const LAYOUT_CONTIGUOUS: u32 = 1u;
@@ -41,20 +49,13 @@ const KIND_UNIFORM_INT: u32 = 3u;
 const KIND_NORMAL: u32 = 4u;
 const KIND_TRUNCATED_NORMAL: u32 = 5u;
 
-const DTYPE_F32: u32 = 0u;
-const DTYPE_F16: u32 = 1u;
-const DTYPE_BF16: u32 = 2u;
-const DTYPE_I32: u32 = 3u;
-const DTYPE_U32: u32 = 4u;
-const DTYPE_BOOL: u32 = 5u;
-
 struct InitDesc {
     kind: u32,
     dtype: u32,
     out_offset: u32,
     count: u32,
     first: u32,
-    item_start: u32,
+    wg_start: u32,
     own_block: u32,
     full_block_lo: u32,
     full_block_hi: u32,
@@ -69,7 +70,7 @@ struct InitDesc {
 
 struct InitParams {
     num_rows: u32,
-    total_items: u32,
+    total_groups: u32,
     // Always 0: the opaque operand of `fence` (shaders/philox.wgsl) that keeps drivers'
     // fma contraction and reassociation from changing the rounding.
     zero: u32,
@@ -99,12 +100,14 @@ fn affine(low: f32, scale: f32, u: f32) -> f32 {
     return madd(scale, fence(u, params.zero), low, params.zero);
 }
 
-fn encode_f32(v: f32, dtype: u32) -> u32 {
-    switch (dtype) {
-        case 1u: { return f32_to_f16_bits(v); }
-        case 2u: { return f32_to_bf16_bits(v); }
-        default: { return bitcast<u32>(v); }
+fn encode_f32(v: f32) -> u32 {
+    if (INIT_PACK == PACK_F16) {
+        return f32_to_f16_bits(v);
     }
+    if (INIT_PACK == PACK_BF16) {
+        return f32_to_bf16_bits(v);
+    }
+    return bitcast<u32>(v);
 }
 
 // select(f, t, c) component by component, as four scalar selects: naga writes a vector
@@ -143,10 +146,10 @@ fn block_values(d: InitDesc, block: vec2<u32>) -> vec4<u32> {
             }
         }
         return vec4<u32>(
-            encode_f32(affine(low, scale, z.x), d.dtype),
-            encode_f32(affine(low, scale, z.y), d.dtype),
-            encode_f32(affine(low, scale, z.z), d.dtype),
-            encode_f32(affine(low, scale, z.w), d.dtype),
+            encode_f32(affine(low, scale, z.x)),
+            encode_f32(affine(low, scale, z.y)),
+            encode_f32(affine(low, scale, z.z)),
+            encode_f32(affine(low, scale, z.w)),
         );
     }
     if (INIT_KIND == KIND_UNIFORM_INT) {
@@ -158,10 +161,10 @@ fn block_values(d: InitDesc, block: vec2<u32>) -> vec4<u32> {
     }
     let w = philox4x32_10(vec4<u32>(block.x, block.y, 0u, STREAM_UNIFORM), key);
     return vec4<u32>(
-        encode_f32(affine(low, scale, uniform_unit(w.x)), d.dtype),
-        encode_f32(affine(low, scale, uniform_unit(w.y)), d.dtype),
-        encode_f32(affine(low, scale, uniform_unit(w.z)), d.dtype),
-        encode_f32(affine(low, scale, uniform_unit(w.w)), d.dtype),
+        encode_f32(affine(low, scale, uniform_unit(w.x))),
+        encode_f32(affine(low, scale, uniform_unit(w.y))),
+        encode_f32(affine(low, scale, uniform_unit(w.z))),
+        encode_f32(affine(low, scale, uniform_unit(w.w))),
     );
 }
 
@@ -174,17 +177,18 @@ fn value_at(d: InitDesc, full: vec2<u32>) -> u32 {
     return pick(block_values(d, block_of(full)), full.x & 3u);
 }
 
-@compute @workgroup_size(WORKGROUP_SIZE)
+@compute @workgroup_size(INIT_WG)
 fn init_main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let item = (wid.y * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
-    if (item >= params.total_items) {
+    let group = wid.y * nwg.x + wid.x;
+    if (group >= params.total_groups) {
         return;
     }
-    // Last row whose item_start <= item.
+    // The workgroup's row: the last whose wg_start <= group (the same for every
+    // invocation of the workgroup).
     var lo = 0u;
     var hi = params.num_rows;
     loop {
@@ -192,14 +196,14 @@ fn init_main(
             break;
         }
         let mid = (lo + hi) / 2u;
-        if (descs[mid].item_start <= item) {
+        if (descs[mid].wg_start <= group) {
             lo = mid;
         } else {
             hi = mid;
         }
     }
     let d = descs[lo];
-    let e0 = (item - d.item_start) * 4u;
+    let e0 = ((group - d.wg_start) * INIT_WG + lid) * 4u;
     if (e0 >= d.count || d.kind != INIT_KIND) {
         return;
     }
@@ -238,7 +242,7 @@ fn init_main(
             }
         }
     }
-    if (d.dtype == DTYPE_F16 || d.dtype == DTYPE_BF16) {
+    if (INIT_PACK != PACK_WORD) {
         let w = d.out_offset + e0 / 2u;
         let hi1 = select(0u, vals.y & 0xffffu, n > 1u);
         out_words[w] = (vals.x & 0xffffu) | (hi1 << 16u);

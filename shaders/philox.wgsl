@@ -1,7 +1,10 @@
 // Philox4x32-10 and the bits-to-value math of varscope's random initializers.
 //
 // This is a prelude: it has no entry point and is prepended to shaders/init.wgsl (and
-// shaders/philox_kat.wgsl) by the registry in src/lib.rs. Every function mirrors one in
+// shaders/philox_kat.wgsl) by the registry in src/lib.rs, after one of the two
+// definitions of `mulhilo`: shaders/mul32.wgsl (16-bit halves, every device) or
+// shaders/mul64.wgsl (one 64-bit multiply, devices with SHADER_INT64); both give the
+// same bits. Every function mirrors one in
 // varscope-core's `random` module operation for operation (same f32 constants, given
 // by their bits; same order of + and *), so the host and every adapter agree. Only
 // `sqrt` is a hardware function.
@@ -23,21 +26,6 @@ const STREAM_NORMAL: u32 = 1u;
 const STREAM_TRUNCATED: u32 = 2u;
 const STREAM_UNIFORM_INT: u32 = 3u;
 const TRUNCATED_MAX_ATTEMPTS: u32 = 8u;
-
-// (hi, lo) of the 64-bit product a * b, from 16-bit halves (WGSL has no u64).
-fn mulhilo(a: u32, b: u32) -> vec2<u32> {
-    let a_lo = a & 0xffffu;
-    let a_hi = a >> 16u;
-    let b_lo = b & 0xffffu;
-    let b_hi = b >> 16u;
-    let ll = a_lo * b_lo;
-    let lh = a_lo * b_hi;
-    let hl = a_hi * b_lo;
-    let hh = a_hi * b_hi;
-    let mid = (ll >> 16u) + (lh & 0xffffu) + (hl & 0xffffu);
-    let hi = hh + (lh >> 16u) + (hl >> 16u) + (mid >> 16u);
-    return vec2<u32>(hi, a * b);
-}
 
 fn philox4x32_10(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
     var c = counter;

@@ -26,8 +26,9 @@
 //! - `Host(f)`: `f(own dims, dtype, partition_info)`, converted to the dtype.
 //! - `InitialValue::Constant(t)`: `t`'s values converted to the variable's dtype.
 //!
-//! [`kernel_params`] gives the parameter block of the device kernel
-//! (`varscope-shaders`' `InitDesc`) for the kernels a GPU computes itself.
+//! [`element_plan`] describes, as plain values, the initializers a device kernel can
+//! evaluate element by element (varscope-gpu's `descriptor` module lays them out for its
+//! init kernel).
 
 use half::{bf16, f16};
 
@@ -206,150 +207,68 @@ impl IndexMap {
     }
 }
 
-/// Device kernel codes (`kind` of an `InitDesc` row); equal to `varscope_shaders`'
-/// `KIND_*` constants (a test in the shaders crate checks it).
-pub mod codes {
-    /// Every element is `p0` (dtype-encoded bits).
-    pub const KIND_FILL: u32 = 0;
-    /// `p0` on the diagonal of the own 2-D shape (`cols` columns), zero elsewhere.
-    pub const KIND_IDENTITY: u32 = 1;
-    /// Float uniform: `p0` = low (f32 bits), `p1` = range (f32 bits).
-    pub const KIND_UNIFORM: u32 = 2;
-    /// Integer uniform: `p0` = low (32-bit pattern), `p1` = range (0 means 2^32).
-    pub const KIND_UNIFORM_INT: u32 = 3;
-    /// Normal: `p0` = mean, `p1` = stddev (f32 bits).
-    pub const KIND_NORMAL: u32 = 4;
-    /// Truncated normal: `p0` = mean, `p1` = stddev (f32 bits).
-    pub const KIND_TRUNCATED_NORMAL: u32 = 5;
-    /// float32, one per word.
-    pub const DTYPE_F32: u32 = 0;
-    /// float16, two per word (element `2j` in the low half).
-    pub const DTYPE_F16: u32 = 1;
-    /// bfloat16, two per word (element `2j` in the low half).
-    pub const DTYPE_BF16: u32 = 2;
-    /// int32, one per word.
-    pub const DTYPE_I32: u32 = 3;
-    /// uint32, one per word.
-    pub const DTYPE_U32: u32 = 4;
-    /// bool, one per word (0 or 1).
-    pub const DTYPE_BOOL: u32 = 5;
+/// What an elementwise kernel computes, as plain values: the part of a variable's
+/// initializer a device kernel can evaluate itself (varscope-gpu turns it into its
+/// descriptor rows; the device layout is not core's business).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ElementKernel {
+    /// Every element is this value (converted to the dtype).
+    Fill(f64),
+    /// `gain` on the diagonal of the own 2-D shape of `cols` columns, zero elsewhere.
+    Identity {
+        /// The diagonal value.
+        gain: f64,
+        /// Columns of the own shape.
+        cols: u64,
+    },
+    /// A Philox-driven random kind over full-shape indices ([`crate::random`]).
+    Random(RandomKind),
 }
 
-/// The device dtype code of `dtype`, if GPU kernels produce it.
-pub fn device_dtype_code(dtype: DType) -> Option<u32> {
-    Some(match dtype {
-        DType::Float32 => codes::DTYPE_F32,
-        DType::Float16 => codes::DTYPE_F16,
-        DType::BFloat16 => codes::DTYPE_BF16,
-        DType::Int32 => codes::DTYPE_I32,
-        DType::UInt32 => codes::DTYPE_U32,
-        DType::Bool => codes::DTYPE_BOOL,
-        _ => return None,
-    })
-}
-
-/// The per-variable parameters of a device init kernel. Field for field, these are the
-/// `InitDesc` fields of `varscope-shaders` that do not depend on the chunk (the session
-/// adds `out_offset`, `count`, `first` and `item_start` per row, and picks the pipeline
-/// by `kind` and `varscope_shaders::row_layout(row)`). 64-bit numbers are split into
-/// low/high words (`full_block_lo/hi`, `base_lo/hi`), the key into `key0`, `key1`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KernelParams {
-    /// `codes::KIND_*`.
-    pub kind: u32,
-    /// `codes::DTYPE_*`.
-    pub dtype: u32,
-    /// [`IndexMap::own_block`] (fits u32).
-    pub own_block: u32,
-    /// [`IndexMap::full_block`].
-    pub full_block: u64,
-    /// [`IndexMap::base`].
-    pub base: u64,
-    /// Columns of the own shape (identity only; 0 otherwise).
-    pub cols: u32,
-    /// The Philox key.
+/// A variable's initializer as an elementwise kernel over its full-shape indices.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ElementPlan {
+    /// What each element is.
+    pub kernel: ElementKernel,
+    /// The variable's dtype.
+    pub dtype: DType,
+    /// Own elements (the product of the own shape).
+    pub elements: u64,
+    /// Own index to full-shape index.
+    pub map: IndexMap,
+    /// The Philox key (`[0, 0]` for non-random kernels).
     pub key: [u32; 2],
-    /// First parameter (see `codes`).
-    pub p0: u32,
-    /// Second parameter (see `codes`).
-    pub p1: u32,
 }
 
-/// The device kernel parameters of `var`: `Ok(None)` when no device kernel computes it
-/// (constant lists, orthogonal, host closures, constants, float64/int64, or more than
-/// 2^32 own elements) and the session must upload [`initial_bytes`] instead.
-pub fn kernel_params(var: &Variable) -> Result<Option<KernelParams>, ReferenceError> {
+/// `var`'s initializer as an elementwise kernel: `Ok(None)` when it is not one (constant
+/// lists, orthogonal, host closures, constant tensors), and the host must compute
+/// [`initial_bytes`] instead. Errors are those [`initial_bytes`] gives.
+pub fn element_plan(var: &Variable) -> Result<Option<ElementPlan>, ReferenceError> {
     let plan = Plan::of(var)?;
     match &plan.source {
-        Source::Kernel(k) => kernel_params_for(&plan.name, k, plan.dtype, &plan.own, &plan.map, plan.key),
+        Source::Kernel(k) => element_plan_for(&plan.name, k, plan.dtype, &plan.own, &plan.map, plan.key),
         _ => Ok(None),
     }
 }
 
-/// [`kernel_params`] on plain parameters.
-pub fn kernel_params_for(
+/// [`element_plan`] on plain parameters (`name` only names the variable in errors).
+pub fn element_plan_for(
     name: &str,
     kernel: &InitKernel,
     dtype: DType,
     own: &[u64],
     map: &IndexMap,
     key: [u32; 2],
-) -> Result<Option<KernelParams>, ReferenceError> {
+) -> Result<Option<ElementPlan>, ReferenceError> {
     check_dtype(name, dtype)?;
-    let Some(dcode) = device_dtype_code(dtype) else { return Ok(None) };
-    let n: u64 = own.iter().product();
-    if n > u64::from(u32::MAX) || map.own_block > u64::from(u32::MAX) {
-        return Ok(None);
-    }
-    let mut p = KernelParams {
-        kind: codes::KIND_FILL,
-        dtype: dcode,
-        own_block: map.own_block as u32,
-        full_block: map.full_block,
-        base: map.base,
-        cols: 0,
-        key,
-        p0: 0,
-        p1: 0,
-    };
-    match Generator::new(name, kernel, dtype, own)? {
-        Generator::Fill(v) => p.p0 = device_bits(dtype, v),
-        Generator::Identity { gain, cols } => {
-            p.kind = codes::KIND_IDENTITY;
-            p.p0 = device_bits(dtype, gain);
-            p.cols = cols as u32;
-        }
-        Generator::Random(kind) => match kind {
-            RandomKind::Uniform { low, range } => {
-                (p.kind, p.p0, p.p1) = (codes::KIND_UNIFORM, low.to_bits(), range.to_bits())
-            }
-            RandomKind::UniformInt { low, range } => (p.kind, p.p0, p.p1) = (codes::KIND_UNIFORM_INT, low, range),
-            RandomKind::Normal { mean, stddev } => {
-                (p.kind, p.p0, p.p1) = (codes::KIND_NORMAL, mean.to_bits(), stddev.to_bits())
-            }
-            RandomKind::TruncatedNormal { mean, stddev } => {
-                (p.kind, p.p0, p.p1) = (codes::KIND_TRUNCATED_NORMAL, mean.to_bits(), stddev.to_bits())
-            }
-        },
+    let kernel_of = match Generator::new(name, kernel, dtype, own)? {
+        Generator::Fill(v) => ElementKernel::Fill(v),
+        Generator::Identity { gain, cols } => ElementKernel::Identity { gain, cols },
+        Generator::Random(kind) => ElementKernel::Random(kind),
         Generator::Values(_) | Generator::Dense => return Ok(None),
-    }
-    if !kernel.is_random() {
-        p.key = [0, 0];
-    }
-    Ok(Some(p))
-}
-
-/// The 32-bit device pattern of a fill value: f32 bits; float16/bfloat16 bits in the low
-/// half; int32/uint32 two's complement; bool 0/1.
-pub fn device_bits(dtype: DType, v: f64) -> u32 {
-    match dtype {
-        DType::Float16 => u32::from(f16::from_f64(v).to_bits()),
-        DType::BFloat16 => u32::from(bf16::from_f64(v).to_bits()),
-        DType::Int32 => (v as i32) as u32,
-        DType::UInt32 => v as u32,
-        DType::Bool => u32::from(v != 0.0),
-        _ => (v as f32).to_bits(),
-    }
+    };
+    let key = if kernel.is_random() { key } else { [0, 0] };
+    Ok(Some(ElementPlan { kernel: kernel_of, dtype, elements: own.iter().product(), map: *map, key }))
 }
 
 /// The variable's own initial values in the host layout of its dtype.

@@ -173,23 +173,28 @@ fn integer_uniform_bounds() {
 }
 
 #[test]
-fn kernel_params_of_device_kernels() {
+fn element_plans_of_elementwise_kernels() {
     let map = IndexMap::new(&[3, 4], &[10, 4], &[6, 0]).unwrap();
     assert_eq!(map, IndexMap { own_block: 12, full_block: 40, base: 24 });
-    let p = kernel_params_for("v", &InitKernel::Uniform { low: -1.0, high: 1.0 }, DType::Float16, &[3, 4], &map, KEY)
+    let p = element_plan_for("v", &InitKernel::Uniform { low: -1.0, high: 1.0 }, DType::Float16, &[3, 4], &map, KEY)
         .unwrap()
         .unwrap();
-    assert_eq!(
-        (p.kind, p.dtype, p.p0, p.p1),
-        (codes::KIND_UNIFORM, codes::DTYPE_F16, (-1f32).to_bits(), 2f32.to_bits())
-    );
-    assert_eq!((p.own_block, p.full_block, p.base, p.key), (12, 40, 24, KEY));
-    let p = kernel_params_for("v", &InitKernel::Fill(1.0), DType::BFloat16, &[3, 4], &map, KEY).unwrap().unwrap();
-    assert_eq!((p.kind, p.p0, p.key), (codes::KIND_FILL, 0x3f80, [0, 0]));
-    assert!(kernel_params_for("v", &InitKernel::Values(vec![1.0, 2.0]), DType::Float32, &[3, 4], &map, KEY)
+    assert_eq!(p.kernel, ElementKernel::Random(RandomKind::Uniform { low: -1.0, range: 2.0 }));
+    assert_eq!((p.dtype, p.elements, p.map, p.key), (DType::Float16, 12, map, KEY));
+    let p = element_plan_for("v", &InitKernel::Fill(1.0), DType::BFloat16, &[3, 4], &map, KEY).unwrap().unwrap();
+    assert_eq!((p.kernel, p.key), (ElementKernel::Fill(1.0), [0, 0]));
+    let p = element_plan_for("v", &InitKernel::Identity { gain: 2.0 }, DType::Float32, &[3, 4], &map, KEY);
+    assert_eq!(p.unwrap().unwrap().kernel, ElementKernel::Identity { gain: 2.0, cols: 4 });
+    assert!(element_plan_for("v", &InitKernel::Values(vec![1.0, 2.0]), DType::Float32, &[3, 4], &map, KEY)
         .unwrap()
         .is_none());
-    assert!(kernel_params_for("v", &InitKernel::Fill(1.0), DType::Float64, &[3, 4], &map, KEY).unwrap().is_none());
+    // Every dtype with a host layout has a plan; which ones a device computes is the
+    // device's business.
+    assert!(element_plan_for("v", &InitKernel::Fill(1.0), DType::Float64, &[3, 4], &map, KEY).unwrap().is_some());
+    assert!(matches!(
+        element_plan_for("v", &InitKernel::Normal { mean: 0.0, stddev: 1.0 }, DType::Int32, &[3, 4], &map, KEY),
+        Err(ReferenceError::KernelDType { .. })
+    ));
 }
 
 #[test]

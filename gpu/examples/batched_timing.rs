@@ -27,7 +27,7 @@ fn main() {
         s.sync().unwrap();
         let t = Instant::now();
         for v in &vars {
-            let _ = varscope_core::reference::kernel_params(v).unwrap();
+            let _ = varscope_gpu::descriptor::kernel_params(v).unwrap();
         }
         let tp = t.elapsed();
         let t = Instant::now();

@@ -20,7 +20,7 @@ fn main() {
     s.sync().unwrap();
     for _ in 0..3 {
         let t = Instant::now();
-        let p = varscope_core::reference::kernel_params(&v).unwrap();
+        let p = varscope_gpu::descriptor::kernel_params(&v).unwrap();
         let t1 = t.elapsed();
         s.reinitialize(std::slice::from_ref(&v)).unwrap();
         let t2 = t.elapsed();

@@ -39,6 +39,10 @@ pub struct DeviceInfo {
     pub shader_i64: bool,
     /// The device is the user's own ([`ExternalDevice`]), not one the session opened.
     pub external: bool,
+    /// Invocations per workgroup of the wide kernels (init, vector fill):
+    /// `varscope_shaders::WIDE_WORKGROUP_SIZE` (256) or the largest power of two the
+    /// device's limits allow (at least 64).
+    pub wide_workgroup: u32,
     pub(crate) in_use: Arc<AtomicU64>,
 }
 
@@ -126,6 +130,7 @@ pub(crate) fn cpu_info(memory_limit: u64) -> DeviceInfo {
         shader_f64: true,
         shader_i64: true,
         external: false,
+        wide_workgroup: varscope_shaders::WIDE_WORKGROUP_SIZE,
         in_use: Arc::new(AtomicU64::new(0)),
     }
 }
@@ -342,6 +347,10 @@ fn describe(
         shader_f64: features.contains(wgpu::Features::SHADER_F64),
         shader_i64: features.contains(wgpu::Features::SHADER_INT64),
         external,
+        wide_workgroup: varscope_shaders::wide_workgroup_size(
+            dl.max_compute_invocations_per_workgroup,
+            dl.max_compute_workgroup_size_x,
+        ),
         in_use: Arc::new(AtomicU64::new(0)),
     }
 }

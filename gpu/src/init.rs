@@ -3,7 +3,7 @@
 //! per device.
 //!
 //! - `/cpu:0`: [`varscope_core::reference::initial_bytes`] directly.
-//! - GPU devices: every variable whose kernel [`varscope_core::reference::kernel_params`]
+//! - GPU devices: every variable whose kernel [`crate::descriptor::kernel_params`]
 //!   describes (fills, identity, uniform, normal, truncated normal; float32, float16,
 //!   bfloat16, int32, uint32, bool) becomes one descriptor row per chunk. Rows are
 //!   grouped by (output buffer, kind) (a buffer is a slab of small variables, or one
@@ -16,10 +16,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use varscope_core::reference::{self, KernelParams};
+use varscope_core::reference;
 use varscope_core::{InitKernel, InitialValue, Variable};
-use varscope_shaders::{FillParams, InitDesc, InitParams, Shader};
+use varscope_shaders::{InitDesc, InitParams, Shader};
 
+use crate::descriptor::{self, KernelParams};
 use crate::error::{GpuError, Result};
 use crate::launch::Launch;
 use crate::layout;
@@ -96,7 +97,7 @@ fn parallel_initial_bytes(v: &Variable) -> Result<Vec<u8>> {
 /// (so failures happen before anything is allocated).
 pub(crate) fn plan(v: &Variable, gpu: bool) -> Result<InitJob> {
     if gpu {
-        if let Some(p) = reference::kernel_params(v).map_err(|e| init_err(v, e.to_string()))? {
+        if let Some(p) = descriptor::kernel_params(v).map_err(|e| init_err(v, e.to_string()))? {
             return Ok(InitJob::Kernel(p));
         }
     }
@@ -148,8 +149,8 @@ fn hi(x: u64) -> u32 {
 /// (output buffer, kind) group, sorted by pipeline. The caller submits.
 pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variable], jobs: Vec<InitJob>) -> Result<()> {
     // Rows grouped by output buffer and kind, in first-seen order.
-    let mut groups: Vec<(wgpu::Buffer, u32, Vec<InitDesc>)> = Vec::new();
-    let mut group_of: HashMap<(*const wgpu::Buffer, u32), usize> = HashMap::new();
+    let mut groups: Vec<(wgpu::Buffer, [u32; 2], Vec<InitDesc>)> = Vec::new();
+    let mut group_of: HashMap<(*const wgpu::Buffer, u32, u32), usize> = HashMap::new();
     for (v, job) in vars.iter().zip(jobs) {
         let Some(chunks) = storage.chunks(v.id()) else { continue };
         match job {
@@ -165,25 +166,23 @@ pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variabl
                     if c.count == 0 {
                         continue;
                     }
-                    if p.kind == reference::codes::KIND_FILL && c.is_whole_buffer() {
+                    if p.kind == varscope_shaders::KIND_FILL && c.is_whole_buffer() {
                         let packed = varscope_shaders::is_packed16(p.dtype);
                         if p.p0 == 0 {
                             launch.clear(&c.buf.buffer, 0, None);
                             continue;
                         }
                         if !packed || c.count % 2 == 0 {
-                            // The plain fill kernel: the roofline itself.
+                            // The vector fill kernel: the roofline itself.
                             let word = if packed { (p.p0 & 0xffff) | (p.p0 << 16) } else { p.p0 };
-                            let words = (c.bytes / 4) as u32;
-                            let fp = FillParams { offset: 0, count: words, value: word, _pad: 0 };
-                            let params = launch.params(bytemuck::bytes_of(&fp))?;
-                            launch.dispatch(Shader::Fill, &[], &[&c.buf.buffer, &params], words)?;
+                            launch.fill(&c.buf.buffer, 0, c.bytes / 4, word)?;
                             continue;
                         }
                     }
-                    let key = (Arc::as_ptr(&c.buf) as *const wgpu::Buffer, p.kind);
+                    let pack = varscope_shaders::pack_of(p.dtype);
+                    let key = (Arc::as_ptr(&c.buf) as *const wgpu::Buffer, p.kind, pack);
                     let g = *group_of.entry(key).or_insert_with(|| {
-                        groups.push((c.buf.buffer.clone(), p.kind, Vec::new()));
+                        groups.push((c.buf.buffer.clone(), [p.kind, pack], Vec::new()));
                         groups.len() - 1
                     });
                     groups[g].2.push(InitDesc {
@@ -192,7 +191,7 @@ pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variabl
                         out_offset: (c.offset / 4) as u32,
                         count: c.count as u32,
                         first: c.start as u32,
-                        item_start: 0,
+                        wg_start: 0,
                         own_block: p.own_block,
                         full_block_lo: lo(p.full_block),
                         full_block_hi: hi(p.full_block),
@@ -208,28 +207,32 @@ pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variabl
             }
         }
     }
-    // One pipeline per (kind, layout) present; dispatches sorted by it. A group's layout
-    // class is the most general of its rows' (fills and identity ignore it).
-    let mut groups: Vec<(wgpu::Buffer, [u32; 2], Vec<InitDesc>)> = groups
+    // One pipeline per (kind, layout, pack) present; dispatches sorted by it. A group's
+    // layout class is the most general of its rows' (fills and identity ignore it).
+    let dev = launch.dev();
+    let wg = dev.info.wide_workgroup;
+    let shader = if dev.info.shader_i64 { Shader::InitMul64 } else { Shader::Init };
+    let mut groups: Vec<(wgpu::Buffer, [u32; 4], Vec<InitDesc>)> = groups
         .into_iter()
-        .map(|(out, kind, rows)| {
-            let layout = if kind == reference::codes::KIND_FILL || kind == reference::codes::KIND_IDENTITY {
+        .map(|(out, [kind, pack], rows)| {
+            let layout = if kind == varscope_shaders::KIND_FILL || kind == varscope_shaders::KIND_IDENTITY {
                 varscope_shaders::LAYOUT_ALIGNED
             } else {
                 rows.iter().map(varscope_shaders::row_layout).max().unwrap_or(varscope_shaders::LAYOUT_GENERAL)
             };
-            (out, [kind, layout], rows)
+            (out, [kind, layout, pack, wg], rows)
         })
         .collect();
     groups.sort_by_key(|g| g.1);
     for (out, pipeline, rows) in &mut groups {
-        let Some(total) = varscope_shaders::assign_item_starts(rows) else {
-            let d = launch.dev();
-            return Err(d.error("initialize variables", format!("{} rows need more than 2^32 work items", rows.len())));
+        let Some(total) = varscope_shaders::assign_workgroups(rows, wg) else {
+            return Err(
+                dev.error("initialize variables", format!("{} rows need more than 2^32 invocations", rows.len()))
+            );
         };
         let table = launch.params(bytemuck::cast_slice(rows))?;
         let params = launch.params(bytemuck::bytes_of(&InitParams::new(rows.len() as u32, total)))?;
-        launch.dispatch(Shader::Init, pipeline, &[&table, out, &params], total)?;
+        launch.dispatch(shader, pipeline, &[&table, out, &params], total * wg)?;
     }
     Ok(())
 }

@@ -150,16 +150,25 @@ mod tests {
     fn every_registered_shader_builds_on_every_adapter() {
         for (i, (info, gpu)) in adapters().iter().enumerate() {
             let mut cache = KernelCache::default();
-            // Every shader of the one registry, with each override variant a session uses.
-            let mut all: Vec<(Shader, Vec<u32>)> = varscope_shaders::INIT_KINDS
+            // Every shader of the one registry, with each override variant a session
+            // builds (64-bit ones where the device has SHADER_INT64), at this device's
+            // wide workgroup size.
+            let all: Vec<(Shader, Vec<u32>)> = Shader::ALL
                 .iter()
-                .flat_map(|&k| varscope_shaders::INIT_LAYOUTS.iter().map(move |&l| (Shader::Init, vec![k, l])))
+                .filter(|s| info.shader_i64 || !s.needs_int64())
+                .flat_map(|&s| {
+                    s.variants().into_iter().map(move |mut v| {
+                        if s.wide() {
+                            if let Some(last) = v.last_mut() {
+                                *last = info.wide_workgroup;
+                            }
+                        }
+                        (s, v)
+                    })
+                })
                 .collect();
-            all.extend([Shader::Fill, Shader::PhiloxKat, Shader::Norm, Shader::Reduce].map(|s| (s, vec![])));
-            all.extend(varscope_shaders::OPT_KINDS.iter().map(|&k| (Shader::Optim, vec![k, 0, 1, 2, 3])));
-            all.extend(varscope_shaders::UPDATE_OPS.iter().map(|&op| (Shader::Update, vec![op])));
             assert!(
-                Shader::ALL.iter().all(|s| all.iter().any(|(t, _)| t == s)),
+                Shader::ALL.iter().all(|s| s.needs_int64() || all.iter().any(|(t, _)| t == s)),
                 "a registered shader is not built here"
             );
             for (shader, kind) in all {

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use varscope_shaders::Shader;
+use varscope_shaders::{FillParams, Shader};
 
 use crate::device::{DeviceInfo, Gpu};
 use crate::error::{GpuError, Result};
@@ -128,7 +128,12 @@ impl<'a> Launch<'a> {
                 resources.len()
             )));
         }
-        let workgroups = varscope_shaders::dispatch_size(invocations);
+        // Wide shaders take their workgroup size as the last override (`INIT_WG`).
+        let wg = match (shader.wide(), overrides.last()) {
+            (true, Some(&wg)) if wg > 0 => wg,
+            _ => varscope_shaders::WORKGROUP_SIZE,
+        };
+        let workgroups = varscope_shaders::groups_size(invocations.div_ceil(wg));
         if workgroups[0] > 0 {
             self.steps.push(Step::Dispatch {
                 kernel,
@@ -136,6 +141,40 @@ impl<'a> Launch<'a> {
                 workgroups,
             });
             self.dispatches += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes `word` to `words` words of `buffer` from byte `offset` (a multiple of 4):
+    /// whole `vec4`s with the vector fill ([`Shader::Fill4`]) where `offset` is 16-byte
+    /// aligned, the rest (a tail of at most 3 words, or everything at an unaligned offset)
+    /// with the plain fill ([`Shader::Fill`]).
+    pub fn fill(&mut self, buffer: &wgpu::Buffer, offset: u64, words: u64, word: u32) -> Result<()> {
+        let dev = self.dev;
+        let too_big = || dev.error("fill", format!("a fill of {words} words exceeds 2^32 invocations"));
+        let first_word = offset / 4;
+        let vecs = if offset % 16 == 0 { words / 4 } else { 0 };
+        if vecs > 0 {
+            let fp = FillParams {
+                offset: u32::try_from(offset / 16).map_err(|_| too_big())?,
+                count: u32::try_from(vecs).map_err(|_| too_big())?,
+                value: word,
+                _pad: 0,
+            };
+            let params = self.params(bytemuck::bytes_of(&fp))?;
+            let wg = self.dev.info.wide_workgroup;
+            self.dispatch(Shader::Fill4, &[wg], &[buffer, &params], fp.count)?;
+        }
+        let rest = words - vecs * 4;
+        if rest > 0 {
+            let fp = FillParams {
+                offset: u32::try_from(first_word + vecs * 4).map_err(|_| too_big())?,
+                count: u32::try_from(rest).map_err(|_| too_big())?,
+                value: word,
+                _pad: 0,
+            };
+            let params = self.params(bytemuck::bytes_of(&fp))?;
+            self.dispatch(Shader::Fill, &[], &[buffer, &params], fp.count)?;
         }
         Ok(())
     }

@@ -54,6 +54,7 @@
 mod buffers;
 pub mod checkpoint;
 pub use checkpoint::tf as tf_checkpoint;
+pub mod descriptor;
 mod device;
 mod error;
 mod init;

@@ -615,7 +615,7 @@ impl Session {
     }
 
     /// Writes the 32-bit word `word` to every word of a GPU variable's buffers with the
-    /// plain fill kernel (`shaders/fill.wgsl`), in one submission, without waiting: the
+    /// vector fill kernel (`shaders/fill4.wgsl`, tails `shaders/fill.wgsl`), in one submission, without waiting: the
     /// roofline benchmarks compare initializers against. Marks the variable initialized.
     pub fn fill_words(&self, v: &Variable, word: u32) -> Result<()> {
         let mut l = self.locked();
@@ -641,15 +641,7 @@ impl Session {
                     .collect();
                 (|| -> Result<()> {
                     for (buf, offset, bytes) in &chunks {
-                        let words = (*bytes / 4) as u32;
-                        let fp = varscope_shaders::FillParams {
-                            offset: (*offset / 4) as u32,
-                            count: words,
-                            value: word,
-                            _pad: 0,
-                        };
-                        let params = launch.params(bytemuck::bytes_of(&fp))?;
-                        launch.dispatch(varscope_shaders::Shader::Fill, &[], &[buf, &params], words)?;
+                        launch.fill(buf, *offset, *bytes / 4, word)?;
                     }
                     launch.submit().map(|_| ())
                 })()

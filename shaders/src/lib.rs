@@ -10,13 +10,14 @@
 //! ## The init kernel (`shaders/init.wgsl`, entry `init_main`)
 //!
 //! One dispatch initializes any number of variables of one kind living in one output
-//! buffer. The kind and the layout class are pipeline-overridable constants
-//! (`INIT_KIND`, `INIT_LAYOUT`, no defaults; [`init_constants`]), so there is one
-//! pipeline per (kind, layout) and a pipeline holds only the code it runs: initializing
-//! any set of variables costs at most one dispatch per (kind, layout) present, whatever
-//! their number. Every row of a dispatch must have `kind == INIT_KIND` (rows of other
-//! kinds are skipped, left unwritten) and [`row_layout`]`(row) <= INIT_LAYOUT` (a row
-//! of a lower class is correct in a higher class's pipeline, only slower):
+//! buffer. The kind, the layout class and the pack (how values become words) are
+//! pipeline-overridable constants (`INIT_KIND`, `INIT_LAYOUT`, `INIT_PACK`;
+//! [`init_constants`]), so a pipeline holds only the code it runs: the float32 pipeline
+//! has no float16 rounding, a fill has no Philox. Initializing any set of variables
+//! costs at most one dispatch per (output buffer, kind). Every row of a dispatch must have
+//! `kind == INIT_KIND` (rows of other kinds are skipped, left unwritten), the pipeline's
+//! pack, and [`row_layout`]`(row) <= INIT_LAYOUT` (a row of a lower class is correct in a
+//! higher class's pipeline, only slower):
 //!
 //! | layout | code | rows | Philox calls per 4 elements |
 //! | --- | --- | --- | --- |
@@ -29,17 +30,22 @@
 //!
 //! | binding | type | contents |
 //! | --- | --- | --- |
-//! | 0 | `storage, read` | `array<InitDesc>`: one row per contiguous chunk of a variable, sorted by `item_start` |
+//! | 0 | `storage, read` | `array<InitDesc>`: one row per contiguous chunk of a variable, sorted by `wg_start` |
 //! | 1 | `storage, read_write` | `array<u32>`: the output words |
 //! | 2 | `uniform` | [`InitParams`] |
 //!
-//! Work is split into *items* of [`ITEM_ELEMENTS`] (4) elements; row `r` owns items
-//! `item_start[r] .. item_start[r] + items_for(count[r])` ([`assign_item_starts`] fills
-//! `item_start` in). Each invocation handles one item: it finds its row by binary search
-//! over `item_start`, maps each own element to its full-shape index, and writes 4
-//! elements (one Philox call serves 4 consecutive full indices). Dispatch
-//! [`dispatch_size`]`(total_items)` workgroups of [`WORKGROUP_SIZE`] (a WGSL `const`,
-//! 64, equal in every shader; a test checks it).
+//! Work is split into *items* of [`ITEM_ELEMENTS`] (4) elements and rows into whole
+//! workgroups of `INIT_WG` items ([`WIDE_WORKGROUP_SIZE`], 256, or the device's largest
+//! power of two below it; [`wide_workgroup_size`]): row `r` owns workgroups
+//! `wg_start[r] ..` ([`assign_workgroups`] fills `wg_start` in). A workgroup finds its
+//! row once, by a binary search over `wg_start` that depends only on the workgroup id
+//! (uniform, so drivers use scalar loads for it and for the row), and each invocation
+//! computes one item: one Philox block for 4 consecutive full indices. Dispatch
+//! [`groups_size`]`(total_groups)` workgroups.
+//!
+//! Philox's 32x32->64 multiply is `shaders/mul64.wgsl` (one `u64` multiply) on devices
+//! with `SHADER_INT64` ([`Shader::InitMul64`]) and `shaders/mul32.wgsl` (16-bit halves)
+//! elsewhere ([`Shader::Init`]); both give the same bits.
 //!
 //! ## Device layout of each dtype in `array<u32>`
 //!
@@ -73,7 +79,7 @@
 //!
 //! ## Exactness
 //!
-//! Philox uses 32x32->64 multiplies built from 16-bit halves (WGSL has no u64). Box-Muller
+//! Philox's multiplies give the same bits from either prelude. Box-Muller
 //! uses no hardware transcendental: `ln`, `sin` and `cos` are Cephes polynomials with
 //! constants given by their bits, and only `sqrt` is a hardware function. Drivers fuse
 //! `a * b + c` into fma and reassociate float chains (llvmpipe does both), so every
@@ -128,10 +134,68 @@ pub fn row_layout(row: &InitDesc) -> u32 {
 pub const INIT_KINDS: [u32; 6] =
     [KIND_FILL, KIND_IDENTITY, KIND_UNIFORM, KIND_UNIFORM_INT, KIND_NORMAL, KIND_TRUNCATED_NORMAL];
 
-/// The pipeline constants of the init pipeline for `kind` and `layout` (pass them as
-/// `PipelineCompilationOptions::constants`).
-pub fn init_constants(kind: u32, layout: u32) -> [(&'static str, f64); 2] {
-    [(INIT_KIND, f64::from(kind)), (INIT_LAYOUT, f64::from(layout))]
+/// The pipeline constants of the init pipeline for `kind`, `layout`, `pack` and
+/// workgroup size `wg` (pass them as `PipelineCompilationOptions::constants`).
+pub fn init_constants(kind: u32, layout: u32, pack: u32, wg: u32) -> [(&'static str, f64); 4] {
+    [
+        (INIT_KIND, f64::from(kind)),
+        (INIT_LAYOUT, f64::from(layout)),
+        (INIT_PACK, f64::from(pack)),
+        (INIT_WG, f64::from(wg)),
+    ]
+}
+
+/// The `(kind, layout, pack)` triples a session builds init pipelines for: fills and
+/// identity at [`LAYOUT_ALIGNED`] (they ignore the layout) with every pack; integer
+/// uniform with [`PACK_WORD`] at every layout; the float random kinds at every layout
+/// with every pack.
+pub fn init_variants() -> Vec<[u32; 3]> {
+    let mut out = Vec::new();
+    for &kind in &INIT_KINDS {
+        for &layout in &INIT_LAYOUTS {
+            for &pack in &INIT_PACKS {
+                let fill_like = kind == KIND_FILL || kind == KIND_IDENTITY;
+                if (fill_like && layout != LAYOUT_ALIGNED) || (kind == KIND_UNIFORM_INT && pack != PACK_WORD) {
+                    continue;
+                }
+                out.push([kind, layout, pack]);
+            }
+        }
+    }
+    out
+}
+
+/// The pack of a dtype code: [`PACK_F16`], [`PACK_BF16`] or [`PACK_WORD`].
+pub fn pack_of(dtype: u32) -> u32 {
+    match dtype {
+        DTYPE_F16 => PACK_F16,
+        DTYPE_BF16 => PACK_BF16,
+        _ => PACK_WORD,
+    }
+}
+
+/// Pack: one element per word (f32 bits, int32, uint32, bool).
+pub const PACK_WORD: u32 = 0;
+/// Pack: two float16 per word.
+pub const PACK_F16: u32 = 1;
+/// Pack: two bfloat16 per word.
+pub const PACK_BF16: u32 = 2;
+/// Every pack, in code order.
+pub const INIT_PACKS: [u32; 3] = [PACK_WORD, PACK_F16, PACK_BF16];
+
+/// The name of the init shader's pipeline-overridable pack constant.
+pub const INIT_PACK: &str = "INIT_PACK";
+/// The name of the workgroup-size constant of the wide shaders ([`Shader::wide`]).
+pub const INIT_WG: &str = "INIT_WG";
+/// Invocations per workgroup of the wide shaders where the device allows it (a device
+/// with a lower `max_compute_invocations_per_workgroup` uses the largest power of two
+/// it allows, at least [`WORKGROUP_SIZE`]; [`wide_workgroup_size`]).
+pub const WIDE_WORKGROUP_SIZE: u32 = 256;
+
+/// The workgroup size of the wide shaders on a device with these limits.
+pub fn wide_workgroup_size(max_invocations: u32, max_size_x: u32) -> u32 {
+    let cap = max_invocations.min(max_size_x).clamp(WORKGROUP_SIZE, WIDE_WORKGROUP_SIZE);
+    1 << (31 - cap.leading_zeros())
 }
 
 /// Kind: every element is `p0`.
@@ -161,13 +225,30 @@ pub const DTYPE_U32: u32 = 4;
 pub const DTYPE_BOOL: u32 = 5;
 
 const PHILOX: &str = include_str!("../philox.wgsl");
-const INIT: &str = concat!(include_str!("../philox.wgsl"), "\n", include_str!("../init.wgsl"));
+const MUL32: &str = include_str!("../mul32.wgsl");
+const MUL64: &str = include_str!("../mul64.wgsl");
+const INIT: &str =
+    concat!(include_str!("../mul32.wgsl"), "\n", include_str!("../philox.wgsl"), "\n", include_str!("../init.wgsl"));
+const INIT_MUL64: &str =
+    concat!(include_str!("../mul64.wgsl"), "\n", include_str!("../philox.wgsl"), "\n", include_str!("../init.wgsl"));
 const FILL: &str = include_str!("../fill.wgsl");
-const PHILOX_KAT: &str = concat!(include_str!("../philox.wgsl"), "\n", include_str!("../philox_kat.wgsl"));
+const FILL4: &str = include_str!("../fill4.wgsl");
+const PHILOX_KAT: &str = concat!(
+    include_str!("../mul32.wgsl"),
+    "\n",
+    include_str!("../philox.wgsl"),
+    "\n",
+    include_str!("../philox_kat.wgsl")
+);
 
 /// Every WGSL file of the crate that is a prelude (no entry point) rather than a shader,
 /// as `(label, source)`.
-pub const PRELUDES: &[(&str, &str)] = &[("shaders/philox.wgsl", PHILOX), ("shaders/rows.wgsl", ROWS)];
+pub const PRELUDES: &[(&str, &str)] = &[
+    ("shaders/philox.wgsl", PHILOX),
+    ("shaders/mul32.wgsl", MUL32),
+    ("shaders/mul64.wgsl", MUL64),
+    ("shaders/rows.wgsl", ROWS),
+];
 
 const ROWS: &str = include_str!("../rows.wgsl");
 const NORM: &str = concat!(include_str!("../rows.wgsl"), "\n", include_str!("../norm.wgsl"));
@@ -211,10 +292,17 @@ const UNIFORM: Binding = Binding::Uniform;
 /// `update.wgsl` has `UPDATE_OP` (an `UPDATE_*` code).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Shader {
-    /// The descriptor-table init kernel (`shaders/init.wgsl` after the Philox prelude).
+    /// The descriptor-table init kernel (`shaders/init.wgsl` after the Philox prelude),
+    /// with `mulhilo` from 16-bit halves (`shaders/mul32.wgsl`): every device.
     Init,
-    /// The plain fill kernel, the roofline (`shaders/fill.wgsl`).
+    /// The same kernel with `mulhilo` as one 64-bit multiply (`shaders/mul64.wgsl`):
+    /// devices with `SHADER_INT64` ([`Shader::needs_int64`]). Same bits as [`Shader::Init`].
+    InitMul64,
+    /// The plain fill kernel, one word per invocation (`shaders/fill.wgsl`): tails.
     Fill,
+    /// The vector fill kernel, four words per invocation as one `vec4` store
+    /// (`shaders/fill4.wgsl`): fills of whole buffers.
+    Fill4,
     /// Philox and Box-Muller outputs for given counters, for tests (`shaders/philox_kat.wgsl`).
     PhiloxKat,
     /// The fused multi-tensor optimizer step (`shaders/optim.wgsl`).
@@ -229,14 +317,37 @@ pub enum Shader {
 
 impl Shader {
     /// Every shader.
-    pub const ALL: [Shader; 7] =
-        [Shader::Init, Shader::Fill, Shader::PhiloxKat, Shader::Optim, Shader::Norm, Shader::Reduce, Shader::Update];
+    pub const ALL: [Shader; 9] = [
+        Shader::Init,
+        Shader::InitMul64,
+        Shader::Fill,
+        Shader::Fill4,
+        Shader::PhiloxKat,
+        Shader::Optim,
+        Shader::Norm,
+        Shader::Reduce,
+        Shader::Update,
+    ];
+
+    /// Whether the shader uses 64-bit integers (needs `Features::SHADER_INT64`).
+    pub fn needs_int64(self) -> bool {
+        matches!(self, Shader::InitMul64)
+    }
+
+    /// Whether the workgroup size is the pipeline constant `INIT_WG` (the last override,
+    /// [`WIDE_WORKGROUP_SIZE`] unless the device allows fewer invocations) rather than
+    /// the fixed [`WORKGROUP_SIZE`].
+    pub fn wide(self) -> bool {
+        matches!(self, Shader::Init | Shader::InitMul64 | Shader::Fill4)
+    }
 
     /// The file path, used as the wgpu label.
     pub fn label(self) -> &'static str {
         match self {
             Shader::Init => "shaders/init.wgsl",
+            Shader::InitMul64 => "shaders/init.wgsl+mul64",
             Shader::Fill => "shaders/fill.wgsl",
+            Shader::Fill4 => "shaders/fill4.wgsl",
             Shader::PhiloxKat => "shaders/philox_kat.wgsl",
             Shader::Optim => "shaders/optim.wgsl",
             Shader::Norm => "shaders/norm.wgsl",
@@ -249,7 +360,9 @@ impl Shader {
     pub fn source(self) -> &'static str {
         match self {
             Shader::Init => INIT,
+            Shader::InitMul64 => INIT_MUL64,
             Shader::Fill => FILL,
+            Shader::Fill4 => FILL4,
             Shader::PhiloxKat => PHILOX_KAT,
             Shader::Optim => include_str!("../optim.wgsl"),
             Shader::Norm => NORM,
@@ -261,8 +374,9 @@ impl Shader {
     /// The compute entry point.
     pub fn entry_point(self) -> &'static str {
         match self {
-            Shader::Init => "init_main",
+            Shader::Init | Shader::InitMul64 => "init_main",
             Shader::Fill => "fill_main",
+            Shader::Fill4 => "fill4_main",
             Shader::PhiloxKat => "kat_main",
             Shader::Optim => "optim_main",
             Shader::Norm => "norm_main",
@@ -274,17 +388,18 @@ impl Shader {
     /// The preludes prepended to this shader's file, by label.
     pub fn preludes(self) -> &'static [&'static str] {
         match self {
-            Shader::Init | Shader::PhiloxKat => &["shaders/philox.wgsl"],
+            Shader::Init | Shader::PhiloxKat => &["shaders/mul32.wgsl", "shaders/philox.wgsl"],
+            Shader::InitMul64 => &["shaders/mul64.wgsl", "shaders/philox.wgsl"],
             Shader::Norm | Shader::Reduce | Shader::Update => &["shaders/rows.wgsl"],
-            Shader::Fill | Shader::Optim => &[],
+            Shader::Fill | Shader::Fill4 | Shader::Optim => &[],
         }
     }
 
     /// The bindings of group 0, by binding index.
     pub fn bindings(self) -> &'static [Binding] {
         match self {
-            Shader::Init => &[RO, RW, UNIFORM],
-            Shader::Fill => &[RW, UNIFORM],
+            Shader::Init | Shader::InitMul64 => &[RO, RW, UNIFORM],
+            Shader::Fill | Shader::Fill4 => &[RW, UNIFORM],
             Shader::PhiloxKat => &[RO, RW],
             Shader::Optim => &[RO, UNIFORM, RO, RW, RW, RW, RW, RO],
             Shader::Norm => &[RO, UNIFORM, RW],
@@ -296,7 +411,8 @@ impl Shader {
     /// order a kernel cache keys them by.
     pub fn overrides(self) -> &'static [&'static str] {
         match self {
-            Shader::Init => &[INIT_KIND, INIT_LAYOUT],
+            Shader::Init | Shader::InitMul64 => &[INIT_KIND, INIT_LAYOUT, INIT_PACK, INIT_WG],
+            Shader::Fill4 => &[INIT_WG],
             Shader::Optim => &["OPT_KIND", "VAR_BUF", "S0_BUF", "S1_BUF", "S2_BUF"],
             Shader::Update => &["UPDATE_OP"],
             Shader::Fill | Shader::PhiloxKat | Shader::Norm | Shader::Reduce => &[],
@@ -305,14 +421,20 @@ impl Shader {
 
     /// Every pipeline variant a session can build of this shader: the values of
     /// [`Shader::overrides`], in that order (one empty list for a shader without
-    /// overrides). `init.wgsl`: every (kind, layout). `update.wgsl`: every op.
+    /// overrides). `init.wgsl`: every (kind, layout, pack) the session dispatches
+    /// ([`init_variants`]) at [`WIDE_WORKGROUP_SIZE`]; `fill4.wgsl`: that size (a device
+    /// with a lower invocation limit builds the same code with a smaller `INIT_WG`).
+    /// `update.wgsl`: every op.
     /// `optim.wgsl`: every kind with every buffer map the fused step can produce: the
     /// variable is `w0` (`VAR_BUF = 0`) and each slot in turn is either a buffer already
     /// bound or the next new one (`S{j}_BUF <= 1 + max(earlier)`; unused slots are 0), 15
     /// maps per kind.
     pub fn variants(self) -> Vec<Vec<u32>> {
         match self {
-            Shader::Init => INIT_KINDS.iter().flat_map(|&k| INIT_LAYOUTS.iter().map(move |&l| vec![k, l])).collect(),
+            Shader::Init | Shader::InitMul64 => {
+                init_variants().into_iter().map(|[k, l, p]| vec![k, l, p, WIDE_WORKGROUP_SIZE]).collect()
+            }
+            Shader::Fill4 => vec![vec![WIDE_WORKGROUP_SIZE]],
             Shader::Update => UPDATE_OPS.iter().map(|&op| vec![op]).collect(),
             Shader::Optim => {
                 let mut maps = Vec::new();
@@ -540,8 +662,8 @@ pub struct InitDesc {
     pub count: u32,
     /// Own (row-major, shard-local) index of the chunk's first element; even for 16-bit dtypes.
     pub first: u32,
-    /// First item of the row in the dispatch (exclusive prefix sum; [`assign_item_starts`]).
-    pub item_start: u32,
+    /// First workgroup of the row in the dispatch (exclusive prefix sum; [`assign_workgroups`]).
+    pub wg_start: u32,
     /// Own elements per outer step of the shard's slice axis (`own[d] * inner`, >= 1).
     pub own_block: u32,
     /// Low word of full elements per outer step (`full[d] * inner`).
@@ -570,8 +692,8 @@ pub struct InitDesc {
 pub struct InitParams {
     /// Rows in the descriptor table.
     pub num_rows: u32,
-    /// Total items (`sum of items_for(count)`).
-    pub total_items: u32,
+    /// Workgroups of the dispatch ([`assign_workgroups`]).
+    pub total_groups: u32,
     /// Must be 0: the opaque operand of the WGSL `fence` that keeps drivers' fma
     /// contraction and reassociation from changing any rounding.
     pub zero: u32,
@@ -580,9 +702,9 @@ pub struct InitParams {
 }
 
 impl InitParams {
-    /// Parameters for `num_rows` rows and `total_items` items.
-    pub fn new(num_rows: u32, total_items: u32) -> Self {
-        InitParams { num_rows, total_items, zero: 0, _pad: 0 }
+    /// Parameters for `num_rows` rows and `total_groups` workgroups.
+    pub fn new(num_rows: u32, total_groups: u32) -> Self {
+        InitParams { num_rows, total_groups, zero: 0, _pad: 0 }
     }
 }
 
@@ -619,22 +741,28 @@ pub fn items_for(count: u32) -> u32 {
     count.div_ceil(ITEM_ELEMENTS)
 }
 
-/// Fills in `item_start` of every row (in order) and returns the total number of items,
-/// or `None` if it does not fit in `u32` (split the table into several dispatches).
-pub fn assign_item_starts(rows: &mut [InitDesc]) -> Option<u32> {
+/// Fills in `wg_start` of every row (in order; each row gets whole workgroups of `wg`
+/// items) and returns the total number of workgroups, or `None` if the invocations do
+/// not fit in `u32` (split the table into several dispatches).
+pub fn assign_workgroups(rows: &mut [InitDesc], wg: u32) -> Option<u32> {
     let mut next: u32 = 0;
     for r in rows {
-        r.item_start = next;
-        next = next.checked_add(items_for(r.count))?;
+        r.wg_start = next;
+        next = next.checked_add(items_for(r.count).div_ceil(wg.max(1)))?;
     }
-    Some(next)
+    next.checked_mul(wg).map(|_| next)
 }
 
 /// Workgroup counts `[x, y, 1]` covering `invocations` invocations of
 /// [`WORKGROUP_SIZE`] (x at most [`MAX_WORKGROUPS_PER_DIMENSION`]; the shaders compute
 /// the flat index as `(wid.y * nwg.x + wid.x) * WORKGROUP_SIZE + lid`).
 pub fn dispatch_size(invocations: u32) -> [u32; 3] {
-    let groups = invocations.div_ceil(WORKGROUP_SIZE);
+    groups_size(invocations.div_ceil(WORKGROUP_SIZE))
+}
+
+/// Workgroup counts `[x, y, 1]` for `groups` workgroups (x at most
+/// [`MAX_WORKGROUPS_PER_DIMENSION`]; the flat workgroup index is `wid.y * nwg.x + wid.x`).
+pub fn groups_size(groups: u32) -> [u32; 3] {
     if groups == 0 {
         return [0, 0, 1];
     }

@@ -25,10 +25,25 @@ fn optim_rows_start_at_workgroups() {
 }
 
 #[test]
-fn item_starts_are_a_prefix_sum() {
-    let mut rows = [5u32, 0, 8, 1].map(|count| InitDesc { count, ..Default::default() });
-    assert_eq!(assign_item_starts(&mut rows), Some(5));
-    assert_eq!(rows.map(|r| r.item_start), [0, 2, 2, 4]);
+fn rows_get_whole_workgroups() {
+    // Items of 4 elements, workgroups of 4 items (16 elements): 5 -> 1 group, 0 -> 0,
+    // 17 -> 2, 1 -> 1.
+    let mut rows = [5u32, 0, 17, 1].map(|count| InitDesc { count, ..Default::default() });
+    assert_eq!(assign_workgroups(&mut rows, 4), Some(4));
+    assert_eq!(rows.map(|r| r.wg_start), [0, 1, 1, 3]);
+    // Invocations past u32 are refused.
+    let mut big = [InitDesc { count: u32::MAX, ..Default::default() }; 4];
+    assert_eq!(assign_workgroups(&mut big, 256), None);
+    assert_eq!(groups_size(65_536), [65_535, 2, 1]);
+}
+
+#[test]
+fn packs_and_variants() {
+    assert_eq!([DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_I32, DTYPE_BOOL].map(pack_of), [0, 1, 2, 0, 0]);
+    let v = init_variants();
+    assert!(v.contains(&[KIND_NORMAL, LAYOUT_GENERAL, PACK_BF16]));
+    assert!(!v.contains(&[KIND_FILL, LAYOUT_GENERAL, PACK_WORD]));
+    assert!(!v.contains(&[KIND_UNIFORM_INT, LAYOUT_ALIGNED, PACK_F16]));
 }
 
 #[test]

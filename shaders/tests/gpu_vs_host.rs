@@ -10,14 +10,17 @@
 //!
 //! No adapter: a loud SKIP, or a failure when `VARSCOPE_REQUIRE_GPU=1`.
 
+use std::collections::BTreeMap;
 use varscope_core::init::InitKernel;
 use varscope_core::partition::iter_slices;
 use varscope_core::random::{fnv1a64, key_from_seeds, philox4x32_10};
-use varscope_core::reference::{self, IndexMap, KernelParams};
+
+use varscope_core::reference::{self, IndexMap};
 use varscope_core::DType;
+use varscope_gpu::descriptor::{kernel_params_for, KernelParams};
 use varscope_shaders::{
-    assign_item_starts, dispatch_size, init_constants, row_layout, words_for, InitDesc, InitParams, Shader, DTYPE_F16,
-    INIT_KINDS, INIT_LAYOUTS,
+    assign_workgroups, groups_size, init_constants, pack_of, row_layout, wide_workgroup_size, words_for, InitDesc,
+    InitParams, Shader, DTYPE_F16, INIT_LAYOUTS,
 };
 
 /// The documented bound for the normal family (runtime.md section 3).
@@ -178,7 +181,7 @@ fn desc_of(p: &KernelParams, out_offset: u32, first: u32, count: u32) -> InitDes
         out_offset,
         count,
         first,
-        item_start: 0,
+        wg_start: 0,
         own_block: p.own_block,
         full_block_lo: p.full_block as u32,
         full_block_hi: (p.full_block >> 32) as u32,
@@ -196,6 +199,7 @@ struct Gpu {
     name: String,
     device: wgpu::Device,
     queue: wgpu::Queue,
+    int64: bool,
 }
 
 fn adapters() -> Vec<Gpu> {
@@ -207,13 +211,15 @@ fn adapters() -> Vec<Gpu> {
     for adapter in pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all())) {
         let info = adapter.get_info();
         let name = format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
+        let int64 = adapter.features().contains(wgpu::Features::SHADER_INT64);
         let desc = wgpu::DeviceDescriptor {
             label: Some("varscope-shaders test"),
             required_limits: adapter.limits(),
+            required_features: adapter.features() & wgpu::Features::SHADER_INT64,
             ..Default::default()
         };
         match pollster::block_on(adapter.request_device(&desc)) {
-            Ok((device, queue)) => out.push(Gpu { name, device, queue }),
+            Ok((device, queue)) => out.push(Gpu { name, device, queue, int64 }),
             Err(e) => eprintln!("adapter {name}: request_device failed: {e}"),
         }
     }
@@ -327,18 +333,19 @@ fn is_normal_family(k: &InitKernel) -> bool {
     matches!(k, InitKernel::Normal { .. } | InitKernel::TruncatedNormal { .. })
 }
 
-/// Runs the whole table on one adapter; returns failures and the max normal ulp.
-fn check_init(gpu: &Gpu, vars: &[Var]) -> (Vec<String>, u64) {
+/// Runs the whole table on one adapter with `shader` (`Init` or `InitMul64`); returns
+/// failures and the max normal ulp.
+fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var]) -> (Vec<String>, u64) {
     let mut failures = Vec::new();
     // Rows: each variable at a word offset; variables over 64 elements are split into
     // chunks of 40 elements (even, so 16-bit chunks start at even elements). One table
-    // and one dispatch per kind, all writing the same output buffer.
-    let mut rows: Vec<Vec<InitDesc>> = vec![Vec::new(); INIT_KINDS.len() * INIT_LAYOUTS.len()];
+    // and one dispatch per (kind, layout, pack), all writing the same output buffer.
+    let mut rows: BTreeMap<[u32; 3], Vec<InitDesc>> = BTreeMap::new();
     let mut spans = Vec::new(); // (var index, word offset, words)
     let mut next_word = 0u32;
     for (vi, v) in vars.iter().enumerate() {
         let n: u64 = v.own.iter().product();
-        let p = reference::kernel_params_for(&v.name, &v.kernel, v.dtype, &v.own, &v.map, v.key)
+        let p = kernel_params_for(&v.name, &v.kernel, v.dtype, &v.own, &v.map, v.key)
             .expect("params")
             .expect("a device kernel");
         let code = p.dtype;
@@ -350,33 +357,31 @@ fn check_init(gpu: &Gpu, vars: &[Var]) -> (Vec<String>, u64) {
             let off = next_word + words_for(code, first) as u32;
             let row = desc_of(&p, off, first as u32, count as u32);
             let layout = row_layout(&row);
-            rows[(p.kind * 3 + layout) as usize].push(row);
+            rows.entry([p.kind, layout, pack_of(code)]).or_default().push(row);
             first += count;
         }
         spans.push((vi, next_word, words));
         next_word += words;
     }
     for layout in INIT_LAYOUTS {
-        let used = INIT_KINDS.iter().any(|&k| !rows[(k * 3 + layout) as usize].is_empty());
+        let used = rows.keys().any(|k| k[1] == layout);
         assert!(used, "the case table has no row of layout {layout}");
     }
     // Poison the output so unwritten words show.
     let poison = vec![0xdead_beefu32; next_word as usize];
     let out = storage(gpu, "out", bytemuck::cast_slice(&poison), true);
     let mut words = Vec::new();
-    for (kind, layout) in INIT_KINDS.iter().flat_map(|&k| INIT_LAYOUTS.map(|l| (k, l))) {
-        let table = &mut rows[(kind * 3 + layout) as usize];
-        if table.is_empty() {
-            continue;
-        }
-        let pipe = match pipeline(gpu, Shader::Init, &init_constants(kind, layout)) {
+    let limits = gpu.device.limits();
+    let wg = wide_workgroup_size(limits.max_compute_invocations_per_workgroup, limits.max_compute_workgroup_size_x);
+    for (&[kind, layout, pack], table) in rows.iter_mut() {
+        let pipe = match pipeline(gpu, shader, &init_constants(kind, layout, pack, wg)) {
             Ok(p) => p,
             Err(e) => return (vec![e], 0),
         };
-        let total_items = assign_item_starts(table).expect("items fit u32");
+        let total = assign_workgroups(table, wg).expect("invocations fit u32");
         let descs = storage(gpu, "descs", bytemuck::cast_slice(table), false);
-        let params = uniform(gpu, bytemuck::bytes_of(&InitParams::new(table.len() as u32, total_items)));
-        words = match run(gpu, &pipe, &[&descs, &out, &params], &out, dispatch_size(total_items)) {
+        let params = uniform(gpu, bytemuck::bytes_of(&InitParams::new(table.len() as u32, total)));
+        words = match run(gpu, &pipe, &[&descs, &out, &params], &out, groups_size(total)) {
             Ok(w) => w,
             Err(e) => return (vec![e], 0),
         };
@@ -481,15 +486,20 @@ fn init_kernel_matches_host_on_every_adapter() {
     for gpu in &gpus {
         let (f, kat_ulp) = check_philox(gpu);
         failures.extend(f);
-        let (f, ulp) = check_init(gpu, &vars);
-        failures.extend(f);
-        eprintln!(
-            "gpu_vs_host: {}: {} variables in one dispatch per (kind, layout); uniform family bit-exact checked; normal family max {} ulp (normals4 {} ulp)",
-            gpu.name,
-            vars.len(),
-            ulp,
-            kat_ulp
-        );
+        // Both multiply preludes where the device has 64-bit integers: same bits.
+        let shaders: &[Shader] = if gpu.int64 { &[Shader::Init, Shader::InitMul64] } else { &[Shader::Init] };
+        for &shader in shaders {
+            let (f, ulp) = check_init(gpu, shader, &vars);
+            failures.extend(f);
+            eprintln!(
+                "gpu_vs_host: {} [{:?}]: {} variables in one dispatch per (kind, layout, pack); uniform family bit-exact checked; normal family max {} ulp (normals4 {} ulp)",
+                gpu.name,
+                shader,
+                vars.len(),
+                ulp,
+                kat_ulp
+            );
+        }
     }
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }

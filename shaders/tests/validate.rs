@@ -1,10 +1,13 @@
 //! Every registered shader parses and validates with naga against the capabilities the
-//! runtime requests (no SHADER_F16, no 64-bit types), every `.wgsl` file is registered,
-//! and a broken shader fails. No GPU needed.
+//! runtime requests (no SHADER_F16; 64-bit integers only in the shaders that declare
+//! they need them), every `.wgsl` file is registered, and a broken shader fails. No GPU
+//! needed.
 
 use std::collections::BTreeSet;
 
-use varscope_shaders::{Binding, Shader, INIT_KINDS, INIT_LAYOUTS, OPT_KINDS, PRELUDES, UPDATE_OPS, WORKGROUP_SIZE};
+use varscope_shaders::{
+    init_variants, Binding, Shader, OPT_KINDS, PRELUDES, UPDATE_OPS, WIDE_WORKGROUP_SIZE, WORKGROUP_SIZE,
+};
 
 /// What the session requests from every adapter: WebGPU defaults, nothing more.
 fn capabilities() -> naga::valid::Capabilities {
@@ -12,17 +15,45 @@ fn capabilities() -> naga::valid::Capabilities {
 }
 
 fn validate(label: &str, source: &str) -> Result<naga::valid::ModuleInfo, String> {
+    validate_with(label, source, capabilities())
+}
+
+fn validate_with(
+    label: &str,
+    source: &str,
+    caps: naga::valid::Capabilities,
+) -> Result<naga::valid::ModuleInfo, String> {
     let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string_with_path(source, label))?;
-    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities())
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
         .validate(&module)
         .map_err(|e| format!("{label}: {e:?}"))
+}
+
+/// The capabilities a shader is built with: none, or 64-bit integers for the shaders
+/// that need `SHADER_INT64` (the session builds those only on devices that have it).
+fn capabilities_of(shader: Shader) -> naga::valid::Capabilities {
+    if shader.needs_int64() {
+        naga::valid::Capabilities::SHADER_INT64
+    } else {
+        capabilities()
+    }
+}
+
+/// The workgroup-size declaration a shader must carry.
+fn workgroup_decl(shader: Shader) -> String {
+    if shader.wide() {
+        format!("override INIT_WG: u32 = {WIDE_WORKGROUP_SIZE}u;")
+    } else {
+        format!("const WORKGROUP_SIZE: u32 = {WORKGROUP_SIZE}u;")
+    }
 }
 
 #[test]
 fn every_registered_shader_validates() {
     for shader in Shader::ALL {
         let src = shader.source();
-        validate(shader.label(), src).unwrap_or_else(|e| panic!("{} failed validation:\n{e}", shader.label()));
+        validate_with(shader.label(), src, capabilities_of(shader))
+            .unwrap_or_else(|e| panic!("{} failed validation:\n{e}", shader.label()));
         let module = naga::front::wgsl::parse_str(src).expect("parsed above");
         let entry = module
             .entry_points
@@ -30,36 +61,56 @@ fn every_registered_shader_validates() {
             .find(|e| e.name == shader.entry_point())
             .unwrap_or_else(|| panic!("{}: no entry point {}", shader.label(), shader.entry_point()));
         assert_eq!(entry.stage, naga::ShaderStage::Compute, "{}", shader.label());
-        assert_eq!(entry.workgroup_size, [WORKGROUP_SIZE, 1, 1], "{}: workgroup size", shader.label());
+        if shader.wide() {
+            assert!(src.contains("@workgroup_size(INIT_WG)"), "{}: workgroup size", shader.label());
+        } else {
+            assert_eq!(entry.workgroup_size, [WORKGROUP_SIZE, 1, 1], "{}: workgroup size", shader.label());
+        }
+        assert!(src.contains(&workgroup_decl(shader)), "{}: lacks `{}`", shader.label(), workgroup_decl(shader));
     }
+    // Without SHADER_INT64 the 64-bit multiply is refused: the session must never build it
+    // on a device that lacks the feature.
+    assert!(validate(Shader::InitMul64.label(), Shader::InitMul64.source()).is_err());
     // Every prelude is used by a registered shader (validated above, prelude included),
-    // each user's source starts with it, and a self-contained prelude validates alone.
+    // each user's source holds its preludes in the declared order, and the `mulhilo`
+    // preludes validate alone.
     for (label, src) in PRELUDES {
         let users: Vec<Shader> = Shader::ALL.into_iter().filter(|s| s.preludes().contains(label)).collect();
         assert!(!users.is_empty(), "prelude {label} is used by no shader");
         for u in users {
-            assert!(u.source().starts_with(src), "{} does not start with its prelude {label}", u.label());
+            let all: String = u
+                .preludes()
+                .iter()
+                .map(|l| PRELUDES.iter().find(|(p, _)| p == l).expect("registered prelude").1)
+                .collect::<Vec<_>>()
+                .join("\n");
+            assert!(u.source().starts_with(&all), "{} does not start with its preludes", u.label());
         }
-        if *label == "shaders/philox.wgsl" {
-            validate(label, src).unwrap_or_else(|e| panic!("prelude {label} failed validation:\n{e}"));
+        if label.starts_with("shaders/mul") {
+            let caps = if label.contains("64") { naga::valid::Capabilities::SHADER_INT64 } else { capabilities() };
+            let probe = format!("{src}\n@compute @workgroup_size(1) fn main() {{ _ = mulhilo(3u, 5u); }}");
+            validate_with(label, &probe, caps).unwrap_or_else(|e| panic!("prelude {label} failed validation:\n{e}"));
         }
     }
 }
 
-/// Each (kind, layout) variant of the init shader, with the overrides made constants as
-/// a pipeline would set them.
+/// Each (kind, layout, pack) variant of both init shaders, with the overrides made
+/// constants as a pipeline would set them.
 #[test]
 fn every_init_variant_validates() {
-    let src = Shader::Init.source();
-    for kind in INIT_KINDS {
-        for layout in INIT_LAYOUTS {
-            let decl_kind = "override INIT_KIND: u32;";
-            let decl_layout = "override INIT_LAYOUT: u32;";
-            assert!(src.contains(decl_kind) && src.contains(decl_layout), "init.wgsl overrides changed");
+    for shader in [Shader::Init, Shader::InitMul64] {
+        let src = shader.source();
+        let decls = ["override INIT_KIND: u32;", "override INIT_LAYOUT: u32;", "override INIT_PACK: u32;"];
+        let wg = "override INIT_WG: u32 = 256u;";
+        assert!(decls.iter().all(|d| src.contains(d)) && src.contains(wg), "init.wgsl overrides changed");
+        for [kind, layout, pack] in init_variants() {
             let variant = src
-                .replace(decl_kind, &format!("const INIT_KIND: u32 = {kind}u;"))
-                .replace(decl_layout, &format!("const INIT_LAYOUT: u32 = {layout}u;"));
-            validate(&format!("shaders/init.wgsl[kind {kind}, layout {layout}]"), &variant)
+                .replace(decls[0], &format!("const INIT_KIND: u32 = {kind}u;"))
+                .replace(decls[1], &format!("const INIT_LAYOUT: u32 = {layout}u;"))
+                .replace(decls[2], &format!("const INIT_PACK: u32 = {pack}u;"))
+                .replace(wg, "const INIT_WG: u32 = 256u;");
+            let label = format!("{}[kind {kind}, layout {layout}, pack {pack}]", shader.label());
+            validate_with(&label, &variant, capabilities_of(shader))
                 .unwrap_or_else(|e| panic!("init variant failed validation:\n{e}"));
         }
     }
@@ -77,16 +128,22 @@ fn every_wgsl_file_is_registered() {
         }
     }
     let registered: BTreeSet<String> =
-        Shader::ALL.iter().map(|s| s.label().to_string()).chain(PRELUDES.iter().map(|(l, _)| l.to_string())).collect();
+        Shader::ALL.iter().map(|s| file_of(*s)).chain(PRELUDES.iter().map(|(l, _)| l.to_string())).collect();
     let missing: Vec<_> = on_disk.difference(&registered).collect();
     assert!(missing.is_empty(), "WGSL files not in the registry: {missing:?}");
     let stale: Vec<_> = registered.difference(&on_disk).collect();
     assert!(stale.is_empty(), "registry labels with no file: {stale:?}");
     // Each shader's source ends with its own file.
     for shader in Shader::ALL {
-        let own = std::fs::read_to_string(dir.join(shader.label().trim_start_matches("shaders/"))).expect("read");
+        let own = std::fs::read_to_string(dir.join(file_of(shader).trim_start_matches("shaders/"))).expect("read");
         assert!(shader.source().ends_with(&own), "{} source is not its file", shader.label());
     }
+}
+
+/// The file a shader's label names (`shaders/init.wgsl+mul64` is `shaders/init.wgsl`
+/// with another prelude).
+fn file_of(shader: Shader) -> String {
+    shader.label().split('+').next().unwrap_or_default().to_string()
 }
 
 const TRAINING: [Shader; 4] = [Shader::Optim, Shader::Norm, Shader::Reduce, Shader::Update];
