@@ -352,3 +352,25 @@ fn compat_values_give_tensorflows_errors_at_tensorflows_moment() {
     assert!(matches!(e, Error::InvalidNameOrScope { .. }), "{e}");
     assert_eq!((g.get_variable_scope().name(), g.current_name_scope()), (String::new(), String::new()));
 }
+
+#[test]
+fn reuse_argument_resolves_against_the_enclosing_mode_and_prints_as_python() {
+    assert_eq!((Reuse::default(), ReuseMode::default()), (Reuse::Inherit, ReuseMode::CreateOnly));
+    for (arg, parent, want) in [
+        (Reuse::Inherit, ReuseMode::CreateOnly, ReuseMode::CreateOnly),
+        (Reuse::Inherit, ReuseMode::ReuseOnly, ReuseMode::ReuseOnly),
+        (Reuse::Inherit, ReuseMode::AutoReuse, ReuseMode::AutoReuse),
+        (Reuse::True, ReuseMode::AutoReuse, ReuseMode::ReuseOnly),
+        (Reuse::AutoReuse, ReuseMode::ReuseOnly, ReuseMode::AutoReuse),
+    ] {
+        assert_eq!(arg.resolve(parent), want, "{arg} in a scope with reuse={parent}");
+    }
+    assert_eq!(
+        [Reuse::Inherit, Reuse::True, Reuse::AutoReuse].map(|r| r.to_string()),
+        ["None", "True", "_ReuseMode.AUTO_REUSE"]
+    );
+    assert_eq!(
+        [ReuseMode::CreateOnly, ReuseMode::ReuseOnly, ReuseMode::AutoReuse].map(|r| r.to_string()),
+        ["False", "True", "_ReuseMode.AUTO_REUSE"]
+    );
+}
