@@ -284,7 +284,8 @@ fn mse(device: &wgpu::Device, readback: &wgpu::Buffer, y: &[f32]) -> Result<f32,
         let _ = tx.send(r);
     });
     device.poll(wgpu::PollType::wait_indefinitely())?;
-    rx.recv()??;
+    let mapped = rx.recv()?;
+    mapped?;
     let loss = {
         let view = slice.get_mapped_range()?;
         let pred: &[f32] = bytemuck::cast_slice(&view);

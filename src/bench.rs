@@ -12,7 +12,7 @@ use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
 use varscope_core::Optimizer;
-use varscope_core::{Graph, Initializer, VarRef, Variable};
+use varscope_core::{Graph, Initializer, Variable};
 use varscope_gpu::{DeviceInfo, GpuError, Gradients, OptimError, Session, SessionOptions, Trainer};
 
 /// Allowed elements per variable of [`init_figures`] and [`update_figures`] (up to
@@ -45,12 +45,6 @@ pub enum BenchError {
     /// Graph / variable store error.
     #[error(transparent)]
     Core(#[from] varscope_core::Error),
-    /// get_variable returned something other than one variable (a custom getter).
-    #[error("get_variable({name}) did not return one variable")]
-    NotAVariable {
-        /// The variable's name.
-        name: String,
-    },
 }
 
 fn check(what: &'static str, value: u64, allowed: RangeInclusive<u64>) -> Result<(), BenchError> {
@@ -59,11 +53,6 @@ fn check(what: &'static str, value: u64, allowed: RangeInclusive<u64>) -> Result
     } else {
         Err(BenchError::OutOfRange { what, value, allowed })
     }
-}
-
-/// The one variable of a get_variable call made without a partitioner.
-fn single(name: &str, r: VarRef) -> Result<Variable, BenchError> {
-    r.variable().cloned().ok_or_else(|| BenchError::NotAVariable { name: name.to_string() })
 }
 
 /// A device's backend as users know it (`Vulkan`, `GL`, ...; `host` for `/cpu:0`, whose
@@ -189,7 +178,7 @@ pub fn init_figures(
         let g = Graph::new();
         g.set_seed(1);
         let mk = |g: &Graph, name: &str, init: Initializer, shape: &[u64]| -> Result<Variable, BenchError> {
-            single(name, g.get_variable(name).shape(shape.to_vec()).initializer(init).caching_device(dev.as_str()).get()?)
+            Ok(g.get_variable(name).shape(shape.to_vec()).initializer(init).caching_device(dev.as_str()).variable()?)
         };
         let roof = mk(&g, "roofline", Initializer::zeros(), &[elements])?;
         let vars: Vec<(&str, Variable)> = init_kinds()
@@ -320,12 +309,11 @@ pub fn update_figures(
             let vars: Vec<Variable> = (0..count)
                 .map(|i| {
                     let name = format!("{case}/v{i}");
-                    single(&name, g.get_variable(&name).shape([len]).initializer(Initializer::zeros()).get()?)
+                    g.get_variable(&name).shape([len]).initializer(Initializer::zeros()).variable()
                 })
                 .collect::<Result<_, _>>()?;
             let total = len * count as u64;
-            let roof =
-                single("roofline", g.get_variable("roofline").shape([total]).initializer(Initializer::zeros()).get()?)?;
+            let roof = g.get_variable("roofline").shape([total]).initializer(Initializer::zeros()).variable()?;
             let s = Session::with_options(&g, SessionOptions::default().default_device(dev.as_str()))?;
             s.global_variables_initializer()?;
             let mut trainer = Trainer::new(&s, Optimizer::adam(), &vars)?;

@@ -10,37 +10,80 @@ use crate::partition::{PartitionInfo, SliceInfo};
 use crate::variable::{Aggregation, CachingDevice, InitialValue, SeedInfo, Synchronization};
 use crate::{Constraint, DType, Error, HostTensor, Initializer, Partitioner, Regularizer, Result, Shape};
 
-/// The reuse mode of a scope, and the `reuse` argument of scope builders.
+/// The `reuse` argument of scope builders ([`crate::VariableScopeBuilder::reuse`],
+/// [`crate::ScopePath::reuse`]).
+///
+/// TensorFlow's `reuse=False` and `reuse=None` are both [`Reuse::Inherit`]: TensorFlow
+/// rewrites `reuse=False` to `None`, so a builder can never clear an inherited reuse
+/// (catalogue C6). A scope's own, resolved mode is a [`ReuseMode`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Reuse {
-    /// Create only; an existing variable is an error (`reuse=False`, the root's value).
-    /// As a builder argument it means the same as [`Reuse::Inherit`]: TensorFlow rewrites
-    /// `reuse=False` to `None`, so it can never clear an inherited reuse (C6).
+    /// Take the enclosing scope's reuse (`reuse=None` or `reuse=False`, the default).
     #[default]
-    False,
-    /// Reuse only; a missing variable is an error (`reuse=True`).
+    Inherit,
+    /// Reuse: in this scope and its sub-scopes a missing variable is an error
+    /// (`reuse=True`).
     True,
     /// Get or create (`tf.compat.v1.AUTO_REUSE`).
     AutoReuse,
-    /// Builder argument only: take the enclosing scope's reuse (`reuse=None`, the
-    /// default). A scope's own reuse is never `Inherit`.
-    Inherit,
 }
 
 impl Reuse {
-    /// Python truthiness: `True` and `AUTO_REUSE` are truthy.
+    /// Whether it sets a reuse mode (`True` and `AUTO_REUSE`; Python truthiness).
     pub fn is_truthy(self) -> bool {
         matches!(self, Reuse::True | Reuse::AutoReuse)
+    }
+
+    /// The mode a scope gets from this argument inside a scope whose mode is `parent`.
+    pub fn resolve(self, parent: ReuseMode) -> ReuseMode {
+        match self {
+            Reuse::Inherit => parent,
+            Reuse::True => ReuseMode::ReuseOnly,
+            Reuse::AutoReuse => ReuseMode::AutoReuse,
+        }
     }
 }
 
 impl fmt::Display for Reuse {
+    /// The Python value: `None`, `True`, `_ReuseMode.AUTO_REUSE`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Reuse::False => "False",
+            Reuse::Inherit => "None",
             Reuse::True => "True",
             Reuse::AutoReuse => "_ReuseMode.AUTO_REUSE",
-            Reuse::Inherit => "None",
+        })
+    }
+}
+
+/// A scope's reuse mode (`scope.reuse`), and the one a custom getter receives: what
+/// `get_variable` does with a name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum ReuseMode {
+    /// Create only; an existing variable is an error (TensorFlow's `reuse=False`, the
+    /// root scope's mode).
+    #[default]
+    CreateOnly,
+    /// Reuse only; a missing variable is an error (`reuse=True`).
+    ReuseOnly,
+    /// Get or create (`tf.compat.v1.AUTO_REUSE`).
+    AutoReuse,
+}
+
+impl ReuseMode {
+    /// Whether an existing variable may be returned (`True` and `AUTO_REUSE`; Python
+    /// truthiness of `scope.reuse`).
+    pub fn is_truthy(self) -> bool {
+        matches!(self, ReuseMode::ReuseOnly | ReuseMode::AutoReuse)
+    }
+}
+
+impl fmt::Display for ReuseMode {
+    /// The Python value of `scope.reuse`: `False`, `True`, `_ReuseMode.AUTO_REUSE`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReuseMode::CreateOnly => "False",
+            ReuseMode::ReuseOnly => "True",
+            ReuseMode::AutoReuse => "_ReuseMode.AUTO_REUSE",
         })
     }
 }
@@ -201,8 +244,8 @@ pub struct GetterArgs {
     pub initializer: Option<InitArg>,
     /// Regularizer (argument or scope default).
     pub regularizer: Option<Regularizer>,
-    /// The scope's reuse.
-    pub reuse: Reuse,
+    /// The scope's reuse mode.
+    pub reuse: ReuseMode,
     /// Resolved trainable.
     pub trainable: bool,
     /// Collections as given.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::names::regex_prefix_match;
 use crate::variable::{Tensor, Variable};
-use crate::Regularizer;
+use crate::{Error, Regularizer, Result};
 
 /// Standard collection keys (`tf.GraphKeys`).
 pub struct GraphKeys;
@@ -65,30 +65,74 @@ impl CollectionItem {
     }
 }
 
-/// The `collections` argument: a list, or (an error, I8) a bare string.
-#[derive(Clone, Debug, PartialEq)]
-pub enum CollectionsArg {
-    /// A list, tuple or set of keys.
+/// The `collections` argument: the keys of the collections a new variable joins (a
+/// list, tuple or set in TensorFlow). Made from an array or a `Vec` of keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CollectionsArg(Keys);
+
+/// The argument's value: keys, or (Python emulation, [`crate::compat::collections_str`])
+/// a bare string, which creating the variable rejects (I8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Keys {
     List(Vec<String>),
-    /// A string given where a list belongs (an error, I8); made by
-    /// [`crate::compat::collections_str`].
-    #[doc(hidden)]
-    Str(String),
+    NotAList(String),
+}
+
+impl CollectionsArg {
+    /// The collections `keys`.
+    pub fn new<S: Into<String>>(keys: impl IntoIterator<Item = S>) -> Self {
+        CollectionsArg(Keys::List(keys.into_iter().map(Into::into).collect()))
+    }
+
+    /// The keys (none for a value TensorFlow rejects, see
+    /// [`crate::compat::collections_str`]).
+    pub fn keys(&self) -> &[String] {
+        match &self.0 {
+            Keys::List(l) => l,
+            Keys::NotAList(_) => &[],
+        }
+    }
+
+    /// A bare string where a list belongs.
+    pub(crate) fn not_a_list(value: &str) -> Self {
+        CollectionsArg(Keys::NotAList(value.to_string()))
+    }
+
+    /// The keys, or TensorFlow's error for a bare string (I8).
+    pub(crate) fn checked_keys(&self) -> Result<&[String]> {
+        match &self.0 {
+            Keys::List(l) => Ok(l),
+            Keys::NotAList(s) => Err(Error::CollectionsNotAList { value: s.clone() }),
+        }
+    }
+
+    /// `get_local_variable`'s collections: the keys given (if any) plus
+    /// `local_variables`; a bare string stays as it is (creating rejects it).
+    pub(crate) fn with_local(arg: Option<CollectionsArg>) -> CollectionsArg {
+        match arg {
+            Some(CollectionsArg(Keys::List(mut l))) if !l.is_empty() => {
+                l.push(GraphKeys::LOCAL_VARIABLES.to_string());
+                CollectionsArg(Keys::List(l))
+            }
+            Some(bad @ CollectionsArg(Keys::NotAList(_))) => bad,
+            _ => CollectionsArg::new([GraphKeys::LOCAL_VARIABLES]),
+        }
+    }
 }
 
 impl<const N: usize> From<[&str; N]> for CollectionsArg {
     fn from(v: [&str; N]) -> Self {
-        CollectionsArg::List(v.iter().map(|s| s.to_string()).collect())
+        CollectionsArg::new(v)
     }
 }
 impl From<Vec<String>> for CollectionsArg {
     fn from(v: Vec<String>) -> Self {
-        CollectionsArg::List(v)
+        CollectionsArg::new(v)
     }
 }
 impl From<Vec<&str>> for CollectionsArg {
     fn from(v: Vec<&str>) -> Self {
-        CollectionsArg::List(v.into_iter().map(String::from).collect())
+        CollectionsArg::new(v)
     }
 }
 

@@ -6,31 +6,36 @@
 use crate::args::Reuse;
 use crate::collections::CollectionsArg;
 use crate::enter::{ScopeName, VariableScopeBuilder};
+use crate::graph::Graph;
 use crate::{Error, Result};
 
 /// Parses a reuse argument as TensorFlow's constructor checks it (C10): `"True"`,
 /// `"False"`, `"None"`, `"AUTO_REUSE"` (also `tf.AUTO_REUSE`,
-/// `tf.compat.v1.AUTO_REUSE`). `"False"` and `"None"` give `None` (inherit). Anything
-/// else (`"yes"`, `"1"`, `"0"`) is `The reuse parameter must be True or False or None.`
-pub fn parse_reuse(value: &str) -> Result<Option<Reuse>> {
+/// `tf.compat.v1.AUTO_REUSE`). `"False"` and `"None"` give [`Reuse::Inherit`], as
+/// TensorFlow rewrites `reuse=False` to `None`. Anything else (`"yes"`, `"1"`, `"0"`)
+/// is `The reuse parameter must be True or False or None.`
+pub fn parse_reuse(value: &str) -> Result<Reuse> {
     match value {
-        "True" => Ok(Some(Reuse::True)),
-        "False" | "None" => Ok(None),
-        "AUTO_REUSE" | "tf.AUTO_REUSE" | "tf.compat.v1.AUTO_REUSE" => Ok(Some(Reuse::AutoReuse)),
+        "True" => Ok(Reuse::True),
+        "False" | "None" => Ok(Reuse::Inherit),
+        "AUTO_REUSE" | "tf.AUTO_REUSE" | "tf.compat.v1.AUTO_REUSE" => Ok(Reuse::AutoReuse),
         other => Err(Error::InvalidReuse { value: other.to_string() }),
     }
 }
 
-/// A `name_or_scope` value of a type other than a string or a scope, by its `repr`:
-/// entering fails with N2's TypeError.
-pub fn name_or_scope_value(repr: &str) -> ScopeName {
-    ScopeName::Invalid(repr.to_string())
+/// `variable_scope(name_or_scope)` with a value of a type other than a string or a
+/// scope, given by its `repr` (`"123"`): entering the returned builder fails with N2's
+/// `TypeError` (`VariableScope: name_or_scope must be a string or VariableScope.`),
+/// after the checks TensorFlow's constructor makes first.
+pub fn variable_scope_value<'g>(graph: &'g Graph, repr: &str) -> VariableScopeBuilder<'g> {
+    VariableScopeBuilder::new(graph, ScopeName::Str(String::new())).set_invalid_name(repr)
 }
 
 /// A `collections` argument given as a bare string (I8): creating the variable fails
 /// with `collections argument to Variable constructor must be a list, tuple, or set.`
+/// (fetching an existing one does not look at it, as in TensorFlow).
 pub fn collections_str(value: &str) -> CollectionsArg {
-    CollectionsArg::Str(value.to_string())
+    CollectionsArg::not_a_list(value)
 }
 
 /// Python-valued arguments of `variable_scope`.

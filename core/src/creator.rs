@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use crate::args::CreatorArgs;
-use crate::collections::{CollectionsArg, GraphKeys};
+use crate::collections::GraphKeys;
 use crate::graph::Graph;
 use crate::names::validate_scope_name;
 use crate::variable::{next_id, VariableData};
-use crate::{Error, InitialValue, Result, Variable};
+use crate::{InitialValue, Result, Variable};
 
 /// A variable creator (`variable_creator_scope`): `creator(next, args)`.
 pub type CreatorFn = Arc<dyn Fn(&Creator<'_>, CreatorArgs) -> Result<Variable> + Send + Sync>;
@@ -53,8 +53,7 @@ fn initializer_ops(v: &InitialValue) -> Vec<String> {
 fn default_creator(graph: &Graph, name_stack: &str, a: CreatorArgs) -> Result<Variable> {
     let mut collections = match &a.collections {
         None => vec![GraphKeys::GLOBAL_VARIABLES.to_string()],
-        Some(CollectionsArg::List(l)) => l.clone(),
-        Some(CollectionsArg::Str(s)) => return Err(Error::CollectionsNotAList { value: s.clone() }),
+        Some(c) => c.checked_keys()?.to_vec(),
     };
     if a.trainable && !collections.iter().any(|c| c == GraphKeys::TRAINABLE_VARIABLES) {
         collections.push(GraphKeys::TRAINABLE_VARIABLES.to_string());

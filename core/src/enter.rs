@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::marker::PhantomData;
 
-use crate::args::{InitArg, Reuse};
+use crate::args::{InitArg, Reuse, ReuseMode};
 use crate::context::NameScopeGuard;
 use crate::getter::CustomGetter;
 use crate::graph::Graph;
@@ -57,10 +57,6 @@ pub enum ScopeName {
     Scope(VariableScope),
     /// `None` (then `default_name` is required).
     None,
-    /// A value of another type, by its `repr` (for N2's TypeError); made by
-    /// [`crate::compat::name_or_scope_value`].
-    #[doc(hidden)]
-    Invalid(String),
 }
 
 impl From<&str> for ScopeName {
@@ -120,6 +116,8 @@ enum NameScopeArg {
 pub struct VariableScopeBuilder<'g> {
     graph: &'g Graph,
     name_or_scope: ScopeName,
+    /// A `name_or_scope` of another type, by its `repr` (see [`crate::compat`]).
+    invalid_name: Option<String>,
     default_name: Option<String>,
     values: Vec<ValueRef>,
     initializer: Option<InitArg>,
@@ -127,7 +125,7 @@ pub struct VariableScopeBuilder<'g> {
     caching_device: Option<CachingDevice>,
     partitioner: Option<Partitioner>,
     custom_getter: Option<CustomGetter>,
-    reuse: Option<Reuse>,
+    reuse: Reuse,
     reuse_error: Option<Error>,
     dtype: Option<DType>,
     use_resource: Option<bool>,
@@ -143,6 +141,7 @@ impl<'g> VariableScopeBuilder<'g> {
         VariableScopeBuilder {
             graph,
             name_or_scope,
+            invalid_name: None,
             default_name: None,
             values: Vec::new(),
             initializer: None,
@@ -150,7 +149,7 @@ impl<'g> VariableScopeBuilder<'g> {
             caching_device: None,
             partitioner: None,
             custom_getter: None,
-            reuse: None,
+            reuse: Reuse::Inherit,
             reuse_error: None,
             dtype: None,
             use_resource: None,
@@ -198,10 +197,10 @@ impl<'g> VariableScopeBuilder<'g> {
         self
     }
     /// `reuse`: `Reuse::True`, `Reuse::AutoReuse`, or `Reuse::Inherit` (the default:
-    /// the enclosing scope's reuse). `Reuse::False` means `Inherit`, as TensorFlow
-    /// rewrites `reuse=False` to `None` (C6).
+    /// the enclosing scope's reuse; TensorFlow's `reuse=False` is `Inherit` too, as
+    /// TensorFlow rewrites it to `None`, C6).
     pub fn reuse(mut self, r: Reuse) -> Self {
-        self.reuse = if r.is_truthy() { Some(r) } else { None };
+        self.reuse = r;
         self
     }
     /// Default dtype.
@@ -226,7 +225,7 @@ impl<'g> VariableScopeBuilder<'g> {
         self
     }
     /// Records an invalid `reuse` argument (see [`crate::compat`]): entering fails with it.
-    pub(crate) fn set_reuse_arg(mut self, r: Result<Option<Reuse>>) -> Self {
+    pub(crate) fn set_reuse_arg(mut self, r: Result<Reuse>) -> Self {
         match r {
             Ok(r) => {
                 self.reuse = r;
@@ -234,6 +233,12 @@ impl<'g> VariableScopeBuilder<'g> {
             }
             Err(e) => self.reuse_error = Some(e),
         }
+        self
+    }
+    /// Records a `name_or_scope` of another type than a string or a scope, by its `repr`
+    /// (see [`crate::compat`]): entering fails with N2's TypeError.
+    pub(crate) fn set_invalid_name(mut self, repr: &str) -> Self {
+        self.invalid_name = Some(repr.to_string());
         self
     }
     /// Records an invalid `auxiliary_name_scope` argument (see [`crate::compat`]).
@@ -281,7 +286,7 @@ impl<'g> VariableScopeBuilder<'g> {
     /// [`VariableScopeGuard::exit`], which reports improper nesting).
     pub fn enter(&self) -> Result<VariableScopeGuard<'g>> {
         // Constructor checks, in TensorFlow's order.
-        if matches!(self.name_or_scope, ScopeName::None) && self.default_name.is_none() {
+        if matches!(self.name_or_scope, ScopeName::None) && self.default_name.is_none() && self.invalid_name.is_none() {
             return Err(Error::NameOrScopeRequired);
         }
         if let Some(e) = &self.reuse_error {
@@ -290,7 +295,7 @@ impl<'g> VariableScopeBuilder<'g> {
         if let Some(e) = &self.aux_error {
             return Err(e.clone());
         }
-        if let ScopeName::Invalid(v) = &self.name_or_scope {
+        if let Some(v) = &self.invalid_name {
             return Err(Error::InvalidNameOrScope { value: v.clone() });
         }
         for v in &self.values {
@@ -301,7 +306,7 @@ impl<'g> VariableScopeBuilder<'g> {
                 });
             }
         }
-        if matches!(self.name_or_scope, ScopeName::None) && self.reuse.is_some_and(Reuse::is_truthy) {
+        if matches!(self.name_or_scope, ScopeName::None) && self.reuse.is_truthy() {
             return Err(Error::ReuseWithoutName);
         }
         let cached = self.cached.borrow().clone();
@@ -335,7 +340,7 @@ pub(crate) struct EnterParts<'a> {
     pub caching_device: &'a Option<CachingDevice>,
     pub partitioner: &'a Option<Partitioner>,
     pub custom_getter: &'a Option<CustomGetter>,
-    pub reuse: Option<Reuse>,
+    pub reuse: Reuse,
     pub dtype: Option<DType>,
     pub use_resource: Option<bool>,
     pub constraint: &'a Option<Constraint>,
@@ -406,10 +411,7 @@ impl Graph {
                         Some(o) => o,
                         None => {
                             let src = vs.snapshot();
-                            let reuse = match p.reuse {
-                                Some(r) if r.is_truthy() => r,
-                                _ => src.reuse,
-                            };
+                            let reuse: ReuseMode = p.reuse.resolve(src.reuse);
                             let mut f = ScopeFields { reuse, constraint: p.constraint.clone(), ..src.clone() };
                             apply_args(&mut f, &p, src.custom_getter.as_ref());
                             VariableScope::from_fields(self.id(), f)
@@ -429,10 +431,7 @@ impl Graph {
                     };
                     let new_name =
                         if old_fields.name.is_empty() { s.clone() } else { format!("{}/{}", old_fields.name, s) };
-                    let reuse = match p.reuse {
-                        Some(r) if r.is_truthy() => r,
-                        _ => old_fields.reuse,
-                    };
+                    let reuse: ReuseMode = p.reuse.resolve(old_fields.reuse);
                     let name_scope = old_name_scope.clone().unwrap_or_else(|| s.clone());
                     let mut f = ScopeFields {
                         name: new_name.clone(),

@@ -2,8 +2,8 @@
 //! current variable scope and calls the custom getters and the store; `tf.Variable`;
 //! the legacy `create_partitioned_variables`.
 
-use crate::args::{CreatorArgs, GetterArgs, Hidden, InitArg, Reuse, ShapeArg};
-use crate::collections::{CollectionsArg, GraphKeys};
+use crate::args::{CreatorArgs, GetterArgs, Hidden, InitArg, ReuseMode, ShapeArg};
+use crate::collections::CollectionsArg;
 use crate::getter::{call_getters, get_partitioned, true_getter, CustomGetter};
 use crate::graph::Graph;
 use crate::scope::ScopeFields;
@@ -333,18 +333,11 @@ pub(crate) fn get_in_scope(
     name: &str,
     mut args: GetArgs,
     local: bool,
-    reuse: Option<Reuse>,
+    reuse: Option<ReuseMode>,
 ) -> Result<VarRef> {
     if local {
         args.trainable = Some(false);
-        args.collections = Some(match args.collections.take() {
-            Some(CollectionsArg::List(mut l)) if !l.is_empty() => {
-                l.push(GraphKeys::LOCAL_VARIABLES.to_string());
-                CollectionsArg::List(l)
-            }
-            Some(CollectionsArg::Str(s)) => CollectionsArg::Str(s),
-            _ => CollectionsArg::List(vec![GraphKeys::LOCAL_VARIABLES.to_string()]),
-        });
+        args.collections = Some(CollectionsArg::with_local(args.collections.take()));
     }
     let regularizer = args.regularizer.or_else(|| f.regularizer.clone());
     let caching_device = args.caching_device.or_else(|| f.caching_device.clone());
@@ -363,8 +356,8 @@ pub(crate) fn get_in_scope(
     let (reuse, use_resource) = match &ctx.target {
         Target::Graph => (reuse.unwrap_or(f.reuse), args.use_resource.or(f.use_resource)),
         // An active eager store gets or creates; without one every call creates.
-        Target::Eager(_) => (Reuse::AutoReuse, Some(true)),
-        Target::EagerTemp => (Reuse::False, Some(true)),
+        Target::Eager(_) => (ReuseMode::AutoReuse, Some(true)),
+        Target::EagerTemp => (ReuseMode::CreateOnly, Some(true)),
     };
     if let (Some(dt), Some(InitArg::Value(t))) = (args.dtype, &args.initializer) {
         if t.dtype() != dt {

@@ -59,7 +59,7 @@ mod template;
 pub mod tensor;
 pub mod variable;
 
-pub use args::{CreatorArgs, GetterArgs, InitArg, Reuse, ShapeArg, ValueFn};
+pub use args::{CreatorArgs, GetterArgs, InitArg, Reuse, ReuseMode, ShapeArg, ValueFn};
 pub use collections::{CollectionItem, CollectionsArg, GraphKeys, RegularizationLoss};
 pub use constraint::Constraint;
 pub use context::NameScopeGuard;

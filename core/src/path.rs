@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::args::{InitArg, Reuse, ShapeArg};
+use crate::args::{InitArg, Reuse, ReuseMode, ShapeArg};
 use crate::collections::CollectionsArg;
 use crate::get_variable::{get_in_scope, GetArgs};
 use crate::getter::CustomGetter;
@@ -59,7 +59,7 @@ struct PathInner {
     name_stack: String,
     /// The enclosing scope's reuse and custom getter (what `reuse` and
     /// `custom_getter` combine with).
-    parent_reuse: Reuse,
+    parent_reuse: ReuseMode,
     parent_getter: Option<CustomGetter>,
     /// An error from making the path (an invalid scope name), reported by every
     /// terminal.
@@ -79,7 +79,7 @@ impl Graph {
         let root = PathInner {
             fields: ScopeFields::root(),
             name_stack: String::new(),
-            parent_reuse: Reuse::False,
+            parent_reuse: ReuseMode::CreateOnly,
             parent_getter: None,
             error: None,
         };
@@ -91,7 +91,7 @@ impl Graph {
         let root = PathInner {
             fields: ScopeFields::root(),
             name_stack: String::new(),
-            parent_reuse: Reuse::False,
+            parent_reuse: ReuseMode::CreateOnly,
             parent_getter: None,
             error: None,
         };
@@ -158,16 +158,17 @@ impl ScopePath {
     }
 
     /// The scope's reuse mode.
-    pub fn reuse_mode(&self) -> Reuse {
+    pub fn reuse_mode(&self) -> ReuseMode {
         self.inner.fields.reuse
     }
 
-    /// `reuse`: `Reuse::True` or `Reuse::AutoReuse` set it; `Reuse::Inherit` (or
-    /// `Reuse::False`) takes the enclosing scope's, as `variable_scope(reuse=None)`
-    /// does. Sub-scopes inherit it. `reuse=False` cannot clear an inherited True (C6).
+    /// `reuse`: `Reuse::True` or `Reuse::AutoReuse` set it; `Reuse::Inherit` takes the
+    /// enclosing scope's, as `variable_scope(reuse=None)` (and TensorFlow's
+    /// `reuse=False`) does: an inherited reuse cannot be cleared (C6). Sub-scopes
+    /// inherit it.
     pub fn reuse(&self, r: Reuse) -> ScopePath {
         let parent = self.inner.parent_reuse;
-        self.with(|p| p.fields.reuse = if r.is_truthy() { r } else { parent })
+        self.with(|p| p.fields.reuse = r.resolve(parent))
     }
 
     /// Default initializer for variables in this scope and its sub-scopes.
@@ -279,7 +280,7 @@ impl VarRequest {
     }
     /// `collections`.
     pub fn collections(mut self, c: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.args.collections = Some(CollectionsArg::List(c.into_iter().map(Into::into).collect()));
+        self.args.collections = Some(CollectionsArg::new(c));
         self
     }
     /// `caching_device`.
@@ -323,7 +324,7 @@ impl VarRequest {
         self
     }
 
-    fn call(self, reuse: Option<Reuse>) -> Result<VarRef> {
+    fn call(self, reuse: Option<ReuseMode>) -> Result<VarRef> {
         let p = &self.path.inner;
         if let Some(e) = &p.error {
             return Err(e.clone());
@@ -331,7 +332,7 @@ impl VarRequest {
         get_in_scope(&self.path.graph, &p.fields, &self.name, self.args, self.local, reuse)
     }
 
-    fn single(self, reuse: Reuse) -> Result<Variable> {
+    fn single(self, reuse: ReuseMode) -> Result<Variable> {
         let name = self.name.clone();
         match self.call(Some(reuse))? {
             VarRef::Variable(v) => Ok(v),
@@ -342,19 +343,19 @@ impl VarRequest {
     /// Creates the variable; an existing one is TensorFlow's "already exists" error
     /// (`reuse=False`, C1), whatever the scope's reuse.
     pub fn create(self) -> Result<Variable> {
-        self.single(Reuse::False)
+        self.single(ReuseMode::CreateOnly)
     }
 
     /// Fetches the existing variable; a missing one is TensorFlow's "does not exist"
     /// error (`reuse=True`, C3). The shape may be omitted (C4); a given shape or dtype
     /// is checked (C12, C14).
     pub fn fetch(self) -> Result<Variable> {
-        self.single(Reuse::True)
+        self.single(ReuseMode::ReuseOnly)
     }
 
     /// Returns the existing variable or creates it (`AUTO_REUSE`, C5).
     pub fn get_or_create(self) -> Result<Variable> {
-        self.single(Reuse::AutoReuse)
+        self.single(ReuseMode::AutoReuse)
     }
 
     /// The partitioned variable (the request's or the scope's partitioner), created or

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
-use crate::args::{InitArg, Reuse};
+use crate::args::{InitArg, ReuseMode};
 use crate::collections::CollectionItem;
 use crate::getter::CustomGetter;
 use crate::graph::Graph;
@@ -19,7 +19,7 @@ use crate::{Constraint, DType, Partitioner, Regularizer};
 pub(crate) struct ScopeFields {
     pub name: String,
     pub name_scope: String,
-    pub reuse: Reuse,
+    pub reuse: ReuseMode,
     pub initializer: Option<InitArg>,
     pub regularizer: Option<Regularizer>,
     pub caching_device: Option<CachingDevice>,
@@ -35,7 +35,7 @@ impl ScopeFields {
         ScopeFields {
             name: String::new(),
             name_scope: String::new(),
-            reuse: Reuse::False,
+            reuse: ReuseMode::CreateOnly,
             initializer: None,
             regularizer: None,
             caching_device: None,
@@ -99,12 +99,12 @@ impl VariableScope {
         self.read().name_scope.clone()
     }
     /// The reuse mode.
-    pub fn reuse(&self) -> Reuse {
+    pub fn reuse(&self) -> ReuseMode {
         self.read().reuse
     }
     /// `reuse_variables()`: sets reuse to True on this object.
     pub fn reuse_variables(&self) {
-        self.write().reuse = Reuse::True;
+        self.write().reuse = ReuseMode::ReuseOnly;
     }
     /// The default dtype (float32 unless set).
     pub fn dtype(&self) -> DType {

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-use crate::args::{CreatorArgs, GetterArgs, Hidden, InitArg, Reuse, ShapeArg};
+use crate::args::{CreatorArgs, GetterArgs, Hidden, InitArg, ReuseMode, ShapeArg};
 use crate::partition::{call_partitioner, iter_slices, slice_dim_and_num_slices, PartitionInfo, SliceInfo};
 use crate::reference;
 use crate::sync::{read, write};
@@ -201,7 +201,7 @@ pub(crate) fn true_getter(h: &impl StoreHost, a: GetterArgs) -> Result<VarRef> {
     let graph_mode = matches!(h.target(), Target::Graph);
     let (reuse_partitioned, has_part0, found) = h.with_store(|st| {
         (
-            a.reuse == Reuse::True && a.partitioner.is_none() && st.get_partitioned(&a.name).is_some(),
+            a.reuse == ReuseMode::ReuseOnly && a.partitioner.is_none() && st.get_partitioned(&a.name).is_some(),
             st.has_part0(&a.name),
             if graph_mode { st.get(&a.name).cloned() } else { None },
         )
@@ -216,7 +216,7 @@ pub(crate) fn true_getter(h: &impl StoreHost, a: GetterArgs) -> Result<VarRef> {
     get_single(h, a, None, None, prefetched).map(VarRef::Variable)
 }
 
-fn check_existing(name: &str, shape: &Shape, dtype: DType, reuse: Reuse, found: &Variable) -> Result<()> {
+fn check_existing(name: &str, shape: &Shape, dtype: DType, reuse: ReuseMode, found: &Variable) -> Result<()> {
     if !reuse.is_truthy() {
         return Err(Error::AlreadyExists { name: name.to_string() });
     }
@@ -271,7 +271,7 @@ fn get_single(
                 check_existing(&a.name, &shape, a.dtype, a.reuse, &found)?;
                 return Ok(found);
             }
-            if a.reuse == Reuse::True {
+            if a.reuse == ReuseMode::ReuseOnly {
                 return Err(Error::DoesNotExist { name: a.name.clone() });
             }
         }
@@ -454,7 +454,7 @@ pub(crate) fn get_partitioned(h: &impl StoreHost, a: GetterArgs) -> Result<Parti
         }
         return Ok(ex);
     }
-    if a.reuse == Reuse::True {
+    if a.reuse == ReuseMode::ReuseOnly {
         return Err(Error::PartitionedDoesNotExist { name });
     }
     // Creating: `true_getter` only comes here without a partitioner to reuse, so one ran

@@ -7,7 +7,7 @@ use varscope_core::compat::ScopeArgs;
 const EXISTS: &str =
     "Variable v already exists, disallowed. Did you mean to set reuse=True or reuse=tf.AUTO_REUSE in VarScope?";
 
-fn reuse_of(g: &Graph, b: VariableScopeBuilder<'_>) -> Reuse {
+fn reuse_of(g: &Graph, b: VariableScopeBuilder<'_>) -> ReuseMode {
     let _ = g;
     b.run_plain(|s| s.reuse()).unwrap()
 }
@@ -57,28 +57,28 @@ fn c5_auto_reuse_inherited() {
 #[test]
 fn c6_reuse_lattice() {
     let g = Graph::new();
-    assert_eq!(g.get_variable_scope().reuse(), Reuse::False);
+    assert_eq!(g.get_variable_scope().reuse(), ReuseMode::CreateOnly);
     vs(&g, "a", |a| {
-        assert_eq!(a.reuse(), Reuse::False);
+        assert_eq!(a.reuse(), ReuseMode::CreateOnly);
         g.variable_scope("b")
             .reuse(Reuse::True)
             .run_plain(|b| {
-                assert_eq!(b.reuse(), Reuse::True);
-                assert_eq!(vs(&g, "c", |c| c.reuse()), Reuse::True);
-                assert_eq!(reuse_of(&g, g.variable_scope("d").reuse(Reuse::False)), Reuse::True);
-                assert_eq!(reuse_of(&g, g.variable_scope("e").reuse(Reuse::AutoReuse)), Reuse::AutoReuse);
+                assert_eq!(b.reuse(), ReuseMode::ReuseOnly);
+                assert_eq!(vs(&g, "c", |c| c.reuse()), ReuseMode::ReuseOnly);
+                assert_eq!(reuse_of(&g, g.variable_scope("d").reuse(Reuse::Inherit)), ReuseMode::ReuseOnly);
+                assert_eq!(reuse_of(&g, g.variable_scope("e").reuse(Reuse::AutoReuse)), ReuseMode::AutoReuse);
             })
             .unwrap();
         g.variable_scope("f")
             .reuse(Reuse::AutoReuse)
             .run_plain(|_| {
-                assert_eq!(vs(&g, "g", |c| c.reuse()), Reuse::AutoReuse);
-                assert_eq!(reuse_of(&g, g.variable_scope("h").reuse(Reuse::True)), Reuse::True);
-                assert_eq!(reuse_of(&g, g.variable_scope("i").reuse(Reuse::False)), Reuse::AutoReuse);
+                assert_eq!(vs(&g, "g", |c| c.reuse()), ReuseMode::AutoReuse);
+                assert_eq!(reuse_of(&g, g.variable_scope("h").reuse(Reuse::True)), ReuseMode::ReuseOnly);
+                assert_eq!(reuse_of(&g, g.variable_scope("i").reuse(Reuse::Inherit)), ReuseMode::AutoReuse);
             })
             .unwrap();
-        assert_eq!(reuse_of(&g, g.variable_scope("j").reuse(Reuse::False)), Reuse::False);
-        assert_eq!(reuse_of(&g, g.variable_scope("k")), Reuse::False);
+        assert_eq!(reuse_of(&g, g.variable_scope("j").reuse(Reuse::Inherit)), ReuseMode::CreateOnly);
+        assert_eq!(reuse_of(&g, g.variable_scope("k")), ReuseMode::CreateOnly);
     });
 }
 
@@ -88,11 +88,11 @@ fn c7_reuse_variables_mutates_object() {
     vs(&g, "foo", |s| {
         var(&g, "v", &[1]);
         s.reuse_variables();
-        assert_eq!(s.reuse(), Reuse::True);
+        assert_eq!(s.reuse(), ReuseMode::ReuseOnly);
         assert!(var_err(&g, "new", &[1]).contains("does not exist"));
-        assert_eq!(vs(&g, "child", |c| c.reuse()), Reuse::True);
+        assert_eq!(vs(&g, "child", |c| c.reuse()), ReuseMode::ReuseOnly);
     });
-    assert_eq!(vs(&g, "foo", |s| s.reuse()), Reuse::False);
+    assert_eq!(vs(&g, "foo", |s| s.reuse()), ReuseMode::CreateOnly);
 }
 
 #[test]
@@ -101,7 +101,7 @@ fn c8_root_reuse_variables_sticky_per_thread() {
     var(&g, "v", &[1]);
     g.get_variable_scope().reuse_variables();
     assert!(var_err(&g, "w", &[1]).contains("does not exist"));
-    assert_eq!(vs(&g, "s", |s| s.reuse()), Reuse::True);
+    assert_eq!(vs(&g, "s", |s| s.reuse()), ReuseMode::ReuseOnly);
     let g2 = g.clone();
     let other = std::thread::spawn(move || g2.get_variable("w").shape([1]).get().is_ok()).join().unwrap();
     assert!(other);
@@ -111,21 +111,21 @@ fn c8_root_reuse_variables_sticky_per_thread() {
 fn c9_captured_object_reuse() {
     let g = Graph::new();
     let cap = g.variable_scope("cap").reuse(Reuse::True).run_plain(|s| s.clone()).unwrap();
-    let r: Vec<Reuse> = vec![
+    let r: Vec<ReuseMode> = vec![
         reuse_of(&g, g.variable_scope(&cap)),
         reuse_of(&g, g.variable_scope(&cap).reuse(Reuse::True)),
-        reuse_of(&g, g.variable_scope(&cap).reuse(Reuse::False)),
+        reuse_of(&g, g.variable_scope(&cap).reuse(Reuse::Inherit)),
     ];
-    assert_eq!(r, vec![Reuse::True; 3]);
+    assert_eq!(r, vec![ReuseMode::ReuseOnly; 3]);
     let cap = g.variable_scope("cap2").run_plain(|s| s.clone()).unwrap();
-    let r: Vec<Reuse> = vec![
+    let r: Vec<ReuseMode> = vec![
         reuse_of(&g, g.variable_scope(&cap)),
         reuse_of(&g, g.variable_scope(&cap).reuse(Reuse::True)),
-        reuse_of(&g, g.variable_scope(&cap).reuse(Reuse::False)),
+        reuse_of(&g, g.variable_scope(&cap).reuse(Reuse::Inherit)),
     ];
-    assert_eq!(r, vec![Reuse::False, Reuse::True, Reuse::False]);
+    assert_eq!(r, vec![ReuseMode::CreateOnly, ReuseMode::ReuseOnly, ReuseMode::CreateOnly]);
     let inside = g.variable_scope("p").reuse(Reuse::True).run_plain(|_| reuse_of(&g, g.variable_scope(&cap))).unwrap();
-    assert_eq!(inside, Reuse::False);
+    assert_eq!(inside, ReuseMode::CreateOnly);
 }
 
 #[test]
@@ -136,8 +136,8 @@ fn c10_invalid_reuse_values() {
         assert_eq!(e.to_string(), "The reuse parameter must be True or False or None.");
         assert_eq!(e.kind(), PyErrorKind::ValueError);
     }
-    assert_eq!(g.variable_scope("s").reuse_arg("False").run_plain(|s| s.reuse()).unwrap(), Reuse::False);
-    assert_eq!(g.variable_scope("s").reuse_arg("AUTO_REUSE").run_plain(|s| s.reuse()).unwrap(), Reuse::AutoReuse);
+    assert_eq!(g.variable_scope("s").reuse_arg("False").run_plain(|s| s.reuse()).unwrap(), ReuseMode::CreateOnly);
+    assert_eq!(g.variable_scope("s").reuse_arg("AUTO_REUSE").run_plain(|s| s.reuse()).unwrap(), ReuseMode::AutoReuse);
 }
 
 #[test]
@@ -152,7 +152,7 @@ fn c11_default_name_cannot_reuse() {
         .reuse(Reuse::True)
         .run_plain(|_| g.variable_scope_default("default").run_plain(|s| s.reuse()).unwrap())
         .unwrap();
-    assert_eq!(r, Reuse::True);
+    assert_eq!(r, ReuseMode::ReuseOnly);
 }
 
 #[test]
@@ -267,7 +267,7 @@ fn c18_reuse_does_not_change_op_naming() {
             .run_plain(|_| vs(&g, "layer2", |_| g.with_name_scope(Some("op"), |s| s.to_string()).unwrap()))
             .unwrap()
     };
-    assert_eq!(model(Reuse::False), "model/layer2/op/");
+    assert_eq!(model(Reuse::Inherit), "model/layer2/op/");
     assert_eq!(model(Reuse::True), "model_1/layer2/op/");
 }
 
@@ -278,7 +278,7 @@ fn c19_captured_scope_with_auto_reuse() {
     g.variable_scope(&cap)
         .reuse(Reuse::AutoReuse)
         .run_plain(|s| {
-            assert_eq!(s.reuse(), Reuse::AutoReuse);
+            assert_eq!(s.reuse(), ReuseMode::AutoReuse);
             assert_eq!(var(&g, "v", &[1]), v);
             assert_eq!(var(&g, "w", &[1]).name(), "cap/w:0");
         })

@@ -169,7 +169,7 @@ fn g13_create_again_without_reuse() {
 fn g14_plain_exists_partitioner_given() {
     let g = Graph::new();
     var(&g, "p", &[4]);
-    for r in [Reuse::False, Reuse::True, Reuse::AutoReuse] {
+    for r in [Reuse::Inherit, Reuse::True, Reuse::AutoReuse] {
         let e = g
             .variable_scope("")
             .reuse(r)
@@ -377,7 +377,7 @@ fn h6_getter_sees_resolved_arguments() {
         .custom_getter(getter)
         .run_plain(|_| var(&g, "v", &[1]))
         .unwrap();
-    assert_eq!(*seen.lock().unwrap(), Some(("s/v".to_string(), DType::Float64, Reuse::AutoReuse, true, None)));
+    assert_eq!(*seen.lock().unwrap(), Some(("s/v".to_string(), DType::Float64, ReuseMode::AutoReuse, true, None)));
 }
 
 #[test]

@@ -219,7 +219,7 @@ fn n1_improper_nesting() {
 #[test]
 fn n2_n3_n4_argument_type_errors() {
     let g = Graph::new();
-    let e = g.variable_scope(compat::name_or_scope_value("123")).run_plain(|_| ()).unwrap_err();
+    let e = compat::variable_scope_value(&g, "123").run_plain(|_| ()).unwrap_err();
     assert_eq!(
         (e.to_string().as_str(), e.kind()),
         ("VariableScope: name_or_scope must be a string or VariableScope.", PyErrorKind::TypeError)

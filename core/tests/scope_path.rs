@@ -2,6 +2,7 @@
 //! TensorFlow-shaped path gives the same store, names, collections and errors.
 mod common;
 use common::*;
+use varscope_core::compat::ScopeArgs;
 
 /// Everything observable about a graph's variables and names.
 #[derive(Debug, PartialEq)]
@@ -182,7 +183,7 @@ fn path_defaults_and_reuse_follow_scope_rules() {
     // reuse=Inherit cannot clear an inherited True (C6).
     let r = g.scope("p").reuse(Reuse::True);
     let rc = r.sub("c");
-    assert_eq!(rc.reuse(Reuse::Inherit).reuse_mode(), Reuse::True);
+    assert_eq!(rc.reuse(Reuse::Inherit).reuse_mode(), ReuseMode::ReuseOnly);
     assert_eq!(rc.var("v").dtype(DType::Float64).fetch().unwrap(), c);
     // Making a path enters the scope once: its name scope is opened then, uniquified
     // like variable_scope's; a second `sub("c")` is a second entry.
@@ -254,12 +255,13 @@ fn reuse_inherit_is_the_builder_default_and_cannot_clear_reuse() {
     g.variable_scope("r")
         .reuse(Reuse::True)
         .run_plain(|_| {
-            for r in [Reuse::Inherit, Reuse::False] {
-                assert_eq!(g.variable_scope("c").reuse(r).run_plain(|s| s.reuse()).unwrap(), Reuse::True);
+            // TensorFlow's reuse=False is Inherit, as is the default.
+            for r in [Reuse::Inherit, Reuse::default(), compat::parse_reuse("False").unwrap()] {
+                assert_eq!(g.variable_scope("c").reuse(r).run_plain(|s| s.reuse()).unwrap(), ReuseMode::ReuseOnly);
             }
         })
         .unwrap();
-    assert_eq!(g.variable_scope("n").reuse(Reuse::Inherit).run_plain(|s| s.reuse()).unwrap(), Reuse::False);
+    assert_eq!(g.variable_scope("n").reuse(Reuse::Inherit).run_plain(|s| s.reuse()).unwrap(), ReuseMode::CreateOnly);
 }
 
 #[test]
@@ -322,4 +324,53 @@ fn caching_device_is_parsed_when_the_variable_is_requested() {
     // "" stops caching (D5).
     let e = g.get_variable("e").shape([1]).caching_device("").variable().unwrap();
     assert_eq!(e.caching_device(), Some(&CachingDevice::from("")));
+}
+
+#[test]
+fn compat_values_give_tensorflows_errors_at_tensorflows_moment() {
+    let g = Graph::new();
+    // A bare string for `collections` (I8) is only looked at when creating: fetching an
+    // existing variable with it succeeds, creating with it fails and changes nothing.
+    let v = g.scope("c").var("v").shape([1]).create().unwrap();
+    let fetched = g
+        .variable_scope("c")
+        .reuse(Reuse::True)
+        .run(|_| g.get_variable("v").collections(compat::collections_str("foo")).variable())
+        .unwrap();
+    assert_eq!(fetched, v);
+    let e = g.get_local_variable("l").shape([1]).collections(compat::collections_str("foo")).variable().unwrap_err();
+    assert!(matches!(e, Error::CollectionsNotAList { .. }), "{e}");
+    assert!(g.store_variable("l").is_none());
+    // The argument itself is opaque: keys, or none for the rejected string.
+    assert_eq!(CollectionsArg::from(["a", "b"]).keys(), ["a".to_string(), "b".to_string()]);
+    assert!(compat::collections_str("foo").keys().is_empty());
+    // A `name_or_scope` of another type fails after TensorFlow's earlier checks (reuse)
+    // and changes nothing.
+    let e = compat::variable_scope_value(&g, "123").reuse_arg("yes").run_plain(|_| ()).unwrap_err();
+    assert!(matches!(e, Error::InvalidReuse { .. }), "{e}");
+    let e = compat::variable_scope_value(&g, "123").run_plain(|_| ()).unwrap_err();
+    assert!(matches!(e, Error::InvalidNameOrScope { .. }), "{e}");
+    assert_eq!((g.get_variable_scope().name(), g.current_name_scope()), (String::new(), String::new()));
+}
+
+#[test]
+fn reuse_argument_resolves_against_the_enclosing_mode_and_prints_as_python() {
+    assert_eq!((Reuse::default(), ReuseMode::default()), (Reuse::Inherit, ReuseMode::CreateOnly));
+    for (arg, parent, want) in [
+        (Reuse::Inherit, ReuseMode::CreateOnly, ReuseMode::CreateOnly),
+        (Reuse::Inherit, ReuseMode::ReuseOnly, ReuseMode::ReuseOnly),
+        (Reuse::Inherit, ReuseMode::AutoReuse, ReuseMode::AutoReuse),
+        (Reuse::True, ReuseMode::AutoReuse, ReuseMode::ReuseOnly),
+        (Reuse::AutoReuse, ReuseMode::ReuseOnly, ReuseMode::AutoReuse),
+    ] {
+        assert_eq!(arg.resolve(parent), want, "{arg} in a scope with reuse={parent}");
+    }
+    assert_eq!(
+        [Reuse::Inherit, Reuse::True, Reuse::AutoReuse].map(|r| r.to_string()),
+        ["None", "True", "_ReuseMode.AUTO_REUSE"]
+    );
+    assert_eq!(
+        [ReuseMode::CreateOnly, ReuseMode::ReuseOnly, ReuseMode::AutoReuse].map(|r| r.to_string()),
+        ["False", "True", "_ReuseMode.AUTO_REUSE"]
+    );
 }

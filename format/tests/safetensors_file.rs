@@ -34,7 +34,7 @@ fn pattern(dtype: DType, n: u64, salt: u64) -> Vec<u8> {
 fn write_checkpoint(path: &Path, graph: &Graph, vars: &[Variable]) -> Vec<SaveTensor> {
     let units = st::units_of(graph, vars).unwrap();
     let tensors = st::plan_save(graph, &units).unwrap();
-    let mut w = CheckpointWriter::create(path, tensors.clone(), graph.seed(), None).unwrap();
+    let mut w = CheckpointWriter::create(path, tensors.clone(), graph.seed()).unwrap();
     for (i, t) in tensors.iter().enumerate() {
         w.write_tensor(&pattern(t.dtype, t.shape.iter().product(), i as u64)).unwrap();
     }
@@ -523,7 +523,7 @@ fn saving_through_a_symlink_writes_its_target() {
     let fifo = dir.path("fifo");
     mkfifo(&fifo);
     let units = st::units_of(&g, &vars).unwrap();
-    let err = CheckpointWriter::create(&fifo, st::plan_save(&g, &units).unwrap(), None, None).err().unwrap();
+    let err = CheckpointWriter::create(&fifo, st::plan_save(&g, &units).unwrap(), None).err().unwrap();
     assert!(
         matches!(err, FormatError::SaveDestination { problem: DestinationProblem::SpecialFile(FileKind::Fifo), .. }),
         "{err:?}"
@@ -569,7 +569,7 @@ fn a_255_byte_limit_file_name_saves() {
         check_save_destination(&path).unwrap();
         // And a dead process's temporary file of that name is found and removed.
         let units = st::units_of(&g, &vars).unwrap();
-        let w = CheckpointWriter::create(&path, st::plan_save(&g, &units).unwrap(), None, None).unwrap();
+        let w = CheckpointWriter::create(&path, st::plan_save(&g, &units).unwrap(), None).unwrap();
         drop(w);
         assert_eq!(
             dir.entries().len(),
@@ -589,18 +589,19 @@ fn a_dropped_or_failed_writer_leaves_the_previous_file() {
     let units = st::units_of(&g, &vars).unwrap();
     let tensors = st::plan_save(&g, &units).unwrap();
     for budget in [0, 5, 100, good.len() as u64 - 1] {
-        let r = CheckpointWriter::create(&path, tensors.clone(), g.seed(), Some(budget)).and_then(|mut w| {
-            for (i, t) in tensors.iter().enumerate() {
-                w.write_tensor(&pattern(t.dtype, t.shape.iter().product(), i as u64 + 9))?;
-            }
-            w.finish()
-        });
+        let r =
+            CheckpointWriter::create_failing_after(&path, tensors.clone(), g.seed(), Some(budget)).and_then(|mut w| {
+                for (i, t) in tensors.iter().enumerate() {
+                    w.write_tensor(&pattern(t.dtype, t.shape.iter().product(), i as u64 + 9))?;
+                }
+                w.finish()
+            });
         assert!(matches!(&r, Err(FormatError::Io { operation: "write", .. })), "{budget}: {r:?}");
         assert_eq!(std::fs::read(&path).unwrap(), good);
         assert_eq!(dir.entries(), vec!["ckpt.safetensors".to_string()]);
     }
     // Wrong sizes are typed errors, not a corrupt file.
-    let mut w = CheckpointWriter::create(&path, tensors.clone(), None, None).unwrap();
+    let mut w = CheckpointWriter::create(&path, tensors.clone(), None).unwrap();
     assert!(matches!(w.write_tensor(&[0; 3]), Err(FormatError::WrongTensorBytes { .. })));
     assert!(matches!(w.finish(), Err(FormatError::WrongTensorBytes { .. })));
     assert_eq!(std::fs::read(&path).unwrap(), good);

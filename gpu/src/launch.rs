@@ -153,7 +153,7 @@ impl<'a> Launch<'a> {
         let dev = self.dev;
         let too_big = || dev.error("fill", format!("a fill of {words} words exceeds 2^32 invocations"));
         let first_word = offset / 4;
-        let vecs = if offset % 16 == 0 { words / 4 } else { 0 };
+        let vecs = if offset.is_multiple_of(16) { words / 4 } else { 0 };
         if vecs > 0 {
             let fp = FillParams {
                 offset: u32::try_from(offset / 16).map_err(|_| too_big())?,

@@ -115,7 +115,8 @@ fn scopes(n: u64, as_json: bool, quiet: bool) -> BenchResult {
     std::thread::scope(|s| -> BenchResult {
         let hs: Vec<_> = (0..threads).map(|_| s.spawn(|| reuse_lookups(&g, lookups, &names))).collect();
         for h in hs {
-            h.join().map_err(|_| "lookup thread panicked")??;
+            let lookups = h.join().map_err(|_| "lookup thread panicked")?;
+            lookups?;
         }
         Ok(())
     })?;

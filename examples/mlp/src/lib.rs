@@ -7,9 +7,10 @@
 //! - Data: [`TrainConfig::points_per_class`] points of each of 4 classes, generated
 //!   deterministically from [`TrainConfig::seed`]: class 0 is the unit disc, classes
 //!   1-3 are the three 120-degree sectors of the ring 1 <= r <= 2 (no margins).
-//! - Model, built through variable scopes: a `tower` (`tower/kernel` `[2, H]`,
-//!   `tower/bias` `[H]`) applied to two views of each point (the point, and its complex
-//!   square) and shared by reuse (the second use enters `tower` with `reuse=True`); a
+//! - Model, built from scope paths (`g.scope("tower").var("kernel")...create()`): a
+//!   `tower` (`tower/kernel` `[2, H]`, `tower/bias` `[H]`) applied to two views of each
+//!   point (the point, and its complex square) and shared by reuse (the second use
+//!   fetches through `g.scope("tower").reuse(Reuse::True)`); a
 //!   `hidden` layer whose kernel `[2H, H2]` is partitioned in two shards
 //!   (`fixed_size_partitioner(2)`) and carries an L2 regularizer; an `output` layer
 //!   `[H2, 4]` with a `max_norm` constraint.
@@ -298,48 +299,40 @@ impl Model {
     }
 }
 
-/// Builds the model through variable scopes: the tower twice (the second time with
-/// `reuse=True`, which must return the same variables), the partitioned hidden layer,
+/// Builds the model from scope paths: the tower, then the tower again through a path
+/// that reuses it (which must fetch the same variables), the partitioned hidden layer,
 /// the constrained output layer.
 fn build(g: &Graph, c: &TrainConfig) -> Result<Model, TrainError> {
     let (h, h2) = (c.tower_units as u64, c.hidden_units as u64);
-    let tower = |reuse: Reuse| {
-        g.variable_scope("tower").reuse(reuse).run(|_| -> Result<_, TrainError> {
-            let w = g.get_variable("kernel").shape([2, h]).initializer(Initializer::glorot_uniform()).variable()?;
-            let b = g.get_variable("bias").shape([h]).initializer(Initializer::zeros()).variable()?;
-            Ok((w, b))
-        })
-    };
-    let (w1, b1) = tower(Reuse::Inherit)?;
-    let (w1_again, b1_again) = tower(Reuse::True)?;
+    let tower = g.scope("tower");
+    let w1 = tower.var("kernel").shape([2, h]).initializer(Initializer::glorot_uniform()).create()?;
+    let b1 = tower.var("bias").shape([h]).initializer(Initializer::zeros()).create()?;
+    let shared = g.scope("tower").reuse(Reuse::True);
+    let (w1_again, b1_again) = (shared.var("kernel").shape([2, h]).fetch()?, shared.var("bias").shape([h]).fetch()?);
     if w1_again.id() != w1.id() || b1_again.id() != b1.id() {
         return Err(TrainError::Model { variable: "tower/kernel".into(), expected: "the same variable on reuse=True" });
     }
-    let (w2, b2) = g.variable_scope("hidden").run(|_| -> Result<_, TrainError> {
-        let w = g
-            .get_variable("kernel")
-            .shape([2 * h, h2])
-            .initializer(Initializer::glorot_uniform())
-            .partitioner(Partitioner::fixed_size(2))
-            .regularizer(Regularizer::l2(c.l2))
-            .partitioned()?;
-        let b = g.get_variable("bias").shape([h2]).initializer(Initializer::zeros()).variable()?;
-        Ok((w.shards().to_vec(), b))
-    })?;
-    let [w2a, w2b] = match <[Variable; 2]>::try_from(w2) {
+    let hidden = g.scope("hidden");
+    let w2 = hidden
+        .var("kernel")
+        .shape([2 * h, h2])
+        .initializer(Initializer::glorot_uniform())
+        .partitioner(Partitioner::fixed_size(2))
+        .regularizer(Regularizer::l2(c.l2))
+        .partitioned()?;
+    let b2 = hidden.var("bias").shape([h2]).initializer(Initializer::zeros()).create()?;
+    let [w2a, w2b] = match <[Variable; 2]>::try_from(w2.shards().to_vec()) {
         Ok(pair) if pair.iter().all(|s| s.dims() == Some(vec![h, h2])) => pair,
         _ => return Err(TrainError::Model { variable: "hidden/kernel".into(), expected: "2 shards of [H, H2]" }),
     };
-    let (w3, b3) = g.variable_scope("output").run(|_| -> Result<_, TrainError> {
-        let w = g
-            .get_variable("kernel")
-            .shape([h2, CLASSES as u64])
-            .initializer(Initializer::glorot_uniform())
-            .constraint(Constraint::max_norm(c.max_norm))
-            .variable()?;
-        let b = g.get_variable("bias").shape([CLASSES as u64]).initializer(Initializer::zeros()).variable()?;
-        Ok((w, b))
-    })?;
+    let output = g.scope("output");
+    let w3 = output
+        .var("kernel")
+        .shape([h2, CLASSES as u64])
+        .initializer(Initializer::glorot_uniform())
+        .constraint(Constraint::max_norm(c.max_norm))
+        .create()?;
+    let b3 = output.var("bias").shape([CLASSES as u64]).initializer(Initializer::zeros()).create()?;
     Ok(Model { w1, b1, w2a, w2b, b2, w3, b3 })
 }
 
@@ -388,7 +381,7 @@ pub fn run(config: &TrainConfig, mut observe: impl FnMut(Progress)) -> Result<Tr
     observe(Progress::Loss { step: config.steps, loss });
     let regularization_loss = s.total_regularization_loss()?;
     if let Some(path) = &config.save {
-        varscope_gpu::checkpoint::save(&s, path, &varscope_gpu::SaveOptions::default())?;
+        s.save(path)?;
     }
     Ok(TrainReport {
         device: info.name.clone(),

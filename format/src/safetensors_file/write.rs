@@ -375,8 +375,24 @@ pub struct CheckpointWriter {
 
 impl CheckpointWriter {
     /// Starts a checkpoint of `tensors` at `path` ([`AtomicFile::create`]).
-    /// `fail_after_bytes` is a test hook: writing fails once that many bytes are written.
-    pub fn create(
+    pub fn create(path: impl AsRef<Path>, tensors: Vec<SaveTensor>, graph_seed: Option<u64>) -> Result<Self> {
+        Self::with_budget(path, tensors, graph_seed, None)
+    }
+
+    /// [`create`](Self::create), failing with an I/O error once `fail_after_bytes` bytes
+    /// (if any) are written, as a crash half-way would leave the file. Not public API:
+    /// only with the `test-hooks` feature, for tests.
+    #[cfg(feature = "test-hooks")]
+    pub fn create_failing_after(
+        path: impl AsRef<Path>,
+        tensors: Vec<SaveTensor>,
+        graph_seed: Option<u64>,
+        fail_after_bytes: Option<u64>,
+    ) -> Result<Self> {
+        Self::with_budget(path, tensors, graph_seed, fail_after_bytes)
+    }
+
+    fn with_budget(
         path: impl AsRef<Path>,
         tensors: Vec<SaveTensor>,
         graph_seed: Option<u64>,

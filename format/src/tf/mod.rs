@@ -3,7 +3,7 @@
 //! A bundle at prefix `P` is `P.index`, a sorted table ([`table`]) mapping the empty key to
 //! a `BundleHeaderProto` and every tensor name to a `BundleEntryProto` (dtype, shape, data
 //! shard, byte offset and size, masked CRC32C, and for a partitioned tensor its slices,
-//! each stored under a slice key, see [`slice`]), and the data shards
+//! each stored under a slice key, see [`slice`](mod@slice)), and the data shards
 //! `P.data-NNNNN-of-MMMMM` holding the tensors' raw little-endian bytes.
 //!
 //! - [`BundleReader`] opens a prefix, an `.index` file or a directory with a `checkpoint`

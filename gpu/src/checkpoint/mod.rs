@@ -81,6 +81,7 @@ pub type Result<T, E = CheckpointError> = std::result::Result<T, E>;
 #[derive(Clone, Debug, Default)]
 pub struct SaveOptions {
     pub(crate) variables: Option<Vec<Variable>>,
+    #[cfg(feature = "test-hooks")]
     fail_after_bytes: Option<u64>,
 }
 
@@ -94,8 +95,9 @@ impl SaveOptions {
     }
 
     /// Test hook: the save fails with an I/O error once this many bytes of the temporary
-    /// file are written, as a crash half-way would leave it.
-    #[doc(hidden)]
+    /// file are written, as a crash half-way would leave it. Not public API: only with
+    /// the `test-hooks` feature, which this crate's tests enable.
+    #[cfg(feature = "test-hooks")]
     pub fn fail_after_bytes(mut self, bytes: u64) -> Self {
         self.fail_after_bytes = Some(bytes);
         self
@@ -127,7 +129,11 @@ pub fn save(session: &Session, path: impl AsRef<Path>, options: &SaveOptions) ->
             return Err(GpuError::Uninitialized { variable: part.variable.op_name().to_string() }.into());
         }
     }
-    let mut writer = CheckpointWriter::create(path, tensors, graph.seed(), options.fail_after_bytes)?;
+    #[cfg(feature = "test-hooks")]
+    let writer = CheckpointWriter::create_failing_after(path, tensors, graph.seed(), options.fail_after_bytes);
+    #[cfg(not(feature = "test-hooks"))]
+    let writer = CheckpointWriter::create(path, tensors, graph.seed());
+    let mut writer = writer?;
     // Batches of units whose values fit the budget: one read (one submission and one wait
     // per device) per batch, then the tensors in file order.
     let mut start = 0;
@@ -168,6 +174,7 @@ pub struct RestoreOptions {
     pub(crate) assignment_map: Vec<(String, String)>,
     pub(crate) strict: bool,
     pub(crate) variables: Option<Vec<Variable>>,
+    #[cfg(feature = "test-hooks")]
     after_validation: Option<fn(&Path)>,
 }
 
@@ -205,8 +212,9 @@ impl RestoreOptions {
     }
 
     /// Test hook: called with the file's path once everything is validated, before the
-    /// first variable is written (to change the file under a running restore).
-    #[doc(hidden)]
+    /// first variable is written (to change the file under a running restore). Not
+    /// public API: only with the `test-hooks` feature, which this crate's tests enable.
+    #[cfg(feature = "test-hooks")]
     pub fn after_validation(mut self, hook: fn(&Path)) -> Self {
         self.after_validation = Some(hook);
         self
@@ -268,6 +276,7 @@ pub fn restore(session: &Session, path: impl AsRef<Path>, options: &RestoreOptio
     let targets: Vec<Variable> =
         plan.pairs.iter().flat_map(|p| units[p.unit].parts.iter().map(|part| part.variable.clone())).collect();
     let made = session_io::materialize(session, &targets)?;
+    #[cfg(feature = "test-hooks")]
     if let Some(hook) = options.after_validation {
         hook(path);
     }
