@@ -225,14 +225,16 @@ pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variabl
         .collect();
     groups.sort_by_key(|g| g.1);
     for (out, pipeline, rows) in &mut groups {
-        let Some(total) = varscope_shaders::assign_workgroups(rows, wg) else {
+        let Some(tiles) = varscope_shaders::assign_workgroups(rows, wg) else {
             return Err(
                 dev.error("initialize variables", format!("{} rows need more than 2^32 invocations", rows.len()))
             );
         };
+        let total = tiles.len() as u32;
         let table = launch.params(bytemuck::cast_slice(rows))?;
         let params = launch.params(bytemuck::bytes_of(&InitParams::new(rows.len() as u32, total)))?;
-        launch.dispatch(shader, pipeline, &[&table, out, &params], total * wg)?;
+        let tiles = launch.params(bytemuck::cast_slice(&tiles))?;
+        launch.dispatch(shader, pipeline, &[&table, out, &params, &tiles], total * wg)?;
     }
     Ok(())
 }

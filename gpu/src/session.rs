@@ -398,9 +398,25 @@ impl Session {
             if ranges.is_empty() {
                 continue;
             }
+            for &(i, _) in owners.iter() {
+                if host[i].capacity() == 0 {
+                    host[i].reserve_exact(vars[i].nbytes().unwrap_or(0) as usize);
+                }
+            }
+            // Pieces arrive in order (several per chunk past the staging budget); each
+            // chunk's device bytes end in word padding that the host layout drops.
+            let mut taken = vec![0u64; ranges.len()];
             l.read_ranges(d, "read variables", &ranges, |k, bytes| {
                 let (i, count) = owners[k];
-                host[i].extend_from_slice(&layout::device_to_host(vars[i].dtype(), count, bytes));
+                let dtype = vars[i].dtype();
+                if dtype == DType::Bool {
+                    host[i].extend(bytes.chunks_exact(4).map(|w| u8::from(w != [0, 0, 0, 0])));
+                } else {
+                    let want = count * layout::device_elem_bytes(dtype).unwrap_or(1);
+                    let n = (want.saturating_sub(taken[k]) as usize).min(bytes.len());
+                    host[i].extend_from_slice(&bytes[..n]);
+                    taken[k] += n as u64;
+                }
             })?;
         }
         vars.iter()

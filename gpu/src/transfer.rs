@@ -23,9 +23,42 @@ fn staging_size(bytes: u64) -> u64 {
 }
 
 /// Reads `ranges` to the host and hands each range's bytes to `f(index, bytes)` in order:
-/// one copy submission and one wait per batch of at most [`STAGING_BUDGET`] bytes.
-/// Returns the number of batches (submissions).
+/// one copy submission and one wait per batch of at most [`STAGING_BUDGET`] bytes. A range
+/// larger than the budget is read in budget-sized pieces (so a 1 GB variable needs 64 MiB
+/// of staging, not a 1 GB mapping), and `f` is called once per piece, in order: callers
+/// append. Returns the number of batches (submissions).
 pub(crate) fn read_ranges(
+    dev: Dev<'_>,
+    pool: &mut Pool,
+    operation: &str,
+    ranges: &[ReadRange],
+    mut f: impl FnMut(usize, &[u8]),
+) -> Result<usize, crate::GpuError> {
+    let cut = split(ranges.iter().map(|r| (r.offset, r.bytes)), STAGING_BUDGET);
+    let pieces: Vec<ReadRange> =
+        cut.iter().map(|&(i, offset, bytes)| ReadRange { buffer: ranges[i].buffer.clone(), offset, bytes }).collect();
+    read_pieces(dev, pool, operation, &pieces, |k, bytes| f(cut[k].0, bytes))
+}
+
+/// `(offset, bytes)` spans cut into pieces of at most `max` bytes (a multiple of 8):
+/// `(index of the span, offset, bytes)`, in order; an empty span stays one empty piece.
+fn split(spans: impl Iterator<Item = (u64, u64)>, max: u64) -> Vec<(usize, u64, u64)> {
+    let mut out = Vec::new();
+    for (i, (offset, len)) in spans.enumerate() {
+        let mut done = 0;
+        loop {
+            let bytes = (len - done).min(max);
+            out.push((i, offset + done, bytes));
+            done += bytes;
+            if done >= len {
+                break;
+            }
+        }
+    }
+    out
+}
+
+fn read_pieces(
     dev: Dev<'_>,
     pool: &mut Pool,
     operation: &str,
@@ -81,4 +114,15 @@ pub(crate) fn read_ranges(
         i = end;
     }
     Ok(batches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_ranges_split_into_budget_pieces_in_order() {
+        let cut = split([(0, 0), (16, 40), (64, 8)].into_iter(), 16);
+        assert_eq!(cut, vec![(0, 0, 0), (1, 16, 16), (1, 32, 16), (1, 48, 8), (2, 64, 8)]);
+    }
 }

@@ -33,13 +33,15 @@
 //! | 0 | `storage, read` | `array<InitDesc>`: one row per contiguous chunk of a variable, sorted by `wg_start` |
 //! | 1 | `storage, read_write` | `array<u32>`: the output words |
 //! | 2 | `uniform` | [`InitParams`] |
+//! | 3 | `storage, read` | `array<u32>`: the row of each workgroup ([`assign_workgroups`]) |
 //!
 //! Work is split into *items* of [`ITEM_ELEMENTS`] (4) elements and rows into whole
 //! workgroups of `INIT_WG` items ([`WIDE_WORKGROUP_SIZE`], 256, or the device's largest
 //! power of two below it; [`wide_workgroup_size`]): row `r` owns workgroups
-//! `wg_start[r] ..` ([`assign_workgroups`] fills `wg_start` in). A workgroup finds its
-//! row once, by a binary search over `wg_start` that depends only on the workgroup id
-//! (uniform, so drivers use scalar loads for it and for the row), and each invocation
+//! `wg_start[r] ..` ([`assign_workgroups`] fills `wg_start` in and returns the tile
+//! table: the row of each workgroup). A workgroup finds its row with one load that
+//! depends only on the workgroup id (uniform, so drivers use scalar loads for it and for
+//! the row), and each invocation
 //! computes one item: one Philox block for 4 consecutive full indices. Dispatch
 //! [`groups_size`]`(total_groups)` workgroups.
 //!
@@ -277,7 +279,7 @@ const UNIFORM: Binding = Binding::Uniform;
 ///
 /// | shader | entry | bindings |
 /// | --- | --- | --- |
-/// | `shaders/init.wgsl` | `init_main` | 0 `array<InitDesc>` (read), 1 output `array<u32>` (read_write), 2 [`InitParams`] (uniform) |
+/// | `shaders/init.wgsl` | `init_main` | 0 `array<InitDesc>` (read), 1 output `array<u32>` (read_write), 2 [`InitParams`] (uniform), 3 row of each workgroup `array<u32>` (read) |
 /// | `shaders/fill.wgsl` | `fill_main` | 0 output (read_write), 1 [`FillParams`] (uniform) |
 /// | `shaders/philox_kat.wgsl` | `kat_main` | 0 counters (read), 1 outputs (read_write) |
 /// | `shaders/optim.wgsl` | `optim_main` | 0 `array<OptimRow>` (read), 1 [`OptimParams`] (uniform), 2 gradients `array<f32>` (read), 3..=6 `w0..w3` `array<f32>` (read_write), 7 `array<u32>` row of each workgroup (read) |
@@ -398,7 +400,7 @@ impl Shader {
     /// The bindings of group 0, by binding index.
     pub fn bindings(self) -> &'static [Binding] {
         match self {
-            Shader::Init | Shader::InitMul64 => &[RO, RW, UNIFORM],
+            Shader::Init | Shader::InitMul64 => &[RO, RW, UNIFORM, RO],
             Shader::Fill | Shader::Fill4 => &[RW, UNIFORM],
             Shader::PhiloxKat => &[RO, RW],
             Shader::Optim => &[RO, UNIFORM, RO, RW, RW, RW, RW, RO],
@@ -742,15 +744,21 @@ pub fn items_for(count: u32) -> u32 {
 }
 
 /// Fills in `wg_start` of every row (in order; each row gets whole workgroups of `wg`
-/// items) and returns the total number of workgroups, or `None` if the invocations do
-/// not fit in `u32` (split the table into several dispatches).
-pub fn assign_workgroups(rows: &mut [InitDesc], wg: u32) -> Option<u32> {
+/// items) and returns the tile table: the row of each workgroup (binding 3 of
+/// `init_main`; its length is the number of workgroups to dispatch). `None` if the
+/// invocations do not fit in `u32` (split the table into several dispatches).
+pub fn assign_workgroups(rows: &mut [InitDesc], wg: u32) -> Option<Vec<u32>> {
     let mut next: u32 = 0;
-    for r in rows {
+    for r in rows.iter_mut() {
         r.wg_start = next;
         next = next.checked_add(items_for(r.count).div_ceil(wg.max(1)))?;
     }
-    next.checked_mul(wg).map(|_| next)
+    next.checked_mul(wg)?;
+    let mut tiles = Vec::with_capacity(next as usize);
+    for (i, r) in rows.iter().enumerate() {
+        tiles.extend(std::iter::repeat_n(i as u32, items_for(r.count).div_ceil(wg.max(1)) as usize));
+    }
+    Some(tiles)
 }
 
 /// Workgroup counts `[x, y, 1]` covering `invocations` invocations of

@@ -29,7 +29,7 @@ fn rows_get_whole_workgroups() {
     // Items of 4 elements, workgroups of 4 items (16 elements): 5 -> 1 group, 0 -> 0,
     // 17 -> 2, 1 -> 1.
     let mut rows = [5u32, 0, 17, 1].map(|count| InitDesc { count, ..Default::default() });
-    assert_eq!(assign_workgroups(&mut rows, 4), Some(4));
+    assert_eq!(assign_workgroups(&mut rows, 4), Some(vec![0, 2, 2, 3]));
     assert_eq!(rows.map(|r| r.wg_start), [0, 1, 1, 3]);
     // Invocations past u32 are refused.
     let mut big = [InitDesc { count: u32::MAX, ..Default::default() }; 4];

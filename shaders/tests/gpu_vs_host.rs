@@ -369,10 +369,12 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var]) -> (Vec<String>, u64) {
             Ok(p) => p,
             Err(e) => return (vec![e], 0),
         };
-        let total = assign_workgroups(table, wg).expect("invocations fit u32");
+        let tiles = assign_workgroups(table, wg).expect("invocations fit u32");
+        let total = tiles.len() as u32;
         let descs = storage(gpu, "descs", bytemuck::cast_slice(table), false);
         let params = uniform(gpu, bytemuck::bytes_of(&InitParams::new(table.len() as u32, total)));
-        words = match run(gpu, &pipe, &[&descs, &out, &params], &out, groups_size(total)) {
+        let tiles = storage(gpu, "tiles", bytemuck::cast_slice(&tiles), false);
+        words = match run(gpu, &pipe, &[&descs, &out, &params, &tiles], &out, groups_size(total)) {
             Ok(w) => w,
             Err(e) => return (vec![e], 0),
         };
