@@ -78,7 +78,11 @@ struct InitParams {
     _pad: u32,
 }
 
-@group(0) @binding(0) var<storage, read> descs: array<InitDesc>;
+// A uniform table (at most INIT_MAX_ROWS rows per dispatch): drivers load uniform data
+// with scalar loads, where a storage table's rows were loaded lane by lane (lavapipe: 2.8x
+// the time of the whole uniform kernel).
+const INIT_MAX_ROWS: u32 = 256u;
+@group(0) @binding(0) var<uniform> descs: array<InitDesc, INIT_MAX_ROWS>;
 @group(0) @binding(1) var<storage, read_write> out_words: array<u32>;
 @group(0) @binding(2) var<uniform> params: InitParams;
 // The row of each workgroup (`assign_workgroups`' tile table).
@@ -204,8 +208,13 @@ fn init_main(
         vals = select4(vec4<u32>(0u), vals, own / vec4<u32>(d.cols) == own % vec4<u32>(d.cols));
     } else if (INIT_KIND != KIND_FILL) {
         // Full index of the first element; in the aligned and contiguous layouts the
-        // next three follow it.
-        let full0 = full_index(d, own0);
+        // next three follow it, and `base` is the full index of the row's first element
+        // (`rebase_rows`): no division (drivers without vector integer division, such as
+        // lavapipe, divided lane by lane: 6x the cost of the Philox rounds).
+        var full0 = add64(vec2<u32>(d.base_lo, d.base_hi), vec2<u32>(e0, 0u));
+        if (INIT_LAYOUT == LAYOUT_GENERAL) {
+            full0 = full_index(d, own0);
+        }
         if (INIT_LAYOUT == LAYOUT_GENERAL) {
             for (var k = 0u; k < 4u; k = k + 1u) {
                 if (k < n) {

@@ -10,7 +10,7 @@ fn main() {
     let v = g
         .get_variable("c")
         .shape([n])
-        .initializer(Initializer::constant(0.5))
+        .initializer(Initializer::random_uniform(-1.0, 1.0))
         .caching_device(dev.as_str())
         .get()
         .unwrap();

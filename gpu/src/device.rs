@@ -267,6 +267,7 @@ fn check_limits(
     let (uniform, uniform_by) = most(|b| matches!(b, Binding::Uniform));
     let (bindings, bindings_by) = most(|_| true);
     let uniform_bytes = [
+        varscope_shaders::INIT_TABLE_BYTES,
         std::mem::size_of::<varscope_shaders::InitParams>(),
         std::mem::size_of::<varscope_shaders::FillParams>(),
         std::mem::size_of::<varscope_shaders::OptimParams>(),

@@ -225,16 +225,23 @@ pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variabl
         .collect();
     groups.sort_by_key(|g| g.1);
     for (out, pipeline, rows) in &mut groups {
-        let Some(tiles) = varscope_shaders::assign_workgroups(rows, wg) else {
-            return Err(
-                dev.error("initialize variables", format!("{} rows need more than 2^32 invocations", rows.len()))
-            );
-        };
-        let total = tiles.len() as u32;
-        let table = launch.params(bytemuck::cast_slice(rows))?;
-        let params = launch.params(bytemuck::bytes_of(&InitParams::new(rows.len() as u32, total)))?;
-        let tiles = launch.params(bytemuck::cast_slice(&tiles))?;
-        launch.dispatch(shader, pipeline, &[&table, out, &params, &tiles], total * wg)?;
+        varscope_shaders::rebase_rows(rows, pipeline[1]);
+        // Tables of at most INIT_MAX_ROWS rows (a uniform binding), one dispatch each.
+        for rows in rows.chunks_mut(varscope_shaders::INIT_MAX_ROWS) {
+            let Some(tiles) = varscope_shaders::assign_workgroups(rows, wg) else {
+                return Err(
+                    dev.error("initialize variables", format!("{} rows need more than 2^32 invocations", rows.len()))
+                );
+            };
+            let total = tiles.len() as u32;
+            let mut table = vec![0u8; varscope_shaders::INIT_TABLE_BYTES];
+            let used: &[u8] = bytemuck::cast_slice(rows);
+            table[..used.len()].copy_from_slice(used);
+            let table = launch.params(&table)?;
+            let params = launch.params(bytemuck::bytes_of(&InitParams::new(rows.len() as u32, total)))?;
+            let tiles = launch.params(bytemuck::cast_slice(&tiles))?;
+            launch.dispatch(shader, pipeline, &[&table, out, &params, &tiles], total * wg)?;
+        }
     }
     Ok(())
 }

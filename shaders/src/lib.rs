@@ -30,7 +30,7 @@
 //!
 //! | binding | type | contents |
 //! | --- | --- | --- |
-//! | 0 | `storage, read` | `array<InitDesc>`: one row per contiguous chunk of a variable, sorted by `wg_start` |
+//! | 0 | `uniform` | `array<InitDesc, 256>` ([`INIT_MAX_ROWS`]): one row per contiguous chunk of a variable, sorted by `wg_start` (a uniform table: drivers load it with scalar loads) |
 //! | 1 | `storage, read_write` | `array<u32>`: the output words |
 //! | 2 | `uniform` | [`InitParams`] |
 //! | 3 | `storage, read` | `array<u32>`: the row of each workgroup ([`assign_workgroups`]) |
@@ -94,6 +94,12 @@ use bytemuck::{Pod, Zeroable};
 
 /// Invocations per workgroup in every shader (`const WORKGROUP_SIZE` in the WGSL).
 pub const WORKGROUP_SIZE: u32 = 64;
+/// Rows of one init dispatch's descriptor table (a uniform `array<InitDesc, 256>`,
+/// 16 KiB: within every device's uniform binding limit); larger tables are split into
+/// several dispatches, and the table buffer is always [`INIT_TABLE_BYTES`] long.
+pub const INIT_MAX_ROWS: usize = 256;
+/// Bytes of the init kernel's descriptor table binding.
+pub const INIT_TABLE_BYTES: usize = INIT_MAX_ROWS * std::mem::size_of::<InitDesc>();
 /// Elements per work item of the init kernel.
 pub const ITEM_ELEMENTS: u32 = 4;
 /// Most workgroups per dispatch dimension (WebGPU's default limit).
@@ -279,7 +285,7 @@ const UNIFORM: Binding = Binding::Uniform;
 ///
 /// | shader | entry | bindings |
 /// | --- | --- | --- |
-/// | `shaders/init.wgsl` | `init_main` | 0 `array<InitDesc>` (read), 1 output `array<u32>` (read_write), 2 [`InitParams`] (uniform), 3 row of each workgroup `array<u32>` (read) |
+/// | `shaders/init.wgsl` | `init_main` | 0 `array<InitDesc, 256>` (uniform), 1 output `array<u32>` (read_write), 2 [`InitParams`] (uniform), 3 row of each workgroup `array<u32>` (read) |
 /// | `shaders/fill.wgsl` | `fill_main` | 0 output (read_write), 1 [`FillParams`] (uniform) |
 /// | `shaders/philox_kat.wgsl` | `kat_main` | 0 counters (read), 1 outputs (read_write) |
 /// | `shaders/optim.wgsl` | `optim_main` | 0 `array<OptimRow>` (read), 1 [`OptimParams`] (uniform), 2 gradients `array<f32>` (read), 3..=6 `w0..w3` `array<f32>` (read_write), 7 `array<u32>` row of each workgroup (read) |
@@ -400,7 +406,7 @@ impl Shader {
     /// The bindings of group 0, by binding index.
     pub fn bindings(self) -> &'static [Binding] {
         match self {
-            Shader::Init | Shader::InitMul64 => &[RO, RW, UNIFORM, RO],
+            Shader::Init | Shader::InitMul64 => &[UNIFORM, RW, UNIFORM, RO],
             Shader::Fill | Shader::Fill4 => &[RW, UNIFORM],
             Shader::PhiloxKat => &[RO, RW],
             Shader::Optim => &[RO, UNIFORM, RO, RW, RW, RW, RW, RO],
@@ -672,7 +678,9 @@ pub struct InitDesc {
     pub full_block_lo: u32,
     /// High word of `full_block`.
     pub full_block_hi: u32,
-    /// Low word of the full index of the shard's first element (`offset[d] * inner`).
+    /// Low word of the full index of the shard's first element (`offset[d] * inner`);
+    /// after [`rebase_rows`] for a layout below [`LAYOUT_GENERAL`], of the row's first
+    /// element.
     pub base_lo: u32,
     /// High word of `base`.
     pub base_hi: u32,
@@ -741,6 +749,26 @@ pub fn words_for(dtype: u32, count: u64) -> u64 {
 /// Items of a row of `count` elements.
 pub fn items_for(count: u32) -> u32 {
     count.div_ceil(ITEM_ELEMENTS)
+}
+
+/// Prepares rows for a pipeline of layout class `layout`: below [`LAYOUT_GENERAL`], each
+/// row's full indices are consecutive, so `base` becomes the full index of the row's first
+/// element and the kernel adds the element offset to it instead of dividing by
+/// `own_block` (integer division is lane by lane on drivers without vector division).
+/// Rows of a [`LAYOUT_GENERAL`] pipeline keep their index map. Call once per table.
+pub fn rebase_rows(rows: &mut [InitDesc], layout: u32) {
+    if layout >= LAYOUT_GENERAL {
+        return;
+    }
+    for r in rows {
+        let ob = u64::from(r.own_block.max(1));
+        let first = u64::from(r.first);
+        let full_block = u64::from(r.full_block_lo) | (u64::from(r.full_block_hi) << 32);
+        let base = u64::from(r.base_lo) | (u64::from(r.base_hi) << 32);
+        let full_first = (first / ob).wrapping_mul(full_block).wrapping_add(base).wrapping_add(first % ob);
+        r.base_lo = full_first as u32;
+        r.base_hi = (full_first >> 32) as u32;
+    }
 }
 
 /// Fills in `wg_start` of every row (in order; each row gets whole workgroups of `wg`

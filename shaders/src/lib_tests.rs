@@ -74,3 +74,28 @@ fn dispatch_covers_every_invocation() {
     assert_eq!(words_for(DTYPE_F16, 5), 3);
     assert_eq!(words_for(DTYPE_BOOL, 5), 5);
 }
+
+#[test]
+fn rebased_rows_start_at_their_first_full_index() {
+    let row = |first, own_block, full_block: u64, base: u64| InitDesc {
+        first,
+        count: 8,
+        own_block,
+        full_block_lo: full_block as u32,
+        full_block_hi: (full_block >> 32) as u32,
+        base_lo: base as u32,
+        base_hi: (base >> 32) as u32,
+        ..Default::default()
+    };
+    // Own element 40 of a shard whose outer blocks are 100 own / 300 full elements,
+    // starting at full index 8: 0 * 300 + 8 + 40 = 48.
+    let mut rows = [row(40, 100, 300, 8), row(0, 4, 1 << 33, (1 << 33) - 4)];
+    let general = rows;
+    rebase_rows(&mut rows, LAYOUT_CONTIGUOUS);
+    assert_eq!((rows[0].base_lo, rows[0].base_hi), (48, 0));
+    assert_eq!(u64::from(rows[1].base_lo) | (u64::from(rows[1].base_hi) << 32), (1 << 33) - 4);
+    // A general pipeline keeps the index map.
+    let mut kept = general;
+    rebase_rows(&mut kept, LAYOUT_GENERAL);
+    assert_eq!(kept, general);
+}

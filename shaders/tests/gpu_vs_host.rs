@@ -21,8 +21,8 @@ use varscope_core::reference::{self, IndexMap};
 use varscope_core::DType;
 use varscope_gpu::descriptor::{kernel_params_for, KernelParams};
 use varscope_shaders::{
-    assign_workgroups, groups_size, init_constants, pack_of, row_layout, wide_workgroup_size, words_for, InitDesc,
-    InitParams, Shader, DTYPE_F16, INIT_LAYOUTS,
+    assign_workgroups, groups_size, init_constants, pack_of, rebase_rows, row_layout, wide_workgroup_size, words_for,
+    InitDesc, InitParams, Shader, DTYPE_F16, INIT_LAYOUTS, INIT_MAX_ROWS,
 };
 use varscope_test_support::{adapters, for_each_target, TestTarget};
 
@@ -369,15 +369,20 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var]) -> (Vec<String>, u64) {
             Ok(p) => p,
             Err(e) => return (vec![e], 0),
         };
-        let tiles = assign_workgroups(table, wg).expect("invocations fit u32");
-        let total = tiles.len() as u32;
-        let descs = storage(gpu, "descs", bytemuck::cast_slice(table), false);
-        let params = uniform(gpu, bytemuck::bytes_of(&InitParams::new(table.len() as u32, total)));
-        let tiles = storage(gpu, "tiles", bytemuck::cast_slice(&tiles), false);
-        words = match run(gpu, &pipe, &[&descs, &out, &params, &tiles], &out, groups_size(total)) {
-            Ok(w) => w,
-            Err(e) => return (vec![e], 0),
-        };
+        rebase_rows(table, layout);
+        for table in table.chunks_mut(INIT_MAX_ROWS) {
+            let tiles = assign_workgroups(table, wg).expect("invocations fit u32");
+            let total = tiles.len() as u32;
+            let mut padded = table.to_vec();
+            padded.resize(INIT_MAX_ROWS, InitDesc::default());
+            let descs = uniform(gpu, bytemuck::cast_slice(&padded));
+            let params = uniform(gpu, bytemuck::bytes_of(&InitParams::new(table.len() as u32, total)));
+            let tiles = storage(gpu, "tiles", bytemuck::cast_slice(&tiles), false);
+            words = match run(gpu, &pipe, &[&descs, &out, &params, &tiles], &out, groups_size(total)) {
+                Ok(w) => w,
+                Err(e) => return (vec![e], 0),
+            };
+        }
     }
     let mut max_ulp = 0u64;
     for (vi, off, nwords) in spans {
