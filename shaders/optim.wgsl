@@ -74,7 +74,11 @@ struct OptimParams {
     weight_decay: f32,
 }
 
-@group(0) @binding(0) var<storage, read> rows: array<OptimRow>;
+// A uniform table (at most OPTIM_MAX_ROWS rows per dispatch): drivers load uniform data
+// with scalar loads, where storage rows were loaded lane by lane (lavapipe: 5x the time of
+// the whole Adam step).
+const OPTIM_MAX_ROWS: u32 = 256u;
+@group(0) @binding(0) var<uniform> rows: array<OptimRow, OPTIM_MAX_ROWS>;
 @group(0) @binding(1) var<uniform> params: OptimParams;
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> w0: array<f32>;

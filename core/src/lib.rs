@@ -46,6 +46,7 @@ mod graph;
 pub mod init;
 mod names;
 pub mod optim;
+mod orthogonal;
 pub mod partition;
 mod path;
 pub mod random;

@@ -197,7 +197,7 @@ fn run_small(t: &common::Target, floor: Option<wgpu::Limits>) -> Vec<(String, Ve
 
 /// WebGPU's default limits are all varscope needs: every adapter opens under them.
 /// Below the kernels' floor (wgpu's downlevel limits have 4 storage buffers per stage,
-/// `optim.wgsl` binds 7; or a 32-invocation workgroup) the adapter is skipped with
+/// `optim.wgsl` binds 6; or a 32-invocation workgroup) the adapter is skipped with
 /// `BelowRequirements` naming the limit and the shader that needs it, before any device
 /// is opened on it, and a variable placed there is an unknown device.
 #[test]
@@ -238,7 +238,7 @@ fn webgpu_defaults_suffice_and_adapters_below_the_floor_are_skipped() {
     below(
         AdapterMask::default().at_most(wgpu::Limits::downlevel_defaults()),
         "max_storage_buffers_per_shader_stage",
-        7,
+        6,
         4,
         Some("shaders/optim.wgsl"),
     );

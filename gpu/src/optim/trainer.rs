@@ -551,18 +551,24 @@ impl Trainer {
                     }
                 };
             }
-            let mut rows = groups[key].clone();
-            let (total, tiles) = varscope_shaders::optim_tiles(&mut rows)
-                .ok_or_else(|| d.error("apply_gradients", "more than 2^32 invocations in one dispatch".into()))?;
-            let mut p = params;
-            p.num_rows = rows.len() as u32;
-            p.total = total;
-            let rows_b = launch.params(bytemuck::cast_slice(&rows))?;
-            let params_b = launch.params(bytemuck::bytes_of(&p))?;
-            let tiles_b = launch.params(bytemuck::cast_slice(&tiles))?;
-            let rw_at = |b: usize| rw.get(b).unwrap_or(&dummy);
-            let resources = [&rows_b, &params_b, &key.1[0], rw_at(0), rw_at(1), rw_at(2), rw_at(3), &tiles_b];
-            launch.dispatch(Shader::Optim, &[kind, 0, map[0], map[1], map[2]], &resources, total)?;
+            // Tables of at most OPTIM_MAX_ROWS rows (a uniform binding), one dispatch each.
+            for chunk in groups[key].chunks(varscope_shaders::OPTIM_MAX_ROWS) {
+                let mut rows = chunk.to_vec();
+                let (total, tiles) = varscope_shaders::optim_tiles(&mut rows)
+                    .ok_or_else(|| d.error("apply_gradients", "more than 2^32 invocations in one dispatch".into()))?;
+                let mut p = params;
+                p.num_rows = rows.len() as u32;
+                p.total = total;
+                let mut table = vec![0u8; varscope_shaders::OPTIM_TABLE_BYTES];
+                let used: &[u8] = bytemuck::cast_slice(&rows);
+                table[..used.len()].copy_from_slice(used);
+                let rows_b = launch.params(&table)?;
+                let params_b = launch.params(bytemuck::bytes_of(&p))?;
+                let tiles_b = launch.params(bytemuck::cast_slice(&tiles))?;
+                let rw_at = |b: usize| rw.get(b).unwrap_or(&dummy);
+                let resources = [&rows_b, &params_b, &key.1[0], rw_at(0), rw_at(1), rw_at(2), rw_at(3), &tiles_b];
+                launch.dispatch(Shader::Optim, &[kind, 0, map[0], map[1], map[2]], &resources, total)?;
+            }
         }
         let updates = launch.dispatches();
         for (buf, mut rows) in norm_groups {

@@ -1,0 +1,280 @@
+//! Plain-data rows and parameter blocks of the kernels (`#[repr(C)]`, field for field the
+//! WGSL structs) and the host-side helpers that lay a dispatch out: packing, work items,
+//! tile tables, rebasing, dispatch sizes.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::{DTYPE_BF16, DTYPE_F16, ITEM_ELEMENTS, LAYOUT_GENERAL, MAX_WORKGROUPS_PER_DIMENSION, WORKGROUP_SIZE};
+
+/// One row of the optimizer dispatch (48 bytes, the WGSL `struct OptimRow`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct OptimRow {
+    /// Word offset of the variable chunk in its binding.
+    pub var_off: u32,
+    /// Word offset of the gradient.
+    pub grad_off: u32,
+    /// Word offset of slot 0.
+    pub s0_off: u32,
+    /// Word offset of slot 1.
+    pub s1_off: u32,
+    /// Word offset of slot 2.
+    pub s2_off: u32,
+    /// Elements.
+    pub count: u32,
+    /// First element of the row in the dispatch, a multiple of [`WORKGROUP_SIZE`] (see
+    /// [`optim_tiles`]).
+    pub start: u32,
+    /// `CONSTRAINT_*`.
+    pub constraint: u32,
+    /// Clamp lower bound.
+    pub lo: f32,
+    /// Clamp upper bound.
+    pub hi: f32,
+    /// Padding.
+    pub _pad: [u32; 2],
+}
+
+/// Uniform of the optimizer dispatch (32 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct OptimParams {
+    /// Rows.
+    pub num_rows: u32,
+    /// Elements.
+    pub total: u32,
+    /// Learning rate (Adam: bias-corrected `lr_t`).
+    pub lr: f32,
+    /// Momentum or beta1.
+    pub momentum: f32,
+    /// `1 - decay` or `1 - beta1`.
+    pub one_minus_a: f32,
+    /// `1 - beta2`.
+    pub one_minus_b: f32,
+    /// Epsilon.
+    pub epsilon: f32,
+    /// AdamW weight decay.
+    pub weight_decay: f32,
+}
+
+/// One row of the norm-constraint dispatch (96 bytes, the WGSL `struct NormRow`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct NormRow {
+    /// Word offset of the variable chunk.
+    pub var_off: u32,
+    /// Groups.
+    pub groups: u32,
+    /// First group of the row in the dispatch.
+    pub start: u32,
+    /// `NORM_*`.
+    pub kind: u32,
+    /// Kept dimensions (groups; last fastest; unused = 1).
+    pub kept_dims: [u32; 4],
+    /// Their strides in elements.
+    pub kept_strides: [u32; 4],
+    /// Reduced dimensions (members of a group; unused = 1).
+    pub red_dims: [u32; 4],
+    /// Their strides.
+    pub red_strides: [u32; 4],
+    /// max_value.
+    pub max_value: f32,
+    /// min_value.
+    pub min_value: f32,
+    /// rate.
+    pub rate: f32,
+    /// Padding.
+    pub _pad: u32,
+}
+
+/// Uniform of the norm, reduce and update dispatches (16 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct RowParams {
+    /// Rows.
+    pub num_rows: u32,
+    /// Work items (groups, segments or elements).
+    pub total: u32,
+    /// Padding.
+    pub _pad: [u32; 2],
+}
+
+/// One row of the reduce dispatch (16 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct ReduceRow {
+    /// Word offset of the values.
+    pub off: u32,
+    /// Elements.
+    pub count: u32,
+    /// First segment of the row in the dispatch.
+    pub start: u32,
+    /// Index of the row's first segment in the output (2 words per segment).
+    pub out_seg: u32,
+}
+
+/// One row of the update dispatch (16 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct UpdateRow {
+    /// Word offset in the destination.
+    pub dst_off: u32,
+    /// Word offset in the source.
+    pub src_off: u32,
+    /// Elements.
+    pub count: u32,
+    /// First element of the row in the dispatch.
+    pub start: u32,
+}
+
+/// One row of the init kernel's descriptor table (binding 0 of `init_main`): one
+/// contiguous chunk of one variable. 16 `u32` words, 64 bytes, field for field the WGSL
+/// `struct InitDesc`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct InitDesc {
+    /// `KIND_*`.
+    pub kind: u32,
+    /// `DTYPE_*`.
+    pub dtype: u32,
+    /// Word offset of the chunk's first element in the output binding.
+    pub out_offset: u32,
+    /// Elements in the chunk.
+    pub count: u32,
+    /// Own (row-major, shard-local) index of the chunk's first element; even for 16-bit dtypes.
+    pub first: u32,
+    /// First workgroup of the row in the dispatch (exclusive prefix sum; [`assign_workgroups`]).
+    pub wg_start: u32,
+    /// Own elements per outer step of the shard's slice axis (`own[d] * inner`, >= 1).
+    pub own_block: u32,
+    /// Low word of full elements per outer step (`full[d] * inner`).
+    pub full_block_lo: u32,
+    /// High word of `full_block`.
+    pub full_block_hi: u32,
+    /// Low word of the full index of the shard's first element (`offset[d] * inner`);
+    /// after [`rebase_rows`] for a layout below [`LAYOUT_GENERAL`], of the row's first
+    /// element.
+    pub base_lo: u32,
+    /// High word of `base`.
+    pub base_hi: u32,
+    /// Own columns (identity only).
+    pub cols: u32,
+    /// Philox key, word 0.
+    pub key0: u32,
+    /// Philox key, word 1.
+    pub key1: u32,
+    /// First kind parameter.
+    pub p0: u32,
+    /// Second kind parameter.
+    pub p1: u32,
+}
+
+/// Binding 2 of `init_main` (a uniform buffer, 16 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct InitParams {
+    /// Rows in the descriptor table.
+    pub num_rows: u32,
+    /// Workgroups of the dispatch ([`assign_workgroups`]).
+    pub total_groups: u32,
+    /// Must be 0: the opaque operand of the WGSL `fence` that keeps drivers' fma
+    /// contraction and reassociation from changing any rounding.
+    pub zero: u32,
+    /// Padding.
+    pub _pad: u32,
+}
+
+impl InitParams {
+    /// Parameters for `num_rows` rows and `total_groups` workgroups.
+    pub fn new(num_rows: u32, total_groups: u32) -> Self {
+        InitParams { num_rows, total_groups, zero: 0, _pad: 0 }
+    }
+}
+
+/// Binding 1 of `fill_main` (a uniform buffer, 16 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct FillParams {
+    /// First word written.
+    pub offset: u32,
+    /// Words written.
+    pub count: u32,
+    /// The word.
+    pub value: u32,
+    /// Padding.
+    pub _pad: u32,
+}
+
+/// Whether a dtype code packs two elements per word.
+pub fn is_packed16(dtype: u32) -> bool {
+    dtype == DTYPE_F16 || dtype == DTYPE_BF16
+}
+
+/// Output words of `count` elements of dtype code `dtype`.
+pub fn words_for(dtype: u32, count: u64) -> u64 {
+    if is_packed16(dtype) {
+        count.div_ceil(2)
+    } else {
+        count
+    }
+}
+
+/// Items of a row of `count` elements.
+pub fn items_for(count: u32) -> u32 {
+    count.div_ceil(ITEM_ELEMENTS)
+}
+
+/// Prepares rows for a pipeline of layout class `layout`: below [`LAYOUT_GENERAL`], each
+/// row's full indices are consecutive, so `base` becomes the full index of the row's first
+/// element and the kernel adds the element offset to it instead of dividing by
+/// `own_block` (integer division is lane by lane on drivers without vector division).
+/// Rows of a [`LAYOUT_GENERAL`] pipeline keep their index map. Call once per table.
+pub fn rebase_rows(rows: &mut [InitDesc], layout: u32) {
+    if layout >= LAYOUT_GENERAL {
+        return;
+    }
+    for r in rows {
+        let ob = u64::from(r.own_block.max(1));
+        let first = u64::from(r.first);
+        let full_block = u64::from(r.full_block_lo) | (u64::from(r.full_block_hi) << 32);
+        let base = u64::from(r.base_lo) | (u64::from(r.base_hi) << 32);
+        let full_first = (first / ob).wrapping_mul(full_block).wrapping_add(base).wrapping_add(first % ob);
+        r.base_lo = full_first as u32;
+        r.base_hi = (full_first >> 32) as u32;
+    }
+}
+
+/// Fills in `wg_start` of every row (in order; each row gets whole workgroups of `wg`
+/// items) and returns the tile table: the row of each workgroup (binding 3 of
+/// `init_main`; its length is the number of workgroups to dispatch). `None` if the
+/// invocations do not fit in `u32` (split the table into several dispatches).
+pub fn assign_workgroups(rows: &mut [InitDesc], wg: u32) -> Option<Vec<u32>> {
+    let mut next: u32 = 0;
+    for r in rows.iter_mut() {
+        r.wg_start = next;
+        next = next.checked_add(items_for(r.count).div_ceil(wg.max(1)))?;
+    }
+    next.checked_mul(wg)?;
+    let mut tiles = Vec::with_capacity(next as usize);
+    for (i, r) in rows.iter().enumerate() {
+        tiles.extend(std::iter::repeat_n(i as u32, items_for(r.count).div_ceil(wg.max(1)) as usize));
+    }
+    Some(tiles)
+}
+
+/// Workgroup counts `[x, y, 1]` covering `invocations` invocations of
+/// [`WORKGROUP_SIZE`] (x at most [`MAX_WORKGROUPS_PER_DIMENSION`]; the shaders compute
+/// the flat index as `(wid.y * nwg.x + wid.x) * WORKGROUP_SIZE + lid`).
+pub fn dispatch_size(invocations: u32) -> [u32; 3] {
+    groups_size(invocations.div_ceil(WORKGROUP_SIZE))
+}
+
+/// Workgroup counts `[x, y, 1]` for `groups` workgroups (x at most
+/// [`MAX_WORKGROUPS_PER_DIMENSION`]; the flat workgroup index is `wid.y * nwg.x + wid.x`).
+pub fn groups_size(groups: u32) -> [u32; 3] {
+    if groups == 0 {
+        return [0, 0, 1];
+    }
+    let x = groups.min(MAX_WORKGROUPS_PER_DIMENSION);
+    [x, groups.div_ceil(x), 1]
+}
