@@ -45,6 +45,17 @@ pub enum BenchError {
     /// Graph / variable store error.
     #[error(transparent)]
     Core(#[from] varscope_core::Error),
+    /// Checkpoint save or restore error.
+    #[error(transparent)]
+    Checkpoint(#[from] varscope_gpu::CheckpointError),
+    /// The benchmark's temporary directory could not be made.
+    #[error("cannot create {path}: {source}")]
+    TempDir {
+        /// The directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 fn check(what: &'static str, value: u64, allowed: RangeInclusive<u64>) -> Result<(), BenchError> {
@@ -292,6 +303,97 @@ pub fn init_figures(
     Ok(out)
 }
 
+/// The shapes of the MLP-sized checkpoint figure: three 784-256-256-10 layers (kernel and
+/// bias) each with Adam's two slots, and the two beta powers: 20 variables.
+fn mlp_shapes() -> Vec<Vec<u64>> {
+    let layers: [&[u64]; 6] = [&[784, 256], &[256], &[256, 256], &[256], &[256, 10], &[10]];
+    let mut out: Vec<Vec<u64>> = layers.iter().flat_map(|s| std::iter::repeat_n(s.to_vec(), 3)).collect();
+    out.extend([vec![], vec![]]);
+    out
+}
+
+/// Checkpoint save and restore (safetensors, `Session::save` / `Session::restore`) on
+/// `device` (or every device when `None`) of (a) an MLP-sized model of 20 variables and
+/// (b) 1,000 variables of 1,024 float32: milliseconds and GB/s of variable bytes (file
+/// write or read, checksums and device transfers included), and the ratio to
+/// `clear_buffer` of the same bytes. The files go to a temporary directory, removed after.
+pub fn checkpoint_figures(
+    device: Option<&str>,
+    runs: usize,
+    mut on: impl FnMut(Event<'_>),
+) -> Result<Vec<Figure>, BenchError> {
+    let dir = std::env::temp_dir().join(format!("varscope-bench-{}", std::process::id()));
+    let mut out = Vec::new();
+    let r = (|| -> Result<(), BenchError> {
+        std::fs::create_dir_all(&dir)
+            .map_err(|source| BenchError::TempDir { path: dir.display().to_string(), source })?;
+        for dev in devices(device, |_| true)? {
+            for (case, shapes) in [("mlp_20", mlp_shapes()), ("1000x1024", vec![vec![1024u64]; 1000])] {
+                let g = Graph::new();
+                let vars: Vec<Variable> = shapes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, shape)| {
+                        g.get_variable(&format!("{case}/v{i}"))
+                            .shape(shape.clone())
+                            .initializer(Initializer::random_normal(0.0, 0.1))
+                            .caching_device(dev.as_str())
+                            .variable()
+                    })
+                    .collect::<Result<_, _>>()?;
+                let bytes: u64 = vars.iter().map(|v| v.nbytes().unwrap_or(0)).sum();
+                let s = Session::new(&g)?;
+                s.global_variables_initializer()?;
+                let info = s.device(&dev)?;
+                let (adapter, backend) = (info.adapter_name.clone(), backend_name(info.backend));
+                // clear_buffer of the same bytes, in a session of its own (not saved).
+                let gr = Graph::new();
+                let roof = gr
+                    .get_variable("roofline")
+                    .shape([bytes.div_ceil(4).max(1)])
+                    .initializer(Initializer::zeros())
+                    .caching_device(dev.as_str())
+                    .variable()?;
+                let sr = Session::new(&gr)?;
+                sr.global_variables_initializer()?;
+                let clear = time_n(runs, || {
+                    sr.fill_words(&roof, 0)?;
+                    sr.sync()
+                })?;
+                let path = dir.join(format!("{case}.safetensors"));
+                for (op, name) in [("save", format!("save_{case}")), ("restore", format!("restore_{case}"))] {
+                    on(Event::Measuring { name: &name, device: &dev });
+                    let t = time_n(runs, || -> Result<(), BenchError> {
+                        if op == "save" {
+                            s.save(&path)?;
+                        } else {
+                            s.restore(&path)?;
+                        }
+                        Ok(())
+                    })?;
+                    let f = Figure {
+                        bench: "checkpoint",
+                        name,
+                        device: dev.clone(),
+                        adapter: adapter.clone(),
+                        backend,
+                        gbps: gbps(bytes, t),
+                        ratio_to_clear: gbps(bytes, t) / gbps(bytes, clear),
+                        time: t,
+                        bytes,
+                        variables: vars.len() as u64,
+                    };
+                    on(Event::Figure(&f));
+                    out.push(f);
+                }
+            }
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    r.map(|_| out)
+}
+
 /// Bytes one Adam step moves per float32 element: variable, m and v read and written,
 /// gradient read.
 pub const ADAM_BYTES_PER_ELEMENT: u64 = 28;
@@ -394,6 +496,16 @@ mod tests {
         for name in ["vector_fill", "read_back", "upload", "batched_2x1000", "new_2000x64x64_normal"] {
             assert!(figs.iter().any(|f| f.name == name && f.gbps > 0.0), "{name}");
         }
+    }
+
+    #[test]
+    fn checkpoint_figures_save_and_restore_both_workloads() {
+        let figs = checkpoint_figures(Some("/cpu:0"), 1, |_| {}).expect("host figures");
+        let names: Vec<&str> = figs.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["save_mlp_20", "restore_mlp_20", "save_1000x1024", "restore_1000x1024"]);
+        assert_eq!(figs[0].variables, 20);
+        assert_eq!(figs[2].bytes, 1000 * 1024 * 4);
+        assert!(figs.iter().all(|f| f.gbps > 0.0 && f.ratio_to_clear > 0.0));
         assert!(figs.iter().all(|f| f.backend == "host" && f.device == "/cpu:0"));
     }
 }

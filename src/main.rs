@@ -132,6 +132,9 @@ enum BenchKind {
     Update,
     /// Host-side scope resolution: get_variable create and reuse-lookup latency.
     Scopes,
+    /// Checkpoint save and restore (safetensors): an MLP-sized model and 1,000 small
+    /// variables.
+    Checkpoint,
 }
 
 /// The result of a command: `Ok(code)` for an exit status other than an error's.
@@ -192,6 +195,7 @@ fn check_arguments(command: &Command) -> Result<(), String> {
         let (allowed, what) = match what {
             BenchKind::Scopes => (cmd::bench::SCOPES, "variables to create"),
             BenchKind::Init | BenchKind::Update => (varscope::bench::ELEMENTS, "elements per variable"),
+            BenchKind::Checkpoint => return Err("bench checkpoint takes no --size".into()),
         };
         if !allowed.contains(size) {
             return Err(format!(

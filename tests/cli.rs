@@ -139,6 +139,20 @@ fn bench_init_reports_ratio_to_clear_buffer() {
 }
 
 #[test]
+fn bench_checkpoint_reports_save_and_restore() {
+    let (ok, out, err) = varscope(&["bench", "checkpoint", "--device", "/cpu:0", "--json"]);
+    assert!(ok, "{err}");
+    let figs: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for name in ["save_mlp_20", "restore_mlp_20", "save_1000x1024", "restore_1000x1024"] {
+        let f = figs.iter().find(|f| f["figure"] == name).unwrap_or_else(|| panic!("{name} in {out}"));
+        assert_eq!((f["bench"].as_str(), f["device"].as_str()), (Some("checkpoint"), Some("/cpu:0")));
+        assert!(f["ms"].as_f64().unwrap() > 0.0 && f["ratio_to_clear"].as_f64().unwrap() > 0.0, "{f}");
+    }
+    let (ok, _, err) = varscope(&["bench", "checkpoint", "--size", "3"]);
+    assert!(!ok && err.contains("takes no --size"), "{err}");
+}
+
+#[test]
 fn bench_update_on_every_gpu() {
     let (ok, out, err) = varscope(&["bench", "update", "--size", "65536", "--json"]);
     assert!(ok, "{err}");

@@ -23,7 +23,7 @@ pub struct OptimRow {
     /// Elements.
     pub count: u32,
     /// First element of the row in the dispatch, a multiple of [`WORKGROUP_SIZE`] (see
-    /// [`optim_tiles`]).
+    /// [`optim_tiles`](crate::optim_tiles)).
     pub start: u32,
     /// `CONSTRAINT_*`.
     pub constraint: u32,

@@ -24,6 +24,9 @@ pub fn run(what: BenchKind, device: Option<&str>, size: Option<u64>, as_json: bo
     };
     match what {
         BenchKind::Scopes => scopes(size.unwrap_or(100_000), as_json, quiet),
+        BenchKind::Checkpoint => {
+            varscope::bench::checkpoint_figures(device, 5, progress).map(|_| ()).map_err(Into::into)
+        }
         BenchKind::Init => varscope::bench::init_figures(device, size.unwrap_or(1 << 22), 10_000, 5, progress)
             .map(|_| ())
             .map_err(Into::into),

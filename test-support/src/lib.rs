@@ -7,7 +7,7 @@
 //!   and each adapter), catches a failure on one target so the others still run, prints
 //!   one PASS/FAIL line per target and fails at the end naming every failing target.
 //! - [`TempDir`]: a fresh, named directory for one test, removed when dropped.
-//! - [`adapters`] (feature `wgpu`): every wgpu adapter present, for tests that open
+//! - `adapters` (feature `wgpu`): every wgpu adapter present, for tests that open
 //!   devices themselves rather than through a `varscope_gpu::Session`.
 //!
 //! The crate depends on no varscope crate, so varscope-gpu's own unit tests can use it
