@@ -211,10 +211,6 @@ fn init_main(
         // next three follow it, and `base` is the full index of the row's first element
         // (`rebase_rows`): no division (drivers without vector integer division, such as
         // lavapipe, divided lane by lane: 6x the cost of the Philox rounds).
-        var full0 = add64(vec2<u32>(d.base_lo, d.base_hi), vec2<u32>(e0, 0u));
-        if (INIT_LAYOUT == LAYOUT_GENERAL) {
-            full0 = full_index(d, own0);
-        }
         if (INIT_LAYOUT == LAYOUT_GENERAL) {
             for (var k = 0u; k < 4u; k = k + 1u) {
                 if (k < n) {
@@ -223,6 +219,7 @@ fn init_main(
                 }
             }
         } else {
+            let full0 = add64(vec2<u32>(d.base_lo, d.base_hi), vec2<u32>(e0, 0u));
             let a = block_values(d, block_of(full0));
             if (INIT_LAYOUT == LAYOUT_ALIGNED) {
                 vals = a;

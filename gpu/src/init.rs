@@ -166,18 +166,14 @@ pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variabl
                     if c.count == 0 {
                         continue;
                     }
-                    if p.kind == varscope_shaders::KIND_FILL && c.is_whole_buffer() {
-                        let packed = varscope_shaders::is_packed16(p.dtype);
-                        if p.p0 == 0 {
-                            launch.clear(&c.buf.buffer, 0, None);
-                            continue;
-                        }
-                        if !packed || c.count % 2 == 0 {
-                            // The vector fill kernel: the roofline itself.
-                            let word = if packed { (p.p0 & 0xffff) | (p.p0 << 16) } else { p.p0 };
-                            launch.fill(&c.buf.buffer, 0, c.bytes / 4, word)?;
-                            continue;
-                        }
+                    // A fill of a whole buffer: clear_buffer for zero, else the vector fill
+                    // (16-bit dtypes write both halves of every word: an even count, or zero).
+                    let packed = varscope_shaders::is_packed16(p.dtype);
+                    let whole_words = !packed || c.count % 2 == 0 || p.p0 == 0;
+                    if p.kind == varscope_shaders::KIND_FILL && c.is_whole_buffer() && whole_words {
+                        let word = if packed { (p.p0 & 0xffff) | (p.p0 << 16) } else { p.p0 };
+                        launch.fill(&c.buf.buffer, 0, c.bytes / 4, word)?;
+                        continue;
                     }
                     let pack = varscope_shaders::pack_of(p.dtype);
                     let key = (Arc::as_ptr(&c.buf) as *const wgpu::Buffer, p.kind, pack);

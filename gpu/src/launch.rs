@@ -146,10 +146,14 @@ impl<'a> Launch<'a> {
     }
 
     /// Writes `word` to `words` words of `buffer` from byte `offset` (a multiple of 4):
-    /// whole `vec4`s with the vector fill ([`Shader::Fill4`]) where `offset` is 16-byte
-    /// aligned, the rest (a tail of at most 3 words, or everything at an unaligned offset)
-    /// with the plain fill ([`Shader::Fill`]).
+    /// zero with `clear_buffer`; any other word as whole `vec4`s with the vector fill
+    /// ([`Shader::Fill4`]) where `offset` is 16-byte aligned, the rest (a tail of at most 3
+    /// words, or everything at an unaligned offset) with the plain fill ([`Shader::Fill`]).
     pub fn fill(&mut self, buffer: &wgpu::Buffer, offset: u64, words: u64, word: u32) -> Result<()> {
+        if word == 0 {
+            self.clear(buffer, offset, Some(words * 4));
+            return Ok(());
+        }
         let dev = self.dev;
         let too_big = || dev.error("fill", format!("a fill of {words} words exceeds 2^32 invocations"));
         let first_word = offset / 4;

@@ -658,11 +658,7 @@ impl Session {
                     .collect();
                 (|| -> Result<()> {
                     for (buf, offset, bytes) in &chunks {
-                        if word == 0 {
-                            launch.clear(buf, *offset, Some(*bytes));
-                        } else {
-                            launch.fill(buf, *offset, *bytes / 4, word)?;
-                        }
+                        launch.fill(buf, *offset, *bytes / 4, word)?;
                     }
                     launch.submit().map(|_| ())
                 })()

@@ -24,6 +24,20 @@ fn optim_rows_start_at_workgroups() {
     assert_eq!(tiles, vec![0, 1, 2, 2]);
 }
 
+/// A row of `count` elements from own element `first` of a shard with the given index map.
+fn row(first: u32, count: u32, own_block: u32, full_block: u64, base: u64) -> InitDesc {
+    InitDesc {
+        first,
+        count,
+        own_block,
+        full_block_lo: full_block as u32,
+        full_block_hi: (full_block >> 32) as u32,
+        base_lo: base as u32,
+        base_hi: (base >> 32) as u32,
+        ..Default::default()
+    }
+}
+
 #[test]
 fn rows_get_whole_workgroups() {
     // Items of 4 elements, workgroups of 4 items (16 elements): 5 -> 1 group, 0 -> 0,
@@ -48,16 +62,6 @@ fn packs_and_variants() {
 
 #[test]
 fn layouts_of_rows() {
-    let row = |first, count, own_block, full_block: u64, base: u64| InitDesc {
-        first,
-        count,
-        own_block,
-        full_block_lo: full_block as u32,
-        full_block_hi: (full_block >> 32) as u32,
-        base_lo: base as u32,
-        base_hi: (base >> 32) as u32,
-        ..Default::default()
-    };
     assert_eq!(row_layout(&row(0, 100, 100, 100, 0)), LAYOUT_ALIGNED);
     assert_eq!(row_layout(&row(40, 60, 100, 300, 8)), LAYOUT_ALIGNED);
     assert_eq!(row_layout(&row(40, 60, 100, 300, 6)), LAYOUT_CONTIGUOUS);
@@ -77,19 +81,9 @@ fn dispatch_covers_every_invocation() {
 
 #[test]
 fn rebased_rows_start_at_their_first_full_index() {
-    let row = |first, own_block, full_block: u64, base: u64| InitDesc {
-        first,
-        count: 8,
-        own_block,
-        full_block_lo: full_block as u32,
-        full_block_hi: (full_block >> 32) as u32,
-        base_lo: base as u32,
-        base_hi: (base >> 32) as u32,
-        ..Default::default()
-    };
     // Own element 40 of a shard whose outer blocks are 100 own / 300 full elements,
     // starting at full index 8: 0 * 300 + 8 + 40 = 48.
-    let mut rows = [row(40, 100, 300, 8), row(0, 4, 1 << 33, (1 << 33) - 4)];
+    let mut rows = [row(40, 8, 100, 300, 8), row(0, 8, 4, 1 << 33, (1 << 33) - 4)];
     let general = rows;
     rebase_rows(&mut rows, LAYOUT_CONTIGUOUS);
     assert_eq!((rows[0].base_lo, rows[0].base_hi), (48, 0));
