@@ -302,9 +302,13 @@ pub const PRELUDES: &[(&str, &str)] = &[
     ("shaders/mul32.wgsl", MUL32),
     ("shaders/mul64.wgsl", MUL64),
     ("shaders/rows.wgsl", ROWS),
+    ("shaders/optim_step.wgsl", OPTIM_STEP),
 ];
 
 const ROWS: &str = include_str!("../rows.wgsl");
+const OPTIM_STEP: &str = include_str!("../optim_step.wgsl");
+const OPTIM: &str = concat!(include_str!("../optim_step.wgsl"), "\n", include_str!("../optim.wgsl"));
+const OPTIM4: &str = concat!(include_str!("../optim_step.wgsl"), "\n", include_str!("../optim4.wgsl"));
 const NORM: &str = concat!(include_str!("../rows.wgsl"), "\n", include_str!("../norm.wgsl"));
 const REDUCE: &str = concat!(include_str!("../rows.wgsl"), "\n", include_str!("../reduce.wgsl"));
 const UPDATE: &str = concat!(include_str!("../rows.wgsl"), "\n", include_str!("../update.wgsl"));
@@ -336,6 +340,7 @@ const UNIFORM: Binding = Binding::Uniform;
 /// | `shaders/fill.wgsl` | `fill_main` | 0 output (read_write), 1 [`FillParams`] (uniform) |
 /// | `shaders/philox_kat.wgsl` | `kat_main` | 0 counters (read), 1 outputs (read_write) |
 /// | `shaders/optim.wgsl` | `optim_main` | 0 `array<OptimRow, 256>` (uniform), 1 [`OptimParams`] (uniform), 2 gradients `array<f32>` (read), 3..=6 `w0..w3` `array<f32>` (read_write), 7 `array<u32>` row of each workgroup (read) |
+/// | `shaders/optim4.wgsl` | `optim4_main` | as `optim.wgsl`, with gradients and `w0..w3` as `array<vec4<f32>>` |
 /// | `shaders/norm.wgsl` | `norm_main` | 0 `array<NormRow>` (read), 1 [`RowParams`] (uniform), 2 values `array<f32>` (read_write) |
 /// | `shaders/reduce.wgsl` | `reduce_main` | 0 `array<ReduceRow>` (read), 1 [`RowParams`] (uniform), 2 values (read), 3 partial sums (read_write) |
 /// | `shaders/update.wgsl` | `update_main` | 0 `array<UpdateRow>` (read), 1 [`RowParams`] (uniform), 2 source (read), 3 destination (read_write) |
@@ -344,7 +349,8 @@ const UNIFORM: Binding = Binding::Uniform;
 /// `init.wgsl` has `INIT_KIND`, `INIT_LAYOUT`, `INIT_PACK`, `INIT_SLOTS` and `INIT_WG`
 /// ([`init_constants`]); `optim.wgsl` has
 /// `OPT_KIND` (an `OPT_*` code) and the buffer map `VAR_BUF`, `S0_BUF`, `S1_BUF`,
-/// `S2_BUF` (which of `w0..w3` holds the variable and each slot; [`optim_constants`]);
+/// `S2_BUF` (which of `w0..w3` holds the variable and each slot; [`optim_constants`]),
+/// `optim4.wgsl` the same and `INIT_WG`;
 /// `update.wgsl` has `UPDATE_OP` (an `UPDATE_*` code).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Shader {
@@ -366,8 +372,14 @@ pub enum Shader {
     Fill4,
     /// Philox and Box-Muller outputs for given counters, for tests (`shaders/philox_kat.wgsl`).
     PhiloxKat,
-    /// The fused multi-tensor optimizer step (`shaders/optim.wgsl`).
+    /// The fused multi-tensor optimizer step, one element per invocation
+    /// (`shaders/optim.wgsl` after `shaders/optim_step.wgsl`): rows at any word offset
+    /// and the tails of the rows [`Shader::Optim4`] takes.
     Optim,
+    /// The same step, four elements per invocation with `vec4` loads and stores
+    /// (`shaders/optim4.wgsl` after `shaders/optim_step.wgsl`): whole groups of 4
+    /// elements of rows whose offsets are multiples of 4 words. Wide workgroups.
+    Optim4,
     /// Norm constraints (`shaders/norm.wgsl`).
     Norm,
     /// Regularization-loss partial sums (`shaders/reduce.wgsl`).
@@ -378,7 +390,7 @@ pub enum Shader {
 
 impl Shader {
     /// Every shader.
-    pub const ALL: [Shader; 11] = [
+    pub const ALL: [Shader; 12] = [
         Shader::Init,
         Shader::InitMul64,
         Shader::Redraw,
@@ -386,6 +398,9 @@ impl Shader {
         Shader::Fill,
         Shader::Fill4,
         Shader::PhiloxKat,
+        // Before `Optim`: where both bind the most storage buffers, a limit check names
+        // the last such shader, `shaders/optim.wgsl`.
+        Shader::Optim4,
         Shader::Optim,
         Shader::Norm,
         Shader::Reduce,
@@ -401,7 +416,7 @@ impl Shader {
     /// [`WIDE_WORKGROUP_SIZE`] unless the device allows fewer invocations) rather than
     /// the fixed [`WORKGROUP_SIZE`].
     pub fn wide(self) -> bool {
-        matches!(self, Shader::Init | Shader::InitMul64 | Shader::Fill4)
+        matches!(self, Shader::Init | Shader::InitMul64 | Shader::Fill4 | Shader::Optim4)
     }
 
     /// The file path, used as the wgpu label.
@@ -415,6 +430,7 @@ impl Shader {
             Shader::Fill4 => "shaders/fill4.wgsl",
             Shader::PhiloxKat => "shaders/philox_kat.wgsl",
             Shader::Optim => "shaders/optim.wgsl",
+            Shader::Optim4 => "shaders/optim4.wgsl",
             Shader::Norm => "shaders/norm.wgsl",
             Shader::Reduce => "shaders/reduce.wgsl",
             Shader::Update => "shaders/update.wgsl",
@@ -429,7 +445,8 @@ impl Shader {
             Shader::Fill => FILL,
             Shader::Fill4 => FILL4,
             Shader::PhiloxKat => PHILOX_KAT,
-            Shader::Optim => include_str!("../optim.wgsl"),
+            Shader::Optim => OPTIM,
+            Shader::Optim4 => OPTIM4,
             Shader::Norm => NORM,
             Shader::Reduce => REDUCE,
             Shader::Update => UPDATE,
@@ -445,6 +462,7 @@ impl Shader {
             Shader::Fill4 => "fill4_main",
             Shader::PhiloxKat => "kat_main",
             Shader::Optim => "optim_main",
+            Shader::Optim4 => "optim4_main",
             Shader::Norm => "norm_main",
             Shader::Reduce => "reduce_main",
             Shader::Update => "update_main",
@@ -457,7 +475,8 @@ impl Shader {
             Shader::Init | Shader::Redraw | Shader::PhiloxKat => &["shaders/mul32.wgsl", "shaders/philox.wgsl"],
             Shader::InitMul64 | Shader::RedrawMul64 => &["shaders/mul64.wgsl", "shaders/philox.wgsl"],
             Shader::Norm | Shader::Reduce | Shader::Update => &["shaders/rows.wgsl"],
-            Shader::Fill | Shader::Fill4 | Shader::Optim => &[],
+            Shader::Optim | Shader::Optim4 => &["shaders/optim_step.wgsl"],
+            Shader::Fill | Shader::Fill4 => &[],
         }
     }
 
@@ -469,7 +488,7 @@ impl Shader {
             }
             Shader::Fill | Shader::Fill4 => &[RW, UNIFORM],
             Shader::PhiloxKat => &[RO, RW],
-            Shader::Optim => &[UNIFORM, UNIFORM, RO, RW, RW, RW, RW, RO],
+            Shader::Optim | Shader::Optim4 => &[UNIFORM, UNIFORM, RO, RW, RW, RW, RW, RO],
             Shader::Norm => &[RO, UNIFORM, RW],
             Shader::Reduce | Shader::Update => &[RO, UNIFORM, RO, RW],
         }
@@ -484,6 +503,7 @@ impl Shader {
             }
             Shader::Fill4 => &[INIT_WG],
             Shader::Optim => &["OPT_KIND", "VAR_BUF", "S0_BUF", "S1_BUF", "S2_BUF"],
+            Shader::Optim4 => &["OPT_KIND", "VAR_BUF", "S0_BUF", "S1_BUF", "S2_BUF", INIT_WG],
             Shader::Update => &["UPDATE_OP"],
             Shader::Fill | Shader::PhiloxKat | Shader::Norm | Shader::Reduce => &[],
         }
@@ -498,7 +518,7 @@ impl Shader {
     /// `optim.wgsl`: every kind with every buffer map the fused step can produce: the
     /// variable is `w0` (`VAR_BUF = 0`) and each slot in turn is either a buffer already
     /// bound or the next new one (`S{j}_BUF <= 1 + max(earlier)`; unused slots are 0), 15
-    /// maps per kind.
+    /// maps per kind. `optim4.wgsl`: the same, each at [`WIDE_WORKGROUP_SIZE`].
     pub fn variants(self) -> Vec<Vec<u32>> {
         match self {
             Shader::Init | Shader::InitMul64 => {
@@ -511,7 +531,7 @@ impl Shader {
                 .collect(),
             Shader::Fill4 => vec![vec![WIDE_WORKGROUP_SIZE]],
             Shader::Update => UPDATE_OPS.iter().map(|&op| vec![op]).collect(),
-            Shader::Optim => {
+            Shader::Optim | Shader::Optim4 => {
                 let mut maps = Vec::new();
                 for s0 in 0..=1u32 {
                     for s1 in 0..=s0 + 1 {
@@ -520,7 +540,11 @@ impl Shader {
                         }
                     }
                 }
-                OPT_KINDS.iter().flat_map(|&k| maps.iter().map(move |m| vec![k, 0, m[0], m[1], m[2]])).collect()
+                let wide = (self == Shader::Optim4).then_some(WIDE_WORKGROUP_SIZE);
+                OPT_KINDS
+                    .iter()
+                    .flat_map(|&k| maps.iter().map(move |m| [k, 0, m[0], m[1], m[2]].into_iter().chain(wide).collect()))
+                    .collect()
             }
             Shader::Fill | Shader::PhiloxKat | Shader::Norm | Shader::Reduce => vec![Vec::new()],
         }
@@ -567,16 +591,19 @@ pub fn optim_constants(kind: u32, var_buf: u32, slot_bufs: [u32; 3]) -> [(&'stat
     ]
 }
 
-/// Lays out optimizer rows for one dispatch: fills in each row's `start` (rows begin at
-/// multiples of [`WORKGROUP_SIZE`]) and returns `(invocations, row of each workgroup)`
-/// (binding 7 of `optim_main`), or `None` if the dispatch would exceed `u32` invocations.
-pub fn optim_tiles(rows: &mut [OptimRow]) -> Option<(u32, Vec<u32>)> {
+/// Lays out optimizer rows for one dispatch of workgroups of `wg` invocations
+/// ([`WORKGROUP_SIZE`] for `optim.wgsl`, the wide size for `optim4.wgsl`): fills in each
+/// row's `start` (rows begin at multiples of `wg`) and returns `(invocations, row of each
+/// workgroup)` (binding 7 of `optim_main` / `optim4_main`), or `None` if the dispatch
+/// would exceed `u32` invocations.
+pub fn optim_tiles(rows: &mut [OptimRow], wg: u32) -> Option<(u32, Vec<u32>)> {
+    let wg = wg.max(1);
     let mut total: u32 = 0;
     let mut tiles = Vec::new();
     for (i, r) in rows.iter_mut().enumerate() {
         r.start = total;
-        let n = r.count.div_ceil(WORKGROUP_SIZE);
-        total = total.checked_add(n.checked_mul(WORKGROUP_SIZE)?)?;
+        let n = r.count.div_ceil(wg);
+        total = total.checked_add(n.checked_mul(wg)?)?;
         tiles.extend(std::iter::repeat_n(i as u32, n as usize));
     }
     Some((total, tiles))

@@ -18,10 +18,18 @@ fn desc_is_64_bytes() {
 #[test]
 fn optim_rows_start_at_workgroups() {
     let mut rows = [5u32, 64, 65].map(|count| OptimRow { count, ..Default::default() });
-    let (total, tiles) = optim_tiles(&mut rows).unwrap();
+    let (total, tiles) = optim_tiles(&mut rows, WORKGROUP_SIZE).unwrap();
     assert_eq!(rows.map(|r| r.start), [0, 64, 128]);
     assert_eq!(total, 256);
     assert_eq!(tiles, vec![0, 1, 2, 2]);
+    // Wide workgroups: the same rows in 256-wide workgroups.
+    let (total, tiles) = optim_tiles(&mut rows, 256).unwrap();
+    assert_eq!(rows.map(|r| r.start), [0, 256, 512]);
+    assert_eq!(total, 768);
+    assert_eq!(tiles, vec![0, 1, 2]);
+    // More than 2^32 invocations is refused.
+    let mut big = [OptimRow { count: u32::MAX, ..Default::default() }; 2];
+    assert!(optim_tiles(&mut big, 256).is_none());
 }
 
 /// A row of `count` elements from own element `first` of a shard with the given index map.

@@ -6,23 +6,25 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::{DTYPE_BF16, DTYPE_F16, ITEM_ELEMENTS, LAYOUT_GENERAL, MAX_WORKGROUPS_PER_DIMENSION, WORKGROUP_SIZE};
 
-/// One row of the optimizer dispatch (48 bytes, the WGSL `struct OptimRow`).
+/// One row of the optimizer dispatch (48 bytes, the WGSL `struct OptimRow`). Offsets and
+/// `count` are in the kernel's units: words and elements for `optim.wgsl`, groups of 4
+/// words and 4 elements for `optim4.wgsl` (whose rows start at multiples of 4 words).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct OptimRow {
-    /// Word offset of the variable chunk in its binding.
+    /// Offset of the variable chunk in its binding.
     pub var_off: u32,
-    /// Word offset of the gradient.
+    /// Offset of the gradient.
     pub grad_off: u32,
-    /// Word offset of slot 0.
+    /// Offset of slot 0.
     pub s0_off: u32,
-    /// Word offset of slot 1.
+    /// Offset of slot 1.
     pub s1_off: u32,
-    /// Word offset of slot 2.
+    /// Offset of slot 2.
     pub s2_off: u32,
-    /// Elements.
+    /// Elements (or groups of 4).
     pub count: u32,
-    /// First element of the row in the dispatch, a multiple of [`WORKGROUP_SIZE`] (see
+    /// First invocation of the row in the dispatch, a multiple of the workgroup size (see
     /// [`optim_tiles`](crate::optim_tiles)).
     pub start: u32,
     /// `CONSTRAINT_*`.

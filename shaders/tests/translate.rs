@@ -574,6 +574,11 @@ fn variants_cover_every_override() {
     assert_eq!(n(Shader::Fill4), 1);
     assert_eq!(n(Shader::Update), varscope_shaders::UPDATE_OPS.len());
     assert_eq!(n(Shader::Optim), varscope_shaders::OPT_KINDS.len() * 15);
+    assert_eq!(n(Shader::Optim4), n(Shader::Optim));
+    // The vector kernel's variants are the scalar kernel's at the wide workgroup size.
+    for (a, b) in Shader::Optim.variants().iter().zip(Shader::Optim4.variants()) {
+        assert_eq!((&b[..5], b[5]), (&a[..], varscope_shaders::WIDE_WORKGROUP_SIZE));
+    }
     // A fused step with all three slots in distinct buffers, and all in the variable's.
     let optim = Shader::Optim.variants();
     assert!(optim.contains(&vec![varscope_shaders::OPT_RMSPROP_CENTERED, 0, 1, 2, 3]));

@@ -146,7 +146,7 @@ fn file_of(shader: Shader) -> String {
     shader.label().split('+').next().unwrap_or_default().to_string()
 }
 
-const TRAINING: [Shader; 4] = [Shader::Optim, Shader::Norm, Shader::Reduce, Shader::Update];
+const TRAINING: [Shader; 5] = [Shader::Optim, Shader::Optim4, Shader::Norm, Shader::Reduce, Shader::Update];
 
 #[test]
 fn every_training_shader_validates() {
@@ -161,7 +161,11 @@ fn every_training_shader_validates() {
             .find(|e| e.name == shader.entry_point())
             .unwrap_or_else(|| panic!("{}: no entry point {}", shader.label(), shader.entry_point()));
         assert_eq!(entry.stage, naga::ShaderStage::Compute, "{}", shader.label());
-        assert_eq!(entry.workgroup_size, [WORKGROUP_SIZE, 1, 1], "{}: workgroup size", shader.label());
+        if shader.wide() {
+            assert!(src.contains("@workgroup_size(INIT_WG)"), "{}: workgroup size", shader.label());
+        } else {
+            assert_eq!(entry.workgroup_size, [WORKGROUP_SIZE, 1, 1], "{}: workgroup size", shader.label());
+        }
         let own = std::fs::read_to_string(dir.join(shader.label().trim_start_matches("shaders/"))).expect("read");
         assert!(shader.source().ends_with(&own), "{} source is not its file", shader.label());
         for name in shader.overrides() {
@@ -170,21 +174,25 @@ fn every_training_shader_validates() {
     }
 }
 
-/// Each optimizer kind and buffer map of `optim.wgsl`, and each op of `update.wgsl`, with
-/// the overrides made constants as a pipeline would set them.
+/// Each optimizer kind and buffer map of `optim.wgsl` and `optim4.wgsl`, and each op of
+/// `update.wgsl`, with the overrides made constants as a pipeline would set them.
 #[test]
 fn every_training_variant_validates() {
-    let optim = Shader::Optim.source();
-    for kind in OPT_KINDS {
-        for var_buf in 0..4u32 {
-            let slots = [(var_buf + 1) % 4, (var_buf + 2) % 4, 3];
-            let mut v = optim.replace("override OPT_KIND: u32;", &format!("const OPT_KIND: u32 = {kind}u;"));
-            v = v.replace("override VAR_BUF: u32;", &format!("const VAR_BUF: u32 = {var_buf}u;"));
-            for (i, b) in slots.iter().enumerate() {
-                v = v.replace(&format!("override S{i}_BUF: u32 = 0u;"), &format!("const S{i}_BUF: u32 = {b}u;"));
+    for shader in [Shader::Optim, Shader::Optim4] {
+        let optim = shader.source();
+        for kind in OPT_KINDS {
+            for var_buf in 0..4u32 {
+                let slots = [(var_buf + 1) % 4, (var_buf + 2) % 4, 3];
+                let mut v = optim.replace("override OPT_KIND: u32;", &format!("const OPT_KIND: u32 = {kind}u;"));
+                v = v.replace("override VAR_BUF: u32;", &format!("const VAR_BUF: u32 = {var_buf}u;"));
+                for (i, b) in slots.iter().enumerate() {
+                    v = v.replace(&format!("override S{i}_BUF: u32 = 0u;"), &format!("const S{i}_BUF: u32 = {b}u;"));
+                }
+                v = v.replace("override INIT_WG: u32 = 256u;", "const INIT_WG: u32 = 256u;");
+                assert!(!v.contains("override"), "{} overrides changed", shader.label());
+                let label = format!("{}[kind {kind}, var {var_buf}]", shader.label());
+                validate(&label, &v).unwrap_or_else(|e| panic!("{e}"));
             }
-            assert!(!v.contains("override"), "optim.wgsl overrides changed");
-            validate(&format!("shaders/optim.wgsl[kind {kind}, var {var_buf}]"), &v).unwrap_or_else(|e| panic!("{e}"));
         }
     }
     let update = Shader::Update.source();

@@ -10,11 +10,13 @@
 //!   `foo/v/Adam`, `foo/v/Adam_1`, ...) and, for Adam and AdamW, TensorFlow's non-slot
 //!   variables `beta1_power` / `beta2_power`; all are ordinary variables, so they are in
 //!   the collections and are checkpointed. [`Trainer::apply_gradients`] runs one step:
-//!   on each GPU device one fused dispatch of `shaders/optim.wgsl` per group of rows that
-//!   share their buffers (a slab of small variables, its slots' slab and the gradient
-//!   buffer make one group: 1,000 small variables are one dispatch), with non_neg and
-//!   clip_by_value fused in; then one `shaders/norm.wgsl` dispatch per buffer for the norm
-//!   constraints. On `/cpu:0` it runs the host reference
+//!   on each GPU device, per group of rows that share their buffers (a slab of small
+//!   variables, its slots' slab and the gradient buffer make one group: 1,000 small
+//!   variables are one group), one fused dispatch of `shaders/optim4.wgsl` for the whole
+//!   groups of 4 elements of rows at 4-word-aligned offsets (`vec4` loads and stores) and
+//!   one of `shaders/optim.wgsl` for the rest (tails of `count % 4` elements, unaligned
+//!   rows), each only where it has rows, with non_neg and clip_by_value fused in; then one
+//!   `shaders/norm.wgsl` dispatch per buffer for the norm constraints. On `/cpu:0` it runs the host reference
 //!   ([`varscope_core::Optimizer::reference_step`] and
 //!   [`varscope_core::Constraint::apply_reference`]).
 //! - [`Session::regularization_losses`] / [`Session::total_regularization_loss`]: the
@@ -47,11 +49,13 @@
 //! `minimize(loss, global_step=...)` counter, an int64 (or int32) scalar advanced by 1
 //! with each step, in the step's submission on its device.
 //!
-//! Module map: `error` (the error type), `gradients` ([`Gradients`]), `rows` (kernel
+//! Module map: `error` (the error type), `fused` (rows split between the vector and
+//! scalar kernels, and their dispatches), `gradients` ([`Gradients`]), `rows` (kernel
 //! parameter rows), `trainer` ([`Trainer`]), `updates` (assign/scatter on the session),
 //! `regularize` (regularization losses on the session).
 
 mod error;
+mod fused;
 mod gradients;
 mod regularize;
 mod rows;

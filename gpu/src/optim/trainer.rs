@@ -6,6 +6,7 @@ use varscope_core::optim::BetaPowers;
 use varscope_core::{DType, Initializer, Optimizer, Variable};
 use varscope_shaders::{NormRow, OptimRow, RowParams, Shader};
 
+use super::fused::{encode_group, GroupBuffers};
 use super::gradients::{GradStorage, Gradients};
 use super::rows::{betas, clamp_of, norm_row, opt_code, opt_params};
 use super::{check_f32, OptimError, OptimResult};
@@ -445,7 +446,8 @@ impl Trainer {
     }
 
     /// One device's step under one session lock: rows grouped by (variable buffer,
-    /// gradient buffer, slot buffers), one dispatch per group, then the norm constraints
+    /// gradient buffer, slot buffers), per group one dispatch of the vector kernel and one
+    /// of the scalar kernel where each has rows (`fused`), then the norm constraints
     /// and the writes `nonslot` (beta powers, global step) of this device; one submission. Norm constraints the
     /// kernel cannot take (chunked or high-rank variables) run on the host afterwards.
     /// Returns (update dispatches, norm dispatches).
@@ -551,24 +553,8 @@ impl Trainer {
                     }
                 };
             }
-            // Tables of at most OPTIM_MAX_ROWS rows (a uniform binding), one dispatch each.
-            for chunk in groups[key].chunks(varscope_shaders::OPTIM_MAX_ROWS) {
-                let mut rows = chunk.to_vec();
-                let (total, tiles) = varscope_shaders::optim_tiles(&mut rows)
-                    .ok_or_else(|| d.error("apply_gradients", "more than 2^32 invocations in one dispatch".into()))?;
-                let mut p = params;
-                p.num_rows = rows.len() as u32;
-                p.total = total;
-                let mut table = vec![0u8; varscope_shaders::OPTIM_TABLE_BYTES];
-                let used: &[u8] = bytemuck::cast_slice(&rows);
-                table[..used.len()].copy_from_slice(used);
-                let rows_b = launch.params(&table)?;
-                let params_b = launch.params(bytemuck::bytes_of(&p))?;
-                let tiles_b = launch.params(bytemuck::cast_slice(&tiles))?;
-                let rw_at = |b: usize| rw.get(b).unwrap_or(&dummy);
-                let resources = [&rows_b, &params_b, &key.1[0], rw_at(0), rw_at(1), rw_at(2), rw_at(3), &tiles_b];
-                launch.dispatch(Shader::Optim, &[kind, 0, map[0], map[1], map[2]], &resources, total)?;
-            }
+            let bufs = GroupBuffers { grad: &key.1[0], rw: &rw, map };
+            encode_group(&mut launch, kind, params, &bufs, &groups[key], &dummy)?;
         }
         let updates = launch.dispatches();
         for (buf, mut rows) in norm_groups {
