@@ -17,6 +17,9 @@
 //     LAYOUT_GENERAL: anything (one Philox call per element).
 //   INIT_PACK (PACK_*): how values become words: PACK_WORD (one element per word: f32
 //     bits, int32/uint32, bool), PACK_F16 / PACK_BF16 (two rounded halves per word).
+//   INIT_ROWS: 1 when the dispatch has one row (its descriptor is then read at a
+//     constant index: drivers load it once per SIMD group, where an index loaded from
+//     `tiles` made lavapipe load the 64-byte row lane by lane), else 0.
 //   INIT_WG: invocations per workgroup (256 unless the device allows fewer).
 //
 // Truncated normal in two passes (one-word dtypes): `init_main` writes the normal-stream
@@ -39,6 +42,7 @@
 override INIT_KIND: u32;
 override INIT_LAYOUT: u32;
 override INIT_PACK: u32;
+override INIT_ROWS: u32;
 override INIT_WG: u32 = 256u;
 // Invocations per workgroup of `redraw_main`.
 const WORKGROUP_SIZE: u32 = 64u;
@@ -212,6 +216,15 @@ fn value_at(d: InitDesc, full: vec2<u32>) -> u32 {
     return pick(block_values(d, block_of(full)), full.x & 3u);
 }
 
+// The row of workgroup `group`: row 0 of a one-row dispatch (a constant index), else
+// the tile table's entry.
+fn row_of(group: u32) -> InitDesc {
+    if (INIT_ROWS == 1u) {
+        return descs[0];
+    }
+    return descs[tiles[group]];
+}
+
 // Full index of row element `e` (own element `first + e`).
 fn full_of(d: InitDesc, e: u32) -> vec2<u32> {
     if (INIT_LAYOUT == LAYOUT_GENERAL) {
@@ -235,10 +248,9 @@ fn settle_one(d: InitDesc, w: u32, local: u32, z: f32, slot: ptr<function, u32>)
 // `w` of the dispatch, rejected ones listed.
 fn settle_truncated(d: InitDesc, w: u32, lid: u32, n: u32, raw: vec4<u32>) -> vec4<u32> {
     let z = bitcast<vec4<f32>>(raw);
-    let rejected = select(vec4<u32>(0u), vec4<u32>(1u), abs(z) >= vec4<f32>(2.0));
-    let valid = select(vec4<u32>(0u), vec4<u32>(1u), vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(n));
-    let r = rejected * valid;
-    let wanted = r.x + r.y + r.z + r.w;
+    // Scalar selects (see select4): lanes below `n` whose normal is rejected.
+    let r = select4(vec4<u32>(0u), vec4<u32>(1u), abs(z) >= vec4<f32>(2.0));
+    let wanted = r.x + select(0u, r.y, n > 1u) + select(0u, r.z, n > 2u) + select(0u, r.w, n > 3u);
     var slot = 0u;
     if (wanted > 0u) {
         slot = atomicAdd(&redraw_counts[w], wanted);
@@ -270,7 +282,7 @@ fn init_main(
         return;
     }
     // The workgroup's row, one load (the same for every invocation of the workgroup).
-    let d = descs[tiles[group]];
+    let d = row_of(group);
     let e0 = ((group - d.wg_start) * INIT_WG + lid) * 4u;
     if (e0 >= d.count || d.kind != INIT_KIND) {
         return;
@@ -354,7 +366,7 @@ fn redraw_main(
     if (group >= params.total_groups) {
         return;
     }
-    let d = descs[tiles[group]];
+    let d = row_of(group);
     let first = (group - d.wg_start) * INIT_WG * 4u;
     let listed = atomicLoad(&redraw_counts[w]);
     let key = vec2<u32>(d.key0, d.key1);

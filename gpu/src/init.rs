@@ -262,9 +262,11 @@ pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variabl
                 if two_pass {
                     launch.clear(&counts, 0, Some(u64::from(end - first) * 4));
                 }
-                launch.dispatch(shader, pipeline, &bound, (end - first) * wg)?;
+                let [kind, layout, pack, wg] = *pipeline;
+                let consts = [kind, layout, pack, varscope_shaders::one_row(rows.len()), wg];
+                launch.dispatch(shader, &consts, &bound, (end - first) * wg)?;
                 if two_pass {
-                    launch.dispatch(redraw, pipeline, &bound, (end - first) * varscope_shaders::WORKGROUP_SIZE)?;
+                    launch.dispatch(redraw, &consts, &bound, (end - first) * varscope_shaders::WORKGROUP_SIZE)?;
                 }
                 first = end;
             }

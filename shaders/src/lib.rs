@@ -163,17 +163,28 @@ pub fn aligned_layout(row: &InitDesc) -> u32 {
 pub const INIT_KINDS: [u32; 6] =
     [KIND_FILL, KIND_IDENTITY, KIND_UNIFORM, KIND_UNIFORM_INT, KIND_NORMAL, KIND_TRUNCATED_NORMAL];
 
-/// The pipeline constants of the init pipeline for `kind`, `layout`, `pack` and
-/// workgroup size `wg` (pass them as `PipelineCompilationOptions::constants`;
-/// [`Shader::Init`] and [`Shader::Redraw`] take the same values).
-pub fn init_constants(kind: u32, layout: u32, pack: u32, wg: u32) -> [(&'static str, f64); 4] {
+/// The pipeline constants of the init pipeline for `kind`, `layout`, `pack`, a table of
+/// `rows` rows and workgroup size `wg` (pass them as
+/// `PipelineCompilationOptions::constants`; [`Shader::Init`] and [`Shader::Redraw`] take
+/// the same values).
+pub fn init_constants(kind: u32, layout: u32, pack: u32, rows: usize, wg: u32) -> [(&'static str, f64); 5] {
     [
         (INIT_KIND, f64::from(kind)),
         (INIT_LAYOUT, f64::from(layout)),
         (INIT_PACK, f64::from(pack)),
+        (INIT_ROWS, f64::from(one_row(rows))),
         (INIT_WG, f64::from(wg)),
     ]
 }
+
+/// The `INIT_ROWS` value of a table of `rows` rows: 1 for one row (the row is read at a
+/// constant index), else 0.
+pub fn one_row(rows: usize) -> u32 {
+    u32::from(rows == 1)
+}
+
+/// The name of the init shader's one-row constant ([`one_row`]).
+pub const INIT_ROWS: &str = "INIT_ROWS";
 
 /// Whether rows of `kind` with pack `pack` are initialized in two passes: `init_main`
 /// lists rejected elements, then `redraw_main` ([`Shader::Redraw`], one
@@ -346,7 +357,7 @@ const UNIFORM: Binding = Binding::Uniform;
 /// | `shaders/update.wgsl` | `update_main` | 0 `array<UpdateRow>` (read), 1 [`RowParams`] (uniform), 2 source (read), 3 destination (read_write) |
 ///
 /// Pipeline-overridable constants ([`Shader::overrides`], set in that order):
-/// `init.wgsl` has `INIT_KIND`, `INIT_LAYOUT`, `INIT_PACK`, `INIT_SLOTS` and `INIT_WG`
+/// `init.wgsl` has `INIT_KIND`, `INIT_LAYOUT`, `INIT_PACK`, `INIT_ROWS` and `INIT_WG`
 /// ([`init_constants`]); `optim.wgsl` has
 /// `OPT_KIND` (an `OPT_*` code) and the buffer map `VAR_BUF`, `S0_BUF`, `S1_BUF`,
 /// `S2_BUF` (which of `w0..w3` holds the variable and each slot; [`optim_constants`]),
@@ -499,7 +510,7 @@ impl Shader {
     pub fn overrides(self) -> &'static [&'static str] {
         match self {
             Shader::Init | Shader::InitMul64 | Shader::Redraw | Shader::RedrawMul64 => {
-                &[INIT_KIND, INIT_LAYOUT, INIT_PACK, INIT_WG]
+                &[INIT_KIND, INIT_LAYOUT, INIT_PACK, INIT_ROWS, INIT_WG]
             }
             Shader::Fill4 => &[INIT_WG],
             Shader::Optim => &["OPT_KIND", "VAR_BUF", "S0_BUF", "S1_BUF", "S2_BUF"],
@@ -521,13 +532,14 @@ impl Shader {
     /// maps per kind. `optim4.wgsl`: the same, each at [`WIDE_WORKGROUP_SIZE`].
     pub fn variants(self) -> Vec<Vec<u32>> {
         match self {
-            Shader::Init | Shader::InitMul64 => {
-                init_variants().into_iter().map(|[k, l, p]| vec![k, l, p, WIDE_WORKGROUP_SIZE]).collect()
-            }
+            Shader::Init | Shader::InitMul64 => init_variants()
+                .into_iter()
+                .flat_map(|[k, l, p]| [0, 1].map(|one| vec![k, l, p, one, WIDE_WORKGROUP_SIZE]))
+                .collect(),
             Shader::Redraw | Shader::RedrawMul64 => init_variants()
                 .into_iter()
                 .filter(|&[k, _, p]| compacts_redraws(k, p))
-                .map(|[k, l, p]| vec![k, l, p, WIDE_WORKGROUP_SIZE])
+                .flat_map(|[k, l, p]| [0, 1].map(|one| vec![k, l, p, one, WIDE_WORKGROUP_SIZE]))
                 .collect(),
             Shader::Fill4 => vec![vec![WIDE_WORKGROUP_SIZE]],
             Shader::Update => UPDATE_OPS.iter().map(|&op| vec![op]).collect(),

@@ -404,22 +404,23 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<Stri
     let wg = wide_workgroup_size(limits.max_compute_invocations_per_workgroup, limits.max_compute_workgroup_size_x);
     let redraw_shader = if shader == Shader::InitMul64 { Shader::RedrawMul64 } else { Shader::Redraw };
     for (&[kind, layout, pack], table) in rows.iter_mut() {
-        let constants = init_constants(kind, layout, pack, wg);
-        let pipe = match pipeline(gpu, shader, &constants) {
-            Ok(p) => p,
-            Err(e) => return (vec![e], 0),
-        };
         let compact = compacts_redraws(kind, pack);
-        let redraw = if compact {
-            match pipeline(gpu, redraw_shader, &constants) {
-                Ok(p) => Some(p),
-                Err(e) => return (vec![e], 0),
-            }
-        } else {
-            None
-        };
         rebase_rows(table, layout);
         for table in table.chunks_mut(INIT_MAX_ROWS) {
+            // One-row tables read their row at a constant index (INIT_ROWS = 1).
+            let constants = init_constants(kind, layout, pack, table.len(), wg);
+            let pipe = match pipeline(gpu, shader, &constants) {
+                Ok(p) => p,
+                Err(e) => return (vec![e], 0),
+            };
+            let redraw = if compact {
+                match pipeline(gpu, redraw_shader, &constants) {
+                    Ok(p) => Some(p),
+                    Err(e) => return (vec![e], 0),
+                }
+            } else {
+                None
+            };
             let tiles = assign_workgroups(table, wg).expect("invocations fit u32");
             let total = tiles.len() as u32;
             let mut padded = table.to_vec();

@@ -567,10 +567,14 @@ fn variants_cover_every_override() {
         }
     }
     let n = |s: Shader| s.variants().len();
-    // Fills and identity at one layout with 3 packs (6), integer uniform at 3 layouts
-    // (3), the 3 float random kinds at 3 layouts with 3 packs (27).
-    assert_eq!(n(Shader::Init), 36);
+    // Fills and identity at the vec4 layout (one-word pack) and the aligned one (3 packs)
+    // (8), integer uniform at 4 layouts (4), the 3 float random kinds at 4 layouts with
+    // 3 packs but the vec4 layout with one (30); each for one-row tables and others.
+    assert_eq!(n(Shader::Init), 2 * 42);
     assert_eq!(n(Shader::InitMul64), n(Shader::Init));
+    // Truncated normal's redraw pass: one-word pack at 4 layouts, one row or more.
+    assert_eq!(n(Shader::Redraw), 2 * 4);
+    assert_eq!(n(Shader::RedrawMul64), n(Shader::Redraw));
     assert_eq!(n(Shader::Fill4), 1);
     assert_eq!(n(Shader::Update), varscope_shaders::UPDATE_OPS.len());
     assert_eq!(n(Shader::Optim), varscope_shaders::OPT_KINDS.len() * 15);
