@@ -9,6 +9,8 @@
 // slower, a per-element dtype switch cost a quarter of the uniform kernel's time):
 //   INIT_KIND (KIND_*): the kind; a dispatch's rows all have this kind.
 //   INIT_LAYOUT (LAYOUT_*): the most general layout class of the dispatch's rows:
+//     LAYOUT_VEC4: aligned, one-word dtype, `out_offset` and `count` multiples of 4
+//       (one vec4 store per item);
 //     LAYOUT_ALIGNED: the row's full indices are consecutive and the first is a multiple
 //       of 4 (one Philox call per item);
 //     LAYOUT_CONTIGUOUS: consecutive full indices (two Philox calls per item);
@@ -17,31 +19,38 @@
 //     bits, int32/uint32, bool), PACK_F16 / PACK_BF16 (two rounded halves per word).
 //   INIT_WG: invocations per workgroup (256 unless the device allows fewer).
 //
-// Each row of `descs` is one contiguous chunk of one variable: `count` own elements
-// starting at own element `first`, written at word `out_offset` of `out_words`. Work is
-// split into items of 4 elements and rows into whole workgroups: row r owns workgroups
-// `wg_start` .. (an exclusive prefix sum the host fills in) and `tiles[g]` is the row of
-// workgroup g, so a workgroup finds its row with one load that depends only on the
-// workgroup id (uniform: drivers use scalar loads for it and for the row; a binary search
-// over 10,000 rows made batched initialization 3x slower on lavapipe), and each
-// invocation computes one item: one Philox block serves 4 consecutive full indices.
+// Truncated normal in two passes (one-word dtypes): `init_main` writes the normal-stream
+// value of every element and lists each rejected one (|z| >= 2, about 4.6%) by its index
+// within the workgroup in the workgroup's part of `redraw_list` (4 * INIT_WG slots, so
+// it never overflows; `redraw_counts` counts them, cleared by the host first); then
+// `redraw_main`, one 64-wide workgroup per first-pass workgroup, redraws the listed
+// elements. The redraw depends only on the element's full index, so this gives the bits
+// of a redraw in place. llvmpipe/lavapipe execute every side of a branch whose condition
+// differs between lanes (the mask only disables the stores), so a redraw written in
+// place runs for every element (3.2x the normal kernel's time); listed, it runs for
+// about one element in 16. 16-bit dtypes still redraw in place (two elements share a
+// word, so a second pass would race on it).
 //
-// Device layout of `out_words`: f32/i32/u32/bool one element per word (bool 0 or 1);
-// f16/bf16 two per word, element 2j in bits 0..16 and 2j+1 in bits 16..32 (an odd
-// count's last word has zero high bits; rows of 16-bit dtypes start at an even element).
+// LAYOUT_VEC4 rows (aligned, one-word dtype, `out_offset` and `count` multiples of 4)
+// store each item as one vec4 (`out_vec4`, the same buffer as `out_words`): llvmpipe
+// writes a lane's vec4 as one 16-byte store where four scalar stores cost four masked
+// scatters.
 
 override INIT_KIND: u32;
 override INIT_LAYOUT: u32;
 override INIT_PACK: u32;
 override INIT_WG: u32 = 256u;
+// Invocations per workgroup of `redraw_main`.
+const WORKGROUP_SIZE: u32 = 64u;
 
 const PACK_WORD: u32 = 0u;
 const PACK_F16: u32 = 1u;
 const PACK_BF16: u32 = 2u;
 
-const LAYOUT_ALIGNED: u32 = 0u;
-const LAYOUT_CONTIGUOUS: u32 = 1u;
-const LAYOUT_GENERAL: u32 = 2u;
+const LAYOUT_VEC4: u32 = 0u;
+const LAYOUT_ALIGNED: u32 = 1u;
+const LAYOUT_CONTIGUOUS: u32 = 2u;
+const LAYOUT_GENERAL: u32 = 3u;
 
 const KIND_FILL: u32 = 0u;
 const KIND_IDENTITY: u32 = 1u;
@@ -71,11 +80,14 @@ struct InitDesc {
 
 struct InitParams {
     num_rows: u32,
+    // One past the last workgroup (of the tile table) this dispatch runs.
     total_groups: u32,
     // Always 0: the opaque operand of `fence` (shaders/philox.wgsl) that keeps drivers'
     // fma contraction and reassociation from changing the rounding.
     zero: u32,
-    _pad: u32,
+    // The first workgroup (of the tile table) this dispatch runs: workgroup `w` of the
+    // dispatch is `first_group + w`.
+    first_group: u32,
 }
 
 // A uniform table (at most INIT_MAX_ROWS rows per dispatch): drivers load uniform data
@@ -87,6 +99,18 @@ const INIT_MAX_ROWS: u32 = 256u;
 @group(0) @binding(2) var<uniform> params: InitParams;
 // The row of each workgroup (`assign_workgroups`' tile table).
 @group(0) @binding(3) var<storage, read> tiles: array<u32>;
+// The output again, as vec4s (LAYOUT_VEC4 stores; bound to the same buffer).
+@group(0) @binding(4) var<storage, read_write> out_vec4: array<vec4<u32>>;
+// Truncated normal, two passes: 4 * INIT_WG slots per workgroup of the dispatch, each
+// the index (within its workgroup) of an element to redraw, and how many are listed per
+// workgroup. Other pipelines bind any small buffers.
+@group(0) @binding(5) var<storage, read_write> redraw_list: array<u32>;
+@group(0) @binding(6) var<storage, read_write> redraw_counts: array<atomic<u32>>;
+
+// Whether rejected truncated-normal elements are left to `redraw_main`.
+fn compact_redraw() -> bool {
+    return INIT_KIND == KIND_TRUNCATED_NORMAL && INIT_PACK == PACK_WORD;
+}
 
 // (lo, hi) of a + b for 64-bit values as (lo, hi) pairs.
 fn add64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
@@ -136,6 +160,10 @@ fn block_values(d: InitDesc, block: vec2<u32>) -> vec4<u32> {
     let scale = bitcast<f32>(d.p1);
     if (INIT_KIND == KIND_NORMAL || INIT_KIND == KIND_TRUNCATED_NORMAL) {
         var z = normals4(philox4x32_10(vec4<u32>(block.x, block.y, 0u, STREAM_NORMAL), key), params.zero);
+        if (compact_redraw()) {
+            // The raw normals: `settle_truncated` picks and encodes them.
+            return bitcast<vec4<u32>>(z);
+        }
         if (INIT_KIND == KIND_TRUNCATED_NORMAL) {
             // Full index of lane 0 is 4 * block; rejected lanes are redrawn alone.
             let i0 = vec2<u32>(block.x << 2u, (block.y << 2u) | (block.x >> 30u));
@@ -184,13 +212,60 @@ fn value_at(d: InitDesc, full: vec2<u32>) -> u32 {
     return pick(block_values(d, block_of(full)), full.x & 3u);
 }
 
+// Full index of row element `e` (own element `first + e`).
+fn full_of(d: InitDesc, e: u32) -> vec2<u32> {
+    if (INIT_LAYOUT == LAYOUT_GENERAL) {
+        return full_index(d, d.first + e);
+    }
+    return add64(vec2<u32>(d.base_lo, d.base_hi), vec2<u32>(e, 0u));
+}
+
+// The encoded truncated-normal value of an element whose raw normal is `z`, listed for
+// `redraw_main` (which overwrites the value) when rejected; `slot` is the next slot of
+// workgroup `w` of the dispatch.
+fn settle_one(d: InitDesc, w: u32, local: u32, z: f32, slot: ptr<function, u32>) -> u32 {
+    if (abs(z) >= 2.0) {
+        redraw_list[w * 4u * INIT_WG + *slot] = local;
+        *slot = *slot + 1u;
+    }
+    return encode_f32(affine(bitcast<f32>(d.p0), bitcast<f32>(d.p1), z));
+}
+
+// First pass of a truncated normal: the `n` raw normals `raw` of item `lid` of workgroup
+// `w` of the dispatch, rejected ones listed.
+fn settle_truncated(d: InitDesc, w: u32, lid: u32, n: u32, raw: vec4<u32>) -> vec4<u32> {
+    let z = bitcast<vec4<f32>>(raw);
+    let rejected = select(vec4<u32>(0u), vec4<u32>(1u), abs(z) >= vec4<f32>(2.0));
+    let valid = select(vec4<u32>(0u), vec4<u32>(1u), vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(n));
+    let r = rejected * valid;
+    let wanted = r.x + r.y + r.z + r.w;
+    var slot = 0u;
+    if (wanted > 0u) {
+        slot = atomicAdd(&redraw_counts[w], wanted);
+    }
+    let local = lid * 4u;
+    var out = vec4<u32>(0u);
+    out.x = settle_one(d, w, local, z.x, &slot);
+    if (n > 1u) {
+        out.y = settle_one(d, w, local + 1u, z.y, &slot);
+    }
+    if (n > 2u) {
+        out.z = settle_one(d, w, local + 2u, z.z, &slot);
+    }
+    if (n > 3u) {
+        out.w = settle_one(d, w, local + 3u, z.w, &slot);
+    }
+    return out;
+}
+
 @compute @workgroup_size(INIT_WG)
 fn init_main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let group = wid.y * nwg.x + wid.x;
+    let w = wid.y * nwg.x + wid.x;
+    let group = params.first_group + w;
     if (group >= params.total_groups) {
         return;
     }
@@ -221,7 +296,7 @@ fn init_main(
         } else {
             let full0 = add64(vec2<u32>(d.base_lo, d.base_hi), vec2<u32>(e0, 0u));
             let a = block_values(d, block_of(full0));
-            if (INIT_LAYOUT == LAYOUT_ALIGNED) {
+            if (INIT_LAYOUT <= LAYOUT_ALIGNED) {
                 vals = a;
             } else {
                 // Lanes lane..3 of this block, then 0..lane-1 of the next.
@@ -237,7 +312,12 @@ fn init_main(
             }
         }
     }
-    if (INIT_PACK != PACK_WORD) {
+    if (compact_redraw()) {
+        vals = settle_truncated(d, w, lid, n, vals);
+    }
+    if (INIT_LAYOUT == LAYOUT_VEC4) {
+        out_vec4[(d.out_offset + e0) >> 2u] = vals;
+    } else if (INIT_PACK != PACK_WORD) {
         let w = d.out_offset + e0 / 2u;
         let hi1 = select(0u, vals.y & 0xffffu, n > 1u);
         out_words[w] = (vals.x & 0xffffu) | (hi1 << 16u);
@@ -257,5 +337,30 @@ fn init_main(
         if (n > 3u) {
             out_words[o + 3u] = vals.w;
         }
+    }
+}
+
+// Second pass of a truncated normal: workgroup `w` of the dispatch redraws the elements
+// workgroup `w` of the first pass listed (dispatch as many workgroups, same bindings,
+// rows and parameters).
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn redraw_main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let w = wid.y * nwg.x + wid.x;
+    let group = params.first_group + w;
+    if (group >= params.total_groups) {
+        return;
+    }
+    let d = descs[tiles[group]];
+    let first = (group - d.wg_start) * INIT_WG * 4u;
+    let listed = atomicLoad(&redraw_counts[w]);
+    let key = vec2<u32>(d.key0, d.key1);
+    for (var s = lid; s < listed; s = s + WORKGROUP_SIZE) {
+        let e = first + redraw_list[w * 4u * INIT_WG + s];
+        let z = truncated_redraw(key, full_of(d, e), params.zero);
+        out_words[d.out_offset + e] = encode_f32(affine(bitcast<f32>(d.p0), bitcast<f32>(d.p1), z));
     }
 }

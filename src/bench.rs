@@ -303,6 +303,103 @@ pub fn init_figures(
     Ok(out)
 }
 
+/// The 1.02-billion-parameter model of [`model_figures`]: a 32000x2048 embedding
+/// (`random_normal(0, 0.02)`), 19 blocks of a 2048-wide transformer (kernels 2048x6144,
+/// 2048x2048, 2048x8192 and 8192x2048 with TensorFlow's default `glorot_uniform`, two
+/// zero biases, two layer-norm gains of ones) and a final gain: 154 variables,
+/// 1,022,189,568 float32 (4.09 GB).
+pub fn model_1b() -> Vec<(String, Vec<u64>, Initializer)> {
+    let mut out = vec![("model/embedding".to_string(), vec![32_000, 2048], Initializer::random_normal(0.0, 0.02))];
+    for b in 0..19 {
+        let p = format!("model/block{b}");
+        for (name, shape) in
+            [("qkv", [2048u64, 6144]), ("proj", [2048, 2048]), ("mlp_in", [2048, 8192]), ("mlp_out", [8192, 2048])]
+        {
+            out.push((format!("{p}/{name}/kernel"), shape.to_vec(), Initializer::glorot_uniform()));
+        }
+        out.push((format!("{p}/qkv/bias"), vec![6144], Initializer::zeros()));
+        out.push((format!("{p}/mlp_in/bias"), vec![8192], Initializer::zeros()));
+        out.push((format!("{p}/ln1/gamma"), vec![2048], Initializer::ones()));
+        out.push((format!("{p}/ln2/gamma"), vec![2048], Initializer::ones()));
+    }
+    out.push(("model/final_ln/gamma".to_string(), vec![2048], Initializer::ones()));
+    out
+}
+
+/// Initialization of the [`model_1b`] model on `device` (or every GPU when `None`;
+/// nothing for `/cpu:0`):
+/// a session opened, every variable allocated and initialized, synced (scope
+/// resolution excluded: the graph is built once); the median of `runs` runs after a
+/// warm-up, as GB/s and as a ratio to `clear_buffer` of 256 MiB on the same device.
+pub fn model_figures(
+    device: Option<&str>,
+    runs: usize,
+    mut on: impl FnMut(Event<'_>),
+) -> Result<Vec<Figure>, BenchError> {
+    let mut out = Vec::new();
+    // GPUs only, also when /cpu:0 is named (4 GB of host values say nothing of a device).
+    for dev in devices(device, |d| !d.is_cpu())?.into_iter().filter(|d| d != "/cpu:0") {
+        let g = Graph::new();
+        g.set_seed(1);
+        let spec = model_1b();
+        for (name, shape, init) in &spec {
+            g.get_variable(name)
+                .shape(shape.clone())
+                .initializer(init.clone())
+                .caching_device(dev.as_str())
+                .variable()?;
+        }
+        let bytes: u64 = spec.iter().map(|(_, s, _)| s.iter().product::<u64>() * 4).sum();
+        let gr = Graph::new();
+        let roof = gr
+            .get_variable("roofline")
+            .shape([1u64 << 26])
+            .initializer(Initializer::zeros())
+            .caching_device(dev.as_str())
+            .variable()?;
+        let sr = Session::new(&gr)?;
+        sr.global_variables_initializer()?;
+        let info = sr.device(&dev)?;
+        let (adapter, backend) = (info.adapter_name.clone(), backend_name(info.backend));
+        on(Event::Measuring { name: "clear_buffer", device: &dev });
+        let clear = time_n(runs, || {
+            sr.fill_words(&roof, 0)?;
+            sr.sync()
+        })?;
+        drop(sr);
+        let clear_gbps = gbps(1 << 28, clear);
+        let name = "model_1b_154_variables";
+        on(Event::Measuring { name, device: &dev });
+        let mut times = Vec::new();
+        for run in 0..=runs.max(1) {
+            let t = Instant::now();
+            let s = Session::new(&g)?;
+            s.global_variables_initializer()?;
+            s.sync()?;
+            if run > 0 {
+                times.push(t.elapsed());
+            }
+            drop(s);
+        }
+        let t = median(times);
+        let f = Figure {
+            bench: "model",
+            name: name.to_string(),
+            device: dev.clone(),
+            adapter,
+            backend,
+            gbps: gbps(bytes, t),
+            ratio_to_clear: gbps(bytes, t) / clear_gbps,
+            time: t,
+            bytes,
+            variables: spec.len() as u64,
+        };
+        on(Event::Figure(&f));
+        out.push(f);
+    }
+    Ok(out)
+}
+
 /// The shapes of the MLP-sized checkpoint figure: three 784-256-256-10 layers (kernel and
 /// bias) each with Adam's two slots, and the two beta powers: 20 variables.
 fn mlp_shapes() -> Vec<Vec<u64>> {
@@ -478,6 +575,19 @@ mod tests {
         }
         let e = init_figures(None, 0, 1, 1, none).unwrap_err().to_string();
         assert_eq!(e, "elements per variable = 0 is out of range; allowed: 1 to 67108864");
+    }
+
+    #[test]
+    fn the_1b_model_has_154_variables_of_1_02_billion_parameters() {
+        let m = model_1b();
+        assert_eq!(m.len(), 154);
+        let params: u64 = m.iter().map(|(_, s, _)| s.iter().product::<u64>()).sum();
+        assert_eq!(params, 1_022_189_568);
+        assert_eq!(m[0].1, [32_000, 2048]);
+        let names: std::collections::HashSet<&str> = m.iter().map(|(n, _, _)| n.as_str()).collect();
+        assert_eq!(names.len(), 154, "names are unique");
+        // /cpu:0 is not measured (a 4 GB host model says nothing about a device).
+        assert!(model_figures(Some("/cpu:0"), 1, |_| panic!("no figure")).unwrap().is_empty());
     }
 
     #[test]

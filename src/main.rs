@@ -135,6 +135,8 @@ enum BenchKind {
     /// Checkpoint save and restore (safetensors): an MLP-sized model and 1,000 small
     /// variables.
     Checkpoint,
+    /// Initialization of a 1.02-billion-parameter model (154 variables, 4.09 GB) on each GPU.
+    Model,
 }
 
 /// The result of a command: `Ok(code)` for an exit status other than an error's.
@@ -196,6 +198,7 @@ fn check_arguments(command: &Command) -> Result<(), String> {
             BenchKind::Scopes => (cmd::bench::SCOPES, "variables to create"),
             BenchKind::Init | BenchKind::Update => (varscope::bench::ELEMENTS, "elements per variable"),
             BenchKind::Checkpoint => return Err("bench checkpoint takes no --size".into()),
+            BenchKind::Model => return Err("bench model takes no --size".into()),
         };
         if !allowed.contains(size) {
             return Err(format!(

@@ -150,6 +150,8 @@ fn bench_checkpoint_reports_save_and_restore() {
     }
     let (ok, _, err) = varscope(&["bench", "checkpoint", "--size", "3"]);
     assert!(!ok && err.contains("takes no --size"), "{err}");
+    let (ok, _, err) = varscope(&["bench", "model", "--size", "3"]);
+    assert!(!ok && err.contains("bench model takes no --size"), "{err}");
 }
 
 #[test]

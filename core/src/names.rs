@@ -7,9 +7,12 @@ use crate::Error;
 
 /// `names_in_use`: lower-cased op / name-scope name to a counter, shared by ops, name
 /// scopes and variable ops. Changes can be journaled so a failed call can undo them.
+/// Hashed with foldhash rather than SipHash: every variable reserves about ten op names
+/// here, and SipHash was a fifth of `get_variable`'s time (the keys are names the program
+/// chose, not untrusted input).
 #[derive(Default, Debug, Clone)]
 pub(crate) struct NameTable {
-    used: HashMap<String, u64>,
+    used: HashMap<String, u64, foldhash::fast::RandomState>,
 }
 
 /// One undoable change to the table: the key and its previous value.

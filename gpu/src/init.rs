@@ -8,10 +8,12 @@
 //!   bfloat16, int32, uint32, bool) becomes one descriptor row per chunk. Rows are
 //!   grouped by (output buffer, kind) (a buffer is a slab of small variables, or one
 //!   chunk of a large variable): one `init_main` dispatch per group with the pipeline of
-//!   that kind (`INIT_KIND`), all in one compute pass of one submission. A fill of a
-//!   whole buffer is a `clear_buffer` (zero) or the plain fill kernel (`fill_main`). Everything else (constant lists, orthogonal,
-//!   host closures, constants, float64/int64) is computed on the host with the
-//!   reference and uploaded in the same submission.
+//!   that kind (`INIT_KIND`), all in one compute pass of one submission; a truncated
+//!   normal of a one-word dtype adds its redraw pass (`redraw_main`) after each window of
+//!   at most `REDRAW_WINDOW` workgroups. A fill of a whole buffer is a `clear_buffer`
+//!   (zero) or the vector fill (`Launch::fill`). Everything else (constant lists,
+//!   orthogonal, host closures, constants, float64/int64) is computed on the host with
+//!   the reference and uploaded in the same submission.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use crate::descriptor::{self, KernelParams};
 use crate::error::{GpuError, Result};
 use crate::launch::Launch;
 use crate::layout;
+use crate::pool::Use;
 use crate::storage::Storage;
 
 /// How one variable gets its first value.
@@ -204,25 +207,29 @@ pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variabl
         }
     }
     // One pipeline per (kind, layout, pack) present; dispatches sorted by it. A group's
-    // layout class is the most general of its rows' (fills and identity ignore it).
+    // layout class is the most general of its rows' (fills and identity: vec4 stores or
+    // not, their values ignore the rest).
     let dev = launch.dev();
     let wg = dev.info.wide_workgroup;
-    let shader = if dev.info.shader_i64 { Shader::InitMul64 } else { Shader::Init };
+    let (shader, redraw) =
+        if dev.info.shader_i64 { (Shader::InitMul64, Shader::RedrawMul64) } else { (Shader::Init, Shader::Redraw) };
     let mut groups: Vec<(wgpu::Buffer, [u32; 4], Vec<InitDesc>)> = groups
         .into_iter()
         .map(|(out, [kind, pack], rows)| {
-            let layout = if kind == varscope_shaders::KIND_FILL || kind == varscope_shaders::KIND_IDENTITY {
-                varscope_shaders::LAYOUT_ALIGNED
-            } else {
-                rows.iter().map(varscope_shaders::row_layout).max().unwrap_or(varscope_shaders::LAYOUT_GENERAL)
-            };
+            let fill_like = kind == varscope_shaders::KIND_FILL || kind == varscope_shaders::KIND_IDENTITY;
+            let layout_of = if fill_like { varscope_shaders::aligned_layout } else { varscope_shaders::row_layout };
+            let layout = rows.iter().map(layout_of).max().unwrap_or(varscope_shaders::LAYOUT_GENERAL);
             (out, [kind, layout, pack, wg], rows)
         })
         .collect();
     groups.sort_by_key(|g| g.1);
     for (out, pipeline, rows) in &mut groups {
+        check_rows(dev, out, rows)?;
         varscope_shaders::rebase_rows(rows, pipeline[1]);
-        // Tables of at most INIT_MAX_ROWS rows (a uniform binding), one dispatch each.
+        let two_pass = varscope_shaders::compacts_redraws(pipeline[0], pipeline[2]);
+        // Tables of at most INIT_MAX_ROWS rows (a uniform binding), one dispatch each;
+        // a truncated normal's in windows of REDRAW_WINDOW workgroups, each followed by
+        // its redraw pass.
         for rows in rows.chunks_mut(varscope_shaders::INIT_MAX_ROWS) {
             let Some(tiles) = varscope_shaders::assign_workgroups(rows, wg) else {
                 return Err(
@@ -234,9 +241,55 @@ pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variabl
             let used: &[u8] = bytemuck::cast_slice(rows);
             table[..used.len()].copy_from_slice(used);
             let table = launch.params(&table)?;
-            let params = launch.params(bytemuck::bytes_of(&InitParams::new(rows.len() as u32, total)))?;
             let tiles = launch.params(bytemuck::cast_slice(&tiles))?;
-            launch.dispatch(shader, pipeline, &[&table, out, &params, &tiles], total * wg)?;
+            let window = if two_pass { varscope_shaders::REDRAW_WINDOW } else { total.max(1) };
+            let (list, counts) = if two_pass {
+                let groups = window.min(total);
+                let list_bytes = varscope_shaders::redraw_list_words(groups, wg) * 4;
+                (launch.temp(Use::Params, list_bytes)?, launch.temp(Use::Params, u64::from(groups) * 4)?)
+            } else {
+                (launch.temp(Use::Params, 4)?, launch.temp(Use::Params, 4)?)
+            };
+            // The output as vec4s (binding 4): the output itself, or a stand-in where it is
+            // shorter than one vec4 (its rows then cannot be LAYOUT_VEC4).
+            let out4 = if out.size() >= 16 { out.clone() } else { launch.temp(Use::Params, 16)? };
+            let mut first = 0;
+            while first < total {
+                let end = total.min(first.saturating_add(window));
+                let params = InitParams::window(rows.len() as u32, first..end);
+                let params = launch.params(bytemuck::bytes_of(&params))?;
+                let bound = [&table, &*out, &params, &tiles, &out4, &list, &counts];
+                if two_pass {
+                    launch.clear(&counts, 0, Some(u64::from(end - first) * 4));
+                }
+                launch.dispatch(shader, pipeline, &bound, (end - first) * wg)?;
+                if two_pass {
+                    launch.dispatch(redraw, pipeline, &bound, (end - first) * varscope_shaders::WORKGROUP_SIZE)?;
+                }
+                first = end;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks that every row's words lie inside its output buffer: the init kernel indexes
+/// the output with the rows' offsets and counts (an error here is a bug in the planning,
+/// reported instead of a write outside the variable).
+fn check_rows(dev: crate::launch::Dev<'_>, out: &wgpu::Buffer, rows: &[InitDesc]) -> Result<()> {
+    for r in rows {
+        let words = varscope_shaders::words_for(r.dtype, u64::from(r.count));
+        let end = (u64::from(r.out_offset) + words) * 4;
+        if end > out.size() {
+            return Err(dev.error(
+                "initialize variables",
+                format!(
+                    "a row of {} elements at word {} ends past its {}-byte buffer",
+                    r.count,
+                    r.out_offset,
+                    out.size()
+                ),
+            ));
         }
     }
     Ok(())

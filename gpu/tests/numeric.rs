@@ -122,6 +122,51 @@ fn every_initializer_matches_the_reference_on_every_device() {
     });
 }
 
+/// Truncated normals large enough for many workgroups of the init kernel (on a GPU: a
+/// first pass that parks rejected elements, about 4.6%, and a redraw pass), whole and
+/// sharded along each axis (axis 1: rows whose full indices are not consecutive), in
+/// float32 and float16 (redrawn in place), against the host reference.
+#[test]
+fn large_truncated_normals_match_the_reference() {
+    for_each_target("large_truncated_normals_match_the_reference", targets(), |t| {
+        let g = Graph::new();
+        g.set_seed(99);
+        let mut vars = Vec::new();
+        for (name, shape, dtype, axis) in [
+            ("whole", [600u64, 500], DType::Float32, None),
+            ("odd", [997, 311], DType::Float32, None),
+            ("rows", [600, 500], DType::Float32, Some(0)),
+            ("cols", [600, 500], DType::Float32, Some(1)),
+            ("half", [300, 257], DType::Float16, None),
+        ] {
+            let b = g
+                .get_variable(&format!("tn/{name}"))
+                .shape(shape)
+                .dtype(dtype)
+                .initializer(Initializer::truncated_normal(0.25, 3.0))
+                .caching_device(t.device.as_str());
+            let b = match axis {
+                Some(a) => b.partitioner(Partitioner::fixed_size_axis(3, a)),
+                None => b,
+            };
+            let got = b.get().unwrap_or_else(|e| panic!("[{}] {name}: {e}", t.label));
+            let shards = got.partitioned().map(|p| p.shards().to_vec());
+            match shards {
+                Some(shards) => vars.extend(shards.into_iter().map(|v| (name, v))),
+                None => vars.push((name, var(got))),
+            }
+        }
+        let s = Session::new(&g).unwrap();
+        s.global_variables_initializer().unwrap_or_else(|e| panic!("[{}] init: {e}", t.label));
+        for (name, v) in &vars {
+            let got = s.read(v).unwrap_or_else(|e| panic!("[{}] {name}: {e}", t.label));
+            let within = got.to_f64_vec().iter().all(|x| (x - 0.25).abs() <= 2.0 * 3.0);
+            assert!(within, "[{}] {name} {}: a value beyond two standard deviations", t.label, v.key());
+            compare(t, &format!("{name} {}", v.key()), v, &got, &reference_bytes(v), Exact::Ulp(NORMAL_ULP_BOUND));
+        }
+    });
+}
+
 #[test]
 fn integer_and_bool_fills_match_the_reference() {
     for_each_target("integer_and_bool_fills_match_the_reference", targets(), |t| {

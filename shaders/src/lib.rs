@@ -21,6 +21,7 @@
 //!
 //! | layout | code | rows | Philox calls per 4 elements |
 //! | --- | --- | --- | --- |
+//! | vec4 | [`LAYOUT_VEC4`] | aligned, one-word dtype, `out_offset` and `count` multiples of 4 (one `vec4` store per item) | 1 |
 //! | aligned | [`LAYOUT_ALIGNED`] | consecutive full indices, first one a multiple of 4 | 1 |
 //! | contiguous | [`LAYOUT_CONTIGUOUS`] | consecutive full indices | 2 |
 //! | general | [`LAYOUT_GENERAL`] | any (a shard row crossing an outer block) | 4 |
@@ -34,6 +35,14 @@
 //! | 1 | `storage, read_write` | `array<u32>`: the output words |
 //! | 2 | `uniform` | [`InitParams`] |
 //! | 3 | `storage, read` | `array<u32>`: the row of each workgroup ([`assign_workgroups`]) |
+//! | 4 | `storage, read_write` | `array<vec4<u32>>`: the output words again (binding 1's buffer), for [`LAYOUT_VEC4`] stores |
+//! | 5 | `storage, read_write` | `array<u32>`: redraw list, `4 * INIT_WG` slots per workgroup of the dispatch (truncated normal; any buffer otherwise) |
+//! | 6 | `storage, read_write` | `array<atomic<u32>>`: elements listed per workgroup of the dispatch (cleared first; any buffer otherwise) |
+//!
+//! A truncated normal of a one-word dtype runs in two passes ([`compacts_redraws`]):
+//! `init_main` lists rejected elements per workgroup and `redraw_main`
+//! ([`Shader::Redraw`]) redraws them side by side, instead of every SIMD group running
+//! the rare redraw under a mask (llvmpipe executes both sides of a divergent branch).
 //!
 //! Work is split into *items* of [`ITEM_ELEMENTS`] (4) elements and rows into whole
 //! workgroups of `INIT_WG` items ([`WIDE_WORKGROUP_SIZE`], 256, or the device's largest
@@ -108,17 +117,20 @@ pub const INIT_KIND: &str = "INIT_KIND";
 /// The name of the init shader's pipeline-overridable layout constant.
 pub const INIT_LAYOUT: &str = "INIT_LAYOUT";
 
+/// Layout: [`LAYOUT_ALIGNED`] with one element per word, `out_offset` and `count`
+/// multiples of 4 (each item stored as one `vec4`).
+pub const LAYOUT_VEC4: u32 = 0;
 /// Layout: consecutive full indices starting at a multiple of 4.
-pub const LAYOUT_ALIGNED: u32 = 0;
+pub const LAYOUT_ALIGNED: u32 = 1;
 /// Layout: consecutive full indices.
-pub const LAYOUT_CONTIGUOUS: u32 = 1;
+pub const LAYOUT_CONTIGUOUS: u32 = 2;
 /// Layout: anything.
-pub const LAYOUT_GENERAL: u32 = 2;
+pub const LAYOUT_GENERAL: u32 = 3;
 /// Every layout, in code order.
-pub const INIT_LAYOUTS: [u32; 3] = [LAYOUT_ALIGNED, LAYOUT_CONTIGUOUS, LAYOUT_GENERAL];
+pub const INIT_LAYOUTS: [u32; 4] = [LAYOUT_VEC4, LAYOUT_ALIGNED, LAYOUT_CONTIGUOUS, LAYOUT_GENERAL];
 
-/// The layout class of a row (its `count`, `first`, `own_block`, `full_block_*` and
-/// `base_*` must be filled in).
+/// The layout class of a row (its `dtype`, `out_offset`, `count`, `first`, `own_block`,
+/// `full_block_*` and `base_*` must be filled in).
 pub fn row_layout(row: &InitDesc) -> u32 {
     let ob = u64::from(row.own_block.max(1));
     let first = u64::from(row.first);
@@ -129,10 +141,21 @@ pub fn row_layout(row: &InitDesc) -> u32 {
     let full_block = u64::from(row.full_block_lo) | (u64::from(row.full_block_hi) << 32);
     let base = u64::from(row.base_lo) | (u64::from(row.base_hi) << 32);
     let full_first = (first / ob).wrapping_mul(full_block).wrapping_add(base).wrapping_add(first % ob);
-    if full_first % 4 == 0 {
-        LAYOUT_ALIGNED
-    } else {
+    if full_first % 4 != 0 {
         LAYOUT_CONTIGUOUS
+    } else {
+        aligned_layout(row)
+    }
+}
+
+/// [`LAYOUT_VEC4`] where the row's words allow `vec4` stores (one-word dtype,
+/// `out_offset` and `count` multiples of 4), else [`LAYOUT_ALIGNED`]: the layout class of
+/// an aligned row, and of any fill or identity row (their values ignore the layout).
+pub fn aligned_layout(row: &InitDesc) -> u32 {
+    if pack_of(row.dtype) == PACK_WORD && row.out_offset.is_multiple_of(4) && row.count.is_multiple_of(4) {
+        LAYOUT_VEC4
+    } else {
+        LAYOUT_ALIGNED
     }
 }
 
@@ -141,7 +164,8 @@ pub const INIT_KINDS: [u32; 6] =
     [KIND_FILL, KIND_IDENTITY, KIND_UNIFORM, KIND_UNIFORM_INT, KIND_NORMAL, KIND_TRUNCATED_NORMAL];
 
 /// The pipeline constants of the init pipeline for `kind`, `layout`, `pack` and
-/// workgroup size `wg` (pass them as `PipelineCompilationOptions::constants`).
+/// workgroup size `wg` (pass them as `PipelineCompilationOptions::constants`;
+/// [`Shader::Init`] and [`Shader::Redraw`] take the same values).
 pub fn init_constants(kind: u32, layout: u32, pack: u32, wg: u32) -> [(&'static str, f64); 4] {
     [
         (INIT_KIND, f64::from(kind)),
@@ -151,17 +175,41 @@ pub fn init_constants(kind: u32, layout: u32, pack: u32, wg: u32) -> [(&'static 
     ]
 }
 
+/// Whether rows of `kind` with pack `pack` are initialized in two passes: `init_main`
+/// lists rejected elements, then `redraw_main` ([`Shader::Redraw`], one
+/// [`WORKGROUP_SIZE`]-wide workgroup per first-pass workgroup, same bindings and
+/// parameters) redraws them; `redraw_counts` must be zero before the first pass and
+/// `redraw_list` hold [`redraw_list_words`] (truncated normal of one-word dtypes;
+/// 16-bit dtypes redraw in place).
+pub fn compacts_redraws(kind: u32, pack: u32) -> bool {
+    kind == KIND_TRUNCATED_NORMAL && pack == PACK_WORD
+}
+
+/// Most workgroups one two-pass dispatch runs ([`compacts_redraws`]; a longer tile table
+/// is run in windows of this many workgroups, [`InitParams::first_group`]), bounding
+/// the redraw list at 16 MiB at 256 invocations per workgroup.
+pub const REDRAW_WINDOW: u32 = 4096;
+
+/// Words of `redraw_list` for `groups` workgroups of `wg` invocations: one slot per
+/// element (so a workgroup's list never overflows).
+pub fn redraw_list_words(groups: u32, wg: u32) -> u64 {
+    u64::from(groups) * u64::from(wg) * u64::from(ITEM_ELEMENTS)
+}
+
 /// The `(kind, layout, pack)` triples a session builds init pipelines for: fills and
-/// identity at [`LAYOUT_ALIGNED`] (they ignore the layout) with every pack; integer
-/// uniform with [`PACK_WORD`] at every layout; the float random kinds at every layout
-/// with every pack.
+/// identity at [`LAYOUT_VEC4`] and [`LAYOUT_ALIGNED`] (they ignore the layout otherwise);
+/// integer uniform with [`PACK_WORD`] at every layout; the float random kinds at every
+/// layout; [`LAYOUT_VEC4`] only with [`PACK_WORD`].
 pub fn init_variants() -> Vec<[u32; 3]> {
     let mut out = Vec::new();
     for &kind in &INIT_KINDS {
         for &layout in &INIT_LAYOUTS {
             for &pack in &INIT_PACKS {
                 let fill_like = kind == KIND_FILL || kind == KIND_IDENTITY;
-                if (fill_like && layout != LAYOUT_ALIGNED) || (kind == KIND_UNIFORM_INT && pack != PACK_WORD) {
+                if (fill_like && layout > LAYOUT_ALIGNED)
+                    || (kind == KIND_UNIFORM_INT && pack != PACK_WORD)
+                    || (layout == LAYOUT_VEC4 && pack != PACK_WORD)
+                {
                     continue;
                 }
                 out.push([kind, layout, pack]);
@@ -283,7 +331,8 @@ const UNIFORM: Binding = Binding::Uniform;
 ///
 /// | shader | entry | bindings |
 /// | --- | --- | --- |
-/// | `shaders/init.wgsl` | `init_main` | 0 `array<InitDesc, 256>` (uniform), 1 output `array<u32>` (read_write), 2 [`InitParams`] (uniform), 3 row of each workgroup `array<u32>` (read) |
+/// | `shaders/init.wgsl` | `init_main` | 0 `array<InitDesc, 256>` (uniform), 1 output `array<u32>` (read_write), 2 [`InitParams`] (uniform), 3 row of each workgroup `array<u32>` (read), 4 redraw slots `array<u32>` (read_write), 5 redraw counts `array<atomic<u32>>` (read_write) |
+/// | `shaders/init.wgsl` | `redraw_main` | as `init_main` |
 /// | `shaders/fill.wgsl` | `fill_main` | 0 output (read_write), 1 [`FillParams`] (uniform) |
 /// | `shaders/philox_kat.wgsl` | `kat_main` | 0 counters (read), 1 outputs (read_write) |
 /// | `shaders/optim.wgsl` | `optim_main` | 0 `array<OptimRow, 256>` (uniform), 1 [`OptimParams`] (uniform), 2 gradients `array<f32>` (read), 3..=6 `w0..w3` `array<f32>` (read_write), 7 `array<u32>` row of each workgroup (read) |
@@ -292,7 +341,8 @@ const UNIFORM: Binding = Binding::Uniform;
 /// | `shaders/update.wgsl` | `update_main` | 0 `array<UpdateRow>` (read), 1 [`RowParams`] (uniform), 2 source (read), 3 destination (read_write) |
 ///
 /// Pipeline-overridable constants ([`Shader::overrides`], set in that order):
-/// `init.wgsl` has `INIT_KIND` and `INIT_LAYOUT` ([`init_constants`]); `optim.wgsl` has
+/// `init.wgsl` has `INIT_KIND`, `INIT_LAYOUT`, `INIT_PACK`, `INIT_SLOTS` and `INIT_WG`
+/// ([`init_constants`]); `optim.wgsl` has
 /// `OPT_KIND` (an `OPT_*` code) and the buffer map `VAR_BUF`, `S0_BUF`, `S1_BUF`,
 /// `S2_BUF` (which of `w0..w3` holds the variable and each slot; [`optim_constants`]);
 /// `update.wgsl` has `UPDATE_OP` (an `UPDATE_*` code).
@@ -304,6 +354,11 @@ pub enum Shader {
     /// The same kernel with `mulhilo` as one 64-bit multiply (`shaders/mul64.wgsl`):
     /// devices with `SHADER_INT64` ([`Shader::needs_int64`]). Same bits as [`Shader::Init`].
     InitMul64,
+    /// The second pass of a truncated normal (`shaders/init.wgsl`, entry `redraw_main`;
+    /// [`compacts_redraws`]), 16-bit-halves multiply: every device.
+    Redraw,
+    /// [`Shader::Redraw`] with the 64-bit multiply (devices with `SHADER_INT64`).
+    RedrawMul64,
     /// The plain fill kernel, one word per invocation (`shaders/fill.wgsl`): tails.
     Fill,
     /// The vector fill kernel, four words per invocation as one `vec4` store
@@ -323,9 +378,11 @@ pub enum Shader {
 
 impl Shader {
     /// Every shader.
-    pub const ALL: [Shader; 9] = [
+    pub const ALL: [Shader; 11] = [
         Shader::Init,
         Shader::InitMul64,
+        Shader::Redraw,
+        Shader::RedrawMul64,
         Shader::Fill,
         Shader::Fill4,
         Shader::PhiloxKat,
@@ -337,7 +394,7 @@ impl Shader {
 
     /// Whether the shader uses 64-bit integers (needs `Features::SHADER_INT64`).
     pub fn needs_int64(self) -> bool {
-        matches!(self, Shader::InitMul64)
+        matches!(self, Shader::InitMul64 | Shader::RedrawMul64)
     }
 
     /// Whether the workgroup size is the pipeline constant `INIT_WG` (the last override,
@@ -352,6 +409,8 @@ impl Shader {
         match self {
             Shader::Init => "shaders/init.wgsl",
             Shader::InitMul64 => "shaders/init.wgsl+mul64",
+            Shader::Redraw => "shaders/init.wgsl+redraw",
+            Shader::RedrawMul64 => "shaders/init.wgsl+mul64+redraw",
             Shader::Fill => "shaders/fill.wgsl",
             Shader::Fill4 => "shaders/fill4.wgsl",
             Shader::PhiloxKat => "shaders/philox_kat.wgsl",
@@ -365,8 +424,8 @@ impl Shader {
     /// The complete WGSL source (prelude included).
     pub fn source(self) -> &'static str {
         match self {
-            Shader::Init => INIT,
-            Shader::InitMul64 => INIT_MUL64,
+            Shader::Init | Shader::Redraw => INIT,
+            Shader::InitMul64 | Shader::RedrawMul64 => INIT_MUL64,
             Shader::Fill => FILL,
             Shader::Fill4 => FILL4,
             Shader::PhiloxKat => PHILOX_KAT,
@@ -381,6 +440,7 @@ impl Shader {
     pub fn entry_point(self) -> &'static str {
         match self {
             Shader::Init | Shader::InitMul64 => "init_main",
+            Shader::Redraw | Shader::RedrawMul64 => "redraw_main",
             Shader::Fill => "fill_main",
             Shader::Fill4 => "fill4_main",
             Shader::PhiloxKat => "kat_main",
@@ -394,8 +454,8 @@ impl Shader {
     /// The preludes prepended to this shader's file, by label.
     pub fn preludes(self) -> &'static [&'static str] {
         match self {
-            Shader::Init | Shader::PhiloxKat => &["shaders/mul32.wgsl", "shaders/philox.wgsl"],
-            Shader::InitMul64 => &["shaders/mul64.wgsl", "shaders/philox.wgsl"],
+            Shader::Init | Shader::Redraw | Shader::PhiloxKat => &["shaders/mul32.wgsl", "shaders/philox.wgsl"],
+            Shader::InitMul64 | Shader::RedrawMul64 => &["shaders/mul64.wgsl", "shaders/philox.wgsl"],
             Shader::Norm | Shader::Reduce | Shader::Update => &["shaders/rows.wgsl"],
             Shader::Fill | Shader::Fill4 | Shader::Optim => &[],
         }
@@ -404,7 +464,9 @@ impl Shader {
     /// The bindings of group 0, by binding index.
     pub fn bindings(self) -> &'static [Binding] {
         match self {
-            Shader::Init | Shader::InitMul64 => &[UNIFORM, RW, UNIFORM, RO],
+            Shader::Init | Shader::InitMul64 | Shader::Redraw | Shader::RedrawMul64 => {
+                &[UNIFORM, RW, UNIFORM, RO, RW, RW, RW]
+            }
             Shader::Fill | Shader::Fill4 => &[RW, UNIFORM],
             Shader::PhiloxKat => &[RO, RW],
             Shader::Optim => &[UNIFORM, UNIFORM, RO, RW, RW, RW, RW, RO],
@@ -417,7 +479,9 @@ impl Shader {
     /// order a kernel cache keys them by.
     pub fn overrides(self) -> &'static [&'static str] {
         match self {
-            Shader::Init | Shader::InitMul64 => &[INIT_KIND, INIT_LAYOUT, INIT_PACK, INIT_WG],
+            Shader::Init | Shader::InitMul64 | Shader::Redraw | Shader::RedrawMul64 => {
+                &[INIT_KIND, INIT_LAYOUT, INIT_PACK, INIT_WG]
+            }
             Shader::Fill4 => &[INIT_WG],
             Shader::Optim => &["OPT_KIND", "VAR_BUF", "S0_BUF", "S1_BUF", "S2_BUF"],
             Shader::Update => &["UPDATE_OP"],
@@ -440,6 +504,11 @@ impl Shader {
             Shader::Init | Shader::InitMul64 => {
                 init_variants().into_iter().map(|[k, l, p]| vec![k, l, p, WIDE_WORKGROUP_SIZE]).collect()
             }
+            Shader::Redraw | Shader::RedrawMul64 => init_variants()
+                .into_iter()
+                .filter(|&[k, _, p]| compacts_redraws(k, p))
+                .map(|[k, l, p]| vec![k, l, p, WIDE_WORKGROUP_SIZE])
+                .collect(),
             Shader::Fill4 => vec![vec![WIDE_WORKGROUP_SIZE]],
             Shader::Update => UPDATE_OPS.iter().map(|&op| vec![op]).collect(),
             Shader::Optim => {

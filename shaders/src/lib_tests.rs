@@ -58,16 +58,27 @@ fn packs_and_variants() {
     assert!(v.contains(&[KIND_NORMAL, LAYOUT_GENERAL, PACK_BF16]));
     assert!(!v.contains(&[KIND_FILL, LAYOUT_GENERAL, PACK_WORD]));
     assert!(!v.contains(&[KIND_UNIFORM_INT, LAYOUT_ALIGNED, PACK_F16]));
+    assert!(v.contains(&[KIND_FILL, LAYOUT_VEC4, PACK_WORD]));
+    assert!(!v.contains(&[KIND_NORMAL, LAYOUT_VEC4, PACK_F16]));
+    assert!(compacts_redraws(KIND_TRUNCATED_NORMAL, PACK_WORD));
+    assert!(!compacts_redraws(KIND_TRUNCATED_NORMAL, PACK_BF16));
+    assert_eq!(redraw_list_words(3, 256), 3 * 1024);
 }
 
 #[test]
 fn layouts_of_rows() {
-    assert_eq!(row_layout(&row(0, 100, 100, 100, 0)), LAYOUT_ALIGNED);
-    assert_eq!(row_layout(&row(40, 60, 100, 300, 8)), LAYOUT_ALIGNED);
+    assert_eq!(row_layout(&row(0, 100, 100, 100, 0)), LAYOUT_VEC4);
+    assert_eq!(row_layout(&row(40, 60, 100, 300, 8)), LAYOUT_VEC4);
+    // Aligned full indices without vec4 words: a count, an offset or a 16-bit dtype.
+    assert_eq!(row_layout(&row(0, 98, 100, 100, 0)), LAYOUT_ALIGNED);
+    assert_eq!(row_layout(&InitDesc { out_offset: 6, ..row(0, 100, 100, 100, 0) }), LAYOUT_ALIGNED);
+    assert_eq!(row_layout(&InitDesc { dtype: DTYPE_F16, ..row(0, 100, 100, 100, 0) }), LAYOUT_ALIGNED);
+    assert_eq!(aligned_layout(&row(0, 100, 100, 100, 0)), LAYOUT_VEC4);
+    assert_eq!(aligned_layout(&row(3, 7, 100, 100, 1)), LAYOUT_ALIGNED);
     assert_eq!(row_layout(&row(40, 60, 100, 300, 6)), LAYOUT_CONTIGUOUS);
     assert_eq!(row_layout(&row(0, 12, 5, 10, 5)), LAYOUT_GENERAL);
     assert_eq!(row_layout(&row(5, 5, 5, 10, 5)), LAYOUT_CONTIGUOUS);
-    assert_eq!(row_layout(&row(0, 4, 4, 1 << 33, (1 << 33) - 4)), LAYOUT_ALIGNED);
+    assert_eq!(row_layout(&row(0, 4, 4, 1 << 33, (1 << 33) - 4)), LAYOUT_VEC4);
 }
 
 #[test]

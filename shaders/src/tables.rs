@@ -175,19 +175,27 @@ pub struct InitDesc {
 pub struct InitParams {
     /// Rows in the descriptor table.
     pub num_rows: u32,
-    /// Workgroups of the dispatch ([`assign_workgroups`]).
+    /// One past the last workgroup of the tile table this dispatch runs (all of them:
+    /// the tile table's length, [`assign_workgroups`]).
     pub total_groups: u32,
     /// Must be 0: the opaque operand of the WGSL `fence` that keeps drivers' fma
     /// contraction and reassociation from changing any rounding.
     pub zero: u32,
-    /// Padding.
-    pub _pad: u32,
+    /// The first workgroup of the tile table this dispatch runs (workgroup `w` of the
+    /// dispatch is `first_group + w`; 0 unless a table runs in windows,
+    /// [`crate::REDRAW_WINDOW`]).
+    pub first_group: u32,
 }
 
 impl InitParams {
-    /// Parameters for `num_rows` rows and `total_groups` workgroups.
+    /// Parameters for `num_rows` rows and all `total_groups` workgroups of the table.
     pub fn new(num_rows: u32, total_groups: u32) -> Self {
-        InitParams { num_rows, total_groups, zero: 0, _pad: 0 }
+        InitParams { num_rows, total_groups, zero: 0, first_group: 0 }
+    }
+
+    /// Parameters for workgroups `groups` of the table (a window of it).
+    pub fn window(num_rows: u32, groups: std::ops::Range<u32>) -> Self {
+        InitParams { num_rows, total_groups: groups.end, zero: 0, first_group: groups.start }
     }
 }
 

@@ -21,8 +21,9 @@ use varscope_core::reference::{self, IndexMap};
 use varscope_core::DType;
 use varscope_gpu::descriptor::{kernel_params_for, KernelParams};
 use varscope_shaders::{
-    assign_workgroups, groups_size, init_constants, pack_of, rebase_rows, row_layout, wide_workgroup_size, words_for,
-    InitDesc, InitParams, Shader, DTYPE_F16, INIT_LAYOUTS, INIT_MAX_ROWS,
+    aligned_layout, assign_workgroups, compacts_redraws, groups_size, init_constants, pack_of, rebase_rows,
+    redraw_list_words, row_layout, wide_workgroup_size, words_for, Binding, InitDesc, InitParams, Shader, DTYPE_F16,
+    INIT_LAYOUTS, INIT_MAX_ROWS, KIND_FILL, KIND_IDENTITY, REDRAW_WINDOW,
 };
 use varscope_test_support::{adapters, for_each_target, TestTarget};
 
@@ -227,9 +228,35 @@ fn pipeline(gpu: &Gpu, shader: Shader, constants: &[(&str, f64)]) -> Result<wgpu
         label: Some(shader.label()),
         source: wgpu::ShaderSource::Wgsl(shader.source().into()),
     });
+    // The registry's bindings, as the session lays them out (an automatic layout would
+    // drop the bindings an entry point does not use).
+    let entries: Vec<wgpu::BindGroupLayoutEntry> = shader
+        .bindings()
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupLayoutEntry {
+            binding: i as u32,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: match b {
+                    Binding::Storage { read_only } => wgpu::BufferBindingType::Storage { read_only: *read_only },
+                    Binding::Uniform => wgpu::BufferBindingType::Uniform,
+                },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        })
+        .collect();
+    let bgl = gpu.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: None, entries: &entries });
+    let pl = gpu.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: None,
+        bind_group_layouts: &[Some(&bgl)],
+        immediate_size: 0,
+    });
     let pipeline = gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(shader.label()),
-        layout: None,
+        layout: Some(&pl),
         module: &module,
         entry_point: Some(shader.entry_point()),
         compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
@@ -270,22 +297,20 @@ fn uniform(gpu: &Gpu, bytes: &[u8]) -> wgpu::Buffer {
 }
 
 /// Runs `pipeline` with `buffers` bound at 0.. and reads back `out`.
+/// Runs `passes` (pipeline, workgroups) in order, each with `buffers` bound at bindings
+/// `0..`, and reads `out` back.
 fn run(
     gpu: &Gpu,
-    pipeline: &wgpu::ComputePipeline,
+    passes: &[(&wgpu::ComputePipeline, [u32; 3])],
     buffers: &[&wgpu::Buffer],
     out: &wgpu::Buffer,
-    groups: [u32; 3],
 ) -> Result<Vec<u32>, String> {
     let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let layout = pipeline.get_bind_group_layout(0);
     let entries: Vec<_> = buffers
         .iter()
         .enumerate()
         .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
         .collect();
-    let bind =
-        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &layout, entries: &entries });
     let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("readback"),
         size: out.size(),
@@ -293,7 +318,13 @@ fn run(
         mapped_at_creation: false,
     });
     let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-    {
+    for (pipeline, groups) in passes {
+        let layout = pipeline.get_bind_group_layout(0);
+        let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &layout,
+            entries: &entries,
+        });
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
         pass.set_pipeline(pipeline);
         pass.set_bind_group(0, &bind, &[]);
@@ -324,9 +355,10 @@ fn is_normal_family(k: &InitKernel) -> bool {
     matches!(k, InitKernel::Normal { .. } | InitKernel::TruncatedNormal { .. })
 }
 
-/// Runs the whole table on one adapter with `shader` (`Init` or `InitMul64`); returns
-/// failures and the max normal ulp.
-fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var]) -> (Vec<String>, u64) {
+/// Runs the whole table on one adapter with `shader` (`Init` or `InitMul64`, and its
+/// redraw pass where a truncated normal takes two passes, run in windows of `window`
+/// workgroups); returns failures and the max normal ulp.
+fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<String>, u64) {
     let mut failures = Vec::new();
     // Rows: each variable at a word offset; variables over 64 elements are split into
     // chunks of 40 elements (even, so 16-bit chunks start at even elements). One table
@@ -335,6 +367,11 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var]) -> (Vec<String>, u64) {
     let mut spans = Vec::new(); // (var index, word offset, words)
     let mut next_word = 0u32;
     for (vi, v) in vars.iter().enumerate() {
+        // Every other variable starts at a multiple of 4 words (vec4 stores where its
+        // counts allow), the others wherever the previous one ended.
+        if vi % 2 == 0 {
+            next_word = next_word.div_ceil(4) * 4;
+        }
         let n: u64 = v.own.iter().product();
         let p = kernel_params_for(&v.name, &v.kernel, v.dtype, &v.own, &v.map, v.key)
             .expect("params")
@@ -347,7 +384,8 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var]) -> (Vec<String>, u64) {
             let count = chunk.min(n - first);
             let off = next_word + words_for(code, first) as u32;
             let row = desc_of(&p, off, first as u32, count as u32);
-            let layout = row_layout(&row);
+            let fill_like = p.kind == KIND_FILL || p.kind == KIND_IDENTITY;
+            let layout = if fill_like { aligned_layout(&row) } else { row_layout(&row) };
             rows.entry([p.kind, layout, pack_of(code)]).or_default().push(row);
             first += count;
         }
@@ -364,10 +402,21 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var]) -> (Vec<String>, u64) {
     let mut words = Vec::new();
     let limits = gpu.device.limits();
     let wg = wide_workgroup_size(limits.max_compute_invocations_per_workgroup, limits.max_compute_workgroup_size_x);
+    let redraw_shader = if shader == Shader::InitMul64 { Shader::RedrawMul64 } else { Shader::Redraw };
     for (&[kind, layout, pack], table) in rows.iter_mut() {
-        let pipe = match pipeline(gpu, shader, &init_constants(kind, layout, pack, wg)) {
+        let constants = init_constants(kind, layout, pack, wg);
+        let pipe = match pipeline(gpu, shader, &constants) {
             Ok(p) => p,
             Err(e) => return (vec![e], 0),
+        };
+        let compact = compacts_redraws(kind, pack);
+        let redraw = if compact {
+            match pipeline(gpu, redraw_shader, &constants) {
+                Ok(p) => Some(p),
+                Err(e) => return (vec![e], 0),
+            }
+        } else {
+            None
         };
         rebase_rows(table, layout);
         for table in table.chunks_mut(INIT_MAX_ROWS) {
@@ -376,12 +425,26 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var]) -> (Vec<String>, u64) {
             let mut padded = table.to_vec();
             padded.resize(INIT_MAX_ROWS, InitDesc::default());
             let descs = uniform(gpu, bytemuck::cast_slice(&padded));
-            let params = uniform(gpu, bytemuck::bytes_of(&InitParams::new(table.len() as u32, total)));
             let tiles = storage(gpu, "tiles", bytemuck::cast_slice(&tiles), false);
-            words = match run(gpu, &pipe, &[&descs, &out, &params, &tiles], &out, groups_size(total)) {
-                Ok(w) => w,
-                Err(e) => return (vec![e], 0),
-            };
+            // Windows of the tile table (two-pass kinds), each with fresh (zero) counts.
+            let step = if compact { window } else { total.max(1) };
+            let mut first = 0;
+            while first < total {
+                let end = total.min(first + step);
+                let params = uniform(gpu, bytemuck::bytes_of(&InitParams::window(table.len() as u32, first..end)));
+                let list =
+                    storage(gpu, "redraw_list", &vec![0u8; redraw_list_words(end - first, wg) as usize * 4], true);
+                let counts = storage(gpu, "redraw_counts", &vec![0u8; (end - first) as usize * 4], true);
+                let mut passes = vec![(&pipe, groups_size(end - first))];
+                if let Some(redraw) = &redraw {
+                    passes.push((redraw, groups_size(end - first)));
+                }
+                words = match run(gpu, &passes, &[&descs, &out, &params, &tiles, &out, &list, &counts], &out) {
+                    Ok(w) => w,
+                    Err(e) => return (vec![e], 0),
+                };
+                first = end;
+            }
         }
     }
     let mut max_ulp = 0u64;
@@ -438,7 +501,7 @@ fn check_philox(gpu: &Gpu) -> (Vec<String>, u64) {
     let inb = storage(gpu, "kat_in", bytemuck::cast_slice(&input), false);
     let out = storage(gpu, "kat_out", bytemuck::cast_slice(&vec![0u32; input.len()]), true);
     let rows = (input.len() / 8) as u32;
-    let words = match run(gpu, &pipe, &[&inb, &out], &out, [rows.div_ceil(64), 1, 1]) {
+    let words = match run(gpu, &[(&pipe, [rows.div_ceil(64), 1, 1])], &[&inb, &out], &out) {
         Ok(w) => w,
         Err(e) => return (vec![e], 0),
     };
@@ -478,9 +541,14 @@ fn init_kernel_matches_host_on_every_adapter() {
         let (mut failures, kat_ulp) = check_philox(&gpu);
         // Both multiply preludes where the device has 64-bit integers: same bits.
         let shaders: &[Shader] = if gpu.int64 { &[Shader::Init, Shader::InitMul64] } else { &[Shader::Init] };
+        // Two-pass truncated normals in windows of 3 workgroups (the session's windows
+        // hold REDRAW_WINDOW): the same bits.
+        let truncated: Vec<Var> =
+            cases().into_iter().filter(|v| matches!(v.kernel, InitKernel::TruncatedNormal { .. })).collect();
         for &shader in shaders {
-            let (f, ulp) = check_init(&gpu, shader, &vars);
+            let (f, ulp) = check_init(&gpu, shader, &vars, REDRAW_WINDOW);
             failures.extend(f);
+            failures.extend(check_init(&gpu, shader, &truncated, 3).0);
             eprintln!(
                 "gpu_vs_host: {} [{:?}]: {} variables in one dispatch per (kind, layout, pack); uniform family bit-exact checked; normal family max {} ulp (normals4 {} ulp)",
                 gpu.name,

@@ -24,6 +24,7 @@ pub fn run(what: BenchKind, device: Option<&str>, size: Option<u64>, as_json: bo
     };
     match what {
         BenchKind::Scopes => scopes(size.unwrap_or(100_000), as_json, quiet),
+        BenchKind::Model => varscope::bench::model_figures(device, 3, progress).map(|_| ()).map_err(Into::into),
         BenchKind::Checkpoint => {
             varscope::bench::checkpoint_figures(device, 5, progress).map(|_| ()).map_err(Into::into)
         }
