@@ -367,9 +367,10 @@ impl Session {
         Ok(out.remove(0))
     }
 
-    /// Reads many variables to the host: on each GPU one copy submission and one wait
-    /// per batch of at most 64 MiB of staging (so memory stays flat), not one per
-    /// variable. In `vars` order; every variable must be initialized (checked first).
+    /// Reads many variables to the host: on each GPU one copy submission per staging
+    /// piece (16 MiB; small variables share one), double-buffered through the pool's
+    /// staging ring so memory stays flat, not one per variable. In `vars` order; every
+    /// variable must be initialized (checked first).
     pub fn read_many(&self, vars: &[Variable]) -> Result<Vec<HostValues>> {
         let mut l = self.locked();
         for v in vars {
@@ -407,7 +408,7 @@ impl Session {
                     host[i] = transfer::host_buffer(vars[i].nbytes().unwrap_or(0) as usize);
                 }
             }
-            // Pieces arrive in order (several per chunk past the staging budget); each
+            // Pieces arrive in order (several per chunk past a staging piece); each
             // chunk's device bytes end in word padding that the host layout drops.
             let mut taken = vec![0u64; ranges.len()];
             l.read_ranges(d, "read variables", &ranges, |k, bytes| {
@@ -486,8 +487,10 @@ impl Session {
     }
 
     /// Assigns many variables at once: every pair is checked first (dtype, element count,
-    /// placement, memory) and nothing is written if one fails; then each GPU gets its
-    /// writes in one submission. Marks every variable initialized.
+    /// placement, memory) and nothing is written if one fails; then each GPU's writes go
+    /// through its upload staging ring, one copy submission per 16 MiB piece (small
+    /// variables share one), straight from the values' bytes. Marks every variable
+    /// initialized.
     pub fn assign_many(&self, items: &[(Variable, &HostValues)]) -> Result<()> {
         for (v, values) in items {
             if values.dtype() != v.dtype() {
