@@ -7,8 +7,12 @@
 //!   aligned to `min_storage_buffer_offset_alignment`), labeled with their names, so one
 //!   init dispatch covers them all. A buffer is destroyed when its last variable is
 //!   released;
-//! - readback staging and descriptor/parameter buffers are cached by
-//!   `(device, use, size)` and reused, up to a byte cap.
+//! - small readback staging and descriptor/parameter buffers are cached by
+//!   `(device, use, size)` and reused, up to a byte cap;
+//! - large transfers go through a staging *ring* per device and direction: at most two
+//!   buffers of one staging piece each ([`STAGING_PIECE`] bytes), kept across calls
+//!   outside the cap (so a 64 MiB read neither allocates nor page-faults fresh staging),
+//!   freed by [`Pool::trim`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +30,16 @@ pub(crate) enum Use {
     Readback,
     /// Descriptor tables and kernel parameters: STORAGE | UNIFORM | COPY_DST.
     Params,
+    /// Upload staging: MAP_WRITE | COPY_SRC.
+    Upload,
 }
+
+/// Bytes of one staging piece: a transfer is cut into pieces of at most this size, two of
+/// which are in flight at a time (one mapped on the host, one copied by the device).
+pub(crate) const STAGING_PIECE: u64 = 16 << 20;
+
+/// Staging buffers a ring keeps per device and direction (double buffering).
+const RING_SLOTS: usize = 2;
 
 impl Use {
     fn usages(self) -> wgpu::BufferUsages {
@@ -35,6 +48,7 @@ impl Use {
             Use::Variable => U::STORAGE | U::COPY_SRC | U::COPY_DST,
             Use::Readback => U::MAP_READ | U::COPY_DST,
             Use::Params => U::STORAGE | U::UNIFORM | U::COPY_DST,
+            Use::Upload => U::MAP_WRITE | U::COPY_SRC,
         }
     }
 }
@@ -87,11 +101,55 @@ pub(crate) struct Pool {
     free: HashMap<(usize, Use, u64), Vec<wgpu::Buffer>>,
     cached_bytes: u64,
     cache_cap: u64,
+    /// Staging rings: `(device, Readback | Upload)` -> idle buffers of `piece` bytes.
+    rings: HashMap<(usize, Use), Vec<wgpu::Buffer>>,
+    piece: u64,
 }
 
 impl Pool {
     pub fn new(cache_cap: u64) -> Self {
-        Pool { free: HashMap::new(), cached_bytes: 0, cache_cap }
+        Pool { free: HashMap::new(), cached_bytes: 0, cache_cap, rings: HashMap::new(), piece: STAGING_PIECE }
+    }
+
+    /// Bytes of one staging piece ([`STAGING_PIECE`] unless a test set it).
+    pub fn piece(&self) -> u64 {
+        self.piece
+    }
+
+    /// Sets the staging piece size (a multiple of 8; tests use small ones to cross many
+    /// piece boundaries quickly). Drops the rings' buffers of the old size.
+    #[cfg(test)]
+    pub fn set_piece(&mut self, bytes: u64) {
+        self.trim();
+        self.piece = bytes.max(8).div_ceil(8) * 8;
+    }
+
+    /// A staging buffer of `use_` (Readback or Upload) for `need` bytes: one of the ring's
+    /// piece-sized buffers when `need` is more than a quarter piece (created on first
+    /// use), else a size-cached one. Give it back with [`Pool::give_staging`].
+    pub fn staging(&mut self, gpu: &Gpu, dev: usize, use_: Use, need: u64) -> Result<wgpu::Buffer, String> {
+        if need.saturating_mul(4) <= self.piece {
+            return self.acquire(gpu, dev, use_, need.max(4096).next_power_of_two());
+        }
+        if let Some(b) = self.rings.get_mut(&(dev, use_)).and_then(Vec::pop) {
+            return Ok(b);
+        }
+        self.acquire(gpu, dev, use_, self.piece)
+    }
+
+    /// Gives a buffer from [`Pool::staging`] back: piece-sized ones to the ring (up to
+    /// two per device and direction), others to the size cache.
+    pub fn give_staging(&mut self, dev: usize, use_: Use, b: wgpu::Buffer) {
+        if b.size() == self.piece {
+            let ring = self.rings.entry((dev, use_)).or_default();
+            if ring.len() < RING_SLOTS {
+                ring.push(b);
+            } else {
+                b.destroy();
+            }
+            return;
+        }
+        self.recycle(dev, use_, b);
     }
 
     /// A new variable buffer of `size` bytes labeled `label`, counted in `info`'s bytes
@@ -127,6 +185,7 @@ impl Pool {
             Use::Variable => "varscope variable",
             Use::Readback => "varscope readback",
             Use::Params => "varscope params",
+            Use::Upload => "varscope upload",
         };
         scoped(gpu, || {
             gpu.device.create_buffer(&wgpu::BufferDescriptor {
@@ -149,9 +208,9 @@ impl Pool {
         }
     }
 
-    /// Destroys every cached buffer.
+    /// Destroys every cached buffer and the staging rings.
     pub fn trim(&mut self) {
-        for (_, v) in self.free.drain() {
+        for (_, v) in self.free.drain().chain(self.rings.drain().map(|((d, u), v)| ((d, u, 0), v))) {
             for b in v {
                 b.destroy();
             }

@@ -21,14 +21,11 @@ use crate::placement::Devices;
 use crate::pool::Pool;
 use crate::storage::{Memory, Storage};
 use crate::sync;
-use crate::transfer::{self, ReadRange};
+use crate::transfer::{self, HostLayout, ReadRange, WriteRange};
 use crate::values::HostValues;
 
 /// One device's ranges to read, with (variable index, elements) of each range.
 type DeviceReads = (Vec<ReadRange>, Vec<(usize, u64)>);
-
-/// Host bytes for a buffer at a byte offset.
-type BufferWrite = (wgpu::Buffer, u64, Vec<u8>);
 
 /// What the session's lock guards.
 struct State {
@@ -207,6 +204,13 @@ impl Session {
         self.inner.locks.load(Ordering::Relaxed)
     }
 
+    /// Sets the staging piece size of every transfer (tests cross many piece boundaries
+    /// with small pieces).
+    #[cfg(test)]
+    pub(crate) fn set_staging_piece(&self, bytes: u64) {
+        self.lock().pool.set_piece(bytes);
+    }
+
     /// The state under the session's lock (held until the returned value drops: it
     /// must not call back into the session's public API).
     pub(crate) fn locked(&self) -> Locked<'_> {
@@ -363,9 +367,10 @@ impl Session {
         Ok(out.remove(0))
     }
 
-    /// Reads many variables to the host: on each GPU one copy submission and one wait
-    /// per batch of at most 64 MiB of staging (so memory stays flat), not one per
-    /// variable. In `vars` order; every variable must be initialized (checked first).
+    /// Reads many variables to the host: on each GPU one copy submission per staging
+    /// piece (16 MiB; small variables share one), double-buffered through the pool's
+    /// staging ring so memory stays flat, not one per variable. In `vars` order; every
+    /// variable must be initialized (checked first).
     pub fn read_many(&self, vars: &[Variable]) -> Result<Vec<HostValues>> {
         let mut l = self.locked();
         for v in vars {
@@ -400,10 +405,10 @@ impl Session {
             }
             for &(i, _) in owners.iter() {
                 if host[i].capacity() == 0 {
-                    host[i].reserve_exact(vars[i].nbytes().unwrap_or(0) as usize);
+                    host[i] = transfer::host_buffer(vars[i].nbytes().unwrap_or(0) as usize);
                 }
             }
-            // Pieces arrive in order (several per chunk past the staging budget); each
+            // Pieces arrive in order (several per chunk past a staging piece); each
             // chunk's device bytes end in word padding that the host layout drops.
             let mut taken = vec![0u64; ranges.len()];
             l.read_ranges(d, "read variables", &ranges, |k, bytes| {
@@ -482,8 +487,10 @@ impl Session {
     }
 
     /// Assigns many variables at once: every pair is checked first (dtype, element count,
-    /// placement, memory) and nothing is written if one fails; then each GPU gets its
-    /// writes in one submission. Marks every variable initialized.
+    /// placement, memory) and nothing is written if one fails; then each GPU's writes go
+    /// through its upload staging ring, one copy submission per 16 MiB piece (small
+    /// variables share one), straight from the values' bytes. Marks every variable
+    /// initialized.
     pub fn assign_many(&self, items: &[(Variable, &HostValues)]) -> Result<()> {
         for (v, values) in items {
             if values.dtype() != v.dtype() {
@@ -507,36 +514,34 @@ impl Session {
         let mut l = self.locked();
         let made = l.materialize(&vars)?;
         let res = (|| -> Result<()> {
-            let State { storage, pool, kernels } = &mut *l.st;
-            // Host values first (cannot fail), then one launch per GPU holding the writes.
-            let mut writes: Vec<Vec<BufferWrite>> = vec![Vec::new(); self.inner.devices.infos.len()];
+            let State { storage, pool, .. } = &mut *l.st;
+            // Host values first (cannot fail), then each GPU's writes through its upload
+            // staging, straight from the caller's bytes.
+            let mut writes: Vec<Vec<WriteRange<'_>>> = Vec::new();
+            writes.resize_with(self.inner.devices.infos.len(), Vec::new);
             for (v, values) in items {
                 let Some(e) = storage.get_mut(v.id()) else { continue };
                 match &mut e.memory {
                     Memory::Host(b) => b.copy_from_slice(values.bytes()),
                     Memory::Gpu(chunks) => {
                         let eb = v.dtype().size_bytes();
+                        let layout = if v.dtype() == DType::Bool { HostLayout::Bool } else { HostLayout::Plain };
                         for c in chunks.iter() {
-                            let host = &values.bytes()[c.start as usize * eb..(c.start + c.count) as usize * eb];
-                            writes[e.device].push((
-                                c.buf.buffer.clone(),
-                                c.offset,
-                                layout::host_to_device(v.dtype(), host),
-                            ));
+                            writes[e.device].push(WriteRange {
+                                buffer: c.buf.buffer.clone(),
+                                offset: c.offset,
+                                host: &values.bytes()[c.start as usize * eb..(c.start + c.count) as usize * eb],
+                                layout,
+                            });
                         }
                     }
                 }
             }
             for (dev, w) in writes.into_iter().enumerate() {
                 let Some(d) = self.dev(dev) else { continue };
-                if w.is_empty() {
-                    continue;
+                if !w.is_empty() {
+                    transfer::write_ranges(d, pool, "assign variables", &w)?;
                 }
-                let mut launch = Launch::new(d, pool, kernels, "assign variables");
-                for (b, off, bytes) in w {
-                    launch.write_vec(&b, off, bytes);
-                }
-                launch.submit()?;
             }
             Ok(())
         })();

@@ -24,41 +24,45 @@ pub(crate) fn wait_idle(device: &wgpu::Device) -> Result<(), String> {
     device.poll(wgpu::PollType::wait_indefinitely()).map(|_| ()).map_err(|e| e.to_string())
 }
 
-/// Maps every buffer (whole, for reading), waits once, and hands each mapped view to
-/// `f` in order. The buffers are unmapped afterwards.
-pub(crate) fn map_read_all(
-    device: &wgpu::Device,
-    buffers: &[(&wgpu::Buffer, u64)],
-    mut f: impl FnMut(usize, &[u8]),
-) -> Result<(), String> {
-    type MapResults = Arc<Mutex<Vec<Option<Result<(), wgpu::BufferAsyncError>>>>>;
-    let results: MapResults = Arc::new(Mutex::new(vec![None; buffers.len()]));
-    for (i, (b, size)) in buffers.iter().enumerate() {
-        let r = results.clone();
-        b.map_async(wgpu::MapMode::Read, 0..*size, move |res| {
-            lock(&r)[i] = Some(res);
-        });
+/// A pending `map_async` of one buffer range: started right after the submission that
+/// fills (or last reads) the buffer, waited for when the host needs the memory, so the
+/// device works on the next piece meanwhile.
+pub(crate) struct MapTicket {
+    result: Arc<Mutex<Option<Result<(), wgpu::BufferAsyncError>>>>,
+    /// The submission the mapping waits for (`None`: unknown, wait for all work).
+    after: Option<wgpu::SubmissionIndex>,
+}
+
+impl MapTicket {
+    /// Starts mapping `0..size` of `buffer` for `mode` once `after` has completed.
+    pub fn start(buffer: &wgpu::Buffer, mode: wgpu::MapMode, size: u64, after: Option<wgpu::SubmissionIndex>) -> Self {
+        let result = Arc::new(Mutex::new(None));
+        let r = result.clone();
+        buffer.map_async(mode, 0..size, move |res| *lock(&r) = Some(res));
+        MapTicket { result, after }
     }
-    wait_idle(device)?;
-    let res = lock(&results).clone();
-    let mut err = None;
-    for (i, (b, size)) in buffers.iter().enumerate() {
-        match &res[i] {
-            Some(Ok(())) => {
-                if err.is_none() {
-                    match b.get_mapped_range(0..*size) {
-                        Ok(view) => f(i, &view),
-                        Err(e) => err = Some(e.to_string()),
-                    }
-                }
-                b.unmap();
-            }
-            Some(Err(e)) => err = err.or(Some(e.to_string())),
-            None => err = err.or(Some("buffer mapping did not complete".to_string())),
+
+    /// Waits until the mapping is done: one non-blocking poll first (an idle buffer maps
+    /// at once), then a wait for the submission it follows.
+    pub fn wait(self, device: &wgpu::Device) -> Result<(), String> {
+        let taken = |r: &Arc<Mutex<Option<Result<(), wgpu::BufferAsyncError>>>>| lock(r).take();
+        device.poll(wgpu::PollType::Poll).map_err(|e| e.to_string())?;
+        let mut res = taken(&self.result);
+        if res.is_none() {
+            device
+                .poll(wgpu::PollType::Wait { submission_index: self.after, timeout: None })
+                .map_err(|e| e.to_string())?;
+            res = taken(&self.result);
         }
-    }
-    match err {
-        Some(e) => Err(e),
-        None => Ok(()),
+        if res.is_none() {
+            // The submission index may predate the buffer's last use: wait for all.
+            wait_idle(device)?;
+            res = taken(&self.result);
+        }
+        match res {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err("buffer mapping did not complete".to_string()),
+        }
     }
 }
