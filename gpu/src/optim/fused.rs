@@ -278,12 +278,14 @@ mod tests {
             });
             let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
             enc.copy_buffer_to_buffer(b, 0, &rb, 0, size);
-            gpu.queue.submit([enc.finish()]);
-            let mut out = Vec::new();
-            crate::sync::map_read_all(&gpu.device, &[(&rb, size)], |_, v| {
-                out = bytemuck::cast_slice::<u8, u32>(v).to_vec()
-            })
-            .unwrap_or_else(|e| panic!("readback: {e}"));
+            let after = gpu.queue.submit([enc.finish()]);
+            crate::sync::MapTicket::start(&rb, wgpu::MapMode::Read, size, Some(after))
+                .wait(&gpu.device)
+                .unwrap_or_else(|e| panic!("readback: {e}"));
+            let view = rb.get_mapped_range(..).unwrap_or_else(|e| panic!("mapped range: {e:?}"));
+            let out = bytemuck::cast_slice::<u8, u32>(&view).to_vec();
+            drop(view);
+            rb.unmap();
             out
         }
 
