@@ -1,9 +1,10 @@
 // Prelude of the fused optimizer kernels (`optim.wgsl`, one element per invocation, and
 // `optim4.wgsl`, four consecutive elements per invocation as `vec4` loads and stores):
 // the row table, the parameters and the update itself, written once over the type `V`
-// that each kernel file declares (`f32` or `vec4<f32>`). Each file binds the gradient
-// and the read-write buffers as arrays of `V` and defines `ld`, `st` and `grad` over
-// them; an index below is in units of `V` (words, or groups of four words).
+// that each kernel file declares (`f32` or `vec4<f32>`), with the buffers bound as
+// arrays of `V`; an index below is in units of `V` (words, or groups of four words).
+// Each kernel file declares `V`, its workgroup size and an entry point that calls
+// `optim_at`.
 //
 // One pipeline per (optimizer kind, buffer mapping): OPT_KIND (one of OPT_*) selects the
 // update and VAR_BUF / S0_BUF / S1_BUF / S2_BUF say which of the read-write bindings
@@ -147,4 +148,51 @@ fn optim_update(row: OptimRow, j: u32) {
         x = clamp(x, V(row.lo), V(row.hi));
     }
     st(VAR_BUF, vi, x);
+}
+
+@group(0) @binding(2) var<storage, read> grad: array<V>;
+@group(0) @binding(3) var<storage, read_write> w0: array<V>;
+@group(0) @binding(4) var<storage, read_write> w1: array<V>;
+@group(0) @binding(5) var<storage, read_write> w2: array<V>;
+@group(0) @binding(6) var<storage, read_write> w3: array<V>;
+// The row of each workgroup: rows start at multiples of the workgroup size in the
+// dispatch (the host pads), so one load replaces a search over the rows.
+@group(0) @binding(7) var<storage, read> tile_rows: array<u32>;
+
+fn ld(b: u32, i: u32) -> V {
+    if (b == 0u) {
+        return w0[i];
+    } else if (b == 1u) {
+        return w1[i];
+    } else if (b == 2u) {
+        return w2[i];
+    }
+    return w3[i];
+}
+
+fn st(b: u32, i: u32, x: V) {
+    if (b == 0u) {
+        w0[i] = x;
+    } else if (b == 1u) {
+        w1[i] = x;
+    } else if (b == 2u) {
+        w2[i] = x;
+    } else {
+        w3[i] = x;
+    }
+}
+
+// The update of invocation `lid` of workgroup (`wid`, of `nwg`) in workgroups of `wg`.
+fn optim_at(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, wg: u32) {
+    let tile = wid.y * nwg.x + wid.x;
+    let e = tile * wg + lid;
+    if (e >= params.total) {
+        return;
+    }
+    let row = rows[tile_rows[tile]];
+    let j = e - row.start;
+    if (j >= row.count) {
+        return;
+    }
+    optim_update(row, j);
 }

@@ -131,34 +131,8 @@ pub(crate) fn compile(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device::open_adapters;
-
-    use varscope_test_support::{for_each_target, TestTarget};
-
-    /// An adapter opened the way a session opens it.
-    struct Adapter {
-        /// Position among the adapters opened.
-        index: usize,
-        info: DeviceInfo,
-        gpu: Gpu,
-    }
-
-    impl TestTarget for Adapter {
-        fn label(&self) -> String {
-            let backend = self.info.backend.map(|b| format!("{b:?}")).unwrap_or_default();
-            format!("{} ({}, {backend})", self.info.name, self.info.adapter_name)
-        }
-        fn is_gpu(&self) -> bool {
-            true
-        }
-    }
-
-    /// Every adapter present (`for_each_target` applies the `VARSCOPE_REQUIRE_GPU`
-    /// policy when there is none).
-    fn adapters() -> Vec<Adapter> {
-        let (a, _skipped) = open_adapters(wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()), u64::MAX);
-        a.into_iter().enumerate().map(|(index, (info, gpu))| Adapter { index, info, gpu }).collect()
-    }
+    use crate::test_adapters::adapters;
+    use varscope_test_support::for_each_target;
 
     #[test]
     fn every_registered_shader_builds_on_every_adapter() {

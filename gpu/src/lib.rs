@@ -70,6 +70,8 @@ mod scratch;
 mod session;
 mod storage;
 mod sync;
+#[cfg(test)]
+mod test_adapters;
 mod transfer;
 mod values;
 

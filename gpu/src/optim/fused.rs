@@ -193,37 +193,16 @@ mod tests {
     /// bit for bit.
     mod on_gpu {
         use super::*;
-        use crate::device::{open_adapters, DeviceInfo, Gpu};
+        use crate::device::Gpu;
         use crate::kernels::KernelCache;
         use crate::launch::Dev;
         use crate::optim::rows::{opt_code, opt_params};
         use crate::pool::Pool;
+        use crate::test_adapters::adapters;
         use varscope_core::optim::BetaPowers;
         use varscope_core::Optimizer;
         use varscope_shaders::CONSTRAINT_CLAMP;
         use varscope_test_support::{for_each_target, TestTarget};
-
-        struct Adapter {
-            index: usize,
-            info: DeviceInfo,
-            gpu: Gpu,
-        }
-
-        impl TestTarget for Adapter {
-            fn label(&self) -> String {
-                let backend = self.info.backend.map(|b| format!("{b:?}")).unwrap_or_default();
-                format!("{} ({}, {backend})", self.info.name, self.info.adapter_name)
-            }
-            fn is_gpu(&self) -> bool {
-                true
-            }
-        }
-
-        fn adapters() -> Vec<Adapter> {
-            let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
-            let (a, _skipped) = open_adapters(backends, u64::MAX);
-            a.into_iter().enumerate().map(|(index, (info, gpu))| Adapter { index, info, gpu }).collect()
-        }
 
         fn optimizers() -> Vec<Optimizer> {
             vec![
