@@ -1,7 +1,8 @@
 // Descriptor-table-driven initializer: one dispatch initializes many variables.
 //
-// Preludes (prepended by the registry): shaders/mul32.wgsl or shaders/mul64.wgsl (the
-// device's `mulhilo`), then shaders/philox.wgsl.
+// Preludes (prepended by the registry): shaders/mul32.wgsl and shaders/store32.wgsl, or
+// shaders/mul64.wgsl and shaders/store64.wgsl (the device's `mulhilo` and `store_vec4`),
+// then shaders/philox.wgsl.
 //
 // Pipelines are specialized by overridable constants, none with a default but the
 // workgroup size, so a pipeline holds only the code it runs (llvmpipe and lavapipe run
@@ -20,7 +21,19 @@
 //   INIT_ROWS: 1 when the dispatch has one row (its descriptor is then read at a
 //     constant index: drivers load it once per SIMD group, where an index loaded from
 //     `tiles` made lavapipe load the 64-byte row lane by lane), else 0.
-//   INIT_WG: invocations per workgroup (256 unless the device allows fewer).
+//   INIT_WG: items per workgroup (256 unless the device allows fewer); the host's unit:
+//     row `r` owns whole workgroups of INIT_WG items (4 elements each).
+// Derived: INIT_ITEMS items per invocation (1 for one row; 4 otherwise, so the row,
+// fetched through the tile table lane by lane, is loaded once per 4 items: lavapipe 96 ->
+// 78 ms for 16M normals), INIT_LANES = INIT_WG / INIT_ITEMS invocations per workgroup.
+//
+// No invocation returns early: a `return` before the stores made lavapipe run the rest
+// of the kernel under a dynamic mask (uniform 16M: 50 -> 38 ms without it). Work past
+// the end of a row or of the dispatch is computed and its stores are skipped.
+//
+// The `vec4` store of LAYOUT_VEC4 rows is the prelude's `store_vec4` (shaders/store32.wgsl:
+// `vec4<u32>`; shaders/store64.wgsl on SHADER_INT64 devices: the same 16 bytes as two
+// `u64`s, which lavapipe writes in two stores instead of four).
 //
 // Truncated normal in two passes (one-word dtypes): `init_main` writes the normal-stream
 // value of every element and lists each rejected one (|z| >= 2, about 4.6%) by its index
@@ -35,15 +48,17 @@
 // word, so a second pass would race on it).
 //
 // LAYOUT_VEC4 rows (aligned, one-word dtype, `out_offset` and `count` multiples of 4)
-// store each item as one vec4 (`out_vec4`, the same buffer as `out_words`): llvmpipe
-// writes a lane's vec4 as one 16-byte store where four scalar stores cost four masked
-// scatters.
+// store each item as one vec4 (`store_vec4` into binding 4, the same buffer as
+// `out_words`): llvmpipe writes a lane's vec4 in one pass where four scalar stores cost
+// four masked scatters.
 
 override INIT_KIND: u32;
 override INIT_LAYOUT: u32;
 override INIT_PACK: u32;
 override INIT_ROWS: u32;
 override INIT_WG: u32 = 256u;
+override INIT_ITEMS: u32 = select(4u, 1u, INIT_ROWS == 1u);
+override INIT_LANES: u32 = INIT_WG / INIT_ITEMS;
 // Invocations per workgroup of `redraw_main`.
 const WORKGROUP_SIZE: u32 = 64u;
 
@@ -103,8 +118,8 @@ const INIT_MAX_ROWS: u32 = 256u;
 @group(0) @binding(2) var<uniform> params: InitParams;
 // The row of each workgroup (`assign_workgroups`' tile table).
 @group(0) @binding(3) var<storage, read> tiles: array<u32>;
-// The output again, as vec4s (LAYOUT_VEC4 stores; bound to the same buffer).
-@group(0) @binding(4) var<storage, read_write> out_vec4: array<vec4<u32>>;
+// Binding 4, the output again as 16-byte items (LAYOUT_VEC4 stores; bound to the same
+// buffer), is declared by the store prelude.
 // Truncated normal, two passes: 4 * INIT_WG slots per workgroup of the dispatch, each
 // the index (within its workgroup) of an element to redraw, and how many are listed per
 // workgroup. Other pipelines bind any small buffers.
@@ -244,20 +259,22 @@ fn settle_one(d: InitDesc, w: u32, local: u32, z: f32, slot: ptr<function, u32>)
     return encode_f32(affine(bitcast<f32>(d.p0), bitcast<f32>(d.p1), z));
 }
 
-// First pass of a truncated normal: the `n` raw normals `raw` of item `lid` of workgroup
-// `w` of the dispatch, rejected ones listed.
+// First pass of a truncated normal: the `n` (0..4; 0 past the row or the dispatch) raw
+// normals `raw` of item `lid` of workgroup `w` of the dispatch, rejected ones listed.
 fn settle_truncated(d: InitDesc, w: u32, lid: u32, n: u32, raw: vec4<u32>) -> vec4<u32> {
     let z = bitcast<vec4<f32>>(raw);
     // Scalar selects (see select4): lanes below `n` whose normal is rejected.
     let r = select4(vec4<u32>(0u), vec4<u32>(1u), abs(z) >= vec4<f32>(2.0));
-    let wanted = r.x + select(0u, r.y, n > 1u) + select(0u, r.z, n > 2u) + select(0u, r.w, n > 3u);
+    let wanted = select(0u, r.x, n > 0u) + select(0u, r.y, n > 1u) + select(0u, r.z, n > 2u) + select(0u, r.w, n > 3u);
     var slot = 0u;
     if (wanted > 0u) {
         slot = atomicAdd(&redraw_counts[w], wanted);
     }
     let local = lid * 4u;
     var out = vec4<u32>(0u);
-    out.x = settle_one(d, w, local, z.x, &slot);
+    if (n > 0u) {
+        out.x = settle_one(d, w, local, z.x, &slot);
+    }
     if (n > 1u) {
         out.y = settle_one(d, w, local + 1u, z.y, &slot);
     }
@@ -270,23 +287,12 @@ fn settle_truncated(d: InitDesc, w: u32, lid: u32, n: u32, raw: vec4<u32>) -> ve
     return out;
 }
 
-@compute @workgroup_size(INIT_WG)
-fn init_main(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let w = wid.y * nwg.x + wid.x;
-    let group = params.first_group + w;
-    if (group >= params.total_groups) {
-        return;
-    }
-    // The workgroup's row, one load (the same for every invocation of the workgroup).
-    let d = row_of(group);
+// Item `lid` (0..INIT_WG) of workgroup `w` of the dispatch (`group` of the tile table,
+// row `d`): its up to 4 elements.
+fn init_item(w: u32, group: u32, d: InitDesc, lid: u32) {
     let e0 = ((group - d.wg_start) * INIT_WG + lid) * 4u;
-    if (e0 >= d.count || d.kind != INIT_KIND) {
-        return;
-    }
+    // Stores only for an item of the dispatch inside its row (no early return).
+    let live = group < params.total_groups && e0 < d.count && d.kind == INIT_KIND;
     let n = min(4u, d.count - e0);
     let own0 = d.first + e0;
     var vals = vec4<u32>(d.p0);
@@ -325,17 +331,24 @@ fn init_main(
         }
     }
     if (compact_redraw()) {
-        vals = settle_truncated(d, w, lid, n, vals);
+        vals = settle_truncated(d, w, lid, select(0u, n, live), vals);
     }
+    if (live) {
+        store_item(d, e0, n, vals);
+    }
+}
+
+// Stores item values `vals` (its first `n` elements) of row `d` at row element `e0`.
+fn store_item(d: InitDesc, e0: u32, n: u32, vals: vec4<u32>) {
     if (INIT_LAYOUT == LAYOUT_VEC4) {
-        out_vec4[(d.out_offset + e0) >> 2u] = vals;
+        store_vec4((d.out_offset + e0) >> 2u, vals);
     } else if (INIT_PACK != PACK_WORD) {
-        let w = d.out_offset + e0 / 2u;
+        let o = d.out_offset + e0 / 2u;
         let hi1 = select(0u, vals.y & 0xffffu, n > 1u);
-        out_words[w] = (vals.x & 0xffffu) | (hi1 << 16u);
+        out_words[o] = (vals.x & 0xffffu) | (hi1 << 16u);
         if (n > 2u) {
             let hi3 = select(0u, vals.w & 0xffffu, n > 3u);
-            out_words[w + 1u] = (vals.z & 0xffffu) | (hi3 << 16u);
+            out_words[o + 1u] = (vals.z & 0xffffu) | (hi3 << 16u);
         }
     } else {
         let o = d.out_offset + e0;
@@ -352,6 +365,27 @@ fn init_main(
     }
 }
 
+@compute @workgroup_size(INIT_LANES)
+fn init_main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let w = wid.y * nwg.x + wid.x;
+    let group = params.first_group + w;
+    // The workgroup's row, one load for all the invocation's items (a group past the
+    // dispatch reads a clamped entry and stores nothing).
+    let d = row_of(group);
+    init_item(w, group, d, lid);
+    if (INIT_ITEMS > 1u) {
+        init_item(w, group, d, lid + INIT_LANES);
+    }
+    if (INIT_ITEMS > 2u) {
+        init_item(w, group, d, lid + 2u * INIT_LANES);
+        init_item(w, group, d, lid + 3u * INIT_LANES);
+    }
+}
+
 // Second pass of a truncated normal: workgroup `w` of the dispatch redraws the elements
 // workgroup `w` of the first pass listed (dispatch as many workgroups, same bindings,
 // rows and parameters).
@@ -363,12 +397,10 @@ fn redraw_main(
 ) {
     let w = wid.y * nwg.x + wid.x;
     let group = params.first_group + w;
-    if (group >= params.total_groups) {
-        return;
-    }
     let d = row_of(group);
     let first = (group - d.wg_start) * INIT_WG * 4u;
-    let listed = atomicLoad(&redraw_counts[w]);
+    // Nothing listed past the dispatch (no early return: see init_main).
+    let listed = select(0u, atomicLoad(&redraw_counts[w]), group < params.total_groups);
     let key = vec2<u32>(d.key0, d.key1);
     for (var s = lid; s < listed; s = s + WORKGROUP_SIZE) {
         let e = first + redraw_list[w * 4u * INIT_WG + s];

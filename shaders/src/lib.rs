@@ -35,7 +35,7 @@
 //! | 1 | `storage, read_write` | `array<u32>`: the output words |
 //! | 2 | `uniform` | [`InitParams`] |
 //! | 3 | `storage, read` | `array<u32>`: the row of each workgroup ([`assign_workgroups`]) |
-//! | 4 | `storage, read_write` | `array<vec4<u32>>`: the output words again (binding 1's buffer), for [`LAYOUT_VEC4`] stores |
+//! | 4 | `storage, read_write` | the output words again (binding 1's buffer) in 16-byte items, for [`LAYOUT_VEC4`] stores: `array<vec4<u32>>` (`shaders/store32.wgsl`) or `array<vec2<u64>>` (`shaders/store64.wgsl`, [`Shader::InitMul64`]) |
 //! | 5 | `storage, read_write` | `array<u32>`: redraw list, `4 * INIT_WG` slots per workgroup of the dispatch (truncated normal; any buffer otherwise) |
 //! | 6 | `storage, read_write` | `array<atomic<u32>>`: elements listed per workgroup of the dispatch (cleared first; any buffer otherwise) |
 //!
@@ -49,14 +49,19 @@
 //! power of two below it; [`wide_workgroup_size`]): row `r` owns workgroups
 //! `wg_start[r] ..` ([`assign_workgroups`] fills `wg_start` in and returns the tile
 //! table: the row of each workgroup). A workgroup finds its row with one load that
-//! depends only on the workgroup id (uniform, so drivers use scalar loads for it and for
-//! the row), and each invocation
-//! computes one item: one Philox block for 4 consecutive full indices. Dispatch
+//! depends only on the workgroup id. A one-row dispatch reads its row at a constant
+//! index and runs `INIT_WG` invocations per workgroup, one item each; a dispatch of
+//! several rows runs `INIT_WG / 4` invocations of 4 items each, so the row (which
+//! drivers such as lavapipe load lane by lane through the tile table) is loaded once per
+//! 4 items. An item is one Philox block for 4 consecutive full indices. No invocation
+//! returns early (work past a row or the dispatch computes and skips its stores). Dispatch
 //! [`groups_size`]`(total_groups)` workgroups.
-//!
+
 //! Philox's 32x32->64 multiply is `shaders/mul64.wgsl` (one `u64` multiply) on devices
 //! with `SHADER_INT64` ([`Shader::InitMul64`]) and `shaders/mul32.wgsl` (16-bit halves)
-//! elsewhere ([`Shader::Init`]); both give the same bits.
+//! elsewhere ([`Shader::Init`]); both give the same bits. The same split chooses the
+//! item store, `shaders/store64.wgsl` (two `u64`s) or `shaders/store32.wgsl` (a
+//! `vec4<u32>`): the same bytes.
 //!
 //! ## Device layout of each dtype in `array<u32>`
 //!
@@ -292,10 +297,26 @@ pub const DTYPE_BOOL: u32 = 5;
 const PHILOX: &str = include_str!("../philox.wgsl");
 const MUL32: &str = include_str!("../mul32.wgsl");
 const MUL64: &str = include_str!("../mul64.wgsl");
-const INIT: &str =
-    concat!(include_str!("../mul32.wgsl"), "\n", include_str!("../philox.wgsl"), "\n", include_str!("../init.wgsl"));
-const INIT_MUL64: &str =
-    concat!(include_str!("../mul64.wgsl"), "\n", include_str!("../philox.wgsl"), "\n", include_str!("../init.wgsl"));
+const STORE32: &str = include_str!("../store32.wgsl");
+const STORE64: &str = include_str!("../store64.wgsl");
+const INIT: &str = concat!(
+    include_str!("../mul32.wgsl"),
+    "\n",
+    include_str!("../store32.wgsl"),
+    "\n",
+    include_str!("../philox.wgsl"),
+    "\n",
+    include_str!("../init.wgsl")
+);
+const INIT_MUL64: &str = concat!(
+    include_str!("../mul64.wgsl"),
+    "\n",
+    include_str!("../store64.wgsl"),
+    "\n",
+    include_str!("../philox.wgsl"),
+    "\n",
+    include_str!("../init.wgsl")
+);
 const FILL: &str = include_str!("../fill.wgsl");
 const FILL4: &str = include_str!("../fill4.wgsl");
 const PHILOX_KAT: &str = concat!(
@@ -312,6 +333,8 @@ pub const PRELUDES: &[(&str, &str)] = &[
     ("shaders/philox.wgsl", PHILOX),
     ("shaders/mul32.wgsl", MUL32),
     ("shaders/mul64.wgsl", MUL64),
+    ("shaders/store32.wgsl", STORE32),
+    ("shaders/store64.wgsl", STORE64),
     ("shaders/rows.wgsl", ROWS),
     ("shaders/optim_step.wgsl", OPTIM_STEP),
 ];
@@ -483,8 +506,11 @@ impl Shader {
     /// The preludes prepended to this shader's file, by label.
     pub fn preludes(self) -> &'static [&'static str] {
         match self {
-            Shader::Init | Shader::Redraw | Shader::PhiloxKat => &["shaders/mul32.wgsl", "shaders/philox.wgsl"],
-            Shader::InitMul64 | Shader::RedrawMul64 => &["shaders/mul64.wgsl", "shaders/philox.wgsl"],
+            Shader::Init | Shader::Redraw => &["shaders/mul32.wgsl", "shaders/store32.wgsl", "shaders/philox.wgsl"],
+            Shader::PhiloxKat => &["shaders/mul32.wgsl", "shaders/philox.wgsl"],
+            Shader::InitMul64 | Shader::RedrawMul64 => {
+                &["shaders/mul64.wgsl", "shaders/store64.wgsl", "shaders/philox.wgsl"]
+            }
             Shader::Norm | Shader::Reduce | Shader::Update => &["shaders/rows.wgsl"],
             Shader::Optim | Shader::Optim4 => &["shaders/optim_step.wgsl"],
             Shader::Fill | Shader::Fill4 => &[],

@@ -62,7 +62,14 @@ fn every_registered_shader_validates() {
             .unwrap_or_else(|| panic!("{}: no entry point {}", shader.label(), shader.entry_point()));
         assert_eq!(entry.stage, naga::ShaderStage::Compute, "{}", shader.label());
         if shader.wide() {
-            assert!(src.contains("@workgroup_size(INIT_WG)"), "{}: workgroup size", shader.label());
+            // INIT_WG invocations, or INIT_WG items of INIT_ITEMS per invocation.
+            assert!(
+                src.contains("@workgroup_size(INIT_WG)")
+                    || (src.contains("@workgroup_size(INIT_LANES)")
+                        && src.contains("override INIT_LANES: u32 = INIT_WG / INIT_ITEMS;")),
+                "{}: workgroup size",
+                shader.label()
+            );
         } else {
             assert_eq!(entry.workgroup_size, [WORKGROUP_SIZE, 1, 1], "{}: workgroup size", shader.label());
         }
@@ -168,7 +175,14 @@ fn every_training_shader_validates() {
             .unwrap_or_else(|| panic!("{}: no entry point {}", shader.label(), shader.entry_point()));
         assert_eq!(entry.stage, naga::ShaderStage::Compute, "{}", shader.label());
         if shader.wide() {
-            assert!(src.contains("@workgroup_size(INIT_WG)"), "{}: workgroup size", shader.label());
+            // INIT_WG invocations, or INIT_WG items of INIT_ITEMS per invocation.
+            assert!(
+                src.contains("@workgroup_size(INIT_WG)")
+                    || (src.contains("@workgroup_size(INIT_LANES)")
+                        && src.contains("override INIT_LANES: u32 = INIT_WG / INIT_ITEMS;")),
+                "{}: workgroup size",
+                shader.label()
+            );
         } else {
             assert_eq!(entry.workgroup_size, [WORKGROUP_SIZE, 1, 1], "{}: workgroup size", shader.label());
         }
@@ -249,7 +263,8 @@ fn a_broken_shader_fails() {
 
 /// `Shader::bindings` (what the gpu crate builds bind group layouts from) matches the
 /// bindings each shader declares: index, storage access, uniform; and every declared
-/// override is one `Shader::overrides` names.
+/// override is one `Shader::overrides` names, or one derived from them (its initializer
+/// an expression, not a literal, so the host never sets it).
 #[test]
 fn declared_bindings_and_overrides_match_the_registry() {
     for shader in Shader::ALL {
@@ -273,7 +288,11 @@ fn declared_bindings_and_overrides_match_the_registry() {
         declared.sort_by_key(|(i, _)| *i);
         let expected: Vec<(u32, Binding)> = shader.bindings().iter().enumerate().map(|(i, b)| (i as u32, *b)).collect();
         assert_eq!(declared, expected, "{}: bindings differ from Shader::bindings()", shader.label());
-        let mut overrides: Vec<String> = module.overrides.iter().filter_map(|(_, o)| o.name.clone()).collect();
+        let derived = |o: &naga::Override| {
+            o.init.is_some_and(|e| !matches!(module.global_expressions[e], naga::Expression::Literal(_)))
+        };
+        let mut overrides: Vec<String> =
+            module.overrides.iter().filter(|(_, o)| !derived(o)).filter_map(|(_, o)| o.name.clone()).collect();
         overrides.sort();
         let mut named: Vec<String> = shader.overrides().iter().map(|s| s.to_string()).collect();
         named.sort();
