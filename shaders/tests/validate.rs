@@ -112,17 +112,21 @@ fn every_init_variant_validates() {
             "override INIT_LAYOUT: u32;",
             "override INIT_PACK: u32;",
             "override INIT_ROWS: u32;",
+            "override INIT_PAIR: u32;",
         ];
         let wg = "override INIT_WG: u32 = 256u;";
         assert!(decls.iter().all(|d| src.contains(d)) && src.contains(wg), "init.wgsl overrides changed");
-        for ([kind, layout, pack], one) in init_variants().into_iter().flat_map(|v| [(v, 0), (v, 1)]) {
+        let cases = init_variants().into_iter().flat_map(|v| [(v, 0, 0), (v, 1, 0), (v, 1, 1)]);
+        for ([kind, layout, pack], one, pair) in cases {
             let variant = src
                 .replace(decls[0], &format!("const INIT_KIND: u32 = {kind}u;"))
                 .replace(decls[1], &format!("const INIT_LAYOUT: u32 = {layout}u;"))
                 .replace(decls[2], &format!("const INIT_PACK: u32 = {pack}u;"))
                 .replace(decls[3], &format!("const INIT_ROWS: u32 = {one}u;"))
+                .replace(decls[4], &format!("const INIT_PAIR: u32 = {pair}u;"))
                 .replace(wg, "const INIT_WG: u32 = 256u;");
-            let label = format!("{}[kind {kind}, layout {layout}, pack {pack}, one row {one}]", shader.label());
+            let label =
+                format!("{}[kind {kind}, layout {layout}, pack {pack}, one row {one}, pair {pair}]", shader.label());
             validate_with(&label, &variant, capabilities_of(shader))
                 .unwrap_or_else(|e| panic!("init variant failed validation:\n{e}"));
         }
