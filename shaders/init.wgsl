@@ -21,17 +21,14 @@
 //   INIT_ROWS: 1 when the dispatch has one row (its descriptor is then read at a
 //     constant index: drivers load it once per SIMD group, where an index loaded from
 //     `tiles` made lavapipe load the 64-byte row lane by lane), else 0.
-//   INIT_WG: items per workgroup (256 unless the device allows fewer); the host's unit:
-//     row `r` owns whole workgroups of INIT_WG items (4 elements each).
-//   INIT_PAIR: 1 when the dispatch is one LAYOUT_VEC4 row whose `out_offset` and `count`
-//     are multiples of 8 on a SHADER_INT64 device: each invocation computes two adjacent
-//     items and stores them as one 32-byte `vec4<u64>` (`store_vec8`; lavapipe writes
-//     it in four component stores where two 16-byte items take four, each under its
-//     own mask: uniform 16M 38 -> 33 ms, normal 69 -> 59 ms), else 0.
-// Derived: INIT_ITEMS items per invocation (2 in pair mode; 1 for one row; 4 otherwise,
-// so the row, fetched through the tile table lane by lane, is loaded once per 4 items:
-// lavapipe 96 -> 78 ms for 16M normals), INIT_LANES = INIT_WG / INIT_ITEMS invocations
-// per workgroup.
+//   INIT_WG: invocations per workgroup, one item (4 elements) each (256 unless the device
+//     allows fewer); row `r` owns whole workgroups.
+// One item per invocation. Several items per invocation (written out: a loop over them
+// was slower than one item) or two adjacent items stored as one 32-byte `vec4<u64>` ran
+// faster on lavapipe (16M uniform 42 -> 31 ms with pairs; a many-row table's normals 105
+// -> 87 ms with 4 items), but each written-out copy of the item code is compiled before
+// the driver folds the constants: a pipeline took 1.1-1.7 s to build instead of 0.25 s,
+// more than the kernel saves in a session that initializes its variables once.
 //
 // No invocation returns early: a `return` before the stores made lavapipe run the rest
 // of the kernel under a dynamic mask (uniform 16M: 50 -> 38 ms without it). Work past
@@ -62,10 +59,7 @@ override INIT_KIND: u32;
 override INIT_LAYOUT: u32;
 override INIT_PACK: u32;
 override INIT_ROWS: u32;
-override INIT_PAIR: u32;
 override INIT_WG: u32 = 256u;
-override INIT_ITEMS: u32 = select(select(4u, 1u, INIT_ROWS == 1u), 2u, INIT_PAIR == 1u);
-override INIT_LANES: u32 = INIT_WG / INIT_ITEMS;
 // Invocations per workgroup of `redraw_main`.
 const WORKGROUP_SIZE: u32 = 64u;
 
@@ -125,9 +119,8 @@ const INIT_MAX_ROWS: u32 = 256u;
 @group(0) @binding(2) var<uniform> params: InitParams;
 // The row of each workgroup (`assign_workgroups`' tile table).
 @group(0) @binding(3) var<storage, read> tiles: array<u32>;
-// Bindings 4 and 7, the output again as 16-byte items (LAYOUT_VEC4 stores) and as
-// 32-byte pairs of items (INIT_PAIR stores), both bound to the same buffer, are declared
-// by the store prelude.
+// Binding 4, the output again as 16-byte items (LAYOUT_VEC4 stores; bound to the same
+// buffer), is declared by the store prelude.
 // Truncated normal, two passes: 4 * INIT_WG slots per workgroup of the dispatch, each
 // the index (within its workgroup) of an element to redraw, and how many are listed per
 // workgroup. Other pipelines bind any small buffers.
@@ -295,33 +288,12 @@ fn settle_truncated(d: InitDesc, w: u32, lid: u32, n: u32, raw: vec4<u32>) -> ve
     return out;
 }
 
-// Row element of the first element of item `lid` (0..INIT_WG) of tile-table workgroup
-// `group` of row `d`.
-fn item_start(group: u32, d: InitDesc, lid: u32) -> u32 {
-    return ((group - d.wg_start) * INIT_WG + lid) * 4u;
-}
-
-// Whether the item starting at row element `e0` is one of the dispatch's, inside its row:
-// only such items store anything (no invocation returns early).
-fn item_live(group: u32, d: InitDesc, e0: u32) -> bool {
-    return group < params.total_groups && e0 < d.count && d.kind == INIT_KIND;
-}
-
 // Item `lid` (0..INIT_WG) of workgroup `w` of the dispatch (`group` of the tile table,
-// row `d`): stores its up to 4 elements.
+// row `d`): its up to 4 elements.
 fn init_item(w: u32, group: u32, d: InitDesc, lid: u32) {
-    let e0 = item_start(group, d, lid);
-    let vals = item_values(w, group, d, lid);
-    if (item_live(group, d, e0)) {
-        store_item(d, e0, min(4u, d.count - e0), vals);
-    }
-}
-
-// The values of item `lid` (see init_item); a truncated normal's rejected elements are
-// listed for `redraw_main` here.
-fn item_values(w: u32, group: u32, d: InitDesc, lid: u32) -> vec4<u32> {
-    let e0 = item_start(group, d, lid);
-    let live = item_live(group, d, e0);
+    let e0 = ((group - d.wg_start) * INIT_WG + lid) * 4u;
+    // Stores only for an item of the dispatch inside its row (no early return).
+    let live = group < params.total_groups && e0 < d.count && d.kind == INIT_KIND;
     let n = min(4u, d.count - e0);
     let own0 = d.first + e0;
     var vals = vec4<u32>(d.p0);
@@ -362,7 +334,9 @@ fn item_values(w: u32, group: u32, d: InitDesc, lid: u32) -> vec4<u32> {
     if (compact_redraw()) {
         vals = settle_truncated(d, w, lid, select(0u, n, live), vals);
     }
-    return vals;
+    if (live) {
+        store_item(d, e0, n, vals);
+    }
 }
 
 // Stores item values `vals` (its first `n` elements) of row `d` at row element `e0`.
@@ -392,7 +366,7 @@ fn store_item(d: InitDesc, e0: u32, n: u32, vals: vec4<u32>) {
     }
 }
 
-@compute @workgroup_size(INIT_LANES)
+@compute @workgroup_size(INIT_WG)
 fn init_main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -400,27 +374,9 @@ fn init_main(
 ) {
     let w = wid.y * nwg.x + wid.x;
     let group = params.first_group + w;
-    // The workgroup's row, one load for all the invocation's items (a group past the
-    // dispatch reads a clamped entry and stores nothing).
-    let d = row_of(group);
-    if (INIT_PAIR == 1u) {
-        // Items 2 lid and 2 lid + 1: both in the row or both past it (count % 8 == 0).
-        let a = item_values(w, group, d, 2u * lid);
-        let b = item_values(w, group, d, 2u * lid + 1u);
-        let e0 = item_start(group, d, 2u * lid);
-        if (item_live(group, d, e0)) {
-            store_vec8((d.out_offset + e0) >> 3u, a, b);
-        }
-    } else {
-        init_item(w, group, d, lid);
-        if (INIT_ITEMS > 1u) {
-            init_item(w, group, d, lid + INIT_LANES);
-        }
-        if (INIT_ITEMS > 2u) {
-            init_item(w, group, d, lid + 2u * INIT_LANES);
-            init_item(w, group, d, lid + 3u * INIT_LANES);
-        }
-    }
+    // The workgroup's row, one load (a group past the dispatch reads a clamped entry and
+    // stores nothing).
+    init_item(w, group, row_of(group), lid);
 }
 
 // Second pass of a truncated normal: workgroup `w` of the dispatch redraws the elements

@@ -1,5 +1,4 @@
-// Prelude of shaders/init.wgsl: its 16-byte item store and 32-byte pair store, for
-// devices with SHADER_INT64.
+// Prelude of shaders/init.wgsl: its 16-byte item store, for devices with SHADER_INT64.
 // Same bytes as shaders/store32.wgsl (little-endian: the low word of each `u64` first),
 // written as two 64-bit components: lavapipe stores a vector lane by lane and component
 // by component, so two components cost about half of four (16M words: 13 vs 17 ms).
@@ -10,17 +9,4 @@
 // Stores the four words `v` as item `i` (words 4i..4i+3) of the output.
 fn store_vec4(i: u32, v: vec4<u32>) {
     out_vec4[i] = vec2<u64>(u64(v.x) | (u64(v.y) << 32u), u64(v.z) | (u64(v.w) << 32u));
-}
-
-// Binding 7: the same output in 32-byte pairs of items (INIT_PAIR dispatches).
-@group(0) @binding(7) var<storage, read_write> out_vec8: array<vec4<u64>>;
-
-// Stores items `a` and `b` as pair `i` (words 8i..8i+7) of the output: one 32-byte store.
-fn store_vec8(i: u32, a: vec4<u32>, b: vec4<u32>) {
-    out_vec8[i] = vec4<u64>(
-        u64(a.x) | (u64(a.y) << 32u),
-        u64(a.z) | (u64(a.w) << 32u),
-        u64(b.x) | (u64(b.y) << 32u),
-        u64(b.z) | (u64(b.w) << 32u),
-    );
 }

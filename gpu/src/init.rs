@@ -250,29 +250,20 @@ pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variabl
             } else {
                 (launch.temp(Use::Params, 4)?, launch.temp(Use::Params, 4)?)
             };
-            // The output as 16-byte items (binding 4) and 32-byte pairs (binding 7): the
-            // output itself, or a stand-in where it is shorter than one item or pair (its
-            // rows then cannot be LAYOUT_VEC4, or paired).
+            // The output as vec4s (binding 4): the output itself, or a stand-in where it is
+            // shorter than one vec4 (its rows then cannot be LAYOUT_VEC4).
             let out4 = if out.size() >= 16 { out.clone() } else { launch.temp(Use::Params, 16)? };
-            let out8 = if out.size() >= 32 { out.clone() } else { launch.temp(Use::Params, 32)? };
-            let [kind, layout, pack, wg] = *pipeline;
-            let consts = [
-                kind,
-                layout,
-                pack,
-                varscope_shaders::one_row(rows.len()),
-                varscope_shaders::pairs(rows, layout, dev.info.shader_i64),
-                wg,
-            ];
             let mut first = 0;
             while first < total {
                 let end = total.min(first.saturating_add(window));
                 let params = InitParams::window(rows.len() as u32, first..end);
                 let params = launch.params(bytemuck::bytes_of(&params))?;
-                let bound = [&table, &*out, &params, &tiles, &out4, &list, &counts, &out8];
+                let bound = [&table, &*out, &params, &tiles, &out4, &list, &counts];
                 if two_pass {
                     launch.clear(&counts, 0, Some(u64::from(end - first) * 4));
                 }
+                let [kind, layout, pack, wg] = *pipeline;
+                let consts = [kind, layout, pack, varscope_shaders::one_row(rows.len()), wg];
                 launch.dispatch(shader, &consts, &bound, (end - first) * wg)?;
                 if two_pass {
                     launch.dispatch(redraw, &consts, &bound, (end - first) * varscope_shaders::WORKGROUP_SIZE)?;

@@ -38,7 +38,6 @@
 //! | 4 | `storage, read_write` | the output words again (binding 1's buffer) in 16-byte items, for [`LAYOUT_VEC4`] stores: `array<vec4<u32>>` (`shaders/store32.wgsl`) or `array<vec2<u64>>` (`shaders/store64.wgsl`, [`Shader::InitMul64`]) |
 //! | 5 | `storage, read_write` | `array<u32>`: redraw list, `4 * INIT_WG` slots per workgroup of the dispatch (truncated normal; any buffer otherwise) |
 //! | 6 | `storage, read_write` | `array<atomic<u32>>`: elements listed per workgroup of the dispatch (cleared first; any buffer otherwise) |
-//! | 7 | `storage, read_write` | the output words again in 32-byte pairs of items, for `INIT_PAIR` stores ([`pairs`]): `array<vec4<u64>>` (`shaders/store64.wgsl`; `array<vec4<u32>>` in `shaders/store32.wgsl`, never paired) |
 //!
 //! A truncated normal of a one-word dtype runs in two passes ([`compacts_redraws`]):
 //! `init_main` lists rejected elements per workgroup and `redraw_main`
@@ -50,14 +49,10 @@
 //! power of two below it; [`wide_workgroup_size`]): row `r` owns workgroups
 //! `wg_start[r] ..` ([`assign_workgroups`] fills `wg_start` in and returns the tile
 //! table: the row of each workgroup). A workgroup finds its row with one load that
-//! depends only on the workgroup id. A one-row dispatch reads its row at a constant
-//! index and runs `INIT_WG` invocations per workgroup, one item each (two adjacent
-//! items stored as one 32-byte `vec4<u64>` where [`pairs`] allows); a dispatch of
-//! several rows runs `INIT_WG / 4` invocations of 4 items each, so the row (which
-//! drivers such as lavapipe load lane by lane through the tile table) is loaded once per
-//! 4 items. An item is one Philox block for 4 consecutive full indices. No invocation
-//! returns early (work past a row or the dispatch computes and skips its stores). Dispatch
-//! [`groups_size`]`(total_groups)` workgroups.
+//! depends only on the workgroup id (a one-row dispatch reads its row at a constant
+//! index), and each invocation computes one item: one Philox block for 4 consecutive
+//! full indices. No invocation returns early (an item past its row or the dispatch is
+//! computed and stores nothing). Dispatch [`groups_size`]`(total_groups)` workgroups.
 
 //! Philox's 32x32->64 multiply is `shaders/mul64.wgsl` (one `u64` multiply) on devices
 //! with `SHADER_INT64` ([`Shader::InitMul64`]) and `shaders/mul32.wgsl` (16-bit halves)
@@ -170,42 +165,19 @@ pub fn aligned_layout(row: &InitDesc) -> u32 {
 pub const INIT_KINDS: [u32; 6] =
     [KIND_FILL, KIND_IDENTITY, KIND_UNIFORM, KIND_UNIFORM_INT, KIND_NORMAL, KIND_TRUNCATED_NORMAL];
 
-/// The pipeline constants of the init pipeline for `kind`, `layout`, `pack`, the table
-/// `rows`, a device with (`int64`) or without `SHADER_INT64` and workgroup size `wg`
-/// (pass them as `PipelineCompilationOptions::constants`; [`Shader::Init`] and
-/// [`Shader::Redraw`] take the same values; [`Shader::overrides`] order).
-pub fn init_constants(
-    kind: u32,
-    layout: u32,
-    pack: u32,
-    rows: &[InitDesc],
-    int64: bool,
-    wg: u32,
-) -> [(&'static str, f64); 6] {
+/// The pipeline constants of the init pipeline for `kind`, `layout`, `pack`, a table of
+/// `rows` rows and workgroup size `wg` (pass them as
+/// `PipelineCompilationOptions::constants`; [`Shader::Init`] and [`Shader::Redraw`] take
+/// the same values).
+pub fn init_constants(kind: u32, layout: u32, pack: u32, rows: usize, wg: u32) -> [(&'static str, f64); 5] {
     [
         (INIT_KIND, f64::from(kind)),
         (INIT_LAYOUT, f64::from(layout)),
         (INIT_PACK, f64::from(pack)),
-        (INIT_ROWS, f64::from(one_row(rows.len()))),
-        (INIT_PAIR, f64::from(pairs(rows, layout, int64))),
+        (INIT_ROWS, f64::from(one_row(rows))),
         (INIT_WG, f64::from(wg)),
     ]
 }
-
-/// The `INIT_PAIR` value of the table `rows` in a `layout` pipeline on a device with
-/// (`int64`) or without `SHADER_INT64`: 1 when it is one [`LAYOUT_VEC4`] row whose
-/// `out_offset` and `count` are multiples of 8 on a `SHADER_INT64` device (each invocation
-/// then computes two adjacent items and stores them as one 32-byte `vec4<u64>`), else 0.
-pub fn pairs(rows: &[InitDesc], layout: u32, int64: bool) -> u32 {
-    let pair = match rows {
-        [r] => int64 && layout == LAYOUT_VEC4 && r.out_offset.is_multiple_of(8) && r.count.is_multiple_of(8),
-        _ => false,
-    };
-    u32::from(pair)
-}
-
-/// The name of the init shader's pair constant ([`pairs`]).
-pub const INIT_PAIR: &str = "INIT_PAIR";
 
 /// The `INIT_ROWS` value of a table of `rows` rows: 1 for one row (the row is read at a
 /// constant index), else 0.
@@ -394,7 +366,7 @@ const UNIFORM: Binding = Binding::Uniform;
 ///
 /// | shader | entry | bindings |
 /// | --- | --- | --- |
-/// | `shaders/init.wgsl` | `init_main` | 0 `array<InitDesc, 256>` (uniform), 1 output `array<u32>` (read_write), 2 [`InitParams`] (uniform), 3 row of each workgroup `array<u32>` (read), 4 the output in 16-byte items (read_write), 5 redraw slots `array<u32>` (read_write), 6 redraw counts `array<atomic<u32>>` (read_write), 7 the output in 32-byte pairs (read_write) |
+/// | `shaders/init.wgsl` | `init_main` | 0 `array<InitDesc, 256>` (uniform), 1 output `array<u32>` (read_write), 2 [`InitParams`] (uniform), 3 row of each workgroup `array<u32>` (read), 4 redraw slots `array<u32>` (read_write), 5 redraw counts `array<atomic<u32>>` (read_write) |
 /// | `shaders/init.wgsl` | `redraw_main` | as `init_main` |
 /// | `shaders/fill.wgsl` | `fill_main` | 0 output (read_write), 1 [`FillParams`] (uniform) |
 /// | `shaders/philox_kat.wgsl` | `kat_main` | 0 counters (read), 1 outputs (read_write) |
@@ -405,7 +377,7 @@ const UNIFORM: Binding = Binding::Uniform;
 /// | `shaders/update.wgsl` | `update_main` | 0 `array<UpdateRow>` (read), 1 [`RowParams`] (uniform), 2 source (read), 3 destination (read_write) |
 ///
 /// Pipeline-overridable constants ([`Shader::overrides`], set in that order):
-/// `init.wgsl` has `INIT_KIND`, `INIT_LAYOUT`, `INIT_PACK`, `INIT_ROWS`, `INIT_PAIR` and `INIT_WG`
+/// `init.wgsl` has `INIT_KIND`, `INIT_LAYOUT`, `INIT_PACK`, `INIT_ROWS` and `INIT_WG`
 /// ([`init_constants`]); `optim.wgsl` has
 /// `OPT_KIND` (an `OPT_*` code) and the buffer map `VAR_BUF`, `S0_BUF`, `S1_BUF`,
 /// `S2_BUF` (which of `w0..w3` holds the variable and each slot; [`optim_constants`]),
@@ -546,7 +518,7 @@ impl Shader {
     pub fn bindings(self) -> &'static [Binding] {
         match self {
             Shader::Init | Shader::InitMul64 | Shader::Redraw | Shader::RedrawMul64 => {
-                &[UNIFORM, RW, UNIFORM, RO, RW, RW, RW, RW]
+                &[UNIFORM, RW, UNIFORM, RO, RW, RW, RW]
             }
             Shader::Fill | Shader::Fill4 => &[RW, UNIFORM],
             Shader::PhiloxKat => &[RO, RW],
@@ -561,7 +533,7 @@ impl Shader {
     pub fn overrides(self) -> &'static [&'static str] {
         match self {
             Shader::Init | Shader::InitMul64 | Shader::Redraw | Shader::RedrawMul64 => {
-                &[INIT_KIND, INIT_LAYOUT, INIT_PACK, INIT_ROWS, INIT_PAIR, INIT_WG]
+                &[INIT_KIND, INIT_LAYOUT, INIT_PACK, INIT_ROWS, INIT_WG]
             }
             Shader::Fill4 => &[INIT_WG],
             Shader::Optim => &["OPT_KIND", "VAR_BUF", "S0_BUF", "S1_BUF", "S2_BUF"],
@@ -583,21 +555,15 @@ impl Shader {
     /// maps per kind. `optim4.wgsl`: the same, each at [`WIDE_WORKGROUP_SIZE`].
     pub fn variants(self) -> Vec<Vec<u32>> {
         match self {
-            Shader::Init | Shader::InitMul64 | Shader::Redraw | Shader::RedrawMul64 => {
-                let redraw = matches!(self, Shader::Redraw | Shader::RedrawMul64);
-                init_variants()
-                    .into_iter()
-                    .filter(|&[k, _, p]| !redraw || compacts_redraws(k, p))
-                    .flat_map(|[k, l, p]| {
-                        // (one row, pair): pairs only for one vec4 row on SHADER_INT64 devices.
-                        let pair_ok = self.needs_int64() && l == LAYOUT_VEC4;
-                        [(0, 0), (1, 0), (1, 1)]
-                            .into_iter()
-                            .filter(move |&(_, pair)| pair == 0 || pair_ok)
-                            .map(move |(one, pair)| vec![k, l, p, one, pair, WIDE_WORKGROUP_SIZE])
-                    })
-                    .collect()
-            }
+            Shader::Init | Shader::InitMul64 => init_variants()
+                .into_iter()
+                .flat_map(|[k, l, p]| [0, 1].map(|one| vec![k, l, p, one, WIDE_WORKGROUP_SIZE]))
+                .collect(),
+            Shader::Redraw | Shader::RedrawMul64 => init_variants()
+                .into_iter()
+                .filter(|&[k, _, p]| compacts_redraws(k, p))
+                .flat_map(|[k, l, p]| [0, 1].map(|one| vec![k, l, p, one, WIDE_WORKGROUP_SIZE]))
+                .collect(),
             Shader::Fill4 => vec![vec![WIDE_WORKGROUP_SIZE]],
             Shader::Update => UPDATE_OPS.iter().map(|&op| vec![op]).collect(),
             Shader::Optim | Shader::Optim4 => {

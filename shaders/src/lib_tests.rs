@@ -112,22 +112,3 @@ fn rebased_rows_start_at_their_first_full_index() {
     rebase_rows(&mut kept, LAYOUT_GENERAL);
     assert_eq!(kept, general);
 }
-
-/// Pair mode only for one vec4 row aligned to 8 words with a multiple of 8 elements, on
-/// SHADER_INT64 devices.
-#[test]
-fn pairs_only_for_one_aligned_vec4_row_on_int64_devices() {
-    let row = |out_offset, count| InitDesc { out_offset, count, ..InitDesc::default() };
-    assert_eq!(pairs(&[row(0, 64)], LAYOUT_VEC4, true), 1);
-    assert_eq!(pairs(&[row(8, 16)], LAYOUT_VEC4, true), 1);
-    assert_eq!(pairs(&[row(0, 64)], LAYOUT_VEC4, false), 0, "no SHADER_INT64");
-    assert_eq!(pairs(&[row(4, 64)], LAYOUT_VEC4, true), 0, "offset not a multiple of 8");
-    assert_eq!(pairs(&[row(0, 60)], LAYOUT_VEC4, true), 0, "count not a multiple of 8");
-    assert_eq!(pairs(&[row(0, 64)], LAYOUT_ALIGNED, true), 0, "not a vec4 layout");
-    assert_eq!(pairs(&[row(0, 64), row(64, 64)], LAYOUT_VEC4, true), 0, "two rows");
-    assert_eq!(pairs(&[], LAYOUT_VEC4, true), 0);
-    let consts = init_constants(KIND_UNIFORM, LAYOUT_VEC4, PACK_WORD, &[row(0, 64)], true, 256);
-    let names: Vec<&str> = consts.iter().map(|c| c.0).collect();
-    assert_eq!(names, Shader::Init.overrides(), "constants in override order");
-    assert_eq!(consts[4], (INIT_PAIR, 1.0));
-}

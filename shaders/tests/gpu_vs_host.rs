@@ -21,7 +21,7 @@ use varscope_core::reference::{self, IndexMap};
 use varscope_core::DType;
 use varscope_gpu::descriptor::{kernel_params_for, KernelParams};
 use varscope_shaders::{
-    aligned_layout, assign_workgroups, compacts_redraws, groups_size, init_constants, pack_of, pairs, rebase_rows,
+    aligned_layout, assign_workgroups, compacts_redraws, groups_size, init_constants, pack_of, rebase_rows,
     redraw_list_words, row_layout, wide_workgroup_size, words_for, Binding, InitDesc, InitParams, Shader, DTYPE_F16,
     INIT_LAYOUTS, INIT_MAX_ROWS, KIND_FILL, KIND_IDENTITY, LAYOUT_VEC4, REDRAW_WINDOW,
 };
@@ -384,11 +384,8 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<Stri
     let mut next_word = 0u32;
     for (vi, v) in vars.iter().enumerate() {
         // Every other variable starts at a multiple of 4 words (vec4 stores where its
-        // counts allow; every fourth at a multiple of 8, pairs of vec4 where the device
-        // allows), the others wherever the previous one ended.
-        if vi % 4 == 0 {
-            next_word = next_word.div_ceil(8) * 8;
-        } else if vi % 2 == 0 {
+        // counts allow), the others wherever the previous one ended.
+        if vi % 2 == 0 {
             next_word = next_word.div_ceil(4) * 4;
         }
         let n: u64 = v.own.iter().product();
@@ -422,7 +419,6 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<Stri
     let limits = gpu.device.limits();
     let wg = wide_workgroup_size(limits.max_compute_invocations_per_workgroup, limits.max_compute_workgroup_size_x);
     let redraw_shader = if shader == Shader::InitMul64 { Shader::RedrawMul64 } else { Shader::Redraw };
-    let mut paired = 0;
     // Pipelines by shader and constants (many one-row tables share a few).
     let mut built = BTreeMap::new();
     for (&[kind, layout, pack], table) in rows.iter_mut() {
@@ -430,7 +426,7 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<Stri
         rebase_rows(table, layout);
         // Tables of up to INIT_MAX_ROWS rows; a vec4 layout's second half one row per
         // table instead, so one-row tables (their row at a constant index, INIT_ROWS = 1)
-        // and, on SHADER_INT64 devices, pair mode (INIT_PAIR = 1) are covered too.
+        // are covered too.
         let n = table.len();
         let split = if layout == LAYOUT_VEC4 { n / 2 } else { n };
         let ranges = (0..split)
@@ -439,8 +435,7 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<Stri
             .chain((split..n).map(|i| i..i + 1));
         for range in ranges {
             let table = &mut table[range];
-            paired += pairs(table, layout, shader.needs_int64());
-            let constants = init_constants(kind, layout, pack, table, shader.needs_int64(), wg);
+            let constants = init_constants(kind, layout, pack, table.len(), wg);
             let pipe = match cached(&mut built, gpu, shader, &constants) {
                 Ok(p) => p,
                 Err(e) => return (vec![e], 0),
@@ -472,7 +467,7 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<Stri
                 if let Some(redraw) = &redraw {
                     passes.push((redraw, groups_size(end - first)));
                 }
-                words = match run(gpu, &passes, &[&descs, &out, &params, &tiles, &out, &list, &counts, &out], &out) {
+                words = match run(gpu, &passes, &[&descs, &out, &params, &tiles, &out, &list, &counts], &out) {
                     Ok(w) => w,
                     Err(e) => return (vec![e], 0),
                 };
@@ -511,10 +506,6 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<Stri
                 gpu.name, v.name
             ));
         }
-    }
-    if shader.needs_int64() && paired == 0 {
-        failures
-            .push(format!("{}: no table ran in pair mode (INIT_PAIR): the case table lost its aligned rows", gpu.name));
     }
     (failures, max_ulp)
 }

@@ -62,14 +62,7 @@ fn every_registered_shader_validates() {
             .unwrap_or_else(|| panic!("{}: no entry point {}", shader.label(), shader.entry_point()));
         assert_eq!(entry.stage, naga::ShaderStage::Compute, "{}", shader.label());
         if shader.wide() {
-            // INIT_WG invocations, or INIT_WG items of INIT_ITEMS per invocation.
-            assert!(
-                src.contains("@workgroup_size(INIT_WG)")
-                    || (src.contains("@workgroup_size(INIT_LANES)")
-                        && src.contains("override INIT_LANES: u32 = INIT_WG / INIT_ITEMS;")),
-                "{}: workgroup size",
-                shader.label()
-            );
+            assert!(src.contains("@workgroup_size(INIT_WG)"), "{}: workgroup size", shader.label());
         } else {
             assert_eq!(entry.workgroup_size, [WORKGROUP_SIZE, 1, 1], "{}: workgroup size", shader.label());
         }
@@ -112,21 +105,17 @@ fn every_init_variant_validates() {
             "override INIT_LAYOUT: u32;",
             "override INIT_PACK: u32;",
             "override INIT_ROWS: u32;",
-            "override INIT_PAIR: u32;",
         ];
         let wg = "override INIT_WG: u32 = 256u;";
         assert!(decls.iter().all(|d| src.contains(d)) && src.contains(wg), "init.wgsl overrides changed");
-        let cases = init_variants().into_iter().flat_map(|v| [(v, 0, 0), (v, 1, 0), (v, 1, 1)]);
-        for ([kind, layout, pack], one, pair) in cases {
+        for ([kind, layout, pack], one) in init_variants().into_iter().flat_map(|v| [(v, 0), (v, 1)]) {
             let variant = src
                 .replace(decls[0], &format!("const INIT_KIND: u32 = {kind}u;"))
                 .replace(decls[1], &format!("const INIT_LAYOUT: u32 = {layout}u;"))
                 .replace(decls[2], &format!("const INIT_PACK: u32 = {pack}u;"))
                 .replace(decls[3], &format!("const INIT_ROWS: u32 = {one}u;"))
-                .replace(decls[4], &format!("const INIT_PAIR: u32 = {pair}u;"))
                 .replace(wg, "const INIT_WG: u32 = 256u;");
-            let label =
-                format!("{}[kind {kind}, layout {layout}, pack {pack}, one row {one}, pair {pair}]", shader.label());
+            let label = format!("{}[kind {kind}, layout {layout}, pack {pack}, one row {one}]", shader.label());
             validate_with(&label, &variant, capabilities_of(shader))
                 .unwrap_or_else(|e| panic!("init variant failed validation:\n{e}"));
         }
@@ -179,14 +168,7 @@ fn every_training_shader_validates() {
             .unwrap_or_else(|| panic!("{}: no entry point {}", shader.label(), shader.entry_point()));
         assert_eq!(entry.stage, naga::ShaderStage::Compute, "{}", shader.label());
         if shader.wide() {
-            // INIT_WG invocations, or INIT_WG items of INIT_ITEMS per invocation.
-            assert!(
-                src.contains("@workgroup_size(INIT_WG)")
-                    || (src.contains("@workgroup_size(INIT_LANES)")
-                        && src.contains("override INIT_LANES: u32 = INIT_WG / INIT_ITEMS;")),
-                "{}: workgroup size",
-                shader.label()
-            );
+            assert!(src.contains("@workgroup_size(INIT_WG)"), "{}: workgroup size", shader.label());
         } else {
             assert_eq!(entry.workgroup_size, [WORKGROUP_SIZE, 1, 1], "{}: workgroup size", shader.label());
         }
@@ -267,8 +249,7 @@ fn a_broken_shader_fails() {
 
 /// `Shader::bindings` (what the gpu crate builds bind group layouts from) matches the
 /// bindings each shader declares: index, storage access, uniform; and every declared
-/// override is one `Shader::overrides` names, or one derived from them (its initializer
-/// an expression, not a literal, so the host never sets it).
+/// override is one `Shader::overrides` names.
 #[test]
 fn declared_bindings_and_overrides_match_the_registry() {
     for shader in Shader::ALL {
@@ -292,11 +273,7 @@ fn declared_bindings_and_overrides_match_the_registry() {
         declared.sort_by_key(|(i, _)| *i);
         let expected: Vec<(u32, Binding)> = shader.bindings().iter().enumerate().map(|(i, b)| (i as u32, *b)).collect();
         assert_eq!(declared, expected, "{}: bindings differ from Shader::bindings()", shader.label());
-        let derived = |o: &naga::Override| {
-            o.init.is_some_and(|e| !matches!(module.global_expressions[e], naga::Expression::Literal(_)))
-        };
-        let mut overrides: Vec<String> =
-            module.overrides.iter().filter(|(_, o)| !derived(o)).filter_map(|(_, o)| o.name.clone()).collect();
+        let mut overrides: Vec<String> = module.overrides.iter().filter_map(|(_, o)| o.name.clone()).collect();
         overrides.sort();
         let mut named: Vec<String> = shader.overrides().iter().map(|s| s.to_string()).collect();
         named.sort();
