@@ -83,7 +83,7 @@ fn default_creator(graph: &Graph, name_stack: &str, a: CreatorArgs) -> Result<Va
     };
     for s in ops.chain(own.iter().copied()) {
         let full = if op_name.is_empty() { s.to_string() } else { format!("{op_name}/{s}") };
-        graph.reserve_name(&full);
+        graph.reserve_op(&full);
     }
     let in_store = a.hidden.key.is_some();
     let key = a.hidden.key.clone().unwrap_or_else(|| op_name.clone());

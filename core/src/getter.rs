@@ -57,7 +57,7 @@ impl StoreHost for StoreCall<'_> {
         self.graph.record_loss(key, v, r);
     }
     fn reserve_name(&self, name: &str) {
-        self.graph.reserve_name(name);
+        self.graph.reserve_op(name);
     }
 }
 

@@ -194,10 +194,24 @@ impl Graph {
     /// `unique_name(full)` for a name that already carries its name stack; marks it
     /// used. Journaled when a transaction is open, so a failed call gives it back.
     pub(crate) fn reserve_name(&self, full: &str) -> String {
-        let mut undo = Vec::new();
-        let u = lock(&self.inner.names).unique_name(full, &mut undo);
-        journal(|t| t.names.extend(undo));
-        u
+        match self.reserve_suffix(full) {
+            0 => full.to_string(),
+            i => format!("{full}_{i}"),
+        }
+    }
+
+    /// [`Graph::reserve_name`] for an op whose unique name nobody reads (no string built).
+    pub(crate) fn reserve_op(&self, full: &str) {
+        self.reserve_suffix(full);
+    }
+
+    /// Marks `full` (or its first free `full_i`) used, journaled straight into the open
+    /// transaction if there is one; returns `i` (0: `full` itself).
+    fn reserve_suffix(&self, full: &str) -> u64 {
+        let mut names = lock(&self.inner.names);
+        let mut suffix = None;
+        journal(|t| suffix = Some(names.reserve(full, Some(&mut t.names))));
+        suffix.unwrap_or_else(|| names.reserve(full, None))
     }
 
     /// `name_scope(name)` (0.2) from the name stack `stack`: validates the name and
@@ -308,7 +322,7 @@ impl Graph {
     /// `key/Regularizer/` and an entry in REGULARIZATION_LOSSES (F1, F3).
     pub(crate) fn record_loss(&self, key: &str, v: &Variable, r: &Regularizer) {
         // TF 2.21 calls the regularizer twice (F3); the first call's ops land at the root.
-        self.reserve_name(r.op_name());
+        self.reserve_op(r.op_name());
         let loss_op = self.reserve_name(&format!("{key}/Regularizer/{}", r.op_name()));
         let item = CollectionItem::Loss(RegularizationLoss {
             name: format!("{loss_op}:0"),

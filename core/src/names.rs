@@ -20,28 +20,49 @@ pub(crate) type NameUndo = (String, Option<u64>);
 
 impl NameTable {
     /// `Graph.unique_name(name)` where `full` already carries the name stack.
-    /// Returns the unique name (original capitalisation kept) and marks it used.
+    /// Returns the unique name (original capitalisation kept) and marks it used (the
+    /// graph calls `reserve` and builds the name itself).
+    #[cfg(test)]
     pub fn unique_name(&mut self, full: &str, undo: &mut Vec<NameUndo>) -> String {
-        let key = full.to_lowercase();
-        let i = self.used.get(&key).copied().unwrap_or(0);
-        self.set(key.clone(), i + 1, undo);
-        if i > 0 {
-            let base = key;
-            let mut i = i;
-            let mut k = format!("{base}_{i}");
-            while self.used.contains_key(&k) {
-                i += 1;
-                k = format!("{base}_{i}");
-            }
-            self.set(k, 1, undo);
-            return format!("{full}_{i}");
+        match self.reserve(full, Some(undo)) {
+            0 => full.to_string(),
+            i => format!("{full}_{i}"),
         }
-        full.to_string()
     }
 
-    fn set(&mut self, key: String, value: u64, undo: &mut Vec<NameUndo>) {
-        let old = self.used.insert(key.clone(), value);
-        undo.push((key, old));
+    /// Marks `full` used, or, when it is taken, its first free `full_i`, and returns that
+    /// `i` (0: `full` itself): `unique_name` without building the name. Changes are
+    /// journaled in `undo` when given.
+    pub fn reserve(&mut self, full: &str, mut undo: Option<&mut Vec<NameUndo>>) -> u64 {
+        let key = full.to_lowercase();
+        let i = self.used.get(key.as_str()).copied().unwrap_or(0);
+        if i == 0 {
+            self.set(key, 1, undo);
+            return 0;
+        }
+        // `key_j` for the first free j from i; `k[..base]` is `key` (moved into the table).
+        let base = key.len();
+        let mut j = i;
+        let mut k = format!("{key}_{j}");
+        self.set(key, i + 1, undo.as_deref_mut());
+        while self.used.contains_key(&k) {
+            j += 1;
+            k = format!("{}_{j}", &k[..base]);
+        }
+        self.set(k, 1, undo);
+        j
+    }
+
+    fn set(&mut self, key: String, value: u64, undo: Option<&mut Vec<NameUndo>>) {
+        match undo {
+            Some(undo) => {
+                let old = self.used.insert(key.clone(), value);
+                undo.push((key, old));
+            }
+            None => {
+                self.used.insert(key, value);
+            }
+        }
     }
 
     /// Undoes journaled changes, newest first.
