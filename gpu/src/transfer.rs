@@ -166,17 +166,11 @@ pub(crate) fn read_ranges(
     let submit = |ring: &mut Ring<'_>, j: usize| -> Result<MapTicket, String> {
         let batch = work[j];
         let staging = ring.take(dev.gpu, j % 2, largest)?;
-        let idx = crate::pool::scoped(dev.gpu, || {
-            let mut enc =
-                dev.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(operation) });
-            for &(i, within, bytes, off) in &batch.items {
-                let r = &ranges[i];
-                if bytes > 0 {
-                    enc.copy_buffer_to_buffer(&r.buffer, r.offset + within, &staging, off, bytes);
-                }
-            }
-            dev.gpu.queue.submit([enc.finish()])
-        })?;
+        let copies = batch.items.iter().map(|&(i, within, bytes, off)| {
+            let r = &ranges[i];
+            (&r.buffer, r.offset + within, &staging, off, bytes)
+        });
+        let idx = submit_copies(dev, operation, copies)?;
         Ok(MapTicket::start(&staging, wgpu::MapMode::Read, batch.total, Some(idx)))
     };
     let (mut submitted, mut j) = (0, 0);
@@ -239,21 +233,31 @@ pub(crate) fn write_ranges(
         }
         drop(view);
         ring.unmap(s);
-        let idx = crate::pool::scoped(dev.gpu, || {
-            let mut enc =
-                dev.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(operation) });
-            for &(i, within, bytes, off) in &batch.items {
-                let w = &writes[i];
-                if bytes > 0 {
-                    enc.copy_buffer_to_buffer(&staging, off, &w.buffer, w.offset + within, bytes);
-                }
-            }
-            dev.gpu.queue.submit([enc.finish()])
-        })
-        .map_err(err)?;
+        let copies = batch.items.iter().map(|&(i, within, bytes, off)| {
+            let w = &writes[i];
+            (&staging, off, &w.buffer, w.offset + within, bytes)
+        });
+        let idx = submit_copies(dev, operation, copies).map_err(err)?;
         last[s] = Some(idx);
     }
     Ok(batches.len())
+}
+
+/// Records `copies` (source, source offset, destination, destination offset, bytes; empty
+/// ones skipped) into one command buffer and submits it inside wgpu's error scopes: one
+/// staging piece's transfer in either direction.
+fn submit_copies<'b>(
+    dev: Dev<'_>,
+    operation: &str,
+    copies: impl Iterator<Item = (&'b wgpu::Buffer, u64, &'b wgpu::Buffer, u64, u64)>,
+) -> Result<wgpu::SubmissionIndex, String> {
+    crate::pool::scoped(dev.gpu, || {
+        let mut enc = dev.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(operation) });
+        for (src, src_offset, dst, dst_offset, bytes) in copies.filter(|c| c.4 > 0) {
+            enc.copy_buffer_to_buffer(src, src_offset, dst, dst_offset, bytes);
+        }
+        dev.gpu.queue.submit([enc.finish()])
+    })
 }
 
 /// Writes the device bytes `within..within + dst.len()` of `w` into `dst`.

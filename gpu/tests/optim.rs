@@ -54,6 +54,36 @@ fn close(t: &Target, what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32
     }
 }
 
+/// The host reference's starting point: each variable's values and its slots' values, as
+/// the session holds them.
+fn reference_state(s: &Session, trainer: &Trainer, vars: &[Variable]) -> (Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>) {
+    let values = vars.iter().map(|v| s.read_f32(v).unwrap()).collect();
+    let slots = vars.iter().map(|v| trainer.slots(v).iter().map(|x| s.read_f32(x).unwrap()).collect()).collect();
+    (values, slots)
+}
+
+/// Writes step `step`'s gradients of every variable and advances the host reference
+/// (`values`, `slots`) by that step, applying each variable's constraint after it.
+fn reference_step(
+    opt: &Optimizer,
+    grads: &Gradients,
+    vars: &[Variable],
+    step: u64,
+    values: &mut [Vec<f32>],
+    slots: &mut [Vec<Vec<f32>>],
+) {
+    for (i, v) in vars.iter().enumerate() {
+        let gv = grad_values(values[i].len(), step, i);
+        grads.write_f32(v, &gv).unwrap();
+        opt.reference_step(step, &mut values[i], &gv, &mut slots[i]).unwrap();
+        if let Some(c) = v.constraint() {
+            let mut x: Vec<f64> = values[i].iter().map(|&a| f64::from(a)).collect();
+            c.apply_reference(&[values[i].len() as u64], &mut x);
+            values[i] = x.into_iter().map(|a| a as f32).collect();
+        }
+    }
+}
+
 /// (name, optimizer, atol, rtol)
 fn optimizers() -> Vec<(&'static str, Optimizer, f32, f32)> {
     vec![
@@ -104,15 +134,9 @@ fn optimizers_match_the_host_reference_on_every_device() {
             let mut trainer =
                 Trainer::new(&s, opt.clone(), &vars).unwrap_or_else(|e| panic!("{}: {name}: {e}", t.label));
             let grads = Gradients::new(&s, &vars).unwrap();
-            let mut ref_vars: Vec<Vec<f32>> = vars.iter().map(|v| s.read_f32(v).unwrap()).collect();
-            let mut ref_slots: Vec<Vec<Vec<f32>>> =
-                vars.iter().map(|v| trainer.slots(v).iter().map(|sl| s.read_f32(sl).unwrap()).collect()).collect();
+            let (mut ref_vars, mut ref_slots) = reference_state(&s, &trainer, &vars);
             for step in 1..=STEPS {
-                for (i, v) in vars.iter().enumerate() {
-                    let gv = grad_values(ref_vars[i].len(), step, i);
-                    grads.write_f32(v, &gv).unwrap();
-                    opt.reference_step(step, &mut ref_vars[i], &gv, &mut ref_slots[i]).unwrap();
-                }
+                reference_step(&opt, &grads, &vars, step, &mut ref_vars, &mut ref_slots);
                 let stats =
                     trainer.apply_gradients(&grads).unwrap_or_else(|e| panic!("{}: {name} step {step}: {e}", t.label));
                 assert_eq!(stats.step, step);
@@ -579,9 +603,6 @@ fn errors_name_the_variable_and_write_nothing() {
     });
 }
 
-/// Variables and their slots materialized together share one slab (what a restore or a
-/// global initializer run after slot creation does): the fused kernel binds that buffer
-/// once and still matches the reference.
 /// Every optimizer on variables of 1 to 9 elements (every tail of the vector kernel) and
 /// larger ones, packed in one slab between untrained guard variables, some clamped: three
 /// steps match the host reference on every device, and the guards are unchanged, bit for
@@ -622,20 +643,9 @@ fn tails_next_to_neighbours_in_one_slab_match_the_reference() {
             }
             let mut trainer = Trainer::new(&s, opt.clone(), &vars).unwrap();
             let grads = Gradients::new(&s, &vars).unwrap();
-            let mut rv: Vec<Vec<f32>> = vars.iter().map(|v| s.read_f32(v).unwrap()).collect();
-            let mut rs: Vec<Vec<Vec<f32>>> =
-                vars.iter().map(|v| trainer.slots(v).iter().map(|x| s.read_f32(x).unwrap()).collect()).collect();
+            let (mut rv, mut rs) = reference_state(&s, &trainer, &vars);
             for step in 1..=3 {
-                for (i, v) in vars.iter().enumerate() {
-                    let gv = grad_values(rv[i].len(), step, i);
-                    grads.write_f32(v, &gv).unwrap();
-                    opt.reference_step(step, &mut rv[i], &gv, &mut rs[i]).unwrap();
-                    if let Some(c) = v.constraint() {
-                        let mut x: Vec<f64> = rv[i].iter().map(|&a| f64::from(a)).collect();
-                        c.apply_reference(&[rv[i].len() as u64], &mut x);
-                        rv[i] = x.into_iter().map(|a| a as f32).collect();
-                    }
-                }
+                reference_step(&opt, &grads, &vars, step, &mut rv, &mut rs);
                 trainer.apply_gradients(&grads).unwrap_or_else(|e| panic!("{}: {name} step {step}: {e}", t.label));
             }
             for (i, v) in vars.iter().enumerate() {
@@ -652,6 +662,9 @@ fn tails_next_to_neighbours_in_one_slab_match_the_reference() {
     });
 }
 
+/// Variables and their slots materialized together share one slab (what a restore or a
+/// global initializer run after slot creation does): the fused kernel binds that buffer
+/// once and still matches the reference.
 #[test]
 fn variables_and_slots_in_one_slab_match_the_reference() {
     for_each_target("variables_and_slots_in_one_slab_match_the_reference", targets(), |t| {
@@ -685,15 +698,9 @@ fn variables_and_slots_in_one_slab_match_the_reference() {
             assert_eq!(vb, sb, "{}: expected variable and slot in one slab", t.label);
         }
         let grads = Gradients::new(&s, &vars).unwrap();
-        let mut rv: Vec<Vec<f32>> = vars.iter().map(|v| s.read_f32(v).unwrap()).collect();
-        let mut rs: Vec<Vec<Vec<f32>>> =
-            vars.iter().map(|v| trainer.slots(v).iter().map(|x| s.read_f32(x).unwrap()).collect()).collect();
+        let (mut rv, mut rs) = reference_state(&s, &trainer, &vars);
         for step in 1..=3 {
-            for (i, v) in vars.iter().enumerate() {
-                let gv = grad_values(rv[i].len(), step, i);
-                grads.write_f32(v, &gv).unwrap();
-                opt.reference_step(step, &mut rv[i], &gv, &mut rs[i]).unwrap();
-            }
+            reference_step(&opt, &grads, &vars, step, &mut rv, &mut rs);
             let st = trainer.apply_gradients(&grads).unwrap();
             if t.device != "/cpu:0" {
                 // One group: the vector kernel takes the first 4 elements of each
