@@ -38,17 +38,12 @@
 // `vec4<u32>`; shaders/store64.wgsl on SHADER_INT64 devices: the same 16 bytes as two
 // `u64`s, which lavapipe writes in two stores instead of four).
 //
-// Truncated normal in two passes (one-word dtypes): `init_main` writes the normal-stream
-// value of every element and lists each rejected one (|z| >= 2, about 4.6%) by its index
-// within the workgroup in the workgroup's part of `redraw_list` (4 * INIT_WG slots, so
-// it never overflows; `redraw_counts` counts them, cleared by the host first); then
-// `redraw_main`, one 64-wide workgroup per first-pass workgroup, redraws the listed
-// elements. The redraw depends only on the element's full index, so this gives the bits
-// of a redraw in place. llvmpipe/lavapipe execute every side of a branch whose condition
-// differs between lanes (the mask only disables the stores), so a redraw written in
-// place runs for every element (3.2x the normal kernel's time); listed, it runs for
-// about one element in 16. 16-bit dtypes still redraw in place (two elements share a
-// word, so a second pass would race on it).
+// Truncated normal draws by inversion (`truncated_unit`, shaders/philox.wgsl): one word
+// per element, like uniform, with no rejection. A rejection sampler (redraw when
+// |z| >= 2) made llvmpipe/lavapipe run the redraw for every lane of a SIMD group in which
+// one lane needed it (both sides of a divergent branch run; the mask only disables the
+// stores): 3.2x the normal kernel in place, 2.1-2.5x as a listing pass plus a redraw
+// pass; inversion is about 1.3x.
 //
 // LAYOUT_VEC4 rows (aligned, one-word dtype, `out_offset` and `count` multiples of 4)
 // store each item as one vec4 (`store_vec4` into binding 4, the same buffer as
@@ -60,8 +55,6 @@ override INIT_LAYOUT: u32;
 override INIT_PACK: u32;
 override INIT_ROWS: u32;
 override INIT_WG: u32 = 256u;
-// Invocations per workgroup of `redraw_main`.
-const WORKGROUP_SIZE: u32 = 64u;
 
 const PACK_WORD: u32 = 0u;
 const PACK_F16: u32 = 1u;
@@ -121,17 +114,6 @@ const INIT_MAX_ROWS: u32 = 256u;
 @group(0) @binding(3) var<storage, read> tiles: array<u32>;
 // Binding 4, the output again as 16-byte items (LAYOUT_VEC4 stores; bound to the same
 // buffer), is declared by the store prelude.
-// Truncated normal, two passes: 4 * INIT_WG slots per workgroup of the dispatch, each
-// the index (within its workgroup) of an element to redraw, and how many are listed per
-// workgroup. Other pipelines bind any small buffers.
-@group(0) @binding(5) var<storage, read_write> redraw_list: array<u32>;
-@group(0) @binding(6) var<storage, read_write> redraw_counts: array<atomic<u32>>;
-
-// Whether rejected truncated-normal elements are left to `redraw_main`.
-fn compact_redraw() -> bool {
-    return INIT_KIND == KIND_TRUNCATED_NORMAL && INIT_PACK == PACK_WORD;
-}
-
 // (lo, hi) of a + b for 64-bit values as (lo, hi) pairs.
 fn add64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
     let lo = a.x + b.x;
@@ -178,33 +160,22 @@ fn block_values(d: InitDesc, block: vec2<u32>) -> vec4<u32> {
     let key = vec2<u32>(d.key0, d.key1);
     let low = bitcast<f32>(d.p0);
     let scale = bitcast<f32>(d.p1);
-    if (INIT_KIND == KIND_NORMAL || INIT_KIND == KIND_TRUNCATED_NORMAL) {
-        var z = normals4(philox4x32_10(vec4<u32>(block.x, block.y, 0u, STREAM_NORMAL), key), params.zero);
-        if (compact_redraw()) {
-            // The raw normals: `settle_truncated` picks and encodes them.
-            return bitcast<vec4<u32>>(z);
-        }
-        if (INIT_KIND == KIND_TRUNCATED_NORMAL) {
-            // Full index of lane 0 is 4 * block; rejected lanes are redrawn alone.
-            let i0 = vec2<u32>(block.x << 2u, (block.y << 2u) | (block.x >> 30u));
-            if (abs(z.x) >= 2.0) {
-                z.x = truncated_redraw(key, i0, params.zero);
-            }
-            if (abs(z.y) >= 2.0) {
-                z.y = truncated_redraw(key, vec2<u32>(i0.x | 1u, i0.y), params.zero);
-            }
-            if (abs(z.z) >= 2.0) {
-                z.z = truncated_redraw(key, vec2<u32>(i0.x | 2u, i0.y), params.zero);
-            }
-            if (abs(z.w) >= 2.0) {
-                z.w = truncated_redraw(key, vec2<u32>(i0.x | 3u, i0.y), params.zero);
-            }
-        }
+    if (INIT_KIND == KIND_NORMAL) {
+        let z = normals4(philox4x32_10(vec4<u32>(block.x, block.y, 0u, STREAM_NORMAL), key), params.zero);
         return vec4<u32>(
             encode_f32(affine(low, scale, z.x)),
             encode_f32(affine(low, scale, z.y)),
             encode_f32(affine(low, scale, z.z)),
             encode_f32(affine(low, scale, z.w)),
+        );
+    }
+    if (INIT_KIND == KIND_TRUNCATED_NORMAL) {
+        let w = philox4x32_10(vec4<u32>(block.x, block.y, 0u, STREAM_TRUNCATED), key);
+        return vec4<u32>(
+            encode_f32(affine(low, scale, truncated_unit(w.x, params.zero))),
+            encode_f32(affine(low, scale, truncated_unit(w.y, params.zero))),
+            encode_f32(affine(low, scale, truncated_unit(w.z, params.zero))),
+            encode_f32(affine(low, scale, truncated_unit(w.w, params.zero))),
         );
     }
     if (INIT_KIND == KIND_UNIFORM_INT) {
@@ -241,56 +212,9 @@ fn row_of(group: u32) -> InitDesc {
     return descs[tiles[group]];
 }
 
-// Full index of row element `e` (own element `first + e`).
-fn full_of(d: InitDesc, e: u32) -> vec2<u32> {
-    if (INIT_LAYOUT == LAYOUT_GENERAL) {
-        return full_index(d, d.first + e);
-    }
-    return add64(vec2<u32>(d.base_lo, d.base_hi), vec2<u32>(e, 0u));
-}
-
-// The encoded truncated-normal value of an element whose raw normal is `z`, listed for
-// `redraw_main` (which overwrites the value) when rejected; `slot` is the next slot of
-// workgroup `w` of the dispatch.
-fn settle_one(d: InitDesc, w: u32, local: u32, z: f32, slot: ptr<function, u32>) -> u32 {
-    if (abs(z) >= 2.0) {
-        redraw_list[w * 4u * INIT_WG + *slot] = local;
-        *slot = *slot + 1u;
-    }
-    return encode_f32(affine(bitcast<f32>(d.p0), bitcast<f32>(d.p1), z));
-}
-
-// First pass of a truncated normal: the `n` (0..4; 0 past the row or the dispatch) raw
-// normals `raw` of item `lid` of workgroup `w` of the dispatch, rejected ones listed.
-fn settle_truncated(d: InitDesc, w: u32, lid: u32, n: u32, raw: vec4<u32>) -> vec4<u32> {
-    let z = bitcast<vec4<f32>>(raw);
-    // Scalar selects (see select4): lanes below `n` whose normal is rejected.
-    let r = select4(vec4<u32>(0u), vec4<u32>(1u), abs(z) >= vec4<f32>(2.0));
-    let wanted = select(0u, r.x, n > 0u) + select(0u, r.y, n > 1u) + select(0u, r.z, n > 2u) + select(0u, r.w, n > 3u);
-    var slot = 0u;
-    if (wanted > 0u) {
-        slot = atomicAdd(&redraw_counts[w], wanted);
-    }
-    let local = lid * 4u;
-    var out = vec4<u32>(0u);
-    if (n > 0u) {
-        out.x = settle_one(d, w, local, z.x, &slot);
-    }
-    if (n > 1u) {
-        out.y = settle_one(d, w, local + 1u, z.y, &slot);
-    }
-    if (n > 2u) {
-        out.z = settle_one(d, w, local + 2u, z.z, &slot);
-    }
-    if (n > 3u) {
-        out.w = settle_one(d, w, local + 3u, z.w, &slot);
-    }
-    return out;
-}
-
-// Item `lid` (0..INIT_WG) of workgroup `w` of the dispatch (`group` of the tile table,
-// row `d`): its up to 4 elements.
-fn init_item(w: u32, group: u32, d: InitDesc, lid: u32) {
+// Item `lid` (0..INIT_WG) of workgroup `group` of the tile table (row `d`): its up to 4
+// elements.
+fn init_item(group: u32, d: InitDesc, lid: u32) {
     let e0 = ((group - d.wg_start) * INIT_WG + lid) * 4u;
     // Stores only for an item of the dispatch inside its row (no early return).
     let live = group < params.total_groups && e0 < d.count && d.kind == INIT_KIND;
@@ -330,9 +254,6 @@ fn init_item(w: u32, group: u32, d: InitDesc, lid: u32) {
                 );
             }
         }
-    }
-    if (compact_redraw()) {
-        vals = settle_truncated(d, w, lid, select(0u, n, live), vals);
     }
     if (live) {
         store_item(d, e0, n, vals);
@@ -376,28 +297,5 @@ fn init_main(
     let group = params.first_group + w;
     // The workgroup's row, one load (a group past the dispatch reads a clamped entry and
     // stores nothing).
-    init_item(w, group, row_of(group), lid);
-}
-
-// Second pass of a truncated normal: workgroup `w` of the dispatch redraws the elements
-// workgroup `w` of the first pass listed (dispatch as many workgroups, same bindings,
-// rows and parameters).
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn redraw_main(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let w = wid.y * nwg.x + wid.x;
-    let group = params.first_group + w;
-    let d = row_of(group);
-    let first = (group - d.wg_start) * INIT_WG * 4u;
-    // Nothing listed past the dispatch (no early return: see init_main).
-    let listed = select(0u, atomicLoad(&redraw_counts[w]), group < params.total_groups);
-    let key = vec2<u32>(d.key0, d.key1);
-    for (var s = lid; s < listed; s = s + WORKGROUP_SIZE) {
-        let e = first + redraw_list[w * 4u * INIT_WG + s];
-        let z = truncated_redraw(key, full_of(d, e), params.zero);
-        out_words[d.out_offset + e] = encode_f32(affine(bitcast<f32>(d.p0), bitcast<f32>(d.p1), z));
-    }
+    init_item(group, row_of(group), lid);
 }

@@ -25,7 +25,6 @@ const STREAM_UNIFORM: u32 = 0u;
 const STREAM_NORMAL: u32 = 1u;
 const STREAM_TRUNCATED: u32 = 2u;
 const STREAM_UNIFORM_INT: u32 = 3u;
-const TRUNCATED_MAX_ATTEMPTS: u32 = 8u;
 
 fn philox4x32_10(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
     var c = counter;
@@ -122,27 +121,21 @@ fn normals4(w: vec4<u32>, zero: u32) -> vec4<f32> {
     return vec4<f32>(a.x, a.y, b.x, b.y);
 }
 
-// Redraw of a truncated normal element whose normal-stream value was rejected
-// (core: random::truncated_redraw).
-fn truncated_redraw(key: vec2<u32>, index: vec2<u32>, zero: u32) -> f32 {
-    for (var attempt = 0u; attempt < TRUNCATED_MAX_ATTEMPTS; attempt = attempt + 1u) {
-        let w = philox4x32_10(vec4<u32>(index.x, index.y, attempt, STREAM_TRUNCATED), key);
-        let a = box_muller(w.x, w.y, zero);
-        if (abs(a.x) < 2.0) {
-            return a.x;
-        }
-        if (abs(a.y) < 2.0) {
-            return a.y;
-        }
-        let b = box_muller(w.z, w.w, zero);
-        if (abs(b.x) < 2.0) {
-            return b.x;
-        }
-        if (abs(b.y) < 2.0) {
-            return b.y;
-        }
-    }
-    return 0.0;
+// The standard truncated normal of one word, in (-2, 2), by inversion: sqrt 2 erfinv(x)
+// for x = s erf(sqrt 2), s = (2 (w >> 8) + 1 - 2^24) / 2^24 (core: random::truncated_unit).
+fn truncated_unit(w: u32, zero: u32) -> f32 {
+    let s = fence(f32(2 * i32(w >> 8u) - 0x00ffffff) * bitcast<f32>(0x33800000u), zero);
+    let x = fence(s * bitcast<f32>(0x3f745a18u), zero);
+    let t = fence(fence(1.0 - x, zero) * fence(1.0 + x, zero), zero);
+    let y = fence(-ln_f32(t, zero) - 1.25, zero);
+    var p = bitcast<f32>(0xb6d56739u);
+    p = madd(p, y, bitcast<f32>(0x38343e22u), zero);
+    p = madd(p, y, bitcast<f32>(0x3953e4ebu), zero);
+    p = madd(p, y, bitcast<f32>(0xbb50d5b6u), zero);
+    p = madd(p, y, bitcast<f32>(0x3b68d047u), zero);
+    p = madd(p, y, bitcast<f32>(0x3eb4abe4u), zero);
+    p = madd(p, y, bitcast<f32>(0x3fd7556au), zero);
+    return fence(p * x, zero);
 }
 
 // f32 -> binary16 bits, round to nearest even (the `half` crate's algorithm).

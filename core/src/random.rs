@@ -35,14 +35,22 @@
 //! | float uniform | `[lo(i/4), hi(i/4), 0, 0]` | word `i % 4` |
 //! | integer uniform | `[lo(i/4), hi(i/4), 0, 3]` | word `i % 4` |
 //! | normal | `[lo(i/4), hi(i/4), 0, 1]` | words (0,1) make the Box-Muller pair of lanes 0 (cos) and 1 (sin); words (2,3) of lanes 2 (cos) and 3 (sin) |
-//! | truncated normal | first the normal stream's value; if `|z| >= 2`, redraws from `[lo(i), hi(i), attempt, 2]`, attempt = 0, 1, ... | redraw: both Box-Muller pairs, candidates in the order pair0 cos, pair0 sin, pair1 cos, pair1 sin |
+//! | truncated normal | `[lo(i/4), hi(i/4), 0, 2]` | word `i % 4`, through the inverse CDF below |
 //!
-//! Truncated normal takes the normal stream's value `z` of the element when `|z| < 2`
-//! (95.4 % of elements, so it costs what normal costs); otherwise the element is redrawn
-//! by itself, independently of every other element: the first redraw candidate with
-//! `|z| < 2` is taken. After [`TRUNCATED_MAX_ATTEMPTS`] redraw calls (32 candidates;
-//! each is rejected with probability 0.0455, so reaching the cap has probability about
-//! 1e-44) the element is `z = 0`, i.e. the mean.
+//! Truncated normal draws by inversion, one word per element, with no rejection: the
+//! word's top 24 bits `k` give `s = (2k + 1 - 2^24) / 2^24`, uniform and symmetric in
+//! `(-1, 1)`; `x = s * E` with `E = erf(sqrt 2)` (f32 rounded down, `0x3f745a18`) is
+//! uniform over the `erf` values of `(-2, 2)` standard deviations, and
+//! `z = sqrt 2 * erfinv(x)`. The `erfinv` is evaluated as `z = x * P(y)` with
+//! `t = (1 - x) * (1 + x)`, `y = -ln(t) - 1.25` ([`ln_f32`]) and `P` a degree-6
+//! polynomial ([`truncated_unit`]; fitted for this range, in which `-ln t` stays below
+//! 2.42, so one polynomial covers it). Relative error against `sqrt 2 * erfinv(x)`:
+//! below 4e-7 (about 3 f32 ulp, measured over every `k`); `|z| < 2` and `z` is
+//! non-decreasing in `k` for all 2^24 inputs (tested exhaustively), and `z(-s) = -z(s)`
+//! exactly. A rejection sampler (the normal stream's value, redrawn when `|z| >= 2`;
+//! varscope's first design) makes about one SIMD group in four run the redraw, which GPUs
+//! and software rasterizers pay for every lane; inversion costs the same for every
+//! element (about 1.3x a normal on lavapipe, where rejection cost 2.1-2.5x).
 //!
 //! Orthogonal initialization draws its flat `(rows, cols)` normal matrix from the normal
 //! stream with `i` = the index in that flat matrix (see [`crate::reference`]).
@@ -80,10 +88,6 @@ use crate::variable::SeedInfo;
 /// The graph seed used when the graph has none (TensorFlow's `DEFAULT_GRAPH_SEED`).
 pub const DEFAULT_GRAPH_SEED: u64 = 87_654_321;
 
-/// Redraw calls (of four candidates each) a rejected truncated normal element makes
-/// before it settles on the mean.
-pub const TRUNCATED_MAX_ATTEMPTS: u32 = 8;
-
 /// Truncation bound of truncated normal, in standard deviations (exclusive).
 pub const TRUNCATION_BOUND: f32 = 2.0;
 
@@ -91,7 +95,7 @@ pub const TRUNCATION_BOUND: f32 = 2.0;
 pub const STREAM_UNIFORM: u32 = 0;
 /// Counter word 3 of the normal stream.
 pub const STREAM_NORMAL: u32 = 1;
-/// Counter word 3 of the truncated normal stream.
+/// Counter word 3 of the truncated normal stream (one word per element, like uniform).
 pub const STREAM_TRUNCATED: u32 = 2;
 /// Counter word 3 of the integer uniform stream.
 pub const STREAM_UNIFORM_INT: u32 = 3;
@@ -159,7 +163,8 @@ pub fn key_from_seeds(graph_seed: u64, op_seed: u64) -> [u32; 2] {
 }
 
 /// The counter of the Philox call that serves full index `index` in a "four per call"
-/// stream (`STREAM_UNIFORM`, `STREAM_NORMAL`, `STREAM_UNIFORM_INT`).
+/// stream (all of them: `STREAM_UNIFORM`, `STREAM_NORMAL`, `STREAM_TRUNCATED`,
+/// `STREAM_UNIFORM_INT`).
 #[inline]
 pub fn block_counter(index: u64, stream: u32) -> [u32; 4] {
     let b = index >> 2;
@@ -236,6 +241,23 @@ pub fn ln_f32(x: f32) -> f32 {
     r + fe * LN2_HI
 }
 
+/// `erf(sqrt 2)`, rounded down to f32: `x = s * E` stays inside `(-erf(sqrt 2), erf(sqrt 2))`.
+const TRUNCATED_ERF_BOUND: f32 = f32::from_bits(0x3f74_5a18);
+/// The centre subtracted from `-ln t` before the polynomial ([`truncated_unit`]).
+const TRUNCATED_CENTER: f32 = 1.25;
+/// `sqrt 2 * erfinv(x) / x` as a polynomial in `y = -ln(1 - x^2) - 1.25`, highest degree
+/// first (a weighted least-squares fit of relative error over `-ln(1 - x^2)` in
+/// `[0, 2.42]`, rounded to f32).
+const TRUNCATED_P: [f32; 7] = [
+    f32::from_bits(0xb6d5_6739), // -6.3599114e-6
+    f32::from_bits(0x3834_3e22), // 4.2973210e-5
+    f32::from_bits(0x3953_e4eb), // 2.0207807e-4
+    f32::from_bits(0xbb50_d5b6), // -3.1865663e-3
+    f32::from_bits(0x3b68_d047), // 3.5524534e-3
+    f32::from_bits(0x3eb4_abe4), // 0.35287392
+    f32::from_bits(0x3fd7_556a), // 1.6822941
+];
+
 /// `(cos(2 pi y), sin(2 pi y))` for `y = m / 2^24`, `m` the top 24 bits of `w`:
 /// exact integer quadrant reduction, then the Cephes `cosf`/`sinf` polynomials.
 #[inline]
@@ -278,35 +300,25 @@ pub fn normals4(w: [u32; 4]) -> [f32; 4] {
     [a, b, c, d]
 }
 
-/// The standard truncated normal of full index `index` (module docs).
-pub fn truncated_standard(key: [u32; 2], index: u64) -> f32 {
-    let z = standard_normal_at(key, index);
-    if z.abs() < TRUNCATION_BOUND {
-        return z;
+/// The standard truncated normal of one word (module docs): `sqrt 2 * erfinv(x)` for
+/// `x = s * erf(sqrt 2)`, `s = (2 (w >> 8) + 1 - 2^24) / 2^24`; always in `(-2, 2)`.
+#[inline]
+pub fn truncated_unit(w: u32) -> f32 {
+    // |2k + 1 - 2^24| < 2^24: exact in f32, and so is the scaling by 2^-24.
+    let s = (2 * (w >> 8) as i32 - 0x00ff_ffff) as f32 * TWO_POW_M24;
+    let x = s * TRUNCATED_ERF_BOUND;
+    let t = (1.0 - x) * (1.0 + x);
+    let y = -ln_f32(t) - TRUNCATED_CENTER;
+    let mut p = TRUNCATED_P[0];
+    for &c in &TRUNCATED_P[1..] {
+        p = p * y + c;
     }
-    truncated_redraw(key, index)
+    p * x
 }
 
-/// The redraw of a truncated normal element whose normal-stream value was rejected.
-pub fn truncated_redraw(key: [u32; 2], index: u64) -> f32 {
-    for attempt in 0..TRUNCATED_MAX_ATTEMPTS {
-        let w = philox4x32_10([index as u32, (index >> 32) as u32, attempt, STREAM_TRUNCATED], key);
-        let (a, b) = box_muller(w[0], w[1]);
-        if a.abs() < TRUNCATION_BOUND {
-            return a;
-        }
-        if b.abs() < TRUNCATION_BOUND {
-            return b;
-        }
-        let (c, d) = box_muller(w[2], w[3]);
-        if c.abs() < TRUNCATION_BOUND {
-            return c;
-        }
-        if d.abs() < TRUNCATION_BOUND {
-            return d;
-        }
-    }
-    0.0
+/// The standard truncated normal of full index `index` (module docs).
+pub fn truncated_standard(key: [u32; 2], index: u64) -> f32 {
+    truncated_unit(philox4x32_10(block_counter(index, STREAM_TRUNCATED), key)[(index & 3) as usize])
 }
 
 /// Integer uniform: `low + (w % range)` wrapping, `range == 0` meaning `2^32`.
@@ -395,12 +407,8 @@ impl RandomStream {
                 affine_f32(mean, stddev, self.normals[(index & 3) as usize])
             }
             RandomKind::TruncatedNormal { mean, stddev } => {
-                self.load(index, STREAM_NORMAL);
-                let mut z = self.normals[(index & 3) as usize];
-                if z.abs() >= TRUNCATION_BOUND {
-                    z = truncated_redraw(self.key, index);
-                }
-                affine_f32(mean, stddev, z)
+                self.load(index, STREAM_TRUNCATED);
+                affine_f32(mean, stddev, truncated_unit(self.words[(index & 3) as usize]))
             }
             RandomKind::UniformInt { .. } => f32::from_bits(self.bits(index)),
         }
@@ -480,6 +488,46 @@ mod tests {
     }
 
     #[test]
+    fn truncated_unit_matches_erfinv() {
+        // (top 24 bits k, sqrt 2 * erfinv(x) for the f32 x = s * E of k, to 16 digits
+        // with mpmath at 40 digits).
+        let cases: [(u32, f64); 13] = [
+            (0x0, -1.9999993130227094),
+            (0x1, -1.9999982090510464),
+            (0x3e8, -1.998946679527407),
+            (0x100000, -1.389065599306573),
+            (0x600000, -0.3036754947393347),
+            (0x7fffff, -7.130432099423547e-08),
+            (0x800000, 7.130432099423547e-08),
+            (0x803039, 0.0017605759074183613),
+            (0xa00000, 0.3036756511963741),
+            (0xe00000, 1.0710984852321639),
+            (0xfffc18, 1.9989477811803997),
+            (0xfffffe, 1.9999982090510464),
+            (0xffffff, 1.9999993130227094),
+        ];
+        for (k, want) in cases {
+            // The low 8 bits of the word are not used.
+            for low in [0, 0xff] {
+                let z = f64::from(truncated_unit((k << 8) | low));
+                assert!(((z - want) / want).abs() < 4e-7, "k {k:#x}: {z} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_unit_is_bounded_monotone_and_odd_for_every_input() {
+        let mut prev = f32::NEG_INFINITY;
+        for k in 0u32..(1 << 24) {
+            let z = truncated_unit(k << 8);
+            assert!(z.abs() < TRUNCATION_BOUND, "k {k:#x}: {z}");
+            assert!(z >= prev, "k {k:#x}: {z} after {prev}");
+            assert_eq!(z, -truncated_unit(((1 << 24) - 1 - k) << 8), "k {k:#x}");
+            prev = z;
+        }
+    }
+
+    #[test]
     fn uniform_unit_range() {
         assert_eq!(uniform_unit_f32(0), 0.0);
         assert_eq!(uniform_unit_f32(u32::MAX), 1.0 - f32::EPSILON);
@@ -515,6 +563,10 @@ mod tests {
         assert!(v.iter().all(|x| x.abs() < 2.0), "truncation bound");
         let want = crate::init::TRUNCATED_NORMAL_STD_CORRECTION;
         assert!(m.abs() < 0.01 && (sd - want).abs() < 0.01, "truncated {m} {sd}");
+        // The share inside one stddev: (Phi(1) - Phi(-1)) / (Phi(2) - Phi(-2)).
+        let inside = v.iter().filter(|x| x.abs() < 1.0).count() as f64 / n as f64;
+        assert!((inside - 0.715_24).abs() < 0.005, "truncated share inside 1 stddev {inside}");
+        assert_eq!(v[7] as f32, truncated_standard(key, 7));
     }
 
     #[test]

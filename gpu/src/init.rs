@@ -8,9 +8,9 @@
 //!   bfloat16, int32, uint32, bool) becomes one descriptor row per chunk. Rows are
 //!   grouped by (output buffer, kind) (a buffer is a slab of small variables, or one
 //!   chunk of a large variable): one `init_main` dispatch per group with the pipeline of
-//!   that kind (`INIT_KIND`), all in one compute pass of one submission; a truncated
-//!   normal of a one-word dtype adds its redraw pass (`redraw_main`) after each window of
-//!   at most `REDRAW_WINDOW` workgroups. A fill of a whole buffer is a `clear_buffer`
+//!   that kind (`INIT_KIND`), all in one compute pass of one submission (truncated
+//!   normal too: it draws by inversion, no redraw pass). A fill of a whole buffer is a
+//!   `clear_buffer`
 //!   (zero) or the vector fill (`Launch::fill`). Everything else (constant lists,
 //!   orthogonal, host closures, constants, float64/int64) is computed on the host with
 //!   the reference and uploaded in the same submission.
@@ -211,8 +211,7 @@ pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variabl
     // not, their values ignore the rest).
     let dev = launch.dev();
     let wg = dev.info.wide_workgroup;
-    let (shader, redraw) =
-        if dev.info.shader_i64 { (Shader::InitMul64, Shader::RedrawMul64) } else { (Shader::Init, Shader::Redraw) };
+    let shader = if dev.info.shader_i64 { Shader::InitMul64 } else { Shader::Init };
     let mut groups: Vec<(wgpu::Buffer, [u32; 4], Vec<InitDesc>)> = groups
         .into_iter()
         .map(|(out, [kind, pack], rows)| {
@@ -226,10 +225,7 @@ pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variabl
     for (out, pipeline, rows) in &mut groups {
         check_rows(dev, out, rows)?;
         varscope_shaders::rebase_rows(rows, pipeline[1]);
-        let two_pass = varscope_shaders::compacts_redraws(pipeline[0], pipeline[2]);
-        // Tables of at most INIT_MAX_ROWS rows (a uniform binding), one dispatch each;
-        // a truncated normal's in windows of REDRAW_WINDOW workgroups, each followed by
-        // its redraw pass.
+        // Tables of at most INIT_MAX_ROWS rows (a uniform binding), one dispatch each.
         for rows in rows.chunks_mut(varscope_shaders::INIT_MAX_ROWS) {
             let Some(tiles) = varscope_shaders::assign_workgroups(rows, wg) else {
                 return Err(
@@ -242,34 +238,13 @@ pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variabl
             table[..used.len()].copy_from_slice(used);
             let table = launch.params(&table)?;
             let tiles = launch.params(bytemuck::cast_slice(&tiles))?;
-            let window = if two_pass { varscope_shaders::REDRAW_WINDOW } else { total.max(1) };
-            let (list, counts) = if two_pass {
-                let groups = window.min(total);
-                let list_bytes = varscope_shaders::redraw_list_words(groups, wg) * 4;
-                (launch.temp(Use::Params, list_bytes)?, launch.temp(Use::Params, u64::from(groups) * 4)?)
-            } else {
-                (launch.temp(Use::Params, 4)?, launch.temp(Use::Params, 4)?)
-            };
             // The output as vec4s (binding 4): the output itself, or a stand-in where it is
             // shorter than one vec4 (its rows then cannot be LAYOUT_VEC4).
             let out4 = if out.size() >= 16 { out.clone() } else { launch.temp(Use::Params, 16)? };
-            let mut first = 0;
-            while first < total {
-                let end = total.min(first.saturating_add(window));
-                let params = InitParams::window(rows.len() as u32, first..end);
-                let params = launch.params(bytemuck::bytes_of(&params))?;
-                let bound = [&table, &*out, &params, &tiles, &out4, &list, &counts];
-                if two_pass {
-                    launch.clear(&counts, 0, Some(u64::from(end - first) * 4));
-                }
-                let [kind, layout, pack, wg] = *pipeline;
-                let consts = [kind, layout, pack, varscope_shaders::one_row(rows.len()), wg];
-                launch.dispatch(shader, &consts, &bound, (end - first) * wg)?;
-                if two_pass {
-                    launch.dispatch(redraw, &consts, &bound, (end - first) * varscope_shaders::WORKGROUP_SIZE)?;
-                }
-                first = end;
-            }
+            let params = launch.params(bytemuck::bytes_of(&InitParams::new(rows.len() as u32, total)))?;
+            let [kind, layout, pack, wg] = *pipeline;
+            let consts = [kind, layout, pack, varscope_shaders::one_row(rows.len()), wg];
+            launch.dispatch(shader, &consts, &[&table, &*out, &params, &tiles, &out4], total * wg)?;
         }
     }
     Ok(())

@@ -122,10 +122,9 @@ fn every_initializer_matches_the_reference_on_every_device() {
     });
 }
 
-/// Truncated normals large enough for many workgroups of the init kernel (on a GPU: a
-/// first pass that parks rejected elements, about 4.6%, and a redraw pass), whole and
+/// Truncated normals large enough for many workgroups of the init kernel, whole and
 /// sharded along each axis (axis 1: rows whose full indices are not consecutive), in
-/// float32 and float16 (redrawn in place), against the host reference.
+/// float32 and float16, against the host reference.
 #[test]
 fn large_truncated_normals_match_the_reference() {
     for_each_target("large_truncated_normals_match_the_reference", targets(), |t| {

@@ -36,13 +36,10 @@
 //! | 2 | `uniform` | [`InitParams`] |
 //! | 3 | `storage, read` | `array<u32>`: the row of each workgroup ([`assign_workgroups`]) |
 //! | 4 | `storage, read_write` | the output words again (binding 1's buffer) in 16-byte items, for [`LAYOUT_VEC4`] stores: `array<vec4<u32>>` (`shaders/store32.wgsl`) or `array<vec2<u64>>` (`shaders/store64.wgsl`, [`Shader::InitMul64`]) |
-//! | 5 | `storage, read_write` | `array<u32>`: redraw list, `4 * INIT_WG` slots per workgroup of the dispatch (truncated normal; any buffer otherwise) |
-//! | 6 | `storage, read_write` | `array<atomic<u32>>`: elements listed per workgroup of the dispatch (cleared first; any buffer otherwise) |
 //!
-//! A truncated normal of a one-word dtype runs in two passes ([`compacts_redraws`]):
-//! `init_main` lists rejected elements per workgroup and `redraw_main`
-//! ([`Shader::Redraw`]) redraws them side by side, instead of every SIMD group running
-//! the rare redraw under a mask (llvmpipe executes both sides of a divergent branch).
+//! Every kind takes one pass: truncated normal draws by inversion (one word per element,
+//! no rejection; `varscope_core::random::truncated_unit`), so no SIMD group runs a
+//! redraw under a mask.
 //!
 //! Work is split into *items* of [`ITEM_ELEMENTS`] (4) elements and rows into whole
 //! workgroups of `INIT_WG` items ([`WIDE_WORKGROUP_SIZE`], 256, or the device's largest
@@ -167,8 +164,8 @@ pub const INIT_KINDS: [u32; 6] =
 
 /// The pipeline constants of the init pipeline for `kind`, `layout`, `pack`, a table of
 /// `rows` rows and workgroup size `wg` (pass them as
-/// `PipelineCompilationOptions::constants`; [`Shader::Init`] and [`Shader::Redraw`] take
-/// the same values).
+/// `PipelineCompilationOptions::constants`; [`Shader::Init`] and [`Shader::InitMul64`]
+/// take the same values).
 pub fn init_constants(kind: u32, layout: u32, pack: u32, rows: usize, wg: u32) -> [(&'static str, f64); 5] {
     [
         (INIT_KIND, f64::from(kind)),
@@ -187,27 +184,6 @@ pub fn one_row(rows: usize) -> u32 {
 
 /// The name of the init shader's one-row constant ([`one_row`]).
 pub const INIT_ROWS: &str = "INIT_ROWS";
-
-/// Whether rows of `kind` with pack `pack` are initialized in two passes: `init_main`
-/// lists rejected elements, then `redraw_main` ([`Shader::Redraw`], one
-/// [`WORKGROUP_SIZE`]-wide workgroup per first-pass workgroup, same bindings and
-/// parameters) redraws them; `redraw_counts` must be zero before the first pass and
-/// `redraw_list` hold [`redraw_list_words`] (truncated normal of one-word dtypes;
-/// 16-bit dtypes redraw in place).
-pub fn compacts_redraws(kind: u32, pack: u32) -> bool {
-    kind == KIND_TRUNCATED_NORMAL && pack == PACK_WORD
-}
-
-/// Most workgroups one two-pass dispatch runs ([`compacts_redraws`]; a longer tile table
-/// is run in windows of this many workgroups, [`InitParams::first_group`]), bounding
-/// the redraw list at 16 MiB at 256 invocations per workgroup.
-pub const REDRAW_WINDOW: u32 = 4096;
-
-/// Words of `redraw_list` for `groups` workgroups of `wg` invocations: one slot per
-/// element (so a workgroup's list never overflows).
-pub fn redraw_list_words(groups: u32, wg: u32) -> u64 {
-    u64::from(groups) * u64::from(wg) * u64::from(ITEM_ELEMENTS)
-}
 
 /// The `(kind, layout, pack)` triples a session builds init pipelines for: fills and
 /// identity at [`LAYOUT_VEC4`] and [`LAYOUT_ALIGNED`] (they ignore the layout otherwise);
@@ -366,8 +342,7 @@ const UNIFORM: Binding = Binding::Uniform;
 ///
 /// | shader | entry | bindings |
 /// | --- | --- | --- |
-/// | `shaders/init.wgsl` | `init_main` | 0 `array<InitDesc, 256>` (uniform), 1 output `array<u32>` (read_write), 2 [`InitParams`] (uniform), 3 row of each workgroup `array<u32>` (read), 4 redraw slots `array<u32>` (read_write), 5 redraw counts `array<atomic<u32>>` (read_write) |
-/// | `shaders/init.wgsl` | `redraw_main` | as `init_main` |
+/// | `shaders/init.wgsl` | `init_main` | 0 `array<InitDesc, 256>` (uniform), 1 output `array<u32>` (read_write), 2 [`InitParams`] (uniform), 3 row of each workgroup `array<u32>` (read), 4 the output as 16-byte items (read_write, the prelude's type) |
 /// | `shaders/fill.wgsl` | `fill_main` | 0 output (read_write), 1 [`FillParams`] (uniform) |
 /// | `shaders/philox_kat.wgsl` | `kat_main` | 0 counters (read), 1 outputs (read_write) |
 /// | `shaders/optim.wgsl` | `optim_main` | 0 `array<OptimRow, 256>` (uniform), 1 [`OptimParams`] (uniform), 2 gradients `array<f32>` (read), 3..=6 `w0..w3` `array<f32>` (read_write), 7 `array<u32>` row of each workgroup (read) |
@@ -391,11 +366,6 @@ pub enum Shader {
     /// The same kernel with `mulhilo` as one 64-bit multiply (`shaders/mul64.wgsl`):
     /// devices with `SHADER_INT64` ([`Shader::needs_int64`]). Same bits as [`Shader::Init`].
     InitMul64,
-    /// The second pass of a truncated normal (`shaders/init.wgsl`, entry `redraw_main`;
-    /// [`compacts_redraws`]), 16-bit-halves multiply: every device.
-    Redraw,
-    /// [`Shader::Redraw`] with the 64-bit multiply (devices with `SHADER_INT64`).
-    RedrawMul64,
     /// The plain fill kernel, one word per invocation (`shaders/fill.wgsl`): tails.
     Fill,
     /// The vector fill kernel, four words per invocation as one `vec4` store
@@ -421,11 +391,9 @@ pub enum Shader {
 
 impl Shader {
     /// Every shader.
-    pub const ALL: [Shader; 12] = [
+    pub const ALL: [Shader; 10] = [
         Shader::Init,
         Shader::InitMul64,
-        Shader::Redraw,
-        Shader::RedrawMul64,
         Shader::Fill,
         Shader::Fill4,
         Shader::PhiloxKat,
@@ -440,7 +408,7 @@ impl Shader {
 
     /// Whether the shader uses 64-bit integers (needs `Features::SHADER_INT64`).
     pub fn needs_int64(self) -> bool {
-        matches!(self, Shader::InitMul64 | Shader::RedrawMul64)
+        matches!(self, Shader::InitMul64)
     }
 
     /// Whether the workgroup size is the pipeline constant `INIT_WG` (the last override,
@@ -455,8 +423,6 @@ impl Shader {
         match self {
             Shader::Init => "shaders/init.wgsl",
             Shader::InitMul64 => "shaders/init.wgsl+mul64",
-            Shader::Redraw => "shaders/init.wgsl+redraw",
-            Shader::RedrawMul64 => "shaders/init.wgsl+mul64+redraw",
             Shader::Fill => "shaders/fill.wgsl",
             Shader::Fill4 => "shaders/fill4.wgsl",
             Shader::PhiloxKat => "shaders/philox_kat.wgsl",
@@ -471,8 +437,8 @@ impl Shader {
     /// The complete WGSL source (prelude included).
     pub fn source(self) -> &'static str {
         match self {
-            Shader::Init | Shader::Redraw => INIT,
-            Shader::InitMul64 | Shader::RedrawMul64 => INIT_MUL64,
+            Shader::Init => INIT,
+            Shader::InitMul64 => INIT_MUL64,
             Shader::Fill => FILL,
             Shader::Fill4 => FILL4,
             Shader::PhiloxKat => PHILOX_KAT,
@@ -488,7 +454,6 @@ impl Shader {
     pub fn entry_point(self) -> &'static str {
         match self {
             Shader::Init | Shader::InitMul64 => "init_main",
-            Shader::Redraw | Shader::RedrawMul64 => "redraw_main",
             Shader::Fill => "fill_main",
             Shader::Fill4 => "fill4_main",
             Shader::PhiloxKat => "kat_main",
@@ -503,11 +468,9 @@ impl Shader {
     /// The preludes prepended to this shader's file, by label.
     pub fn preludes(self) -> &'static [&'static str] {
         match self {
-            Shader::Init | Shader::Redraw => &["shaders/mul32.wgsl", "shaders/store32.wgsl", "shaders/philox.wgsl"],
+            Shader::Init => &["shaders/mul32.wgsl", "shaders/store32.wgsl", "shaders/philox.wgsl"],
             Shader::PhiloxKat => &["shaders/mul32.wgsl", "shaders/philox.wgsl"],
-            Shader::InitMul64 | Shader::RedrawMul64 => {
-                &["shaders/mul64.wgsl", "shaders/store64.wgsl", "shaders/philox.wgsl"]
-            }
+            Shader::InitMul64 => &["shaders/mul64.wgsl", "shaders/store64.wgsl", "shaders/philox.wgsl"],
             Shader::Norm | Shader::Reduce | Shader::Update => &["shaders/rows.wgsl"],
             Shader::Optim | Shader::Optim4 => &["shaders/optim_step.wgsl"],
             Shader::Fill | Shader::Fill4 => &[],
@@ -517,9 +480,7 @@ impl Shader {
     /// The bindings of group 0, by binding index.
     pub fn bindings(self) -> &'static [Binding] {
         match self {
-            Shader::Init | Shader::InitMul64 | Shader::Redraw | Shader::RedrawMul64 => {
-                &[UNIFORM, RW, UNIFORM, RO, RW, RW, RW]
-            }
+            Shader::Init | Shader::InitMul64 => &[UNIFORM, RW, UNIFORM, RO, RW],
             Shader::Fill | Shader::Fill4 => &[RW, UNIFORM],
             Shader::PhiloxKat => &[RO, RW],
             Shader::Optim | Shader::Optim4 => &[UNIFORM, UNIFORM, RO, RW, RW, RW, RW, RO],
@@ -532,9 +493,7 @@ impl Shader {
     /// order a kernel cache keys them by.
     pub fn overrides(self) -> &'static [&'static str] {
         match self {
-            Shader::Init | Shader::InitMul64 | Shader::Redraw | Shader::RedrawMul64 => {
-                &[INIT_KIND, INIT_LAYOUT, INIT_PACK, INIT_ROWS, INIT_WG]
-            }
+            Shader::Init | Shader::InitMul64 => &[INIT_KIND, INIT_LAYOUT, INIT_PACK, INIT_ROWS, INIT_WG],
             Shader::Fill4 => &[INIT_WG],
             Shader::Optim => &["OPT_KIND", "VAR_BUF", "S0_BUF", "S1_BUF", "S2_BUF"],
             Shader::Optim4 => &["OPT_KIND", "VAR_BUF", "S0_BUF", "S1_BUF", "S2_BUF", INIT_WG],
@@ -557,11 +516,6 @@ impl Shader {
         match self {
             Shader::Init | Shader::InitMul64 => init_variants()
                 .into_iter()
-                .flat_map(|[k, l, p]| [0, 1].map(|one| vec![k, l, p, one, WIDE_WORKGROUP_SIZE]))
-                .collect(),
-            Shader::Redraw | Shader::RedrawMul64 => init_variants()
-                .into_iter()
-                .filter(|&[k, _, p]| compacts_redraws(k, p))
                 .flat_map(|[k, l, p]| [0, 1].map(|one| vec![k, l, p, one, WIDE_WORKGROUP_SIZE]))
                 .collect(),
             Shader::Fill4 => vec![vec![WIDE_WORKGROUP_SIZE]],

@@ -184,8 +184,8 @@ pub struct InitParams {
     /// contraction and reassociation from changing any rounding.
     pub zero: u32,
     /// The first workgroup of the tile table this dispatch runs (workgroup `w` of the
-    /// dispatch is `first_group + w`; 0 unless a table runs in windows,
-    /// [`crate::REDRAW_WINDOW`]).
+    /// dispatch is `first_group + w`; 0 unless a table runs in several dispatches,
+    /// [`InitParams::window`]).
     pub first_group: u32,
 }
 

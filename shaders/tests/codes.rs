@@ -29,7 +29,6 @@ fn wgsl_constants_equal_the_registry() {
         ("STREAM_NORMAL", varscope_core::random::STREAM_NORMAL),
         ("STREAM_TRUNCATED", varscope_core::random::STREAM_TRUNCATED),
         ("STREAM_UNIFORM_INT", varscope_core::random::STREAM_UNIFORM_INT),
-        ("TRUNCATED_MAX_ATTEMPTS", varscope_core::random::TRUNCATED_MAX_ATTEMPTS),
     ] {
         let decl = format!("const {name}: u32 = {v}u;");
         assert!(philox.contains(&decl), "shaders/philox.wgsl lacks `{decl}`");

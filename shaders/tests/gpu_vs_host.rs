@@ -21,9 +21,9 @@ use varscope_core::reference::{self, IndexMap};
 use varscope_core::DType;
 use varscope_gpu::descriptor::{kernel_params_for, KernelParams};
 use varscope_shaders::{
-    aligned_layout, assign_workgroups, compacts_redraws, groups_size, init_constants, pack_of, rebase_rows,
-    redraw_list_words, row_layout, wide_workgroup_size, words_for, Binding, InitDesc, InitParams, Shader, DTYPE_F16,
-    INIT_LAYOUTS, INIT_MAX_ROWS, KIND_FILL, KIND_IDENTITY, LAYOUT_VEC4, REDRAW_WINDOW,
+    aligned_layout, assign_workgroups, groups_size, init_constants, pack_of, rebase_rows, row_layout,
+    wide_workgroup_size, words_for, Binding, InitDesc, InitParams, Shader, DTYPE_F16, INIT_LAYOUTS, INIT_MAX_ROWS,
+    KIND_FILL, KIND_IDENTITY, LAYOUT_VEC4,
 };
 use varscope_test_support::{adapters, for_each_target, TestTarget};
 
@@ -371,9 +371,9 @@ fn is_normal_family(k: &InitKernel) -> bool {
     matches!(k, InitKernel::Normal { .. } | InitKernel::TruncatedNormal { .. })
 }
 
-/// Runs the whole table on one adapter with `shader` (`Init` or `InitMul64`, and its
-/// redraw pass where a truncated normal takes two passes, run in windows of `window`
-/// workgroups); returns failures and the max normal ulp.
+/// Runs the whole table on one adapter with `shader` (`Init` or `InitMul64`), each
+/// table in dispatches of at most `window` workgroups ([`InitParams::window`]); returns
+/// failures and the max normal ulp.
 fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<String>, u64) {
     let mut failures = Vec::new();
     // Rows: each variable at a word offset; variables over 64 elements are split into
@@ -418,11 +418,9 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<Stri
     let mut words = Vec::new();
     let limits = gpu.device.limits();
     let wg = wide_workgroup_size(limits.max_compute_invocations_per_workgroup, limits.max_compute_workgroup_size_x);
-    let redraw_shader = if shader == Shader::InitMul64 { Shader::RedrawMul64 } else { Shader::Redraw };
     // Pipelines by shader and constants (many one-row tables share a few).
     let mut built = BTreeMap::new();
     for (&[kind, layout, pack], table) in rows.iter_mut() {
-        let compact = compacts_redraws(kind, pack);
         rebase_rows(table, layout);
         // Tables of up to INIT_MAX_ROWS rows; a vec4 layout's second half one row per
         // table instead, so one-row tables (their row at a constant index, INIT_ROWS = 1)
@@ -440,34 +438,19 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<Stri
                 Ok(p) => p,
                 Err(e) => return (vec![e], 0),
             };
-            let redraw = if compact {
-                match cached(&mut built, gpu, redraw_shader, &constants) {
-                    Ok(p) => Some(p),
-                    Err(e) => return (vec![e], 0),
-                }
-            } else {
-                None
-            };
             let tiles = assign_workgroups(table, wg).expect("invocations fit u32");
             let total = tiles.len() as u32;
             let mut padded = table.to_vec();
             padded.resize(INIT_MAX_ROWS, InitDesc::default());
             let descs = uniform(gpu, bytemuck::cast_slice(&padded));
             let tiles = storage(gpu, "tiles", bytemuck::cast_slice(&tiles), false);
-            // Windows of the tile table (two-pass kinds), each with fresh (zero) counts.
-            let step = if compact { window } else { total.max(1) };
+            // Windows of the tile table.
             let mut first = 0;
             while first < total {
-                let end = total.min(first + step);
+                let end = total.min(first.saturating_add(window));
                 let params = uniform(gpu, bytemuck::bytes_of(&InitParams::window(table.len() as u32, first..end)));
-                let list =
-                    storage(gpu, "redraw_list", &vec![0u8; redraw_list_words(end - first, wg) as usize * 4], true);
-                let counts = storage(gpu, "redraw_counts", &vec![0u8; (end - first) as usize * 4], true);
-                let mut passes = vec![(&pipe, groups_size(end - first))];
-                if let Some(redraw) = &redraw {
-                    passes.push((redraw, groups_size(end - first)));
-                }
-                words = match run(gpu, &passes, &[&descs, &out, &params, &tiles, &out, &list, &counts], &out) {
+                let passes = [(&pipe, groups_size(end - first))];
+                words = match run(gpu, &passes, &[&descs, &out, &params, &tiles, &out], &out) {
                     Ok(w) => w,
                     Err(e) => return (vec![e], 0),
                 };
@@ -569,12 +552,11 @@ fn init_kernel_matches_host_on_every_adapter() {
         let (mut failures, kat_ulp) = check_philox(&gpu);
         // Both multiply preludes where the device has 64-bit integers: same bits.
         let shaders: &[Shader] = if gpu.int64 { &[Shader::Init, Shader::InitMul64] } else { &[Shader::Init] };
-        // Two-pass truncated normals in windows of 3 workgroups (the session's windows
-        // hold REDRAW_WINDOW): the same bits.
+        // Tables run in windows of 3 workgroups (`first_group`): the same bits.
         let truncated: Vec<Var> =
             cases().into_iter().filter(|v| matches!(v.kernel, InitKernel::TruncatedNormal { .. })).collect();
         for &shader in shaders {
-            let (f, ulp) = check_init(&gpu, shader, &vars, REDRAW_WINDOW);
+            let (f, ulp) = check_init(&gpu, shader, &vars, u32::MAX);
             failures.extend(f);
             failures.extend(check_init(&gpu, shader, &truncated, 3).0);
             eprintln!(

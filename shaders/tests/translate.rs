@@ -572,9 +572,6 @@ fn variants_cover_every_override() {
     // 3 packs but the vec4 layout with one (30); each for one-row tables and others.
     assert_eq!(n(Shader::Init), 2 * 42);
     assert_eq!(n(Shader::InitMul64), n(Shader::Init));
-    // Truncated normal's redraw pass: one-word pack at 4 layouts, one row or more.
-    assert_eq!(n(Shader::Redraw), 2 * 4);
-    assert_eq!(n(Shader::RedrawMul64), n(Shader::Redraw));
     assert_eq!(n(Shader::Fill4), 1);
     assert_eq!(n(Shader::Update), varscope_shaders::UPDATE_OPS.len());
     assert_eq!(n(Shader::Optim), varscope_shaders::OPT_KINDS.len() * 15);
