@@ -247,7 +247,7 @@ const TRUNCATED_ERF_BOUND: f32 = f32::from_bits(0x3f74_5a18);
 const TRUNCATED_CENTER: f32 = 1.25;
 /// `sqrt 2 * erfinv(x) / x` as a polynomial in `y = -ln(1 - x^2) - 1.25`, highest degree
 /// first (a weighted least-squares fit of relative error over `-ln(1 - x^2)` in
-/// `[0, 2.42]`, rounded to f32).
+/// `[0, 2.42]`, rounded to f32; `scripts/fit_truncated_normal.py` derives and checks it).
 const TRUNCATED_P: [f32; 7] = [
     f32::from_bits(0xb6d5_6739), // -6.3599114e-6
     f32::from_bits(0x3834_3e22), // 4.2973210e-5
