@@ -43,7 +43,7 @@
 // |z| >= 2) made llvmpipe/lavapipe run the redraw for every lane of a SIMD group in which
 // one lane needed it (both sides of a divergent branch run; the mask only disables the
 // stores): 3.2x the normal kernel in place, 2.1-2.5x as a listing pass plus a redraw
-// pass; inversion is about 1.3x.
+// pass; inversion is 1.3-1.45x.
 //
 // LAYOUT_VEC4 rows (aligned, one-word dtype, `out_offset` and `count` multiples of 4)
 // store each item as one vec4 (`store_vec4` into binding 4, the same buffer as
