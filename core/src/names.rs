@@ -1,22 +1,44 @@
 //! The graph-wide, case-insensitive `names_in_use` table (catalogue 0.1) and the
 //! name-scope validation rules (0.2, N5).
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 use crate::Error;
 
 /// `names_in_use`: lower-cased op / name-scope name to a counter, shared by ops, name
 /// scopes and variable ops. Changes can be journaled so a failed call can undo them.
-/// Hashed with foldhash rather than SipHash: every variable reserves about ten op names
-/// here, and SipHash was a fifth of `get_variable`'s time (the keys are names the program
-/// chose, not untrusted input).
+///
+/// Every variable reserves about ten op names here, so the table grows to ten times the
+/// variables and its keys are long scope paths. Each entry keeps its hash (foldhash,
+/// computed once; SipHash was a fifth of `get_variable`'s time, and the keys are names
+/// the program chose, not untrusted input), so growing the table moves entries without
+/// hashing a string again, and a serial number by which the journal finds it, so
+/// journaling a change copies no string.
 #[derive(Default, Debug, Clone)]
 pub(crate) struct NameTable {
-    used: HashMap<String, u64, foldhash::fast::RandomState>,
+    used: HashTable<Entry>,
+    hasher: foldhash::fast::FixedState,
+    next_serial: u64,
 }
 
-/// One undoable change to the table: the key and its previous value.
-pub(crate) type NameUndo = (String, Option<u64>);
+#[derive(Debug, Clone)]
+struct Entry {
+    hash: u64,
+    serial: u64,
+    key: String,
+    count: u64,
+}
+
+/// One undoable change to the table: the changed entry (its hash and serial number) and
+/// its previous counter (`None`: the change inserted it).
+#[derive(Debug)]
+pub(crate) struct NameUndo {
+    hash: u64,
+    serial: u64,
+    old: Option<u64>,
+}
 
 impl NameTable {
     /// `Graph.unique_name(name)` where `full` already carries the name stack.
@@ -35,7 +57,7 @@ impl NameTable {
     /// journaled in `undo` when given.
     pub fn reserve(&mut self, full: &str, mut undo: Option<&mut Vec<NameUndo>>) -> u64 {
         let key = full.to_lowercase();
-        let i = self.used.get(key.as_str()).copied().unwrap_or(0);
+        let i = self.count(&key);
         if i == 0 {
             self.set(key, 1, undo);
             return 0;
@@ -45,7 +67,7 @@ impl NameTable {
         let mut j = i;
         let mut k = format!("{key}_{j}");
         self.set(key, i + 1, undo.as_deref_mut());
-        while self.used.contains_key(&k) {
+        while self.count(&k) != 0 {
             j += 1;
             k = format!("{}_{j}", &k[..base]);
         }
@@ -53,31 +75,44 @@ impl NameTable {
         j
     }
 
+    /// The counter of a lower-cased key (0: unused).
+    fn count(&self, key: &str) -> u64 {
+        let hash = self.hasher.hash_one(key);
+        self.used.find(hash, |e| e.key == key).map_or(0, |e| e.count)
+    }
+
     fn set(&mut self, key: String, value: u64, undo: Option<&mut Vec<NameUndo>>) {
-        match undo {
-            Some(undo) => {
-                let old = self.used.insert(key.clone(), value);
-                undo.push((key, old));
-            }
+        let hash = self.hasher.hash_one(key.as_str());
+        let (serial, old) = match self.used.find_mut(hash, |e| e.key == key) {
+            Some(e) => (e.serial, Some(std::mem::replace(&mut e.count, value))),
             None => {
-                self.used.insert(key, value);
+                let serial = self.next_serial;
+                self.next_serial += 1;
+                self.used.insert_unique(hash, Entry { hash, serial, key, count: value }, |e| e.hash);
+                (serial, None)
             }
+        };
+        if let Some(undo) = undo {
+            undo.push(NameUndo { hash, serial, old });
         }
     }
 
     /// Undoes journaled changes, newest first.
     pub fn undo(&mut self, undo: Vec<NameUndo>) {
-        for (k, old) in undo.into_iter().rev() {
-            match old {
-                Some(v) => self.used.insert(k, v),
-                None => self.used.remove(&k),
-            };
+        for u in undo.into_iter().rev() {
+            let Ok(entry) = self.used.find_entry(u.hash, |e| e.serial == u.serial) else { continue };
+            match u.old {
+                Some(v) => entry.into_mut().count = v,
+                None => {
+                    entry.remove();
+                }
+            }
         }
     }
 
     /// Whether a (case-insensitive) name is in use.
     pub fn is_used(&self, name: &str) -> bool {
-        self.used.contains_key(&name.to_lowercase())
+        self.count(&name.to_lowercase()) != 0
     }
 }
 
@@ -164,6 +199,26 @@ mod tests {
         t.unique_name("a", &mut u2);
         t.undo(u2);
         assert_eq!(t.unique_name("a", &mut u), "a_1");
+    }
+
+    #[test]
+    fn undo_removes_what_it_inserted_across_growth() {
+        let mut t = NameTable::default();
+        let mut kept = Vec::new();
+        for i in 0..1000 {
+            t.reserve(&format!("Keep/v{i}"), Some(&mut kept));
+        }
+        // Enough inserts to grow the table several times, then undone.
+        let mut u = Vec::new();
+        for i in 0..5000 {
+            t.reserve(&format!("drop/V{i}"), Some(&mut u));
+        }
+        assert_eq!(t.reserve("keep/V3", Some(&mut u)), 1);
+        t.undo(u);
+        assert!((0..5000).all(|i| !t.is_used(&format!("drop/v{i}"))));
+        assert!((0..1000).all(|i| t.is_used(&format!("KEEP/V{i}"))));
+        assert!(!t.is_used("keep/v3_1"));
+        assert_eq!(t.reserve("keep/v3", None), 1);
     }
 
     #[test]
