@@ -237,14 +237,30 @@ pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variabl
             let used: &[u8] = bytemuck::cast_slice(rows);
             table[..used.len()].copy_from_slice(used);
             let table = launch.params(&table)?;
-            let tiles = launch.params(bytemuck::cast_slice(&tiles))?;
             // The output as vec4s (binding 4): the output itself, or a stand-in where it is
             // shorter than one vec4 (its rows then cannot be LAYOUT_VEC4).
             let out4 = if out.size() >= 16 { out.clone() } else { launch.temp(Use::Params, 16)? };
-            let params = launch.params(bytemuck::bytes_of(&InitParams::new(rows.len() as u32, total)))?;
             let [kind, layout, pack, wg] = *pipeline;
-            let consts = [kind, layout, pack, varscope_shaders::one_row(rows.len()), wg];
-            launch.dispatch(shader, &consts, &[&table, &*out, &params, &tiles, &out4], total * wg)?;
+            let one = varscope_shaders::one_row(rows.len());
+            let consts = [kind, layout, pack, one, wg];
+            // Windows of at most INIT_TILE_GROUPS workgroups (the tile table's reach).
+            let mut first = 0;
+            while first < total {
+                let end = total.min(first.saturating_add(varscope_shaders::INIT_TILE_GROUPS));
+                let params = launch.params(bytemuck::bytes_of(&InitParams::window(rows.len() as u32, first..end)))?;
+                // A one-row dispatch reads no tile: its descriptor table stands in.
+                let tiles = if one == 1 {
+                    table.clone()
+                } else {
+                    let bytes =
+                        varscope_shaders::tile_bytes(&tiles[first as usize..end as usize]).ok_or_else(|| {
+                            dev.error("initialize variables", format!("a tile window of {} rows", rows.len()))
+                        })?;
+                    launch.params(&bytes)?
+                };
+                launch.dispatch(shader, &consts, &[&table, &*out, &params, &tiles, &out4], (end - first) * wg)?;
+                first = end;
+            }
         }
     }
     Ok(())

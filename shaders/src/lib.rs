@@ -34,7 +34,7 @@
 //! | 0 | `uniform` | `array<InitDesc, 256>` ([`INIT_MAX_ROWS`]): one row per contiguous chunk of a variable, sorted by `wg_start` (a uniform table: drivers load it with scalar loads) |
 //! | 1 | `storage, read_write` | `array<u32>`: the output words |
 //! | 2 | `uniform` | [`InitParams`] |
-//! | 3 | `storage, read` | `array<u32>`: the row of each workgroup ([`assign_workgroups`]) |
+//! | 3 | `uniform` | `array<vec4<u32>, 1024>`: the row of each workgroup of the dispatch, one byte each ([`assign_workgroups`], [`tile_bytes`]; at most [`INIT_TILE_GROUPS`] workgroups per dispatch) |
 //! | 4 | `storage, read_write` | the output words again (binding 1's buffer) in 16-byte items, for [`LAYOUT_VEC4`] stores: `array<vec4<u32>>` (`shaders/store32.wgsl`) or `array<vec2<u64>>` (`shaders/store64.wgsl`, [`Shader::InitMul64`]) |
 //!
 //! Every kind takes one pass: truncated normal draws by inversion (one word per element,
@@ -106,6 +106,14 @@ pub const WORKGROUP_SIZE: u32 = 64;
 pub const INIT_MAX_ROWS: usize = 256;
 /// Bytes of the init kernel's descriptor table binding.
 pub const INIT_TABLE_BYTES: usize = INIT_MAX_ROWS * std::mem::size_of::<InitDesc>();
+/// Most workgroups one init dispatch runs: its tile table (binding 3) is a uniform
+/// buffer of one byte (the row) per workgroup, [`INIT_TILE_BYTES`] long ([`tile_bytes`]);
+/// a longer table runs in several dispatches ([`InitParams::window`]).
+pub const INIT_TILE_GROUPS: u32 = 16_384;
+/// Bytes of the init kernel's tile table binding (as many as the descriptor table's, so
+/// a one-row dispatch binds its descriptor table there).
+pub const INIT_TILE_BYTES: usize = INIT_TILE_GROUPS as usize;
+const _: () = assert!(INIT_TILE_BYTES == INIT_TABLE_BYTES && INIT_MAX_ROWS <= 256);
 /// Elements per work item of the init kernel.
 pub const ITEM_ELEMENTS: u32 = 4;
 /// Most workgroups per dispatch dimension (WebGPU's default limit).
@@ -342,7 +350,7 @@ const UNIFORM: Binding = Binding::Uniform;
 ///
 /// | shader | entry | bindings |
 /// | --- | --- | --- |
-/// | `shaders/init.wgsl` | `init_main` | 0 `array<InitDesc, 256>` (uniform), 1 output `array<u32>` (read_write), 2 [`InitParams`] (uniform), 3 row of each workgroup `array<u32>` (read), 4 the output as 16-byte items (read_write, the prelude's type) |
+/// | `shaders/init.wgsl` | `init_main` | 0 `array<InitDesc, 256>` (uniform), 1 output `array<u32>` (read_write), 2 [`InitParams`] (uniform), 3 row of each workgroup, a byte each, `array<vec4<u32>, 1024>` (uniform), 4 the output as 16-byte items (read_write, the prelude's type) |
 /// | `shaders/fill.wgsl` | `fill_main` | 0 output (read_write), 1 [`FillParams`] (uniform) |
 /// | `shaders/philox_kat.wgsl` | `kat_main` | 0 counters (read), 1 outputs (read_write) |
 /// | `shaders/optim.wgsl` | `optim_main` | 0 `array<OptimRow, 256>` (uniform), 1 [`OptimParams`] (uniform), 2 gradients `array<f32>` (read), 3..=6 `w0..w3` `array<f32>` (read_write), 7 `array<u32>` row of each workgroup (read) |
@@ -480,7 +488,7 @@ impl Shader {
     /// The bindings of group 0, by binding index.
     pub fn bindings(self) -> &'static [Binding] {
         match self {
-            Shader::Init | Shader::InitMul64 => &[UNIFORM, RW, UNIFORM, RO, RW],
+            Shader::Init | Shader::InitMul64 => &[UNIFORM, RW, UNIFORM, UNIFORM, RW],
             Shader::Fill | Shader::Fill4 => &[RW, UNIFORM],
             Shader::PhiloxKat => &[RO, RW],
             Shader::Optim | Shader::Optim4 => &[UNIFORM, UNIFORM, RO, RW, RW, RW, RW, RO],

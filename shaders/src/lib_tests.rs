@@ -110,3 +110,15 @@ fn rebased_rows_start_at_their_first_full_index() {
     rebase_rows(&mut kept, LAYOUT_GENERAL);
     assert_eq!(kept, general);
 }
+
+#[test]
+fn tile_bytes_pack_one_row_byte_per_workgroup() {
+    let b = tile_bytes(&[0, 0, 1, 255]).expect("fits");
+    assert_eq!(b.len(), INIT_TILE_BYTES);
+    assert_eq!(&b[..5], &[0, 0, 1, 255, 0]);
+    // Little-endian words: workgroup w is byte w % 4 of word w / 4 (vec4 w / 16).
+    assert_eq!(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) >> 16, 0xff01);
+    assert!(tile_bytes(&[256]).is_none(), "a row past 255");
+    assert!(tile_bytes(&vec![0; INIT_TILE_GROUPS as usize + 1]).is_none(), "a window past the table");
+    assert!(tile_bytes(&vec![7; INIT_TILE_GROUPS as usize]).is_some());
+}

@@ -255,9 +255,10 @@ pub fn rebase_rows(rows: &mut [InitDesc], layout: u32) {
 }
 
 /// Fills in `wg_start` of every row (in order; each row gets whole workgroups of `wg`
-/// items) and returns the tile table: the row of each workgroup (binding 3 of
-/// `init_main`; its length is the number of workgroups to dispatch). `None` if the
-/// invocations do not fit in `u32` (split the table into several dispatches).
+/// items) and returns the tile table: the row of each workgroup (its length is the
+/// number of workgroups to run; binding 3 of `init_main` takes it in windows of
+/// [`crate::INIT_TILE_GROUPS`], [`tile_bytes`]). `None` if the invocations do not fit in
+/// `u32` (split the table into several dispatches).
 pub fn assign_workgroups(rows: &mut [InitDesc], wg: u32) -> Option<Vec<u32>> {
     let mut next: u32 = 0;
     for r in rows.iter_mut() {
@@ -270,6 +271,21 @@ pub fn assign_workgroups(rows: &mut [InitDesc], wg: u32) -> Option<Vec<u32>> {
         tiles.extend(std::iter::repeat_n(i as u32, items_for(r.count).div_ceil(wg.max(1)) as usize));
     }
     Some(tiles)
+}
+
+/// Binding 3 of `init_main` for the workgroups `tiles` (a window of
+/// [`assign_workgroups`]' table, at most [`crate::INIT_TILE_GROUPS`] long): one byte per
+/// workgroup, its row, zero-padded to [`crate::INIT_TILE_BYTES`]. `None` if the window
+/// is too long or names a row past 255.
+pub fn tile_bytes(tiles: &[u32]) -> Option<Vec<u8>> {
+    let mut out = vec![0u8; crate::INIT_TILE_BYTES];
+    if tiles.len() > out.len() {
+        return None;
+    }
+    for (b, &t) in out.iter_mut().zip(tiles) {
+        *b = u8::try_from(t).ok()?;
+    }
+    Some(out)
 }
 
 /// Workgroup counts `[x, y, 1]` covering `invocations` invocations of
