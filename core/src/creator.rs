@@ -40,12 +40,11 @@ impl<'a> Creator<'a> {
 /// The names of the ops that build the initial value, under the variable's op name
 /// (A14): `Initializer`, then `Initializer/Const` for a constant value or the ops of
 /// the initializer (`Initializer/zeros`, `Initializer/random_uniform/...`).
-fn initializer_ops(v: &InitialValue) -> Vec<String> {
-    let inner: &[&str] = match v {
+fn initializer_ops(v: &InitialValue) -> &'static [&'static str] {
+    match v {
         InitialValue::Constant(_) => &["Const"],
         InitialValue::Initializer { initializer, .. } => initializer.op_names(),
-    };
-    std::iter::once("Initializer".to_string()).chain(inner.iter().map(|s| format!("Initializer/{s}"))).collect()
+    }
 }
 
 /// The default creator: names the variable by the name scope (the root for store
@@ -57,6 +56,15 @@ fn default_creator(graph: &Graph, name_stack: &str, a: CreatorArgs) -> Result<Va
     };
     if a.trainable && !collections.iter().any(|c| c == GraphKeys::TRAINABLE_VARIABLES) {
         collections.push(GraphKeys::TRAINABLE_VARIABLES.to_string());
+    }
+    // Each collection once, first occurrence first.
+    let mut i = 0;
+    while i < collections.len() {
+        if collections[..i].contains(&collections[i]) {
+            collections.remove(i);
+        } else {
+            i += 1;
+        }
     }
     // name_scope(name, "Variable"): at the root for store variables, in the current
     // name stack for tf.Variable.
@@ -72,30 +80,27 @@ fn default_creator(graph: &Graph, name_stack: &str, a: CreatorArgs) -> Result<Va
             graph.reserve_name(&full)
         }
     };
-    // Ops the variable creates live under its name (A14).
-    let ops = initializer_ops(&a.initial_value);
-    let ops = ops.iter().map(String::as_str);
+    // Ops the variable creates live under its name (A14): `Initializer`, its inner ops
+    // `Initializer/...`, then the variable's own.
+    let (prefix, sep) = if op_name.is_empty() { ("", "") } else { (op_name.as_str(), "/") };
+    graph.reserve_op_parts(&[prefix, sep, "Initializer"]);
+    for s in initializer_ops(&a.initial_value) {
+        graph.reserve_op_parts(&[prefix, sep, "Initializer/", s]);
+    }
     // A resource variable's ops, or a ref variable's (`use_resource=False`, A14).
     let own: &[&str] = if a.use_resource {
         &["IsInitialized", "IsInitialized/VarIsInitializedOp", "Assign", "Read", "Read/ReadVariableOp"]
     } else {
         &["Assign", "read"]
     };
-    for s in ops.chain(own.iter().copied()) {
-        let full = if op_name.is_empty() { s.to_string() } else { format!("{op_name}/{s}") };
-        graph.reserve_op(&full);
+    for s in own {
+        graph.reserve_op_parts(&[prefix, sep, s]);
     }
     let in_store = a.hidden.key.is_some();
     let key = a.hidden.key.clone().unwrap_or_else(|| op_name.clone());
     let mut seed = a.hidden.seed.clone();
     if !in_store {
         seed.hash_name = op_name.clone();
-    }
-    let mut dedup: Vec<String> = Vec::new();
-    for c in &collections {
-        if !dedup.contains(c) {
-            dedup.push(c.clone());
-        }
     }
     let v = Variable(Arc::new(VariableData {
         id: next_id(),
@@ -106,7 +111,7 @@ fn default_creator(graph: &Graph, name_stack: &str, a: CreatorArgs) -> Result<Va
         dtype: a.dtype,
         initial: a.initial_value,
         trainable: a.trainable,
-        collections: dedup.clone(),
+        collections,
         caching_device: a.caching_device,
         constraint: a.constraint,
         regularizer: a.hidden.regularizer,
@@ -120,6 +125,6 @@ fn default_creator(graph: &Graph, name_stack: &str, a: CreatorArgs) -> Result<Va
         seed,
         in_store,
     }));
-    graph.record_variable(&v, &dedup);
+    graph.record_variable(&v, v.collections());
     Ok(v)
 }

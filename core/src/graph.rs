@@ -205,6 +205,20 @@ impl Graph {
         self.reserve_suffix(full);
     }
 
+    /// [`Graph::reserve_op`] of the name `parts` spell together (the table's key is the
+    /// only string built).
+    pub(crate) fn reserve_op_parts(&self, parts: &[&str]) {
+        let mut names = lock(&self.inner.names);
+        let mut done = false;
+        journal(|t| {
+            names.reserve_parts(parts, Some(&mut t.names));
+            done = true;
+        });
+        if !done {
+            names.reserve_parts(parts, None);
+        }
+    }
+
     /// Marks `full` (or its first free `full_i`) used, journaled straight into the open
     /// transaction if there is one; returns `i` (0: `full` itself).
     fn reserve_suffix(&self, full: &str) -> u64 {

@@ -55,8 +55,26 @@ impl NameTable {
     /// Marks `full` used, or, when it is taken, its first free `full_i`, and returns that
     /// `i` (0: `full` itself): `unique_name` without building the name. Changes are
     /// journaled in `undo` when given.
-    pub fn reserve(&mut self, full: &str, mut undo: Option<&mut Vec<NameUndo>>) -> u64 {
-        let key = full.to_lowercase();
+    pub fn reserve(&mut self, full: &str, undo: Option<&mut Vec<NameUndo>>) -> u64 {
+        self.reserve_key(full.to_lowercase(), undo)
+    }
+
+    /// [`NameTable::reserve`] of the name `parts` spell together, lower-cased straight
+    /// into the one string the table keeps (no intermediate name).
+    pub fn reserve_parts(&mut self, parts: &[&str], undo: Option<&mut Vec<NameUndo>>) -> u64 {
+        let key = if parts.iter().all(|p| p.is_ascii()) {
+            let mut key = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+            for p in parts {
+                key.extend(p.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+            }
+            key
+        } else {
+            parts.concat().to_lowercase()
+        };
+        self.reserve_key(key, undo)
+    }
+
+    fn reserve_key(&mut self, key: String, mut undo: Option<&mut Vec<NameUndo>>) -> u64 {
         let i = self.count(&key);
         if i == 0 {
             self.set(key, 1, undo);
