@@ -232,7 +232,7 @@ pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variabl
                     dev.error("initialize variables", format!("{} rows need more than 2^32 invocations", rows.len()))
                 );
             };
-            let total = tiles.len() as u32;
+            let mut total = tiles.len() as u32;
             let mut table = vec![0u8; varscope_shaders::INIT_TABLE_BYTES];
             let used: &[u8] = bytemuck::cast_slice(rows);
             table[..used.len()].copy_from_slice(used);
@@ -243,6 +243,14 @@ pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variabl
             let [kind, layout, pack, wg] = *pipeline;
             let one = varscope_shaders::one_row(rows.len());
             let consts = [kind, layout, pack, one, wg];
+            // One large row of a random kind: two items per invocation, 32-byte stores.
+            let pair = varscope_shaders::pairs_items(dev.info.shader_i64, kind, layout, pack, rows, out.size());
+            let run = if pair {
+                total = varscope_shaders::pair_groups(rows[0].count, wg);
+                Shader::InitPair
+            } else {
+                shader
+            };
             // Windows of at most INIT_TILE_GROUPS workgroups (the tile table's reach).
             let mut first = 0;
             while first < total {
@@ -258,7 +266,11 @@ pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variabl
                         })?;
                     launch.params(&bytes)?
                 };
-                launch.dispatch(shader, &consts, &[&table, &*out, &params, &tiles, &out4], (end - first) * wg)?;
+                let mut bound = vec![&table, &*out, &params, &tiles, &out4];
+                if pair {
+                    bound.push(&*out);
+                }
+                launch.dispatch(run, &consts, &bound, (end - first) * wg)?;
                 first = end;
             }
         }

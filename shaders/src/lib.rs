@@ -193,6 +193,29 @@ pub fn one_row(rows: usize) -> u32 {
 /// The name of the init shader's one-row constant ([`one_row`]).
 pub const INIT_ROWS: &str = "INIT_ROWS";
 
+/// The kinds [`Shader::InitPair`] runs: the random ones (each item is one Philox block).
+pub const PAIR_KINDS: [u32; 4] = [KIND_UNIFORM, KIND_UNIFORM_INT, KIND_NORMAL, KIND_TRUNCATED_NORMAL];
+
+/// Whether a one-table dispatch of `rows` (`kind`, `layout`, `pack`) runs as
+/// [`Shader::InitPair`] on a device with `SHADER_INT64` (`int64`): one row of a random kind
+/// at [`LAYOUT_VEC4`] whose word offset is a multiple of 8 (32-byte stores), in a buffer of
+/// at least 32 bytes (`buffer_bytes`). Dispatch [`pair_groups`] workgroups; bind the
+/// output a third time at binding 5.
+pub fn pairs_items(int64: bool, kind: u32, layout: u32, pack: u32, rows: &[InitDesc], buffer_bytes: u64) -> bool {
+    int64
+        && PAIR_KINDS.contains(&kind)
+        && layout == LAYOUT_VEC4
+        && pack == PACK_WORD
+        && buffer_bytes >= 32
+        && matches!(rows, [r] if r.out_offset % 8 == 0)
+}
+
+/// Workgroups of [`Shader::InitPair`] for a row of `count` elements at workgroup size `wg`
+/// (8 elements per invocation).
+pub fn pair_groups(count: u32, wg: u32) -> u32 {
+    count.div_ceil(8).div_ceil(wg.max(1))
+}
+
 /// The `(kind, layout, pack)` triples a session builds init pipelines for: fills and
 /// identity at [`LAYOUT_VEC4`] and [`LAYOUT_ALIGNED`] (they ignore the layout otherwise);
 /// integer uniform with [`PACK_WORD`] at every layout; the float random kinds at every
@@ -298,6 +321,17 @@ const INIT_MUL64: &str = concat!(
     "\n",
     include_str!("../init.wgsl")
 );
+const INIT_PAIR: &str = concat!(
+    include_str!("../mul64.wgsl"),
+    "\n",
+    include_str!("../store64.wgsl"),
+    "\n",
+    include_str!("../philox.wgsl"),
+    "\n",
+    include_str!("../init.wgsl"),
+    "\n",
+    include_str!("../init_pair.wgsl")
+);
 const FILL: &str = include_str!("../fill.wgsl");
 const FILL4: &str = include_str!("../fill4.wgsl");
 const PHILOX_KAT: &str = concat!(
@@ -374,6 +408,11 @@ pub enum Shader {
     /// The same kernel with `mulhilo` as one 64-bit multiply (`shaders/mul64.wgsl`):
     /// devices with `SHADER_INT64` ([`Shader::needs_int64`]). Same bits as [`Shader::Init`].
     InitMul64,
+    /// Two items per invocation stored as one 32-byte `vec4<u64>` (`shaders/init_pair.wgsl`,
+    /// appended to [`Shader::InitMul64`]'s source; entry `init_pair_main`): one-row
+    /// dispatches of the random kinds on `SHADER_INT64` devices ([`pairs_items`]). Same
+    /// bits as [`Shader::InitMul64`].
+    InitPair,
     /// The plain fill kernel, one word per invocation (`shaders/fill.wgsl`): tails.
     Fill,
     /// The vector fill kernel, four words per invocation as one `vec4` store
@@ -399,9 +438,10 @@ pub enum Shader {
 
 impl Shader {
     /// Every shader.
-    pub const ALL: [Shader; 10] = [
+    pub const ALL: [Shader; 11] = [
         Shader::Init,
         Shader::InitMul64,
+        Shader::InitPair,
         Shader::Fill,
         Shader::Fill4,
         Shader::PhiloxKat,
@@ -416,14 +456,14 @@ impl Shader {
 
     /// Whether the shader uses 64-bit integers (needs `Features::SHADER_INT64`).
     pub fn needs_int64(self) -> bool {
-        matches!(self, Shader::InitMul64)
+        matches!(self, Shader::InitMul64 | Shader::InitPair)
     }
 
     /// Whether the workgroup size is the pipeline constant `INIT_WG` (the last override,
     /// [`WIDE_WORKGROUP_SIZE`] unless the device allows fewer invocations) rather than
     /// the fixed [`WORKGROUP_SIZE`].
     pub fn wide(self) -> bool {
-        matches!(self, Shader::Init | Shader::InitMul64 | Shader::Fill4 | Shader::Optim4)
+        matches!(self, Shader::Init | Shader::InitMul64 | Shader::InitPair | Shader::Fill4 | Shader::Optim4)
     }
 
     /// The file path, used as the wgpu label.
@@ -431,6 +471,7 @@ impl Shader {
         match self {
             Shader::Init => "shaders/init.wgsl",
             Shader::InitMul64 => "shaders/init.wgsl+mul64",
+            Shader::InitPair => "shaders/init_pair.wgsl",
             Shader::Fill => "shaders/fill.wgsl",
             Shader::Fill4 => "shaders/fill4.wgsl",
             Shader::PhiloxKat => "shaders/philox_kat.wgsl",
@@ -447,6 +488,7 @@ impl Shader {
         match self {
             Shader::Init => INIT,
             Shader::InitMul64 => INIT_MUL64,
+            Shader::InitPair => INIT_PAIR,
             Shader::Fill => FILL,
             Shader::Fill4 => FILL4,
             Shader::PhiloxKat => PHILOX_KAT,
@@ -462,6 +504,7 @@ impl Shader {
     pub fn entry_point(self) -> &'static str {
         match self {
             Shader::Init | Shader::InitMul64 => "init_main",
+            Shader::InitPair => "init_pair_main",
             Shader::Fill => "fill_main",
             Shader::Fill4 => "fill4_main",
             Shader::PhiloxKat => "kat_main",
@@ -478,7 +521,9 @@ impl Shader {
         match self {
             Shader::Init => &["shaders/mul32.wgsl", "shaders/store32.wgsl", "shaders/philox.wgsl"],
             Shader::PhiloxKat => &["shaders/mul32.wgsl", "shaders/philox.wgsl"],
-            Shader::InitMul64 => &["shaders/mul64.wgsl", "shaders/store64.wgsl", "shaders/philox.wgsl"],
+            Shader::InitMul64 | Shader::InitPair => {
+                &["shaders/mul64.wgsl", "shaders/store64.wgsl", "shaders/philox.wgsl"]
+            }
             Shader::Norm | Shader::Reduce | Shader::Update => &["shaders/rows.wgsl"],
             Shader::Optim | Shader::Optim4 => &["shaders/optim_step.wgsl"],
             Shader::Fill | Shader::Fill4 => &[],
@@ -489,6 +534,7 @@ impl Shader {
     pub fn bindings(self) -> &'static [Binding] {
         match self {
             Shader::Init | Shader::InitMul64 => &[UNIFORM, RW, UNIFORM, UNIFORM, RW],
+            Shader::InitPair => &[UNIFORM, RW, UNIFORM, UNIFORM, RW, RW],
             Shader::Fill | Shader::Fill4 => &[RW, UNIFORM],
             Shader::PhiloxKat => &[RO, RW],
             Shader::Optim | Shader::Optim4 => &[UNIFORM, UNIFORM, RO, RW, RW, RW, RW, RO],
@@ -501,7 +547,9 @@ impl Shader {
     /// order a kernel cache keys them by.
     pub fn overrides(self) -> &'static [&'static str] {
         match self {
-            Shader::Init | Shader::InitMul64 => &[INIT_KIND, INIT_LAYOUT, INIT_PACK, INIT_ROWS, INIT_WG],
+            Shader::Init | Shader::InitMul64 | Shader::InitPair => {
+                &[INIT_KIND, INIT_LAYOUT, INIT_PACK, INIT_ROWS, INIT_WG]
+            }
             Shader::Fill4 => &[INIT_WG],
             Shader::Optim => &["OPT_KIND", "VAR_BUF", "S0_BUF", "S1_BUF", "S2_BUF"],
             Shader::Optim4 => &["OPT_KIND", "VAR_BUF", "S0_BUF", "S1_BUF", "S2_BUF", INIT_WG],
@@ -526,6 +574,9 @@ impl Shader {
                 .into_iter()
                 .flat_map(|[k, l, p]| [0, 1].map(|one| vec![k, l, p, one, WIDE_WORKGROUP_SIZE]))
                 .collect(),
+            Shader::InitPair => {
+                PAIR_KINDS.iter().map(|&k| vec![k, LAYOUT_VEC4, PACK_WORD, 1, WIDE_WORKGROUP_SIZE]).collect()
+            }
             Shader::Fill4 => vec![vec![WIDE_WORKGROUP_SIZE]],
             Shader::Update => UPDATE_OPS.iter().map(|&op| vec![op]).collect(),
             Shader::Optim | Shader::Optim4 => {

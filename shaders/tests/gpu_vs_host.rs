@@ -21,9 +21,9 @@ use varscope_core::reference::{self, IndexMap};
 use varscope_core::DType;
 use varscope_gpu::descriptor::{kernel_params_for, KernelParams};
 use varscope_shaders::{
-    aligned_layout, assign_workgroups, groups_size, init_constants, pack_of, rebase_rows, row_layout, tile_bytes,
-    wide_workgroup_size, words_for, Binding, InitDesc, InitParams, Shader, DTYPE_F16, INIT_LAYOUTS, INIT_MAX_ROWS,
-    INIT_TILE_GROUPS, KIND_FILL, KIND_IDENTITY, LAYOUT_VEC4,
+    aligned_layout, assign_workgroups, groups_size, init_constants, pack_of, pair_groups, pairs_items, rebase_rows,
+    row_layout, tile_bytes, wide_workgroup_size, words_for, Binding, InitDesc, InitParams, Shader, DTYPE_F16,
+    INIT_LAYOUTS, INIT_MAX_ROWS, INIT_TILE_GROUPS, KIND_FILL, KIND_IDENTITY, LAYOUT_VEC4,
 };
 use varscope_test_support::{adapters, for_each_target, TestTarget};
 
@@ -371,10 +371,11 @@ fn is_normal_family(k: &InitKernel) -> bool {
     matches!(k, InitKernel::Normal { .. } | InitKernel::TruncatedNormal { .. })
 }
 
-/// Runs the whole table on one adapter with `shader` (`Init` or `InitMul64`), each
-/// table in dispatches of at most `window` workgroups ([`InitParams::window`]); returns
-/// failures and the max normal ulp.
-fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<String>, u64) {
+/// Runs the whole table on one adapter with `shader` (`Init` or `InitMul64`; with
+/// `InitMul64`, the one-row tables `pairs_items` accepts run `InitPair`), each table in
+/// dispatches of at most `window` workgroups ([`InitParams::window`]); returns failures,
+/// the max normal ulp and how many tables ran `InitPair`.
+fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<String>, u64, usize) {
     let mut failures = Vec::new();
     // Rows: each variable at a word offset; variables over 64 elements are split into
     // chunks of 40 elements (even, so 16-bit chunks start at even elements). One table
@@ -420,6 +421,8 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<Stri
     let wg = wide_workgroup_size(limits.max_compute_invocations_per_workgroup, limits.max_compute_workgroup_size_x);
     // Pipelines by shader and constants (many one-row tables share a few).
     let mut built = BTreeMap::new();
+    // One-row tables run by the two-item kernel (`pairs_items`), which must be covered.
+    let mut pair_tables = 0;
     for (&[kind, layout, pack], table) in rows.iter_mut() {
         rebase_rows(table, layout);
         // Tables of up to INIT_MAX_ROWS rows; a vec4 layout's second half one row per
@@ -434,12 +437,18 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<Stri
         for range in ranges {
             let table = &mut table[range];
             let constants = init_constants(kind, layout, pack, table.len(), wg);
-            let pipe = match cached(&mut built, gpu, shader, &constants) {
+            let pair =
+                shader == Shader::InitMul64 && pairs_items(true, kind, layout, pack, table, u64::from(next_word) * 4);
+            let pipe = match cached(&mut built, gpu, if pair { Shader::InitPair } else { shader }, &constants) {
                 Ok(p) => p,
-                Err(e) => return (vec![e], 0),
+                Err(e) => return (vec![e], 0, 0),
             };
             let tiles = assign_workgroups(table, wg).expect("invocations fit u32");
-            let total = tiles.len() as u32;
+            let mut total = tiles.len() as u32;
+            if pair {
+                total = pair_groups(table[0].count, wg);
+                pair_tables += 1;
+            }
             let mut padded = table.to_vec();
             padded.resize(INIT_MAX_ROWS, InitDesc::default());
             let descs = uniform(gpu, bytemuck::cast_slice(&padded));
@@ -451,13 +460,18 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<Stri
                     Some(b) if table.len() > 1 => uniform(gpu, &b),
                     // A one-row table reads no tile: its descriptor table stands in.
                     Some(_) => descs.clone(),
-                    None => return (vec![format!("{}: tile window {first}..{end} does not fit", gpu.name)], 0),
+                    None => return (vec![format!("{}: tile window {first}..{end} does not fit", gpu.name)], 0, 0),
                 };
                 let params = uniform(gpu, bytemuck::bytes_of(&InitParams::window(table.len() as u32, first..end)));
                 let passes = [(&pipe, groups_size(end - first))];
-                words = match run(gpu, &passes, &[&descs, &out, &params, &tiles, &out], &out) {
+                let bound: &[&wgpu::Buffer] = if pair {
+                    &[&descs, &out, &params, &tiles, &out, &out]
+                } else {
+                    &[&descs, &out, &params, &tiles, &out]
+                };
+                words = match run(gpu, &passes, bound, &out) {
                     Ok(w) => w,
-                    Err(e) => return (vec![e], 0),
+                    Err(e) => return (vec![e], 0, 0),
                 };
                 first = end;
             }
@@ -495,7 +509,7 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<Stri
             ));
         }
     }
-    (failures, max_ulp)
+    (failures, max_ulp, pair_tables)
 }
 
 /// Raw Philox words (Random123 known answers and random counters) and normals4 on the device.
@@ -561,7 +575,10 @@ fn init_kernel_matches_host_on_every_adapter() {
         let truncated: Vec<Var> =
             cases().into_iter().filter(|v| matches!(v.kernel, InitKernel::TruncatedNormal { .. })).collect();
         for &shader in shaders {
-            let (f, ulp) = check_init(&gpu, shader, &vars, u32::MAX);
+            let (f, ulp, pairs) = check_init(&gpu, shader, &vars, u32::MAX);
+            if shader == Shader::InitMul64 && pairs == 0 {
+                failures.push(format!("{}: no one-row table ran the two-item kernel", gpu.name));
+            }
             failures.extend(f);
             failures.extend(check_init(&gpu, shader, &truncated, 3).0);
             eprintln!(

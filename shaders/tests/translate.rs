@@ -572,6 +572,8 @@ fn variants_cover_every_override() {
     // 3 packs but the vec4 layout with one (30); each for one-row tables and others.
     assert_eq!(n(Shader::Init), 2 * 42);
     assert_eq!(n(Shader::InitMul64), n(Shader::Init));
+    // Two items per invocation: the four random kinds, one-row vec4 tables only.
+    assert_eq!(n(Shader::InitPair), 4);
     assert_eq!(n(Shader::Fill4), 1);
     assert_eq!(n(Shader::Update), varscope_shaders::UPDATE_OPS.len());
     assert_eq!(n(Shader::Optim), varscope_shaders::OPT_KINDS.len() * 15);

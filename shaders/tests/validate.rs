@@ -94,11 +94,11 @@ fn every_registered_shader_validates() {
     }
 }
 
-/// Each (kind, layout, pack) variant of both init shaders, with the overrides made
+/// Each (kind, layout, pack) variant of the init shaders, with the overrides made
 /// constants as a pipeline would set them.
 #[test]
 fn every_init_variant_validates() {
-    for shader in [Shader::Init, Shader::InitMul64] {
+    for shader in [Shader::Init, Shader::InitMul64, Shader::InitPair] {
         let src = shader.source();
         let decls = [
             "override INIT_KIND: u32;",
