@@ -36,10 +36,14 @@
 //! | 2 | `uniform` | [`InitParams`] |
 //! | 3 | `uniform` | `array<vec4<u32>, 1024>`: the row of each workgroup of the dispatch, one byte each ([`assign_workgroups`], [`tile_bytes`]; at most [`INIT_TILE_GROUPS`] workgroups per dispatch) |
 //! | 4 | `storage, read_write` | the output words again (binding 1's buffer) in 16-byte items, for [`LAYOUT_VEC4`] stores: `array<vec4<u32>>` (`shaders/store32.wgsl`) or `array<vec2<u64>>` (`shaders/store64.wgsl`, [`Shader::InitMul64`]) |
+//! | 5 | `storage, read_write` | [`Shader::InitPair`] only: the output words again in 32-byte pairs of items, `array<vec4<u64>>` |
 //!
 //! Every kind takes one pass: truncated normal draws by inversion (one word per element,
 //! no rejection; `varscope_core::random::truncated_unit`), so no SIMD group runs a
-//! redraw under a mask.
+//! redraw under a mask. On `SHADER_INT64` devices a one-row dispatch of a random kind at
+//! an 8-word offset runs the second entry point `init_pair_main` ([`Shader::InitPair`],
+//! [`pairs_items`]): two items per invocation, one 32-byte store, [`pair_groups`]
+//! workgroups.
 //!
 //! Work is split into *items* of [`ITEM_ELEMENTS`] (4) elements and rows into whole
 //! workgroups of `INIT_WG` items ([`WIDE_WORKGROUP_SIZE`], 256, or the device's largest
@@ -385,6 +389,7 @@ const UNIFORM: Binding = Binding::Uniform;
 /// | shader | entry | bindings |
 /// | --- | --- | --- |
 /// | `shaders/init.wgsl` | `init_main` | 0 `array<InitDesc, 256>` (uniform), 1 output `array<u32>` (read_write), 2 [`InitParams`] (uniform), 3 row of each workgroup, a byte each, `array<vec4<u32>, 1024>` (uniform), 4 the output as 16-byte items (read_write, the prelude's type) |
+/// | `shaders/init_pair.wgsl` (after `init.wgsl`) | `init_pair_main` | as `init_main`, and 5 the output as `array<vec4<u64>>` (read_write) |
 /// | `shaders/fill.wgsl` | `fill_main` | 0 output (read_write), 1 [`FillParams`] (uniform) |
 /// | `shaders/philox_kat.wgsl` | `kat_main` | 0 counters (read), 1 outputs (read_write) |
 /// | `shaders/optim.wgsl` | `optim_main` | 0 `array<OptimRow, 256>` (uniform), 1 [`OptimParams`] (uniform), 2 gradients `array<f32>` (read), 3..=6 `w0..w3` `array<f32>` (read_write), 7 `array<u32>` row of each workgroup (read) |
