@@ -53,9 +53,10 @@ fn madd(a: f32, b: f32, c: f32, zero: u32) -> f32 {
 // One Horner step, a * b + c, whose result is only ever multiplied by a variable (the
 // next step's `a`, or a fenced product): the product is fenced (no fma contraction); the
 // sum needs no fence, because nothing follows it that a compiler could reassociate it
-// with (a product of a sum and a variable is not a chain of one operation, and LLVM
-// distributes a sum only over a constant multiplier). Same bits as `madd`, one fence
-// fewer: the polynomials of `ln_f32`, `sincos_2pi` and `truncated_unit` use it for every
+// with: a product of a sum and a variable is not a chain of one operation (the
+// distributing rewrites we know of, in LLVM's fast-math folds, need a constant
+// multiplier; gpu_vs_host shows the bits unchanged on llvmpipe, which contracts and
+// reassociates). Same bits as `madd`, one fence fewer: the polynomials of `ln_f32`, `sincos_2pi` and `truncated_unit` use it for every
 // step but the last (normal 16M on lavapipe, two-item kernel: 63-72 -> 57-65 ms).
 fn horner(a: f32, b: f32, c: f32, zero: u32) -> f32 {
     return fence(a * b, zero) + c;
