@@ -208,24 +208,21 @@ impl Graph {
     /// [`Graph::reserve_op`] of the name `parts` spell together (the table's key is the
     /// only string built).
     pub(crate) fn reserve_op_parts(&self, parts: &[&str]) {
-        let mut names = lock(&self.inner.names);
-        let mut done = false;
-        journal(|t| {
-            names.reserve_parts(parts, Some(&mut t.names));
-            done = true;
-        });
-        if !done {
-            names.reserve_parts(parts, None);
-        }
+        self.with_names(|names, undo| names.reserve_parts(parts, undo));
     }
 
-    /// Marks `full` (or its first free `full_i`) used, journaled straight into the open
-    /// transaction if there is one; returns `i` (0: `full` itself).
+    /// Marks `full` (or its first free `full_i`) used; returns `i` (0: `full` itself).
     fn reserve_suffix(&self, full: &str) -> u64 {
+        self.with_names(|names, undo| names.reserve(full, undo))
+    }
+
+    /// Runs `f` on the names table, its changes journaled straight into the open
+    /// transaction if there is one.
+    fn with_names(&self, f: impl Fn(&mut NameTable, Option<&mut Vec<NameUndo>>) -> u64) -> u64 {
         let mut names = lock(&self.inner.names);
-        let mut suffix = None;
-        journal(|t| suffix = Some(names.reserve(full, Some(&mut t.names))));
-        suffix.unwrap_or_else(|| names.reserve(full, None))
+        let mut r = None;
+        journal(|t| r = Some(f(&mut names, Some(&mut t.names))));
+        r.unwrap_or_else(|| f(&mut names, None))
     }
 
     /// `name_scope(name)` (0.2) from the name stack `stack`: validates the name and

@@ -75,32 +75,34 @@ impl NameTable {
     }
 
     fn reserve_key(&mut self, key: String, mut undo: Option<&mut Vec<NameUndo>>) -> u64 {
-        let i = self.count(&key);
+        let hash = self.hasher.hash_one(key.as_str());
+        let i = self.count_hashed(hash, &key);
         if i == 0 {
-            self.set(key, 1, undo);
+            self.set(hash, key, 1, undo);
             return 0;
         }
         // `key_j` for the first free j from i; `k[..base]` is `key` (moved into the table).
         let base = key.len();
         let mut j = i;
         let mut k = format!("{key}_{j}");
-        self.set(key, i + 1, undo.as_deref_mut());
-        while self.count(&k) != 0 {
+        self.set(hash, key, i + 1, undo.as_deref_mut());
+        let mut k_hash = self.hasher.hash_one(k.as_str());
+        while self.count_hashed(k_hash, &k) != 0 {
             j += 1;
             k = format!("{}_{j}", &k[..base]);
+            k_hash = self.hasher.hash_one(k.as_str());
         }
-        self.set(k, 1, undo);
+        self.set(k_hash, k, 1, undo);
         j
     }
 
-    /// The counter of a lower-cased key (0: unused).
-    fn count(&self, key: &str) -> u64 {
-        let hash = self.hasher.hash_one(key);
+    /// The counter of the lower-cased `key` whose hash is `hash` (0: unused).
+    fn count_hashed(&self, hash: u64, key: &str) -> u64 {
         self.used.find(hash, |e| e.key == key).map_or(0, |e| e.count)
     }
 
-    fn set(&mut self, key: String, value: u64, undo: Option<&mut Vec<NameUndo>>) {
-        let hash = self.hasher.hash_one(key.as_str());
+    /// Sets the counter of `key` (hash `hash`) to `value`, journaled in `undo` when given.
+    fn set(&mut self, hash: u64, key: String, value: u64, undo: Option<&mut Vec<NameUndo>>) {
         let (serial, old) = match self.used.find_mut(hash, |e| e.key == key) {
             Some(e) => (e.serial, Some(std::mem::replace(&mut e.count, value))),
             None => {
@@ -130,7 +132,8 @@ impl NameTable {
 
     /// Whether a (case-insensitive) name is in use.
     pub fn is_used(&self, name: &str) -> bool {
-        self.count(&name.to_lowercase()) != 0
+        let key = name.to_lowercase();
+        self.count_hashed(self.hasher.hash_one(key.as_str()), &key) != 0
     }
 }
 
