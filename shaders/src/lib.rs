@@ -302,49 +302,32 @@ pub const DTYPE_U32: u32 = 4;
 /// dtype code: bool (one word per element).
 pub const DTYPE_BOOL: u32 = 5;
 
-const PHILOX: &str = include_str!("../philox.wgsl");
-const MUL32: &str = include_str!("../mul32.wgsl");
-const MUL64: &str = include_str!("../mul64.wgsl");
-const STORE32: &str = include_str!("../store32.wgsl");
-const STORE64: &str = include_str!("../store64.wgsl");
-const INIT: &str = concat!(
-    include_str!("../mul32.wgsl"),
-    "\n",
-    include_str!("../store32.wgsl"),
-    "\n",
-    include_str!("../philox.wgsl"),
-    "\n",
-    include_str!("../init.wgsl")
-);
-const INIT_MUL64: &str = concat!(
-    include_str!("../mul64.wgsl"),
-    "\n",
-    include_str!("../store64.wgsl"),
-    "\n",
-    include_str!("../philox.wgsl"),
-    "\n",
-    include_str!("../init.wgsl")
-);
-const INIT_PAIR: &str = concat!(
-    include_str!("../mul64.wgsl"),
-    "\n",
-    include_str!("../store64.wgsl"),
-    "\n",
-    include_str!("../philox.wgsl"),
-    "\n",
-    include_str!("../init.wgsl"),
-    "\n",
-    include_str!("../init_pair.wgsl")
-);
-const FILL: &str = include_str!("../fill.wgsl");
-const FILL4: &str = include_str!("../fill4.wgsl");
-const PHILOX_KAT: &str = concat!(
-    include_str!("../mul32.wgsl"),
-    "\n",
-    include_str!("../philox.wgsl"),
-    "\n",
-    include_str!("../philox_kat.wgsl")
-);
+/// The WGSL files named (relative to this crate), joined by newlines in that order: a
+/// shader's source is its preludes, then its own file.
+macro_rules! wgsl {
+    ($first:literal $(, $rest:literal)*) => {
+        concat!(include_str!(concat!("../", $first)) $(, "\n", include_str!(concat!("../", $rest)))*)
+    };
+}
+
+const PHILOX: &str = wgsl!("philox.wgsl");
+const MUL32: &str = wgsl!("mul32.wgsl");
+const MUL64: &str = wgsl!("mul64.wgsl");
+const STORE32: &str = wgsl!("store32.wgsl");
+const STORE64: &str = wgsl!("store64.wgsl");
+const ROWS: &str = wgsl!("rows.wgsl");
+const OPTIM_STEP: &str = wgsl!("optim_step.wgsl");
+const INIT: &str = wgsl!("mul32.wgsl", "store32.wgsl", "philox.wgsl", "init.wgsl");
+const INIT_MUL64: &str = wgsl!("mul64.wgsl", "store64.wgsl", "philox.wgsl", "init.wgsl");
+const INIT_PAIR: &str = wgsl!("mul64.wgsl", "store64.wgsl", "philox.wgsl", "init.wgsl", "init_pair.wgsl");
+const FILL: &str = wgsl!("fill.wgsl");
+const FILL4: &str = wgsl!("fill4.wgsl");
+const PHILOX_KAT: &str = wgsl!("mul32.wgsl", "philox.wgsl", "philox_kat.wgsl");
+const OPTIM: &str = wgsl!("optim_step.wgsl", "optim.wgsl");
+const OPTIM4: &str = wgsl!("optim_step.wgsl", "optim4.wgsl");
+const NORM: &str = wgsl!("rows.wgsl", "norm.wgsl");
+const REDUCE: &str = wgsl!("rows.wgsl", "reduce.wgsl");
+const UPDATE: &str = wgsl!("rows.wgsl", "update.wgsl");
 
 /// Every WGSL file of the crate that is a prelude (no entry point) rather than a shader,
 /// as `(label, source)`.
@@ -357,14 +340,6 @@ pub const PRELUDES: &[(&str, &str)] = &[
     ("shaders/rows.wgsl", ROWS),
     ("shaders/optim_step.wgsl", OPTIM_STEP),
 ];
-
-const ROWS: &str = include_str!("../rows.wgsl");
-const OPTIM_STEP: &str = include_str!("../optim_step.wgsl");
-const OPTIM: &str = concat!(include_str!("../optim_step.wgsl"), "\n", include_str!("../optim.wgsl"));
-const OPTIM4: &str = concat!(include_str!("../optim_step.wgsl"), "\n", include_str!("../optim4.wgsl"));
-const NORM: &str = concat!(include_str!("../rows.wgsl"), "\n", include_str!("../norm.wgsl"));
-const REDUCE: &str = concat!(include_str!("../rows.wgsl"), "\n", include_str!("../reduce.wgsl"));
-const UPDATE: &str = concat!(include_str!("../rows.wgsl"), "\n", include_str!("../update.wgsl"));
 
 /// How a shader binds one resource, in binding-index order (plain data: the gpu crate
 /// turns it into bind group layout entries).
