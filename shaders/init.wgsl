@@ -26,12 +26,12 @@
 // with a storage tile table, 41 ms with the uniform one, 35 ms as one row).
 //   INIT_WG: invocations per workgroup, one item (4 elements) each (256 unless the device
 //     allows fewer); row `r` owns whole workgroups.
-// One item per invocation. Several items per invocation (written out: a loop over them
-// was slower than one item) or two adjacent items stored as one 32-byte `vec4<u64>` ran
-// faster on lavapipe (16M uniform 42 -> 31 ms with pairs; a many-row table's normals 105
-// -> 87 ms with 4 items), but each written-out copy of the item code is compiled before
-// the driver folds the constants: a pipeline took 1.1-1.7 s to build instead of 0.25 s,
-// more than the kernel saves in a session that initializes its variables once.
+// One item per invocation. Several items per invocation written into this entry point
+// behind a constant (a loop over them was slower than one item) made every init pipeline
+// slow to build: lavapipe compiles each written-out copy before it folds the constants
+// (1.1-1.7 s per pipeline instead of 0.25 s). Two items per invocation therefore live in
+// their own entry point, `init_pair_main` (shaders/init_pair.wgsl, SHADER_INT64 devices,
+// one-row tables); four items for many-row tables (normals 105 -> 87 ms) are not built.
 //
 // No invocation returns early: a `return` before the stores made lavapipe run the rest
 // of the kernel under a dynamic mask (uniform 16M: 50 -> 38 ms without it). Work past
@@ -46,7 +46,7 @@
 // |z| >= 2) made llvmpipe/lavapipe run the redraw for every lane of a SIMD group in which
 // one lane needed it (both sides of a divergent branch run; the mask only disables the
 // stores): 3.2x the normal kernel in place, 2.1-2.5x as a listing pass plus a redraw
-// pass; inversion is 1.3-1.45x.
+// pass; inversion is 1.2-1.45x.
 //
 // LAYOUT_VEC4 rows (aligned, one-word dtype, `out_offset` and `count` multiples of 4)
 // store each item as one vec4 (`store_vec4` into binding 4, the same buffer as

@@ -50,7 +50,7 @@
 //! exactly. A rejection sampler (the normal stream's value, redrawn when `|z| >= 2`;
 //! varscope's first design) makes about one SIMD group in four run the redraw, which GPUs
 //! and software rasterizers pay for every lane; inversion costs the same for every
-//! element (1.3-1.45x a normal on lavapipe, where rejection cost 2.1-2.5x).
+//! element (1.2-1.45x a normal on lavapipe, where rejection cost 2.1-2.5x).
 //!
 //! Orthogonal initialization draws its flat `(rows, cols)` normal matrix from the normal
 //! stream with `i` = the index in that flat matrix (see [`crate::reference`]).

@@ -232,7 +232,7 @@ pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variabl
                     dev.error("initialize variables", format!("{} rows need more than 2^32 invocations", rows.len()))
                 );
             };
-            let mut total = tiles.len() as u32;
+            let total = tiles.len() as u32;
             let mut table = vec![0u8; varscope_shaders::INIT_TABLE_BYTES];
             let used: &[u8] = bytemuck::cast_slice(rows);
             table[..used.len()].copy_from_slice(used);
@@ -245,11 +245,10 @@ pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variabl
             let consts = [kind, layout, pack, one, wg];
             // One large row of a random kind: two items per invocation, 32-byte stores.
             let pair = varscope_shaders::pairs_items(dev.info.shader_i64, kind, layout, pack, rows, out.size());
-            let run = if pair {
-                total = varscope_shaders::pair_groups(rows[0].count, wg);
-                Shader::InitPair
+            let (run, total) = if pair {
+                (Shader::InitPair, varscope_shaders::pair_groups(rows[0].count, wg))
             } else {
-                shader
+                (shader, total)
             };
             // Windows of at most INIT_TILE_GROUPS workgroups (the tile table's reach).
             let mut first = 0;
