@@ -1,11 +1,9 @@
 //! Collections (catalogue I): the standard keys, the items a collection holds, the
 //! `collections` argument, and the per-graph table of collections.
 
-use std::collections::HashMap;
-
 use crate::names::regex_prefix_match;
 use crate::variable::{Tensor, Variable};
-use crate::{Error, Regularizer, Result};
+use crate::{Error, FastMap, Regularizer, Result};
 
 /// Standard collection keys (`tf.GraphKeys`).
 pub struct GraphKeys;
@@ -140,16 +138,22 @@ impl From<Vec<&str>> for CollectionsArg {
 /// undone by truncating back to a recorded length.
 #[derive(Default, Debug)]
 pub(crate) struct Collections {
-    map: HashMap<String, Vec<CollectionItem>>,
+    map: FastMap<String, Vec<CollectionItem>>,
 }
 
 impl Collections {
     /// Appends an item and returns the collection's previous length (for the journal).
     pub fn push(&mut self, key: &str, item: CollectionItem) -> usize {
-        let list = self.map.entry(key.to_string()).or_default();
-        let len = list.len();
-        list.push(item);
-        len
+        match self.map.get_mut(key) {
+            Some(list) => {
+                list.push(item);
+                list.len() - 1
+            }
+            None => {
+                self.map.insert(key.to_string(), vec![item]);
+                0
+            }
+        }
     }
 
     /// Undoes pushes: truncates `key` back to `len` items.

@@ -60,6 +60,13 @@ mod template;
 pub mod tensor;
 pub mod variable;
 
+/// A hash map keyed by names the program chose (not untrusted input), hashed with
+/// foldhash rather than std's SipHash, which showed in profiles of creating and looking up
+/// variables.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+/// [`FastMap`]'s set.
+pub(crate) type FastSet<K> = std::collections::HashSet<K, foldhash::fast::FixedState>;
+
 pub use args::{CreatorArgs, GetterArgs, InitArg, Reuse, ReuseMode, ShapeArg, ValueFn};
 pub use collections::{CollectionItem, CollectionsArg, GraphKeys, RegularizationLoss};
 pub use constraint::Constraint;

@@ -7,7 +7,6 @@
 //! a variable needs from its owner (running the creators, the names table,
 //! collections, the transaction that undoes a failed call) comes through [`StoreHost`].
 
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use crate::args::{CreatorArgs, GetterArgs, Hidden, InitArg, ReuseMode, ShapeArg};
@@ -16,19 +15,19 @@ use crate::reference;
 use crate::sync::{read, write};
 use crate::variable::{PartitionedData, SeedInfo};
 use crate::{
-    ConstantKind, DType, Error, InitKernel, InitialValue, Initializer, PartitionedVariable, Regularizer, Result, Shape,
-    VarRef, Variable,
+    ConstantKind, DType, Error, FastMap, FastSet, InitKernel, InitialValue, Initializer, PartitionedVariable,
+    Regularizer, Result, Shape, VarRef, Variable,
 };
 
 /// `_vars` and `_partitioned_vars` of one graph, in creation order.
 #[derive(Default)]
 pub(crate) struct VariableStore {
-    vars: HashMap<String, Variable>,
+    vars: FastMap<String, Variable>,
     order: Vec<String>,
-    partitioned: HashMap<String, PartitionedVariable>,
+    partitioned: FastMap<String, PartitionedVariable>,
     /// Names `n` such that `n/part_0` is in `vars`, so the "partitioned version found"
     /// check needs no allocation on the lookup path.
-    part0_owners: HashSet<String>,
+    part0_owners: FastSet<String>,
 }
 
 impl VariableStore {
@@ -99,7 +98,7 @@ impl VariableStore {
 /// are kept and reused by name.
 #[derive(Clone, Default)]
 pub struct EagerVariableStore {
-    vars: Arc<RwLock<HashMap<String, Variable>>>,
+    vars: Arc<RwLock<FastMap<String, Variable>>>,
 }
 
 impl EagerVariableStore {
