@@ -2,13 +2,15 @@
 // shaders/init.wgsl (with the mul64 and store64 preludes), whose functions it uses.
 //
 // `init_pair_main` computes two adjacent items (8 elements, two Philox blocks) per
-// invocation and stores them as one 32-byte `vec4<u64>`, for one-row dispatches of the
-// random kinds (uniform, integer uniform, normal, truncated normal) at LAYOUT_VEC4 whose
-// output offset is a multiple of 8 words (`varscope_shaders::pairs_items`; a large
-// variable's chunk, at offset 0 of its own buffer, always is). The values are
-// `init_main`'s bit for bit (the same `block_values`); a row whose count is not a
-// multiple of 8 ends with one item stored by `store_vec4`. Workgroups of INIT_WG
-// invocations cover 8 * INIT_WG elements each.
+// invocation and stores them as one 32-byte `vec4<u64>`, for dispatches of the random
+// kinds (uniform, integer uniform, normal, truncated normal) at LAYOUT_VEC4 whose rows'
+// output offsets are multiples of 8 words (`varscope_shaders::pairs_items`; a large
+// variable's chunk, at offset 0 of its own buffer, and slab rows, at offsets aligned to
+// the device's storage offset alignment, are). One row or a table of rows, found as in
+// `init_main` (`row_of`), whose workgroups were assigned in units of two items
+// (`assign_workgroups(.., PAIR_ITEMS)`). The values are `init_main`'s bit for bit (the
+// same `block_values`); a row whose count is not a multiple of 8 ends with one item
+// stored by `store_vec4`. Workgroups of INIT_WG invocations cover 8 * INIT_WG elements.
 //
 // Its own entry point, not an override of `init_main`: lavapipe compiles all the code of
 // an entry point before folding the pipeline constants, so two written-out items inside
@@ -30,8 +32,9 @@ fn init_pair_main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let group = params.first_group + wid.y * nwg.x + wid.x;
-    let d = descs[0];
+    let w = wid.y * nwg.x + wid.x;
+    let group = params.first_group + w;
+    let d = row_of(w);
     let e0 = ((group - d.wg_start) * INIT_WG + lid) * 8u;
     let full0 = add64(vec2<u32>(d.base_lo, d.base_hi), vec2<u32>(e0, 0u));
     let a = block_values(d, block_of(full0));

@@ -227,7 +227,12 @@ pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variabl
         varscope_shaders::rebase_rows(rows, pipeline[1]);
         // Tables of at most INIT_MAX_ROWS rows (a uniform binding), one dispatch each.
         for rows in rows.chunks_mut(varscope_shaders::INIT_MAX_ROWS) {
-            let Some(tiles) = varscope_shaders::assign_workgroups(rows, wg) else {
+            let [kind, layout, pack, wg] = *pipeline;
+            // Rows of a random kind at 8-word offsets: two items per invocation, 32-byte
+            // stores (`init_pair_main`).
+            let pair = varscope_shaders::pairs_items(dev.info.shader_i64, *pipeline, rows, out.size());
+            let (run, items) = if pair { (Shader::InitPair, varscope_shaders::PAIR_ITEMS) } else { (shader, 1) };
+            let Some(tiles) = varscope_shaders::assign_workgroups(rows, wg, items) else {
                 return Err(
                     dev.error("initialize variables", format!("{} rows need more than 2^32 invocations", rows.len()))
                 );
@@ -240,16 +245,8 @@ pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variabl
             // The output as vec4s (binding 4): the output itself, or a stand-in where it is
             // shorter than one vec4 (its rows then cannot be LAYOUT_VEC4).
             let out4 = if out.size() >= 16 { out.clone() } else { launch.temp(Use::Params, 16)? };
-            let [kind, layout, pack, wg] = *pipeline;
             let one = varscope_shaders::one_row(rows.len());
             let consts = [kind, layout, pack, one, wg];
-            // One large row of a random kind: two items per invocation, 32-byte stores.
-            let pair = varscope_shaders::pairs_items(dev.info.shader_i64, kind, layout, pack, rows, out.size());
-            let (run, total) = if pair {
-                (Shader::InitPair, varscope_shaders::pair_groups(rows[0].count, wg))
-            } else {
-                (shader, total)
-            };
             // Windows of at most INIT_TILE_GROUPS workgroups (the tile table's reach).
             let mut first = 0;
             while first < total {

@@ -40,10 +40,10 @@
 //!
 //! Every kind takes one pass: truncated normal draws by inversion (one word per element,
 //! no rejection; `varscope_core::random::truncated_unit`), so no SIMD group runs a
-//! redraw under a mask. On `SHADER_INT64` devices a one-row dispatch of a random kind at
-//! an 8-word offset runs the second entry point `init_pair_main` ([`Shader::InitPair`],
-//! [`pairs_items`]): two items per invocation, one 32-byte store, [`pair_groups`]
-//! workgroups.
+//! redraw under a mask. On `SHADER_INT64` devices a dispatch of a random kind whose rows
+//! all start at 8-word offsets runs the second entry point `init_pair_main`
+//! ([`Shader::InitPair`], [`pairs_items`]): two items per invocation, one 32-byte store,
+//! workgroups assigned in units of [`PAIR_ITEMS`] items.
 //!
 //! Work is split into *items* of [`ITEM_ELEMENTS`] (4) elements and rows into whole
 //! workgroups of `INIT_WG` items ([`WIDE_WORKGROUP_SIZE`], 256, or the device's largest
@@ -200,24 +200,32 @@ pub const INIT_ROWS: &str = "INIT_ROWS";
 /// The kinds [`Shader::InitPair`] runs: the random ones (each item is one Philox block).
 pub const PAIR_KINDS: [u32; 4] = [KIND_UNIFORM, KIND_UNIFORM_INT, KIND_NORMAL, KIND_TRUNCATED_NORMAL];
 
+/// Items (Philox blocks) per invocation of [`Shader::InitPair`]: pass it to
+/// [`assign_workgroups`] for a table that [`pairs_items`] accepts.
+pub const PAIR_ITEMS: u32 = 2;
+
 /// Whether a one-table dispatch of `rows` (`kind`, `layout`, `pack`) runs as
-/// [`Shader::InitPair`] on a device with `SHADER_INT64` (`int64`): one row of a random kind
-/// at [`LAYOUT_VEC4`] whose word offset is a multiple of 8 (32-byte stores), in a buffer of
-/// at least 32 bytes (`buffer_bytes`). Dispatch [`pair_groups`] workgroups; bind the
-/// output a third time at binding 5.
-pub fn pairs_items(int64: bool, kind: u32, layout: u32, pack: u32, rows: &[InitDesc], buffer_bytes: u64) -> bool {
+/// [`Shader::InitPair`] at workgroup size `wg` on a device with `SHADER_INT64` (`int64`):
+/// rows of a random kind at [`LAYOUT_VEC4`] whose word offsets are all multiples of 8
+/// (32-byte stores), in a buffer of at least 32 bytes (`buffer_bytes`), where its
+/// workgroups, twice as wide in items, leave no more invocations idle than `init_main`'s
+/// (rows of 1,000 elements fill half of a two-item workgroup of 256: measured 1.4x slower
+/// than one item per invocation). Assign its workgroups with
+/// [`assign_workgroups`]`(rows, wg, PAIR_ITEMS)`; bind the output a third time at
+/// binding 5.
+pub fn pairs_items(int64: bool, [kind, layout, pack, wg]: [u32; 4], rows: &[InitDesc], buffer_bytes: u64) -> bool {
+    let groups = |items: u64| -> u64 {
+        let per_group = u64::from(wg.max(1)) * items;
+        rows.iter().map(|r| u64::from(items_for(r.count)).div_ceil(per_group)).sum()
+    };
     int64
         && PAIR_KINDS.contains(&kind)
         && layout == LAYOUT_VEC4
         && pack == PACK_WORD
         && buffer_bytes >= 32
-        && matches!(rows, [r] if r.out_offset % 8 == 0)
-}
-
-/// Workgroups of [`Shader::InitPair`] for a row of `count` elements at workgroup size `wg`
-/// (8 elements per invocation).
-pub fn pair_groups(count: u32, wg: u32) -> u32 {
-    count.div_ceil(8).div_ceil(wg.max(1))
+        && !rows.is_empty()
+        && rows.iter().all(|r| r.out_offset.is_multiple_of(8))
+        && groups(u64::from(PAIR_ITEMS)) * u64::from(PAIR_ITEMS) <= groups(1)
 }
 
 /// The `(kind, layout, pack)` triples a session builds init pipelines for: fills and

@@ -51,11 +51,15 @@ fn rows_get_whole_workgroups() {
     // Items of 4 elements, workgroups of 4 items (16 elements): 5 -> 1 group, 0 -> 0,
     // 17 -> 2, 1 -> 1.
     let mut rows = [5u32, 0, 17, 1].map(|count| InitDesc { count, ..Default::default() });
-    assert_eq!(assign_workgroups(&mut rows, 4), Some(vec![0, 2, 2, 3]));
+    assert_eq!(assign_workgroups(&mut rows, 4, 1), Some(vec![0, 2, 2, 3]));
+    assert_eq!(rows.map(|r| r.wg_start), [0, 1, 1, 3]);
+    // Two items per invocation (`init_pair_main`): workgroups of 32 elements; 40 -> 2.
+    let mut rows = [5u32, 0, 40, 32].map(|count| InitDesc { count, ..Default::default() });
+    assert_eq!(assign_workgroups(&mut rows, 4, PAIR_ITEMS), Some(vec![0, 2, 2, 3]));
     assert_eq!(rows.map(|r| r.wg_start), [0, 1, 1, 3]);
     // Invocations past u32 are refused.
     let mut big = [InitDesc { count: u32::MAX, ..Default::default() }; 4];
-    assert_eq!(assign_workgroups(&mut big, 256), None);
+    assert_eq!(assign_workgroups(&mut big, 256, 1), None);
     assert_eq!(groups_size(65_536), [65_535, 2, 1]);
 }
 
@@ -121,4 +125,30 @@ fn tile_bytes_pack_one_row_byte_per_workgroup() {
     assert!(tile_bytes(&[256]).is_none(), "a row past 255");
     assert!(tile_bytes(&vec![0; INIT_TILE_GROUPS as usize + 1]).is_none(), "a window past the table");
     assert!(tile_bytes(&vec![7; INIT_TILE_GROUPS as usize]).is_some());
+}
+
+#[test]
+fn two_item_tables() {
+    let at = |out_offset: u32| InitDesc { out_offset, count: 64, ..Default::default() };
+    let ok = |int64, kind, layout, pack, rows: &[InitDesc]| pairs_items(int64, [kind, layout, pack, 8], rows, 1 << 20);
+    // One row or many, all at 8-word offsets.
+    assert!(ok(true, KIND_NORMAL, LAYOUT_VEC4, PACK_WORD, &[at(0)]));
+    assert!(ok(true, KIND_UNIFORM, LAYOUT_VEC4, PACK_WORD, &[at(0), at(64), at(256)]));
+    assert!(!ok(true, KIND_UNIFORM, LAYOUT_VEC4, PACK_WORD, &[at(0), at(68)]));
+    assert!(!ok(true, KIND_UNIFORM, LAYOUT_VEC4, PACK_WORD, &[]));
+    // Random kinds at LAYOUT_VEC4 on 64-bit-integer devices only.
+    assert!(!ok(false, KIND_NORMAL, LAYOUT_VEC4, PACK_WORD, &[at(0)]));
+    assert!(!ok(true, KIND_FILL, LAYOUT_VEC4, PACK_WORD, &[at(0)]));
+    assert!(!ok(true, KIND_NORMAL, LAYOUT_ALIGNED, PACK_WORD, &[at(0)]));
+    assert!(!pairs_items(true, [KIND_NORMAL, LAYOUT_VEC4, PACK_WORD, 8], &[at(0)], 16));
+    // Not where the wider workgroups idle more invocations: rows of 16 items fill one
+    // workgroup of 16 at one item per invocation and half of one at two.
+    let row = |count: u32| InitDesc { count, ..Default::default() };
+    let table = |count: u32, wg: u32| {
+        pairs_items(true, [KIND_NORMAL, LAYOUT_VEC4, PACK_WORD, wg], &[row(count), row(count)], 1 << 20)
+    };
+    assert!(!table(64, 16));
+    assert!(table(128, 16));
+    assert!(table(252, 16));
+    assert!(!table(260, 16));
 }

@@ -255,20 +255,23 @@ pub fn rebase_rows(rows: &mut [InitDesc], layout: u32) {
 }
 
 /// Fills in `wg_start` of every row (in order; each row gets whole workgroups of `wg`
-/// items) and returns the tile table: the row of each workgroup (its length is the
-/// number of workgroups to run; binding 3 of `init_main` takes it in windows of
+/// invocations of `items` items each: 1 for `init_main`, [`crate::PAIR_ITEMS`] for
+/// `init_pair_main`) and returns the tile table: the row of each workgroup (its length is
+/// the number of workgroups to run; binding 3 takes it in windows of
 /// [`crate::INIT_TILE_GROUPS`], [`tile_bytes`]). `None` if the invocations do not fit in
 /// `u32` (split the table into several dispatches).
-pub fn assign_workgroups(rows: &mut [InitDesc], wg: u32) -> Option<Vec<u32>> {
+pub fn assign_workgroups(rows: &mut [InitDesc], wg: u32, items: u32) -> Option<Vec<u32>> {
+    let per_group = wg.max(1).checked_mul(items.max(1))?;
+    let groups = |r: &InitDesc| items_for(r.count).div_ceil(per_group);
     let mut next: u32 = 0;
     for r in rows.iter_mut() {
         r.wg_start = next;
-        next = next.checked_add(items_for(r.count).div_ceil(wg.max(1)))?;
+        next = next.checked_add(groups(r))?;
     }
     next.checked_mul(wg)?;
     let mut tiles = Vec::with_capacity(next as usize);
     for (i, r) in rows.iter().enumerate() {
-        tiles.extend(std::iter::repeat_n(i as u32, items_for(r.count).div_ceil(wg.max(1)) as usize));
+        tiles.extend(std::iter::repeat_n(i as u32, groups(r) as usize));
     }
     Some(tiles)
 }

@@ -21,11 +21,15 @@ use varscope_core::reference::{self, IndexMap};
 use varscope_core::DType;
 use varscope_gpu::descriptor::{kernel_params_for, KernelParams};
 use varscope_shaders::{
-    aligned_layout, assign_workgroups, groups_size, init_constants, pack_of, pair_groups, pairs_items, rebase_rows,
-    row_layout, tile_bytes, wide_workgroup_size, words_for, Binding, InitDesc, InitParams, Shader, DTYPE_F16,
-    INIT_LAYOUTS, INIT_MAX_ROWS, INIT_TILE_GROUPS, KIND_FILL, KIND_IDENTITY, LAYOUT_VEC4,
+    aligned_layout, assign_workgroups, groups_size, init_constants, pack_of, pairs_items, rebase_rows, row_layout,
+    tile_bytes, wide_workgroup_size, words_for, Binding, InitDesc, InitParams, Shader, DTYPE_F16, INIT_LAYOUTS,
+    INIT_MAX_ROWS, INIT_TILE_GROUPS, KIND_FILL, KIND_IDENTITY, LAYOUT_VEC4, PAIR_ITEMS,
 };
 use varscope_test_support::{adapters, for_each_target, TestTarget};
+
+/// Elements per row of the wide test variables (at workgroups of 256, two items per
+/// invocation fill one workgroup of a row of 2,048 and one item per invocation two).
+const WIDE_CHUNK: u64 = 2048;
 
 /// The documented bound for the normal family (runtime.md section 3).
 const NORMAL_MAX_ULP: u64 = 2;
@@ -102,6 +106,24 @@ fn cases() -> Vec<Var> {
                 }
             }
         }
+    }
+    // Wide variables, split into rows of WIDE_CHUNK elements: rows long enough for the
+    // two-item kernel (`pairs_items`), in tables of many rows and of one.
+    for (kernel, dtype) in [
+        (InitKernel::Uniform { low: -0.7, high: 1.3 }, DType::Float32),
+        (InitKernel::Uniform { low: -3.0, high: 1000.0 }, DType::Int32),
+        (InitKernel::Normal { mean: 0.5, stddev: 2.0 }, DType::Float32),
+        (InitKernel::TruncatedNormal { mean: -1.0, stddev: 0.3 }, DType::Float32),
+    ] {
+        let full = [64u64, 160];
+        out.push(Var {
+            name: format!("wide/{kernel:?}/{}", dtype.name()),
+            kernel,
+            dtype,
+            own: full.to_vec(),
+            map: IndexMap::identity(full.iter().product()),
+            key: key_from_seeds(99, full[1]),
+        });
     }
     // Full indices past 2^32 (64-bit index math in WGSL).
     for (kernel, dtype) in [
@@ -372,10 +394,10 @@ fn is_normal_family(k: &InitKernel) -> bool {
 }
 
 /// Runs the whole table on one adapter with `shader` (`Init` or `InitMul64`; with
-/// `InitMul64`, the one-row tables `pairs_items` accepts run `InitPair`), each table in
+/// `InitMul64`, the tables `pairs_items` accepts run `InitPair`), each table in
 /// dispatches of at most `window` workgroups ([`InitParams::window`]); returns failures,
-/// the max normal ulp and how many tables ran `InitPair`.
-fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<String>, u64, usize) {
+/// the max normal ulp and how many one-row and many-row tables ran `InitPair`.
+fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<String>, u64, [usize; 2]) {
     let mut failures = Vec::new();
     // Rows: each variable at a word offset; variables over 64 elements are split into
     // chunks of 40 elements (even, so 16-bit chunks start at even elements). One table
@@ -384,18 +406,25 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<Stri
     let mut spans = Vec::new(); // (var index, word offset, words)
     let mut next_word = 0u32;
     for (vi, v) in vars.iter().enumerate() {
-        // Every other variable starts at a multiple of 4 words (vec4 stores where its
-        // counts allow), the others wherever the previous one ended.
-        if vi % 2 == 0 {
-            next_word = next_word.div_ceil(4) * 4;
-        }
+        // Every other variable, and every wide one, starts at a multiple of 8 words (vec4
+        // stores where its counts allow, and 32-byte ones), the others wherever the
+        // previous one ended.
         let n: u64 = v.own.iter().product();
+        if vi % 2 == 0 || n >= WIDE_CHUNK {
+            next_word = next_word.div_ceil(8) * 8;
+        }
         let p = kernel_params_for(&v.name, &v.kernel, v.dtype, &v.own, &v.map, v.key)
             .expect("params")
             .expect("a device kernel");
         let code = p.dtype;
         let words = words_for(code, n) as u32;
-        let chunk = if n > 64 { 40 } else { n };
+        let chunk = if n >= WIDE_CHUNK {
+            WIDE_CHUNK
+        } else if n > 64 {
+            40
+        } else {
+            n
+        };
         let mut first = 0u64;
         while first < n {
             let count = chunk.min(n - first);
@@ -421,33 +450,40 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<Stri
     let wg = wide_workgroup_size(limits.max_compute_invocations_per_workgroup, limits.max_compute_workgroup_size_x);
     // Pipelines by shader and constants (many one-row tables share a few).
     let mut built = BTreeMap::new();
-    // One-row tables run by the two-item kernel (`pairs_items`), which must be covered.
-    let mut pair_tables = 0;
+    // One-row and many-row tables run by the two-item kernel (`pairs_items`), which must
+    // both be covered.
+    let mut pair_tables = [0, 0];
     for (&[kind, layout, pack], table) in rows.iter_mut() {
         rebase_rows(table, layout);
-        // Tables of up to INIT_MAX_ROWS rows; a vec4 layout's second half one row per
-        // table instead, so one-row tables (their row at a constant index, INIT_ROWS = 1)
-        // are covered too.
+        // Tables of up to INIT_MAX_ROWS rows. At a vec4 layout, the rows the two-item
+        // kernel takes on their own first, then the others; of each, half in tables of
+        // many rows and half one row per table (a row at a constant index, INIT_ROWS = 1).
         let n = table.len();
-        let split = if layout == LAYOUT_VEC4 { n / 2 } else { n };
-        let ranges = (0..split)
-            .step_by(INIT_MAX_ROWS)
-            .map(|s| s..(s + INIT_MAX_ROWS).min(split))
-            .chain((split..n).map(|i| i..i + 1));
+        let pairable = |r: &InitDesc| {
+            layout == LAYOUT_VEC4 && pairs_items(true, [kind, layout, pack, wg], std::slice::from_ref(r), u64::MAX)
+        };
+        table.sort_by_key(|r| !pairable(r));
+        let q = table.iter().filter(|r| pairable(r)).count();
+        let mut ranges = Vec::new();
+        for (start, end) in [(0, q), (q, n)] {
+            let half = if layout == LAYOUT_VEC4 { start + (end - start) / 2 } else { end };
+            ranges.extend((start..half).step_by(INIT_MAX_ROWS).map(|s| s..(s + INIT_MAX_ROWS).min(half)));
+            ranges.extend((half..end).map(|i| i..i + 1));
+        }
         for range in ranges {
             let table = &mut table[range];
             let constants = init_constants(kind, layout, pack, table.len(), wg);
-            let pair =
-                shader == Shader::InitMul64 && pairs_items(true, kind, layout, pack, table, u64::from(next_word) * 4);
+            let pair = shader == Shader::InitMul64
+                && pairs_items(true, [kind, layout, pack, wg], table, u64::from(next_word) * 4);
             let pipe = match cached(&mut built, gpu, if pair { Shader::InitPair } else { shader }, &constants) {
                 Ok(p) => p,
-                Err(e) => return (vec![e], 0, 0),
+                Err(e) => return (vec![e], 0, [0; 2]),
             };
-            let tiles = assign_workgroups(table, wg).expect("invocations fit u32");
-            let mut total = tiles.len() as u32;
+            let items = if pair { PAIR_ITEMS } else { 1 };
+            let tiles = assign_workgroups(table, wg, items).expect("invocations fit u32");
+            let total = tiles.len() as u32;
             if pair {
-                total = pair_groups(table[0].count, wg);
-                pair_tables += 1;
+                pair_tables[usize::from(table.len() > 1)] += 1;
             }
             let mut padded = table.to_vec();
             padded.resize(INIT_MAX_ROWS, InitDesc::default());
@@ -460,7 +496,7 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<Stri
                     Some(b) if table.len() > 1 => uniform(gpu, &b),
                     // A one-row table reads no tile: its descriptor table stands in.
                     Some(_) => descs.clone(),
-                    None => return (vec![format!("{}: tile window {first}..{end} does not fit", gpu.name)], 0, 0),
+                    None => return (vec![format!("{}: tile window {first}..{end} does not fit", gpu.name)], 0, [0; 2]),
                 };
                 let params = uniform(gpu, bytemuck::bytes_of(&InitParams::window(table.len() as u32, first..end)));
                 let passes = [(&pipe, groups_size(end - first))];
@@ -471,7 +507,7 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<Stri
                 };
                 words = match run(gpu, &passes, bound, &out) {
                     Ok(w) => w,
-                    Err(e) => return (vec![e], 0, 0),
+                    Err(e) => return (vec![e], 0, [0; 2]),
                 };
                 first = end;
             }
@@ -576,18 +612,20 @@ fn init_kernel_matches_host_on_every_adapter() {
             cases().into_iter().filter(|v| matches!(v.kernel, InitKernel::TruncatedNormal { .. })).collect();
         for &shader in shaders {
             let (f, ulp, pairs) = check_init(&gpu, shader, &vars, u32::MAX);
-            if shader == Shader::InitMul64 && pairs == 0 {
-                failures.push(format!("{}: no one-row table ran the two-item kernel", gpu.name));
+            if shader == Shader::InitMul64 && pairs.contains(&0) {
+                failures
+                    .push(format!("{}: tables run by the two-item kernel, one-row and many-row: {pairs:?}", gpu.name));
             }
             failures.extend(f);
             failures.extend(check_init(&gpu, shader, &truncated, 3).0);
             eprintln!(
-                "gpu_vs_host: {} [{:?}]: {} variables in one dispatch per (kind, layout, pack); uniform family bit-exact checked; normal family max {} ulp (normals4 {} ulp)",
+                "gpu_vs_host: {} [{:?}]: {} variables in one dispatch per (kind, layout, pack); uniform family bit-exact checked; normal family max {} ulp (normals4 {} ulp); two-item tables (one-row, many-row) {:?}",
                 gpu.name,
                 shader,
                 vars.len(),
                 ulp,
-                kat_ulp
+                kat_ulp,
+                pairs
             );
         }
         assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
