@@ -6,7 +6,6 @@
 //! Also the name-scope operations that read or change the name stack.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -16,20 +15,20 @@ use crate::getter::CallCtx;
 use crate::graph::Graph;
 use crate::scope::{ScopeFields, VariableScope};
 use crate::store::{EagerVariableStore, Target};
-use crate::{Result, Tensor, Variable};
+use crate::{FastMap, Result, Tensor, Variable};
 
 /// Per graph and per thread: the current scope, default-name counters, name stack,
 /// creator stack.
 pub(crate) struct ThreadState {
     pub current: VariableScope,
-    pub counts: HashMap<String, u64>,
+    pub counts: FastMap<String, u64>,
     pub name_stack: String,
     pub creators: Vec<CreatorFn>,
     pub eager_stores: Vec<EagerVariableStore>,
 }
 
 thread_local! {
-    static THREADS: RefCell<HashMap<u64, ThreadState>> = RefCell::new(HashMap::new());
+    static THREADS: RefCell<FastMap<u64, ThreadState>> = RefCell::new(FastMap::default());
 }
 
 impl Graph {
@@ -39,7 +38,7 @@ impl Graph {
             let mut map = t.borrow_mut();
             let ts = map.entry(self.id()).or_insert_with(|| ThreadState {
                 current: VariableScope::from_fields(self.id(), ScopeFields::root()),
-                counts: HashMap::new(),
+                counts: FastMap::default(),
                 name_stack: String::new(),
                 creators: Vec::new(),
                 eager_stores: Vec::new(),

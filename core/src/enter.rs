@@ -3,7 +3,6 @@
 //! the enter/exit algorithm over this thread's context.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::marker::PhantomData;
 
 use crate::args::{InitArg, Reuse, ReuseMode};
@@ -12,7 +11,7 @@ use crate::getter::CustomGetter;
 use crate::graph::Graph;
 use crate::scope::{ScopeFields, VariableScope};
 use crate::variable::{CachingDevice, Tensor, Variable};
-use crate::{Constraint, DType, Error, Partitioner, Regularizer, Result};
+use crate::{Constraint, DType, Error, FastMap, Partitioner, Regularizer, Result};
 
 /// A value passed as `values=` to `variable_scope`: only its name and graph matter.
 #[derive(Clone, Debug, PartialEq)]
@@ -473,7 +472,7 @@ impl Graph {
 
 /// What entering pushed: the new scope, the previous one, the counter snapshot (object
 /// scopes), the new scope's name, and whether it was an object scope.
-type Entered = (VariableScope, VariableScope, Option<HashMap<String, u64>>, String, bool);
+type Entered = (VariableScope, VariableScope, Option<FastMap<String, u64>>, String, bool);
 
 fn apply_args(f: &mut ScopeFields, p: &EnterParts<'_>, old_getter: Option<&CustomGetter>) {
     if let Some(i) = p.initializer {
@@ -505,7 +504,7 @@ pub struct VariableScopeGuard<'g> {
     graph: &'g Graph,
     scope: VariableScope,
     old: VariableScope,
-    snapshot: Option<HashMap<String, u64>>,
+    snapshot: Option<FastMap<String, u64>>,
     new_name: String,
     name_scope: Option<NameScopeGuard<'g>>,
     exited: bool,
