@@ -411,7 +411,7 @@ impl Graph {
                         None => {
                             let src = vs.snapshot();
                             let reuse: ReuseMode = p.reuse.resolve(src.reuse);
-                            let mut f = ScopeFields { reuse, constraint: p.constraint.clone(), ..src.clone() };
+                            let mut f = ScopeFields { reuse, constraint: p.constraint.clone(), ..(*src).clone() };
                             apply_args(&mut f, &p, src.custom_getter.as_ref());
                             VariableScope::from_fields(self.id(), f)
                         }
@@ -437,7 +437,7 @@ impl Graph {
                         name_scope,
                         reuse,
                         constraint: p.constraint.clone(),
-                        ..old_fields.clone()
+                        ..(*old_fields).clone()
                     };
                     apply_args(&mut f, &p, old_fields.custom_getter.as_ref());
                     let obj = VariableScope::from_fields(self.id(), f);

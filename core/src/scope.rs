@@ -50,7 +50,10 @@ impl ScopeFields {
 
 pub(crate) struct ScopeObj {
     pub graph_id: u64,
-    pub fields: RwLock<ScopeFields>,
+    /// Copy on write: a `get_variable` call takes the fields with one reference-count
+    /// increment (no copy of the name strings), a `set_*` copies them only while a call
+    /// still holds the old ones.
+    pub fields: RwLock<Arc<ScopeFields>>,
 }
 
 /// A variable scope object (`VariableScope`): cheap to clone; clones are the same
@@ -68,26 +71,28 @@ macro_rules! getter_setter {
         }
         #[doc = concat!("Sets the scope's default ", $doc, " (`set_", stringify!($get), "`).")]
         pub fn $set(&self, value: impl Into<$ty>) {
-            self.write().$get = Some(value.into());
+            self.update(|f| f.$get = Some(value.into()));
         }
     };
 }
 
 impl VariableScope {
     pub(crate) fn from_fields(graph_id: u64, fields: ScopeFields) -> Self {
-        VariableScope(Arc::new(ScopeObj { graph_id, fields: RwLock::new(fields) }))
+        VariableScope(Arc::new(ScopeObj { graph_id, fields: RwLock::new(Arc::new(fields)) }))
     }
 
-    pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, ScopeFields> {
+    pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, Arc<ScopeFields>> {
         read(&self.0.fields)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, ScopeFields> {
-        write(&self.0.fields)
+    /// Changes the fields (copying them first if a snapshot still holds them).
+    fn update(&self, f: impl FnOnce(&mut ScopeFields)) {
+        f(Arc::make_mut(&mut write(&self.0.fields)));
     }
 
-    pub(crate) fn snapshot(&self) -> ScopeFields {
-        self.read().clone()
+    /// The fields as they are now (later changes to the scope do not show in it).
+    pub(crate) fn snapshot(&self) -> Arc<ScopeFields> {
+        Arc::clone(&self.read())
     }
 
     /// The scope's name (`foo/bar`; `""` at the root).
@@ -104,7 +109,7 @@ impl VariableScope {
     }
     /// `reuse_variables()`: sets reuse to True on this object.
     pub fn reuse_variables(&self) {
-        self.write().reuse = ReuseMode::ReuseOnly;
+        self.update(|f| f.reuse = ReuseMode::ReuseOnly);
     }
     /// The default dtype (float32 unless set).
     pub fn dtype(&self) -> DType {
@@ -112,7 +117,7 @@ impl VariableScope {
     }
     /// `set_dtype`.
     pub fn set_dtype(&self, dtype: DType) {
-        self.write().dtype = dtype;
+        self.update(|f| f.dtype = dtype);
     }
     /// `use_resource` (None: runtime default).
     pub fn use_resource(&self) -> Option<bool> {
@@ -120,7 +125,7 @@ impl VariableScope {
     }
     /// `set_use_resource`.
     pub fn set_use_resource(&self, v: bool) {
-        self.write().use_resource = Some(v);
+        self.update(|f| f.use_resource = Some(v));
     }
     getter_setter!(initializer, set_initializer, InitArg, "initializer");
     getter_setter!(regularizer, set_regularizer, Regularizer, "regularizer");
@@ -143,7 +148,7 @@ impl VariableScope {
     }
 
     pub(crate) fn set_partitioner_opt(&self, p: Option<Partitioner>) {
-        self.write().partitioner = p;
+        self.update(|f| f.partitioner = p);
     }
 
     /// Whether two handles are the same scope object.
