@@ -163,21 +163,13 @@ impl NameTable {
         loop {
             cand.clear();
             let _ = write!(cand, "{last}_{j}");
-            let hash = self.hasher.hash_one(cand.as_str());
-            let found = self.comps.get(hash, &cand).and_then(|c| self.child(parent, c));
-            match found {
-                Some(n) if self.nodes[n as usize].count != 0 => j += 1,
-                Some(n) => {
-                    self.set(n, 1, undo);
-                    return j;
-                }
-                None => {
-                    let c = self.comps.intern(hash, &cand);
-                    let n = self.add_child(parent, c);
-                    self.set(n, 1, undo);
-                    return j;
-                }
+            let c = self.comps.intern(self.hasher.hash_one(cand.as_str()), &cand);
+            let n = self.child_or_add(parent, c);
+            if self.nodes[n as usize].count == 0 {
+                self.set(n, 1, undo);
+                return j;
             }
+            j += 1;
         }
     }
 
@@ -196,14 +188,13 @@ impl NameTable {
         self.last_path.truncate(keep);
         self.last_key.clear();
         self.last_key.push_str(key);
-        let mut node = self.last_path.last().map_or(ROOT, |&(_, n)| n);
-        let mut start = match self.last_path.last() {
-            None => 0,
-            Some(&(end, _)) if end == key.len() => {
+        let (mut node, mut start) = match self.last_path.last() {
+            None => (ROOT, 0),
+            Some(&(end, n)) if end == key.len() => {
                 let parent = self.last_path.len().checked_sub(2).map_or(ROOT, |k| self.last_path[k].1);
-                return (parent, node);
+                return (parent, n);
             }
-            Some(&(end, _)) => end + 1,
+            Some(&(end, n)) => (n, end + 1),
         };
         loop {
             let end = key[start..].find('/').map_or(key.len(), |p| start + p);
@@ -211,10 +202,7 @@ impl NameTable {
             let hash = self.hasher.hash_one(comp);
             let c = self.comps.intern(hash, comp);
             let parent = node;
-            node = match self.child(node, c) {
-                Some(n) => n,
-                None => self.add_child(node, c),
-            };
+            node = self.child_or_add(node, c);
             self.last_path.push((end, node));
             if end == key.len() {
                 return (parent, node);
@@ -238,6 +226,14 @@ impl NameTable {
             c = n.next_sibling;
         }
         None
+    }
+
+    /// The child of `parent` by component `comp`, added (counter 0) if missing.
+    fn child_or_add(&mut self, parent: u32, comp: u32) -> u32 {
+        match self.child(parent, comp) {
+            Some(n) => n,
+            None => self.add_child(parent, comp),
+        }
     }
 
     fn add_child(&mut self, parent: u32, comp: u32) -> u32 {
@@ -391,9 +387,12 @@ mod tests {
         let mut u = Vec::new();
         t.unique_name("a", &mut u);
         let mut u2 = Vec::new();
-        t.unique_name("a", &mut u2);
+        assert_eq!(t.unique_name("a", &mut u2), "a_1");
         t.undo(u2);
+        // The suffix given back is free again (its node stays, its counter is 0).
+        assert!(!t.is_used("a_1"));
         assert_eq!(t.unique_name("a", &mut u), "a_1");
+        assert_eq!(t.unique_name("a_1", &mut u), "a_1_1");
     }
 
     #[test]
@@ -446,19 +445,6 @@ mod tests {
         assert_eq!(t.reserve("s/v3", None), 1);
         assert_eq!(t.reserve(&format!("s/v{}", LIST_MAX), None), 1);
         assert!(t.is_used("s/v3_1") && !t.is_used("s/v4_1"));
-    }
-
-    #[test]
-    fn a_suffix_given_back_is_found_free_again() {
-        let mut t = NameTable::default();
-        let mut u = Vec::new();
-        t.unique_name("x", &mut u);
-        let mut failed = Vec::new();
-        assert_eq!(t.unique_name("x", &mut failed), "x_1");
-        t.undo(failed);
-        assert!(!t.is_used("x_1"));
-        assert_eq!(t.unique_name("x", &mut u), "x_1");
-        assert_eq!(t.unique_name("x_1", &mut u), "x_1_1");
     }
 
     #[test]

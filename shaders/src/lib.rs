@@ -214,10 +214,7 @@ pub const PAIR_ITEMS: u32 = 2;
 /// [`assign_workgroups`]`(rows, wg, PAIR_ITEMS)`; bind the output a third time at
 /// binding 5.
 pub fn pairs_items(int64: bool, [kind, layout, pack, wg]: [u32; 4], rows: &[InitDesc], buffer_bytes: u64) -> bool {
-    let groups = |items: u64| -> u64 {
-        let per_group = u64::from(wg.max(1)) * items;
-        rows.iter().map(|r| u64::from(items_for(r.count)).div_ceil(per_group)).sum()
-    };
+    let groups = |items: u32| -> u64 { rows.iter().map(|r| u64::from(row_workgroups(r.count, wg, items))).sum() };
     int64
         && PAIR_KINDS.contains(&kind)
         && layout == LAYOUT_VEC4
@@ -225,7 +222,7 @@ pub fn pairs_items(int64: bool, [kind, layout, pack, wg]: [u32; 4], rows: &[Init
         && buffer_bytes >= 32
         && !rows.is_empty()
         && rows.iter().all(|r| r.out_offset.is_multiple_of(8))
-        && groups(u64::from(PAIR_ITEMS)) * u64::from(PAIR_ITEMS) <= groups(1)
+        && groups(PAIR_ITEMS) * u64::from(PAIR_ITEMS) <= groups(1)
 }
 
 /// The `(kind, layout, pack)` triples a session builds init pipelines for: fills and

@@ -261,19 +261,23 @@ pub fn rebase_rows(rows: &mut [InitDesc], layout: u32) {
 /// [`crate::INIT_TILE_GROUPS`], [`tile_bytes`]). `None` if the invocations do not fit in
 /// `u32` (split the table into several dispatches).
 pub fn assign_workgroups(rows: &mut [InitDesc], wg: u32, items: u32) -> Option<Vec<u32>> {
-    let per_group = wg.max(1).checked_mul(items.max(1))?;
-    let groups = |r: &InitDesc| items_for(r.count).div_ceil(per_group);
     let mut next: u32 = 0;
     for r in rows.iter_mut() {
         r.wg_start = next;
-        next = next.checked_add(groups(r))?;
+        next = next.checked_add(row_workgroups(r.count, wg, items))?;
     }
     next.checked_mul(wg)?;
     let mut tiles = Vec::with_capacity(next as usize);
     for (i, r) in rows.iter().enumerate() {
-        tiles.extend(std::iter::repeat_n(i as u32, groups(r) as usize));
+        tiles.extend(std::iter::repeat_n(i as u32, row_workgroups(r.count, wg, items) as usize));
     }
     Some(tiles)
+}
+
+/// Workgroups of `wg` invocations of `items` items each that a row of `count` elements
+/// gets ([`assign_workgroups`]).
+pub fn row_workgroups(count: u32, wg: u32, items: u32) -> u32 {
+    items_for(count).div_ceil(wg.max(1).saturating_mul(items.max(1)))
 }
 
 /// Binding 3 of `init_main` for the workgroups `tiles` (a window of
