@@ -63,7 +63,14 @@ fn bench_scopes_json_figures() {
     assert!(ok, "{err}");
     let figs: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let names: Vec<&str> = figs.iter().filter_map(|o| o["figure"].as_str()).collect();
-    for f in ["create_variables", "reuse_lookup_3_deep", "lookup_speedup_all_cores"] {
+    for f in [
+        "create_variables",
+        "open_layer_scope",
+        "reenter_layer_scope",
+        "open_default_named_scope",
+        "reuse_lookup_3_deep",
+        "lookup_speedup_all_cores",
+    ] {
         assert!(names.contains(&f), "{names:?}");
     }
     assert!(figs.iter().all(|o| o["value"].as_f64().is_some_and(|v| v.is_finite() && v > 0.0)));

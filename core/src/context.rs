@@ -14,6 +14,7 @@ use crate::creator::{Creator, CreatorFn};
 use crate::getter::CallCtx;
 use crate::graph::Graph;
 use crate::scope::{ScopeFields, VariableScope};
+use crate::scope_counts::ScopeCounts;
 use crate::store::{EagerVariableStore, Target};
 use crate::{FastMap, Result, Tensor, Variable};
 
@@ -21,7 +22,7 @@ use crate::{FastMap, Result, Tensor, Variable};
 /// creator stack.
 pub(crate) struct ThreadState {
     pub current: VariableScope,
-    pub counts: FastMap<String, u64>,
+    pub counts: ScopeCounts,
     pub name_stack: String,
     pub creators: Vec<CreatorFn>,
     pub eager_stores: Vec<EagerVariableStore>,
@@ -38,7 +39,7 @@ impl Graph {
             let mut map = t.borrow_mut();
             let ts = map.entry(self.id()).or_insert_with(|| ThreadState {
                 current: VariableScope::from_fields(self.id(), ScopeFields::root()),
-                counts: FastMap::default(),
+                counts: ScopeCounts::default(),
                 name_stack: String::new(),
                 creators: Vec::new(),
                 eager_stores: Vec::new(),
@@ -120,7 +121,7 @@ impl Graph {
 
     /// This thread's default-name counter for a full scope name (for inspection).
     pub fn variable_scope_count(&self, full_name: &str) -> u64 {
-        self.with_thread(|ts| ts.counts.get(full_name).copied().unwrap_or(0))
+        self.with_thread(|ts| ts.counts.get(full_name))
     }
 
     /// `_get_unique_variable_scope(prefix)` in this thread.
@@ -128,14 +129,10 @@ impl Graph {
         self.with_thread(|ts| {
             let cur = ts.current.name();
             let full = if cur.is_empty() { prefix.to_string() } else { format!("{cur}/{prefix}") };
-            if ts.counts.get(&full).copied().unwrap_or(0) == 0 {
-                return prefix.to_string();
+            match ts.counts.free_suffix(&full) {
+                None => prefix.to_string(),
+                Some(i) => format!("{prefix}_{i}"),
             }
-            let mut i = 1;
-            while ts.counts.get(&format!("{full}_{i}")).copied().unwrap_or(0) > 0 {
-                i += 1;
-            }
-            format!("{prefix}_{i}")
         })
     }
 

@@ -10,8 +10,9 @@ use crate::context::NameScopeGuard;
 use crate::getter::CustomGetter;
 use crate::graph::Graph;
 use crate::scope::{ScopeFields, VariableScope};
+use crate::scope_counts::Snapshot;
 use crate::variable::{CachingDevice, Tensor, Variable};
-use crate::{Constraint, DType, Error, FastMap, Partitioner, Regularizer, Result};
+use crate::{Constraint, DType, Error, Partitioner, Regularizer, Result};
 
 /// A value passed as `values=` to `variable_scope`: only its name and graph matter.
 #[derive(Clone, Debug, PartialEq)]
@@ -417,8 +418,8 @@ impl Graph {
                         }
                     };
                     let new_name = obj.name();
-                    *ts.counts.entry(new_name.clone()).or_insert(0) += 1;
-                    let snapshot = ts.counts.clone();
+                    ts.counts.open(&new_name);
+                    let snapshot = ts.counts.snapshot();
                     ts.current = obj.clone();
                     Ok((obj, old, Some(snapshot), new_name, true))
                 }
@@ -441,7 +442,7 @@ impl Graph {
                     };
                     apply_args(&mut f, &p, old_fields.custom_getter.as_ref());
                     let obj = VariableScope::from_fields(self.id(), f);
-                    *ts.counts.entry(new_name.clone()).or_insert(0) += 1;
+                    ts.counts.open(&new_name);
                     ts.current = obj.clone();
                     Ok((obj, old, None, new_name, false))
                 }
@@ -472,7 +473,7 @@ impl Graph {
 
 /// What entering pushed: the new scope, the previous one, the counter snapshot (object
 /// scopes), the new scope's name, and whether it was an object scope.
-type Entered = (VariableScope, VariableScope, Option<FastMap<String, u64>>, String, bool);
+type Entered = (VariableScope, VariableScope, Option<Snapshot>, String, bool);
 
 fn apply_args(f: &mut ScopeFields, p: &EnterParts<'_>, old_getter: Option<&CustomGetter>) {
     if let Some(i) = p.initializer {
@@ -504,7 +505,7 @@ pub struct VariableScopeGuard<'g> {
     graph: &'g Graph,
     scope: VariableScope,
     old: VariableScope,
-    snapshot: Option<FastMap<String, u64>>,
+    snapshot: Option<Snapshot>,
     new_name: String,
     name_scope: Option<NameScopeGuard<'g>>,
     exited: bool,
@@ -531,15 +532,8 @@ impl<'g> VariableScopeGuard<'g> {
                 return Err(Error::ImproperNesting { scope: self.new_name.clone() });
             }
             match self.snapshot.take() {
-                Some(s) => ts.counts = s,
-                None => {
-                    let prefix = format!("{}/", self.new_name);
-                    for (k, v) in ts.counts.iter_mut() {
-                        if k.starts_with(&prefix) {
-                            *v = 0;
-                        }
-                    }
-                }
+                Some(s) => ts.counts.restore(s),
+                None => ts.counts.close_subscopes(&self.new_name),
             }
             ts.current = self.old.clone();
             Ok(())
@@ -557,6 +551,11 @@ impl Drop for VariableScopeGuard<'_> {
     /// of order), nothing changes and the error is not reported: call
     /// [`exit`](VariableScopeGuard::exit) to see it.
     fn drop(&mut self) {
-        let _ = self.exit();
+        if self.exit().is_err() {
+            // This scope can no longer be exited: its snapshot is not needed.
+            if let Some(s) = self.snapshot.take() {
+                self.graph.with_thread(|ts| ts.counts.forget(s));
+            }
+        }
     }
 }

@@ -53,6 +53,7 @@ pub mod random;
 pub mod reference;
 pub mod regularizer;
 mod scope;
+mod scope_counts;
 pub mod shape;
 mod store;
 mod sync;

@@ -153,6 +153,39 @@ fn dropping_guards_in_order_after_a_failed_exit_returns_to_the_root() {
         .unwrap();
 }
 
+#[test]
+fn object_scope_exits_restore_the_counters_even_after_a_guard_dropped_out_of_order() {
+    let g = Graph::new();
+    let o = g.variable_scope("o").run_plain(|s| s.clone()).unwrap();
+    let p = g.variable_scope("p").run_plain(|s| s.clone()).unwrap();
+    let default_in = |g: &Graph| g.variable_scope_default("d").run_plain(|s| s.name()).unwrap();
+    {
+        let _go = g.variable_scope(&o).enter().unwrap();
+        assert_eq!(g.variable_scope_count("o"), 2, "re-entering counts again");
+        assert_eq!(default_in(&g), "o/d");
+        assert_eq!(default_in(&g), "o/d_1");
+    }
+    // Leaving the object scope gave the counters of its entry back: o/d is free again.
+    assert_eq!((g.variable_scope_count("o"), g.variable_scope_count("o/d")), (2, 0));
+    {
+        let go = g.variable_scope(&o).enter().unwrap();
+        assert_eq!(default_in(&g), "o/d");
+        let gp = g.variable_scope(&p).enter().unwrap();
+        assert_eq!(default_in(&g), "p/d");
+        // `go` drops first: its exit fails (p is open) and it is abandoned.
+        drop(go);
+        assert_eq!(g.get_variable_scope().name(), "p");
+        drop(gp);
+        // p's exit restored p's entry counters; o, never exited, keeps its changes.
+        assert_eq!(g.get_variable_scope().name(), "o");
+        assert_eq!((g.variable_scope_count("p/d"), g.variable_scope_count("o/d")), (0, 1));
+        assert_eq!(default_in(&g), "o/d_1");
+    }
+    // Still in o (its guard was abandoned); scopes opened by name close their subscopes.
+    assert_eq!(g.variable_scope("n").run_plain(|_| default_in(&g)).unwrap(), "o/n/d");
+    assert_eq!((g.variable_scope_count("o/n"), g.variable_scope_count("o/n/d")), (1, 0));
+}
+
 // ----- regularizers returning None ---------------------------------------------------
 
 #[test]
