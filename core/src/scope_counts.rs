@@ -129,8 +129,8 @@ impl ScopeCounts {
     pub fn restore(&mut self, s: Snapshot) {
         let Some(i) = self.marks.iter().position(|m| m.0 == s.0) else { return };
         let at = self.marks[i].1;
-        let undo: Vec<(String, u64)> = self.journal.drain(at..).rev().collect();
-        for (name, old) in undo {
+        let undo = self.journal.split_off(at);
+        for (name, old) in undo.into_iter().rev() {
             if old == 0 {
                 self.counts.remove(name.as_str());
                 self.forget_hint(&name);

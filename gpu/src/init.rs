@@ -227,49 +227,68 @@ pub(crate) fn record(launch: &mut Launch<'_>, storage: &Storage, vars: &[Variabl
         varscope_shaders::rebase_rows(rows, pipeline[1]);
         // Tables of at most INIT_MAX_ROWS rows (a uniform binding), one dispatch each.
         for rows in rows.chunks_mut(varscope_shaders::INIT_MAX_ROWS) {
-            let [kind, layout, pack, wg] = *pipeline;
             // Rows of a random kind at 8-word offsets: two items per invocation, 32-byte
-            // stores (`init_pair_main`).
-            let pair = varscope_shaders::pairs_items(dev.info.shader_i64, *pipeline, rows, out.size());
-            let (run, items) = if pair { (Shader::InitPair, varscope_shaders::PAIR_ITEMS) } else { (shader, 1) };
-            let Some(tiles) = varscope_shaders::assign_workgroups(rows, wg, items) else {
-                return Err(
-                    dev.error("initialize variables", format!("{} rows need more than 2^32 invocations", rows.len()))
-                );
-            };
-            let total = tiles.len() as u32;
-            let mut table = vec![0u8; varscope_shaders::INIT_TABLE_BYTES];
-            let used: &[u8] = bytemuck::cast_slice(rows);
-            table[..used.len()].copy_from_slice(used);
-            let table = launch.params(&table)?;
-            // The output as vec4s (binding 4): the output itself, or a stand-in where it is
-            // shorter than one vec4 (its rows then cannot be LAYOUT_VEC4).
-            let out4 = if out.size() >= 16 { out.clone() } else { launch.temp(Use::Params, 16)? };
-            let one = varscope_shaders::one_row(rows.len());
-            let consts = [kind, layout, pack, one, wg];
-            // Windows of at most INIT_TILE_GROUPS workgroups (the tile table's reach).
-            let mut first = 0;
-            while first < total {
-                let end = total.min(first.saturating_add(varscope_shaders::INIT_TILE_GROUPS));
-                let params = launch.params(bytemuck::bytes_of(&InitParams::window(rows.len() as u32, first..end)))?;
-                // A one-row dispatch reads no tile: its descriptor table stands in.
-                let tiles = if one == 1 {
-                    table.clone()
-                } else {
-                    let bytes =
-                        varscope_shaders::tile_bytes(&tiles[first as usize..end as usize]).ok_or_else(|| {
-                            dev.error("initialize variables", format!("a tile window of {} rows", rows.len()))
-                        })?;
-                    launch.params(&bytes)?
-                };
-                let mut bound = vec![&table, &*out, &params, &tiles, &out4];
-                if pair {
-                    bound.push(&*out);
-                }
-                launch.dispatch(run, &consts, &bound, (end - first) * wg)?;
-                first = end;
+            // stores (`init_pair_main`) for their whole pairs, `init_main` for the single
+            // items left over.
+            if varscope_shaders::pairs_items(dev.info.shader_i64, *pipeline, rows, out.size()) {
+                let (mut pairs, mut tails) = varscope_shaders::split_pair_tails(rows);
+                let pair = (Shader::InitPair, varscope_shaders::PAIR_ITEMS);
+                dispatch_table(launch, out, &mut pairs, pair, *pipeline)?;
+                dispatch_table(launch, out, &mut tails, (shader, 1), *pipeline)?;
+            } else {
+                dispatch_table(launch, out, rows, (shader, 1), *pipeline)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Records the dispatches of one descriptor table (at most INIT_MAX_ROWS rows; none: no
+/// dispatch) with `run`'s kernel at `items` items per invocation and the pipeline
+/// constants `[kind, layout, pack, wg]`.
+fn dispatch_table(
+    launch: &mut Launch<'_>,
+    out: &wgpu::Buffer,
+    rows: &mut [InitDesc],
+    (run, items): (Shader, u32),
+    [kind, layout, pack, wg]: [u32; 4],
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let dev = launch.dev();
+    let Some(tiles) = varscope_shaders::assign_workgroups(rows, wg, items) else {
+        return Err(dev.error("initialize variables", format!("{} rows need more than 2^32 invocations", rows.len())));
+    };
+    let total = tiles.len() as u32;
+    let mut table = vec![0u8; varscope_shaders::INIT_TABLE_BYTES];
+    let used: &[u8] = bytemuck::cast_slice(rows);
+    table[..used.len()].copy_from_slice(used);
+    let table = launch.params(&table)?;
+    // The output as vec4s (binding 4): the output itself, or a stand-in where it is
+    // shorter than one vec4 (its rows then cannot be LAYOUT_VEC4).
+    let out4 = if out.size() >= 16 { out.clone() } else { launch.temp(Use::Params, 16)? };
+    let one = varscope_shaders::one_row(rows.len());
+    let consts = [kind, layout, pack, one, wg];
+    // Windows of at most INIT_TILE_GROUPS workgroups (the tile table's reach).
+    let mut first = 0;
+    while first < total {
+        let end = total.min(first.saturating_add(varscope_shaders::INIT_TILE_GROUPS));
+        let params = launch.params(bytemuck::bytes_of(&InitParams::window(rows.len() as u32, first..end)))?;
+        // A one-row dispatch reads no tile: its descriptor table stands in.
+        let tiles = if one == 1 {
+            table.clone()
+        } else {
+            let bytes = varscope_shaders::tile_bytes(&tiles[first as usize..end as usize])
+                .ok_or_else(|| dev.error("initialize variables", format!("a tile window of {} rows", rows.len())))?;
+            launch.params(&bytes)?
+        };
+        let mut bound = vec![&table, out, &params, &tiles, &out4];
+        if run == Shader::InitPair {
+            bound.push(out);
+        }
+        launch.dispatch(run, &consts, &bound, (end - first) * wg)?;
+        first = end;
     }
     Ok(())
 }

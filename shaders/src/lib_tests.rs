@@ -152,3 +152,30 @@ fn two_item_tables() {
     assert!(table(252, 16));
     assert!(!table(260, 16));
 }
+
+#[test]
+fn pair_tables_split_off_their_last_single_items() {
+    let row = |out_offset: u32, count: u32, base: u64| InitDesc {
+        kind: KIND_NORMAL,
+        out_offset,
+        count,
+        first: 40,
+        base_lo: base as u32,
+        base_hi: (base >> 32) as u32,
+        key0: 7,
+        ..Default::default()
+    };
+    // Whole pairs stay; a count of 8k + 4 leaves its last item, which starts 8k elements
+    // on in the output, the own index and the full index (carried into the high word).
+    let rows = [row(0, 64, 0), row(64, 20, 0xffff_fff0), row(96, 4, 8)];
+    let (pairs, tails) = split_pair_tails(&rows);
+    assert_eq!(pairs, vec![rows[0], InitDesc { count: 16, ..rows[1] }]);
+    assert_eq!(
+        tails,
+        vec![InitDesc { out_offset: 80, count: 4, first: 56, base_lo: 0, base_hi: 1, ..rows[1] }, rows[2],]
+    );
+    // Every element once: the pairs' and the tails' counts add up to the rows'.
+    let total = |t: &[InitDesc]| t.iter().map(|r| r.count).sum::<u32>();
+    assert_eq!(total(&pairs) + total(&tails), total(&rows));
+    assert_eq!(split_pair_tails(&rows[..1]), (vec![rows[0]], vec![]));
+}

@@ -22,8 +22,8 @@ use varscope_core::DType;
 use varscope_gpu::descriptor::{kernel_params_for, KernelParams};
 use varscope_shaders::{
     aligned_layout, assign_workgroups, groups_size, init_constants, pack_of, pairs_items, rebase_rows, row_layout,
-    tile_bytes, wide_workgroup_size, words_for, Binding, InitDesc, InitParams, Shader, DTYPE_F16, INIT_LAYOUTS,
-    INIT_MAX_ROWS, INIT_TILE_GROUPS, KIND_FILL, KIND_IDENTITY, LAYOUT_VEC4, PAIR_ITEMS,
+    split_pair_tails, tile_bytes, wide_workgroup_size, words_for, Binding, InitDesc, InitParams, Shader, DTYPE_F16,
+    INIT_LAYOUTS, INIT_MAX_ROWS, INIT_TILE_GROUPS, KIND_FILL, KIND_IDENTITY, LAYOUT_VEC4, PAIR_ITEMS,
 };
 use varscope_test_support::{adapters, for_each_target, TestTarget};
 
@@ -108,14 +108,16 @@ fn cases() -> Vec<Var> {
         }
     }
     // Wide variables, split into rows of WIDE_CHUNK elements: rows long enough for the
-    // two-item kernel (`pairs_items`), in tables of many rows and of one.
+    // two-item kernel (`pairs_items`), in tables of many rows and of one; the last row's
+    // count (10,004 - 4 x 2,048 = 1,812) is not a multiple of 8, so its last item is
+    // split off for `init_main` (`split_pair_tails`).
     for (kernel, dtype) in [
         (InitKernel::Uniform { low: -0.7, high: 1.3 }, DType::Float32),
         (InitKernel::Uniform { low: -3.0, high: 1000.0 }, DType::Int32),
         (InitKernel::Normal { mean: 0.5, stddev: 2.0 }, DType::Float32),
         (InitKernel::TruncatedNormal { mean: -1.0, stddev: 0.3 }, DType::Float32),
     ] {
-        let full = [64u64, 160];
+        let full = [61u64, 164];
         out.push(Var {
             name: format!("wide/{kernel:?}/{}", dtype.name()),
             kernel,
@@ -397,7 +399,9 @@ fn is_normal_family(k: &InitKernel) -> bool {
 /// `InitMul64`, the tables `pairs_items` accepts run `InitPair`), each table in
 /// dispatches of at most `window` workgroups ([`InitParams::window`]); returns failures,
 /// the max normal ulp and how many one-row and many-row tables ran `InitPair`.
-fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<String>, u64, [usize; 2]) {
+/// Returns the failures, the largest normal-family ulp distance, and the coverage of the
+/// two-item kernel: one-row tables, many-row tables, rows split off for `init_main`.
+fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<String>, u64, [usize; 3]) {
     let mut failures = Vec::new();
     // Rows: each variable at a word offset; variables over 64 elements are split into
     // chunks of 40 elements (even, so 16-bit chunks start at even elements). One table
@@ -452,7 +456,7 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<Stri
     let mut built = BTreeMap::new();
     // One-row and many-row tables run by the two-item kernel (`pairs_items`), which must
     // both be covered.
-    let mut pair_tables = [0, 0];
+    let mut pair_tables = [0, 0, 0];
     for (&[kind, layout, pack], table) in rows.iter_mut() {
         rebase_rows(table, layout);
         // Tables of up to INIT_MAX_ROWS rows. At a vec4 layout, the rows the two-item
@@ -472,44 +476,57 @@ fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<Stri
         }
         for range in ranges {
             let table = &mut table[range];
-            let constants = init_constants(kind, layout, pack, table.len(), wg);
             let pair = shader == Shader::InitMul64
                 && pairs_items(true, [kind, layout, pack, wg], table, u64::from(next_word) * 4);
-            let pipe = match cached(&mut built, gpu, if pair { Shader::InitPair } else { shader }, &constants) {
-                Ok(p) => p,
-                Err(e) => return (vec![e], 0, [0; 2]),
-            };
-            let items = if pair { PAIR_ITEMS } else { 1 };
-            let tiles = assign_workgroups(table, wg, items).expect("invocations fit u32");
-            let total = tiles.len() as u32;
-            if pair {
+            // A two-item table runs its whole pairs with `init_pair_main` and the single
+            // items left over with `init_main`, as the session does.
+            let runs = if pair {
                 pair_tables[usize::from(table.len() > 1)] += 1;
-            }
-            let mut padded = table.to_vec();
-            padded.resize(INIT_MAX_ROWS, InitDesc::default());
-            let descs = uniform(gpu, bytemuck::cast_slice(&padded));
-            // Windows of the tile table (at most INIT_TILE_GROUPS workgroups each).
-            let mut first = 0;
-            while first < total {
-                let end = total.min(first.saturating_add(window.min(INIT_TILE_GROUPS)));
-                let tiles = match tile_bytes(&tiles[first as usize..end as usize]) {
-                    Some(b) if table.len() > 1 => uniform(gpu, &b),
-                    // A one-row table reads no tile: its descriptor table stands in.
-                    Some(_) => descs.clone(),
-                    None => return (vec![format!("{}: tile window {first}..{end} does not fit", gpu.name)], 0, [0; 2]),
+                let (pairs, tails) = split_pair_tails(table);
+                pair_tables[2] += tails.len();
+                vec![(Shader::InitPair, PAIR_ITEMS, pairs), (shader, 1, tails)]
+            } else {
+                vec![(shader, 1, table.to_vec())]
+            };
+            for (run_shader, items, mut table) in runs {
+                if table.is_empty() {
+                    continue;
+                }
+                let constants = init_constants(kind, layout, pack, table.len(), wg);
+                let pipe = match cached(&mut built, gpu, run_shader, &constants) {
+                    Ok(p) => p,
+                    Err(e) => return (vec![e], 0, [0; 3]),
                 };
-                let params = uniform(gpu, bytemuck::bytes_of(&InitParams::window(table.len() as u32, first..end)));
-                let passes = [(&pipe, groups_size(end - first))];
-                let bound: &[&wgpu::Buffer] = if pair {
-                    &[&descs, &out, &params, &tiles, &out, &out]
-                } else {
-                    &[&descs, &out, &params, &tiles, &out]
-                };
-                words = match run(gpu, &passes, bound, &out) {
-                    Ok(w) => w,
-                    Err(e) => return (vec![e], 0, [0; 2]),
-                };
-                first = end;
+                let tiles = assign_workgroups(&mut table, wg, items).expect("invocations fit u32");
+                let total = tiles.len() as u32;
+                let mut padded = table.clone();
+                padded.resize(INIT_MAX_ROWS, InitDesc::default());
+                let descs = uniform(gpu, bytemuck::cast_slice(&padded));
+                // Windows of the tile table (at most INIT_TILE_GROUPS workgroups each).
+                let mut first = 0;
+                while first < total {
+                    let end = total.min(first.saturating_add(window.min(INIT_TILE_GROUPS)));
+                    let tiles = match tile_bytes(&tiles[first as usize..end as usize]) {
+                        Some(b) if table.len() > 1 => uniform(gpu, &b),
+                        // A one-row table reads no tile: its descriptor table stands in.
+                        Some(_) => descs.clone(),
+                        None => {
+                            return (vec![format!("{}: tile window {first}..{end} does not fit", gpu.name)], 0, [0; 3])
+                        }
+                    };
+                    let params = uniform(gpu, bytemuck::bytes_of(&InitParams::window(table.len() as u32, first..end)));
+                    let passes = [(&pipe, groups_size(end - first))];
+                    let bound: &[&wgpu::Buffer] = if run_shader == Shader::InitPair {
+                        &[&descs, &out, &params, &tiles, &out, &out]
+                    } else {
+                        &[&descs, &out, &params, &tiles, &out]
+                    };
+                    words = match run(gpu, &passes, bound, &out) {
+                        Ok(w) => w,
+                        Err(e) => return (vec![e], 0, [0; 3]),
+                    };
+                    first = end;
+                }
             }
         }
     }
@@ -613,13 +630,15 @@ fn init_kernel_matches_host_on_every_adapter() {
         for &shader in shaders {
             let (f, ulp, pairs) = check_init(&gpu, shader, &vars, u32::MAX);
             if shader == Shader::InitMul64 && pairs.contains(&0) {
-                failures
-                    .push(format!("{}: tables run by the two-item kernel, one-row and many-row: {pairs:?}", gpu.name));
+                failures.push(format!(
+                    "{}: two-item coverage (one-row tables, many-row tables, tail rows): {pairs:?}",
+                    gpu.name
+                ));
             }
             failures.extend(f);
             failures.extend(check_init(&gpu, shader, &truncated, 3).0);
             eprintln!(
-                "gpu_vs_host: {} [{:?}]: {} variables in one dispatch per (kind, layout, pack); uniform family bit-exact checked; normal family max {} ulp (normals4 {} ulp); two-item tables (one-row, many-row) {:?}",
+                "gpu_vs_host: {} [{:?}]: {} variables in one dispatch per (kind, layout, pack); uniform family bit-exact checked; normal family max {} ulp (normals4 {} ulp); two-item tables (one-row, many-row) and tail rows {:?}",
                 gpu.name,
                 shader,
                 vars.len(),
