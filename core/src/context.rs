@@ -86,10 +86,19 @@ impl Graph {
     /// `name_scope(name)` with v1 semantics (0.2, B20): `None` or `""` resets to the root;
     /// a name ending in `/` re-enters absolutely; otherwise a unique name is opened.
     pub fn name_scope(&self, name: Option<&str>) -> Result<NameScopeGuard<'_>> {
-        let old_stack = self.current_name_scope();
-        let (new_stack, returned) = self.open_name_scope(&old_stack, name)?;
-        self.with_thread(|ts| ts.name_stack = new_stack);
-        Ok(NameScopeGuard { graph: self, old_stack, returned, exited: false, _not_send: PhantomData })
+        // The guard keeps the old stack itself (moved out, not copied: `get_variable`
+        // enters the root name scope on every call); a failed open puts it back.
+        let old_stack = self.with_thread(|ts| std::mem::take(&mut ts.name_stack));
+        match self.open_name_scope(&old_stack, name) {
+            Ok((new_stack, returned)) => {
+                self.with_thread(|ts| ts.name_stack = new_stack);
+                Ok(NameScopeGuard { graph: self, old_stack, returned, exited: false, _not_send: PhantomData })
+            }
+            Err(e) => {
+                self.with_thread(|ts| ts.name_stack = old_stack);
+                Err(e)
+            }
+        }
     }
 
     /// Runs `f` inside `name_scope(name)`; `f` receives the scope string.

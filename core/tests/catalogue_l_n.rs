@@ -249,6 +249,14 @@ fn n5_invalid_names() {
     // A failed enter leaves the thread at the root.
     assert_eq!(g.get_variable_scope().name(), "");
     assert_eq!(g.current_name_scope(), "");
+    // A failed name scope inside another leaves the outer one current.
+    g.with_name_scope(Some("outer"), |_| {
+        assert!(g.name_scope(Some("a b")).is_err());
+        assert_eq!(g.current_name_scope(), "outer");
+        assert_eq!(g.constant("c").name, "outer/c:0");
+    })
+    .unwrap();
+    assert_eq!(g.current_name_scope(), "");
 }
 
 #[test]
