@@ -23,6 +23,7 @@
 //! Same counters and names as TensorFlow after every operation (the tests replay both).
 
 use std::collections::BTreeMap;
+use std::fmt::Write;
 use std::ops::Bound;
 
 use crate::FastMap;
@@ -99,7 +100,6 @@ impl ScopeCounts {
         let mut i = self.suffix_hints.get(full).copied().unwrap_or(1);
         let mut candidate = String::with_capacity(full.len() + 4);
         loop {
-            use std::fmt::Write;
             candidate.clear();
             let _ = write!(candidate, "{full}_{i}");
             if self.get(&candidate) == 0 {

@@ -171,6 +171,24 @@ pub struct InitDesc {
     pub p1: u32,
 }
 
+impl InitDesc {
+    /// `base` (`base_lo`, `base_hi`) as one value.
+    pub fn base(&self) -> u64 {
+        u64::from(self.base_lo) | (u64::from(self.base_hi) << 32)
+    }
+
+    /// Sets `base_lo` and `base_hi` to `base`.
+    pub fn set_base(&mut self, base: u64) {
+        self.base_lo = base as u32;
+        self.base_hi = (base >> 32) as u32;
+    }
+
+    /// `full_block` (`full_block_lo`, `full_block_hi`) as one value.
+    pub fn full_block(&self) -> u64 {
+        u64::from(self.full_block_lo) | (u64::from(self.full_block_hi) << 32)
+    }
+}
+
 /// Binding 2 of `init_main` (a uniform buffer, 16 bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
@@ -246,11 +264,8 @@ pub fn rebase_rows(rows: &mut [InitDesc], layout: u32) {
     for r in rows {
         let ob = u64::from(r.own_block.max(1));
         let first = u64::from(r.first);
-        let full_block = u64::from(r.full_block_lo) | (u64::from(r.full_block_hi) << 32);
-        let base = u64::from(r.base_lo) | (u64::from(r.base_hi) << 32);
-        let full_first = (first / ob).wrapping_mul(full_block).wrapping_add(base).wrapping_add(first % ob);
-        r.base_lo = full_first as u32;
-        r.base_hi = (full_first >> 32) as u32;
+        let full_first = (first / ob).wrapping_mul(r.full_block()).wrapping_add(r.base()).wrapping_add(first % ob);
+        r.set_base(full_first);
     }
 }
 

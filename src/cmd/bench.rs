@@ -75,9 +75,9 @@ fn print_figure(f: &Figure, as_json: bool) {
     );
 }
 
-/// Host-side scope resolution: creation rate, a scope per layer opened and re-entered
-/// (`--size / 10` layers, one variable each; and as many named by default), reuse-lookup latency three scopes deep, and
-/// lookup scaling over all cores.
+/// Host-side scope resolution: creation rate, layer scopes ([`layer_scopes`],
+/// `--size / 10` layers), reuse-lookup latency three scopes deep, and lookup scaling over
+/// all cores.
 fn scopes(n: u64, as_json: bool, quiet: bool) -> BenchResult {
     let say = |what: &str| {
         if !quiet {
@@ -101,40 +101,8 @@ fn scopes(n: u64, as_json: bool, quiet: bool) -> BenchResult {
     figure(as_json, "scopes", "create_variables", create.as_secs_f64(), "s", json!({ "count": n }));
     figure(as_json, "scopes", "create_per_variable", create.as_nanos() as f64 / n as f64 / 1000.0, "us", json!({}));
 
-    // The sharing idiom: one scope per layer, then every layer's scope object entered
-    // again with reuse (TensorFlow's counters made each such entry cost as much as all
-    // the scopes opened before it).
     say("layer scopes");
-    let layers = (n / 10).max(1);
-    let g2 = Graph::new();
-    let t = Instant::now();
-    let mut scopes = Vec::with_capacity(layers as usize);
-    for i in 0..layers {
-        g2.variable_scope(format!("layer{i}").as_str()).run(|s| -> varscope::Result<()> {
-            scopes.push(s.clone());
-            g2.get_variable("w").shape([16]).get()?;
-            Ok(())
-        })?;
-    }
-    let open = t.elapsed();
-    let t = Instant::now();
-    for s in &scopes {
-        g2.variable_scope(s).reuse(Reuse::True).run(|_| g2.get_variable("w").get().map(std::hint::black_box))?;
-    }
-    let reenter = t.elapsed();
-    // Layers named by default (`dense`, `dense_1`, ...) in one model scope.
-    let t = Instant::now();
-    g2.variable_scope("model").run(|_| -> varscope::Result<()> {
-        for _ in 0..layers {
-            g2.variable_scope_default("dense").run(|_| g2.get_variable("w").shape([16]).get().map(drop))?;
-        }
-        Ok(())
-    })?;
-    let default_named = t.elapsed();
-    let per = |d: Duration| d.as_nanos() as f64 / layers as f64 / 1000.0;
-    figure(as_json, "scopes", "open_layer_scope", per(open), "us", json!({ "layers": layers }));
-    figure(as_json, "scopes", "reenter_layer_scope", per(reenter), "us", json!({ "layers": layers }));
-    figure(as_json, "scopes", "open_default_named_scope", per(default_named), "us", json!({ "layers": layers }));
+    layer_scopes((n / 10).max(1), as_json)?;
 
     say("reuse_lookup_3_deep");
     let lookups: u64 = 400_000;
@@ -172,6 +140,42 @@ fn scopes(n: u64, as_json: bool, quiet: bool) -> BenchResult {
         "x",
         json!({ "threads": threads }),
     );
+    Ok(())
+}
+
+/// The sharing idiom over `layers` layers, per layer: its scope opened with one variable,
+/// its scope object entered again with reuse (TensorFlow's counters made each such entry
+/// cost as much as all the scopes opened before it), and a default-named scope (`dense`,
+/// `dense_1`, ...) opened in one model scope.
+fn layer_scopes(layers: u64, as_json: bool) -> BenchResult {
+    let g = Graph::new();
+    let t = Instant::now();
+    let mut scopes = Vec::with_capacity(layers as usize);
+    for i in 0..layers {
+        g.variable_scope(format!("layer{i}").as_str()).run(|s| -> varscope::Result<()> {
+            scopes.push(s.clone());
+            g.get_variable("w").shape([16]).get()?;
+            Ok(())
+        })?;
+    }
+    let open = t.elapsed();
+    let t = Instant::now();
+    for s in &scopes {
+        g.variable_scope(s).reuse(Reuse::True).run(|_| g.get_variable("w").get().map(std::hint::black_box))?;
+    }
+    let reenter = t.elapsed();
+    let t = Instant::now();
+    g.variable_scope("model").run(|_| -> varscope::Result<()> {
+        for _ in 0..layers {
+            g.variable_scope_default("dense").run(|_| g.get_variable("w").shape([16]).get().map(drop))?;
+        }
+        Ok(())
+    })?;
+    let default_named = t.elapsed();
+    let per = |d: Duration| d.as_nanos() as f64 / layers as f64 / 1000.0;
+    figure(as_json, "scopes", "open_layer_scope", per(open), "us", json!({ "layers": layers }));
+    figure(as_json, "scopes", "reenter_layer_scope", per(reenter), "us", json!({ "layers": layers }));
+    figure(as_json, "scopes", "open_default_named_scope", per(default_named), "us", json!({ "layers": layers }));
     Ok(())
 }
 
