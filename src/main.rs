@@ -122,7 +122,8 @@ enum Command {
 /// The environment variables that choose devices, as `--help` shows them.
 const ENV_HELP: &str = "Environment:
   WGPU_BACKEND             backends to use, comma-separated: vulkan, metal, dx12, gl
-  VARSCOPE_DEFAULT_DEVICE  the default device (/cpu:0, /gpu:1, ...)";
+  VARSCOPE_DEFAULT_DEVICE  the default device (/cpu:0, /gpu:1, ...)
+  VARSCOPE_DEBUG_FILL      a byte (0xff) written into new variable memory before use";
 
 #[derive(Clone, Copy, ValueEnum)]
 enum BenchKind {
@@ -156,7 +157,7 @@ fn main() -> ExitCode {
     let result = if matches!(cli.command, Command::Inspect { .. } | Command::Convert { .. }) {
         Ok(())
     } else {
-        check_backend_env().map_err(Into::into)
+        check_backend_env().and_then(|()| check_debug_fill_env()).map_err(Into::into)
     }
     .and_then(|()| run(cli.command));
     match result {
@@ -218,6 +219,18 @@ fn check_backend_env() -> Result<(), String> {
         Err(std::env::VarError::NotPresent) => Ok(()),
         Err(std::env::VarError::NotUnicode(v)) => Err(format!("{BACKEND_ENV}={v:?} is not valid UTF-8")),
         Ok(v) => parse_backends(&v).map(|_| ()),
+    }
+}
+
+/// Checks `VARSCOPE_DEBUG_FILL`: sessions ignore a value that is not a byte, so the
+/// command says so instead of running without the fill that was asked for.
+fn check_debug_fill_env() -> Result<(), String> {
+    let name = varscope::gpu::DEBUG_FILL_ENV;
+    match std::env::var(name) {
+        Err(std::env::VarError::NotPresent) => Ok(()),
+        Err(std::env::VarError::NotUnicode(v)) => Err(format!("{name}={v:?} is not valid UTF-8")),
+        Ok(v) if varscope::gpu::parse_debug_fill(&v).is_some() => Ok(()),
+        Ok(v) => Err(format!("{name}={v:?} is not a byte: give 0 to 255, or 0x00 to 0xff")),
     }
 }
 

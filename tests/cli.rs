@@ -268,6 +268,21 @@ fn an_unknown_backend_variable_is_an_error() {
 }
 
 #[test]
+fn a_debug_fill_that_is_not_a_byte_is_an_error() {
+    for value in ["256", "0xfff", "yes", ""] {
+        let (code, out, err) = varscope_env(&["devices"], &[("VARSCOPE_DEBUG_FILL", Some(value))]);
+        assert_eq!(code, Some(1), "VARSCOPE_DEBUG_FILL={value:?}: {out}\n{err}");
+        let line = err.lines().find(|l| l.starts_with("error:")).unwrap_or_else(|| panic!("{err}"));
+        assert!(line.contains("VARSCOPE_DEBUG_FILL") && line.contains("not a byte"), "{line}");
+        no_panic(&err);
+    }
+    for value in ["255", "0xA5"] {
+        let (code, _, err) = varscope_env(&["devices"], &[("VARSCOPE_DEBUG_FILL", Some(value))]);
+        assert_eq!(code, Some(0), "VARSCOPE_DEBUG_FILL={value:?}: {err}");
+    }
+}
+
+#[test]
 fn without_an_adapter_train_says_it_runs_on_the_host_and_why() {
     // No adapter of this backend on Linux: the fallback to /cpu:0 must be announced.
     let backend = if cfg!(target_os = "macos") { "dx12" } else { "metal" };

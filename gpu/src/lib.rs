@@ -80,5 +80,7 @@ pub use device::{AdapterMask, DeviceInfo, DeviceOptions, DeviceType, ExternalDev
 pub use error::{GpuError, Result};
 pub use optim::{Gradients, LossValue, OptimError, OptimResult, StepStats, Trainer, UpdateOp};
 pub use scratch::{ScratchBuffer, SCRATCH_USAGE};
-pub use session::{ChunkBuffer, Session, SessionOptions, VariableBuffers, DEFAULT_DEVICE_ENV};
+pub use session::{
+    parse_debug_fill, ChunkBuffer, Session, SessionOptions, VariableBuffers, DEBUG_FILL_ENV, DEFAULT_DEVICE_ENV,
+};
 pub use values::HostValues;

@@ -6,6 +6,10 @@ use crate::device;
 /// spelling). [`SessionOptions::default_device`] takes precedence over it.
 pub const DEFAULT_DEVICE_ENV: &str = "VARSCOPE_DEFAULT_DEVICE";
 
+/// Environment variable that sets [`SessionOptions::debug_fill`] for sessions built from
+/// `SessionOptions::default()`: a byte, decimal or `0x` hexadecimal (`0xff`).
+pub const DEBUG_FILL_ENV: &str = "VARSCOPE_DEBUG_FILL";
+
 /// Options of [`crate::Session::with_options`]. Build with the setters from `default()`.
 #[derive(Clone, Debug)]
 pub struct SessionOptions {
@@ -15,6 +19,7 @@ pub struct SessionOptions {
     pub(crate) memory_limit: Option<u64>,
     pub(crate) pool_cache_bytes: u64,
     pub(crate) devices: device::DeviceOptions,
+    pub(crate) debug_fill: Option<u8>,
 }
 
 impl Default for SessionOptions {
@@ -26,6 +31,7 @@ impl Default for SessionOptions {
             memory_limit: None,
             pool_cache_bytes: 64 << 20,
             devices: device::DeviceOptions::default(),
+            debug_fill: std::env::var(DEBUG_FILL_ENV).ok().and_then(|v| parse_debug_fill(&v)),
         }
     }
 }
@@ -65,5 +71,41 @@ impl SessionOptions {
     pub fn devices(mut self, devices: device::DeviceOptions) -> Self {
         self.devices = devices;
         self
+    }
+    /// A debugging aid: fills the memory of every new variable with `byte` (`Some`)
+    /// before its first write, at the cost of one upload of its bytes. A variable's
+    /// memory on a GPU is not zeroed when it is allocated (its initializer, assign or
+    /// restore writes all of it before anything can read it, so a zero-fill would be a
+    /// wasted pass over it); with a fill byte such as `0xff` (a NaN in every float
+    /// dtype), a value that no write reached shows up. Default: [`DEBUG_FILL_ENV`], else
+    /// `None`.
+    pub fn debug_fill(mut self, byte: Option<u8>) -> Self {
+        self.debug_fill = byte;
+        self
+    }
+}
+
+/// A [`DEBUG_FILL_ENV`] value: a byte written in decimal or as `0x` hexadecimal (`None`
+/// otherwise; `SessionOptions::default()` then fills nothing).
+pub fn parse_debug_fill(s: &str) -> Option<u8> {
+    let s = s.trim();
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u8::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_debug_fill as parse_byte;
+
+    #[test]
+    fn fill_bytes_parse_in_decimal_and_hex() {
+        assert_eq!(parse_byte("255"), Some(255));
+        assert_eq!(parse_byte(" 0xff "), Some(255));
+        assert_eq!(parse_byte("0X7f"), Some(127));
+        assert_eq!(parse_byte("256"), None);
+        assert_eq!(parse_byte("ff"), None);
+        assert_eq!(parse_byte(""), None);
     }
 }

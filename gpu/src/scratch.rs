@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::error::{GpuError, Result};
 use crate::launch::Dev;
-use crate::pool::{scoped, VarBuffer};
+use crate::pool::{scoped, Contents, VarBuffer};
 use crate::session::Session;
 use crate::transfer::ReadRange;
 
@@ -112,7 +112,7 @@ impl Session {
         let buf = self
             .locked()
             .pool()
-            .alloc_variable(dev.gpu, info, label, size)
+            .alloc_variable(dev.gpu, info, label, size, Contents::Zeroed)
             .map_err(|message| dev.error(&format!("allocate {what}"), message))?;
         Ok(ScratchBuffer {
             buf,

@@ -16,7 +16,7 @@ use crate::init::{self, InitJob};
 use crate::kernels::KernelCache;
 use crate::launch::{Dev, Launch};
 use crate::layout;
-pub use crate::options::{SessionOptions, DEFAULT_DEVICE_ENV};
+pub use crate::options::{parse_debug_fill, SessionOptions, DEBUG_FILL_ENV, DEFAULT_DEVICE_ENV};
 use crate::placement::Devices;
 use crate::pool::Pool;
 use crate::storage::{Memory, Storage};
@@ -153,7 +153,7 @@ impl Session {
                 locks: AtomicU64::new(0),
                 state: Mutex::new(State {
                     storage: Storage::default(),
-                    pool: Pool::new(options.pool_cache_bytes),
+                    pool: Pool::new(options.pool_cache_bytes).with_debug_fill(options.debug_fill),
                     kernels: KernelCache::default(),
                 }),
             }),
@@ -595,7 +595,9 @@ impl Session {
     }
 
     /// A variable's chunk buffers with their device and queue, for user kernels.
-    /// Materializes the variable if needed (uninitialized). Errors for `/cpu:0`.
+    /// Materializes the variable if needed (uninitialized: its memory then holds
+    /// unspecified bytes, not zeros, until something writes it; see
+    /// [`SessionOptions::debug_fill`]). Errors for `/cpu:0`.
     pub fn buffers(&self, v: &Variable) -> Result<VariableBuffers> {
         let mut l = self.locked();
         l.materialize(std::slice::from_ref(v))?;

@@ -16,7 +16,7 @@ use varscope_core::Variable;
 use crate::error::{GpuError, Result};
 use crate::layout;
 use crate::placement::{Devices, Placed};
-use crate::pool::{Pool, VarBuffer};
+use crate::pool::{Contents, Pool, VarBuffer};
 
 /// One chunk of a variable on a GPU device: `bytes` bytes at `offset` of a buffer.
 pub(crate) struct Chunk {
@@ -178,7 +178,9 @@ impl Storage {
                         } else {
                             format!("{}[{}..{}]", v.key(), start, start + count)
                         };
-                        let buf = pool.alloc_variable(d.gpu, info, &label, cb).map_err(|m| fail(p.device, &v, m))?;
+                        let buf = pool
+                            .alloc_variable(d.gpu, info, &label, cb, Contents::Unfilled)
+                            .map_err(|m| fail(p.device, &v, m))?;
                         chunks.push(Chunk { buf, offset: 0, start, count, bytes: cb });
                     }
                     Memory::Gpu(chunks)
@@ -207,7 +209,9 @@ impl Storage {
                 }
                 let group = &vars[i..end];
                 let label = slab_label(group.iter().map(|(v, _, _)| v.key()));
-                let buf = pool.alloc_variable(d.gpu, d.info, &label, size).map_err(|m| fail(dev, &group[0].0, m))?;
+                let buf = pool
+                    .alloc_variable(d.gpu, d.info, &label, size, Contents::Unfilled)
+                    .map_err(|m| fail(dev, &group[0].0, m))?;
                 let mut off = 0u64;
                 for (v, n, bytes) in group {
                     off = off.div_ceil(align) * align;

@@ -11,7 +11,7 @@ use common::*;
 use half::{bf16, f16};
 use varscope_core::{DType, Graph, Initializer, Partitioner, VarRef, Variable};
 use varscope_gpu::checkpoint::{self, CheckpointError, FormatError, RestoreOptions, SaveOptions, StoredDType};
-use varscope_gpu::{HostValues, Session, SessionOptions};
+use varscope_gpu::{HostValues, Session};
 
 // ----- helpers -------------------------------------------------------------------------
 
@@ -131,7 +131,7 @@ impl Model {
 
 /// A session over `m` with every variable initialized and then set to pattern values.
 fn trained(m: &Model, salt: u64) -> Session {
-    let s = Session::new(&m.graph).unwrap();
+    let s = Session::with_options(&m.graph, opts()).unwrap();
     s.global_variables_initializer().unwrap();
     for (_, r) in &m.refs {
         set_pattern(&s, r, salt);
@@ -175,7 +175,7 @@ fn round_trip_is_bit_exact_on_every_device() {
         assert_eq!(report.tensors, info.tensors, "save report matches the file");
 
         // Restore into a fresh session of the same graph: bit-exact, initialized.
-        let s2 = Session::new(&m.graph).unwrap();
+        let s2 = Session::with_options(&m.graph, opts()).unwrap();
         let r = checkpoint::restore(&s2, &path, &RestoreOptions::default().strict(true))
             .unwrap_or_else(|e| panic!("[{}] restore: {e}", t.label));
         assert!(r.missing_in_file.is_empty() && r.unexpected_in_file.is_empty(), "[{}] {r:?}", t.label);
@@ -201,7 +201,7 @@ fn round_trip_is_bit_exact_on_every_device() {
 
         // Chunked variables (tiny chunks) restore and save the same bytes.
         if t.device != "/cpu:0" {
-            let s3 = Session::with_options(&m.graph, SessionOptions::default().max_chunk_bytes(16)).unwrap();
+            let s3 = Session::with_options(&m.graph, opts().max_chunk_bytes(16)).unwrap();
             checkpoint::restore(&s3, &path, &RestoreOptions::default()).unwrap();
             let big = m.get("net/big").variables().remove(0);
             assert!(s3.buffers(&big).unwrap().chunks.len() > 1, "[{}] net/big is chunked", t.label);
@@ -233,7 +233,7 @@ fn a_checkpoint_moves_between_devices() {
     checkpoint::save(&s_cpu, &path, &SaveOptions::default()).unwrap();
     for_each_target("a_checkpoint_moves_between_devices", all.iter().filter(|t| t.is_gpu()), |t| {
         let m = model(&t.device, f64_ok, i64_ok, Some(3));
-        let s = Session::new(&m.graph).unwrap();
+        let s = Session::with_options(&m.graph, opts()).unwrap();
         checkpoint::restore(&s, &path, &RestoreOptions::default().strict(true))
             .unwrap_or_else(|e| panic!("[{}] {e}", t.label));
         for (name, r) in &m.refs {
@@ -243,7 +243,7 @@ fn a_checkpoint_moves_between_devices() {
         // metadata (3 shards here), so compare by restoring into the CPU model.
         let back = dir.path("gpu.safetensors");
         checkpoint::save(&s, &back, &SaveOptions::default()).unwrap();
-        let s_back = Session::new(&cpu.graph).unwrap();
+        let s_back = Session::with_options(&cpu.graph, opts()).unwrap();
         checkpoint::restore(&s_back, &back, &RestoreOptions::default().strict(true)).unwrap();
         for (name, r) in &cpu.refs {
             assert_same(t, &format!("{name} back"), &full(&s_back, r), &full(&s_cpu, r));
@@ -265,27 +265,27 @@ fn restores_into_other_partitionings() {
             (g, r)
         };
         let (g4, r4) = make(Some((4, 0)));
-        let s4 = Session::new(&g4).unwrap();
+        let s4 = Session::with_options(&g4, opts()).unwrap();
         set_pattern(&s4, &r4, 5);
         let want = full(&s4, &r4);
         let path = dir.path("four.safetensors");
         checkpoint::save(&s4, &path, &SaveOptions::default()).unwrap();
         for parts in [Some((3, 0)), None, Some((4, 1)), Some((6, 1)), Some((1, 0)), Some((10, 0))] {
             let (g, r) = make(parts);
-            let s = Session::new(&g).unwrap();
+            let s = Session::with_options(&g, opts()).unwrap();
             let rep = checkpoint::restore(&s, &path, &RestoreOptions::default().strict(true)).unwrap();
             assert_eq!(rep.restored[0].shards, r.variables().len());
             assert_same(t, &format!("4 shards -> {parts:?}"), &full(&s, &r), &want);
             // Saved again from this partitioning, the tensor is the same.
             let p2 = dir.path("again.safetensors");
             checkpoint::save(&s, &p2, &SaveOptions::default()).unwrap();
-            let s_back = Session::new(&g4).unwrap();
+            let s_back = Session::with_options(&g4, opts()).unwrap();
             checkpoint::restore(&s_back, &p2, &RestoreOptions::default()).unwrap();
             assert_same(t, &format!("{parts:?} -> 4 shards"), &full(&s_back, &r4), &want);
         }
         // Only some shards selected: each takes its slice.
         let (g3, r3) = make(Some((3, 0)));
-        let s3 = Session::new(&g3).unwrap();
+        let s3 = Session::with_options(&g3, opts()).unwrap();
         let shards = r3.variables();
         let rep =
             checkpoint::restore(&s3, &path, &RestoreOptions::default().variables(vec![shards[1].clone()])).unwrap();
@@ -327,7 +327,7 @@ fn converts_between_float_dtypes() {
             var(g.get_variable(name).shape(shape).dtype(d).caching_device(t.device.as_str()).get().unwrap())
         };
         let (a, h, b) = (mk("a", DType::Float32), mk("h", DType::Float16), mk("b", DType::BFloat16));
-        let s = Session::new(&g).unwrap();
+        let s = Session::with_options(&g, opts()).unwrap();
         s.assign(&a, &HostValues::from_f32(&shape, &values).unwrap()).unwrap();
         let path = dir.path("f32.safetensors");
         checkpoint::save(&s, &path, &SaveOptions::default().variables(vec![a.clone()])).unwrap();
@@ -341,7 +341,7 @@ fn converts_between_float_dtypes() {
             .caching_device(t.device.as_str())
             .get()
             .unwrap());
-        let s2 = Session::new(&g2).unwrap();
+        let s2 = Session::with_options(&g2, opts()).unwrap();
         let rep = checkpoint::restore(&s2, &path, &RestoreOptions::default().strict(true)).unwrap();
         assert_eq!((rep.restored[0].file_dtype, rep.restored[0].dtype), (StoredDType::F32, DType::Float16));
         let want: Vec<u64> = values.iter().map(|&x| f16::from_f32(x).to_bits() as u64).collect();
@@ -355,7 +355,7 @@ fn converts_between_float_dtypes() {
             .caching_device(t.device.as_str())
             .get()
             .unwrap());
-        let s3 = Session::new(&g3).unwrap();
+        let s3 = Session::with_options(&g3, opts()).unwrap();
         checkpoint::restore(&s3, &path, &RestoreOptions::default()).unwrap();
         let want: Vec<u64> = values.iter().map(|&x| bf16::from_f32(x).to_bits() as u64).collect();
         assert_eq!(s3.read(&b3).unwrap().to_bits_vec(), want, "[{}] f32 -> bf16", t.label);
@@ -380,7 +380,7 @@ fn converts_between_float_dtypes() {
             .caching_device(t.device.as_str())
             .get()
             .unwrap());
-        let s4 = Session::new(&g4).unwrap();
+        let s4 = Session::with_options(&g4, opts()).unwrap();
         checkpoint::restore(&s4, &p16, &RestoreOptions::default().strict(true)).unwrap();
         let want: Vec<u64> = values.iter().map(|&x| f16::from_f32(x).to_f32().to_bits() as u64).collect();
         assert_eq!(s4.read(&h4).unwrap().to_bits_vec(), want, "[{}] f16 -> f32", t.label);
@@ -407,7 +407,7 @@ fn assignment_map_remaps_scopes_and_names() {
     let dir = TempDir::new("map");
     for_each_target("assignment_map_remaps_scopes_and_names", targets(), |t| {
         let (g, src) = scoped_graph(&t.device, &["old/a", "old/b", "old/inner/c", "old/v", "other/x"]);
-        let s = Session::new(&g).unwrap();
+        let s = Session::with_options(&g, opts()).unwrap();
         for (i, v) in src.values().enumerate() {
             s.assign(v, &pattern(DType::Float32, &[2, 2], i as u64 + 1)).unwrap();
         }
@@ -416,12 +416,12 @@ fn assignment_map_remaps_scopes_and_names() {
         let val = |n: &str| s.read(&src[n]).unwrap().to_bits_vec();
 
         let (g2, dst) = scoped_graph(&t.device, &["new/a", "new/b", "deep/c", "new/w", "untouched"]);
-        let s2 = Session::new(&g2).unwrap();
-        let opts = RestoreOptions::default()
+        let s2 = Session::with_options(&g2, opts()).unwrap();
+        let ropts = RestoreOptions::default()
             .map("old/", "new/")
             .map("old/inner/", "deep/") // longer prefix wins over old/
             .map("old/v", "new/w"); // an exact name beats both scopes
-        let rep = checkpoint::restore(&s2, &path, &opts).unwrap_or_else(|e| panic!("[{}] {e}", t.label));
+        let rep = checkpoint::restore(&s2, &path, &ropts).unwrap_or_else(|e| panic!("[{}] {e}", t.label));
         let mut pairs: Vec<(String, String)> =
             rep.restored.iter().map(|r| (r.tensor.clone(), r.variable.clone())).collect();
         pairs.sort();
@@ -443,7 +443,7 @@ fn assignment_map_remaps_scopes_and_names() {
 
         // The root scope: "/" -> "moved/".
         let (g3, dst3) = scoped_graph(&t.device, &["moved/old/a", "moved/other/x"]);
-        let s3 = Session::new(&g3).unwrap();
+        let s3 = Session::with_options(&g3, opts()).unwrap();
         let rep = checkpoint::restore(&s3, &path, &RestoreOptions::default().map("/", "moved/")).unwrap_err();
         assert!(
             matches!(format_error(&rep), Some(FormatError::MapTargetNotFound { target, .. }) if target.starts_with("moved/old/")),
@@ -465,7 +465,7 @@ fn assignment_map_remaps_scopes_and_names() {
 fn partial_restore_reports_and_strict_restore_refuses() {
     let dir = TempDir::new("partial");
     let (g, src) = scoped_graph("/cpu:0", &["a", "b", "only_in_file"]);
-    let s = Session::new(&g).unwrap();
+    let s = Session::with_options(&g, opts()).unwrap();
     for (i, v) in src.values().enumerate() {
         s.assign(v, &pattern(DType::Float32, &[2, 2], i as u64)).unwrap();
     }
@@ -473,7 +473,7 @@ fn partial_restore_reports_and_strict_restore_refuses() {
     checkpoint::save(&s, &path, &SaveOptions::default()).unwrap();
 
     let (g2, dst) = scoped_graph("/cpu:0", &["a", "b", "only_in_graph"]);
-    let s2 = Session::new(&g2).unwrap();
+    let s2 = Session::with_options(&g2, opts()).unwrap();
     s2.global_variables_initializer().unwrap();
     let before = snapshot(&s2, &[dst["a"].clone(), dst["b"].clone(), dst["only_in_graph"].clone()]);
 
@@ -511,7 +511,7 @@ fn partial_restore_reports_and_strict_restore_refuses() {
 
     // An uninitialized graph: restore, then the initializer only runs for the rest.
     let (g3, dst3) = scoped_graph("/cpu:0", &["a", "fresh"]);
-    let s3 = Session::new(&g3).unwrap();
+    let s3 = Session::with_options(&g3, opts()).unwrap();
     checkpoint::restore(&s3, &path, &RestoreOptions::default()).unwrap();
     assert_eq!(s3.report_uninitialized_variables(), vec!["fresh".to_string()]);
     s3.global_variables_initializer().unwrap();
@@ -557,7 +557,7 @@ fn files_written_by_other_tools_load_by_name() {
         let g = Graph::new();
         let lw = var(g.get_variable("layer/w").shape([2u64, 3]).caching_device(t.device.as_str()).get().unwrap());
         let lb = var(g.get_variable("layer/b").shape([3u64]).caching_device(t.device.as_str()).get().unwrap());
-        let s = Session::new(&g).unwrap();
+        let s = Session::with_options(&g, opts()).unwrap();
         let rep = checkpoint::restore(&s, &path, &RestoreOptions::default()).unwrap();
         assert_eq!(rep.unexpected_in_file, vec!["num_batches_tracked".to_string()]);
         assert_eq!(s.read_f32(&lw).unwrap(), w, "[{}]", t.label);
@@ -567,7 +567,7 @@ fn files_written_by_other_tools_load_by_name() {
     // And the safetensors crate reads what varscope writes.
     let g = Graph::new();
     let v = var(g.get_variable("x/y").shape([2u64, 2]).dtype(DType::BFloat16).get().unwrap());
-    let s = Session::with_options(&g, SessionOptions::default().default_device("/cpu:0")).unwrap();
+    let s = Session::with_options(&g, opts().default_device("/cpu:0")).unwrap();
     s.assign(&v, &pattern(DType::BFloat16, &[2, 2], 3)).unwrap();
     let ours = dir.path("ours.safetensors");
     checkpoint::save(&s, &ours, &SaveOptions::default()).unwrap();
@@ -638,7 +638,7 @@ fn saves_write_through_symlinks_and_refuse_special_destinations() {
     use checkpoint::{DestinationProblem, FileKind};
     let dir = TempDir::new("destinations");
     let (g, vars) = scoped_graph("/cpu:0", &["a", "b"]);
-    let s = Session::new(&g).unwrap();
+    let s = Session::with_options(&g, opts()).unwrap();
     for (i, v) in vars.values().enumerate() {
         s.assign(v, &pattern(DType::Float32, &[2, 2], i as u64)).unwrap();
     }
@@ -686,7 +686,7 @@ fn inspect_verify_and_restore_refuse_special_files() {
     let fifo = dir.path("fifo");
     assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
     let (g, _) = scoped_graph("/cpu:0", &["a"]);
-    let s = Session::new(&g).unwrap();
+    let s = Session::with_options(&g, opts()).unwrap();
     for p in [fifo.as_path(), dir.dir(), Path::new("/dev/null")] {
         assert!(matches!(checkpoint::inspect(p), Err(FormatError::NotAFile { .. })), "{}", p.display());
         assert!(matches!(checkpoint::verify(p), Err(FormatError::NotAFile { .. })), "{}", p.display());
@@ -700,7 +700,7 @@ fn inspect_verify_and_restore_refuse_special_files() {
 fn saving_an_uninitialized_variable_fails_before_writing() {
     let dir = TempDir::new("uninit_save");
     let (g, vars) = scoped_graph("/cpu:0", &["a", "b"]);
-    let s = Session::new(&g).unwrap();
+    let s = Session::with_options(&g, opts()).unwrap();
     s.assign(&vars["a"], &pattern(DType::Float32, &[2, 2], 1)).unwrap();
     let path = dir.path("ckpt.safetensors");
     std::fs::write(&path, b"previous").unwrap();
@@ -724,7 +724,7 @@ fn saving_some_shards_of_a_partitioned_variable_is_an_error() {
         .caching_device("/cpu:0")
         .get()
         .unwrap();
-    let s = Session::new(&g).unwrap();
+    let s = Session::with_options(&g, opts()).unwrap();
     s.global_variables_initializer().unwrap();
     let shards = p.variables();
     let err = checkpoint::save(&s, dir.path("x"), &SaveOptions::default().variables(shards[..2].to_vec())).unwrap_err();
@@ -766,12 +766,12 @@ fn assert_restore_fails_cleanly(
     test: &'static str,
     m_for: impl Fn(&str, bool, bool) -> Model,
     path: &Path,
-    opts: impl Fn(&Model) -> RestoreOptions,
+    restore_opts: impl Fn(&Model) -> RestoreOptions,
     check: impl Fn(&CheckpointError) -> bool,
 ) {
     for_each_target("assert_restore_fails_cleanly", targets(), |t| {
         let m = m_for(&t.device, t.f64, t.i64);
-        let s = Session::new(&m.graph).unwrap();
+        let s = Session::with_options(&m.graph, opts()).unwrap();
         s.global_variables_initializer().unwrap();
         let vars = m.all_vars();
         // One variable uninitialized: it must stay so.
@@ -781,7 +781,7 @@ fn assert_restore_fails_cleanly(
         }
         let before = snapshot(&s, &vars);
         let bytes_before = s.bytes_in_use(&t.device).unwrap();
-        let err = checkpoint::restore(&s, path, &opts(&m)).expect_err("restore must fail");
+        let err = checkpoint::restore(&s, path, &restore_opts(&m)).expect_err("restore must fail");
         assert!(check(&err), "[{}] {test}: unexpected error {err:?}", t.label);
         let msg = err.to_string();
         assert!(!msg.is_empty());
@@ -918,7 +918,7 @@ fn checksum_mismatch_is_an_error_and_changes_nothing() {
     // Restoring only tensors whose bytes are fine works.
     let g = Graph::new();
     let v = var(g.get_variable("net/w_float32").shape([3u64, 5]).caching_device("/cpu:0").get().unwrap());
-    let s = Session::new(&g).unwrap();
+    let s = Session::with_options(&g, opts()).unwrap();
     checkpoint::restore(&s, &p, &RestoreOptions::default()).unwrap();
     assert!(s.is_variable_initialized(&v));
 }
@@ -1024,7 +1024,7 @@ fn bad_bool_bytes_are_an_error_in_foreign_files() {
     .unwrap();
     let g = Graph::new();
     let v = var(g.get_variable("flags").shape([3u64]).dtype(DType::Bool).caching_device("/cpu:0").get().unwrap());
-    let s = Session::new(&g).unwrap();
+    let s = Session::with_options(&g, opts()).unwrap();
     let err = checkpoint::restore(&s, &path, &RestoreOptions::default()).unwrap_err();
     assert!(matches!(format_error(&err), Some(FormatError::InvalidBool { index: 2, byte: 2, .. })), "{err}");
     assert!(!s.is_variable_initialized(&v));
@@ -1033,7 +1033,7 @@ fn bad_bool_bytes_are_an_error_in_foreign_files() {
 #[test]
 fn missing_file_is_an_io_error() {
     let g = Graph::new();
-    let s = Session::with_options(&g, SessionOptions::default().backends(wgpu_none())).unwrap();
+    let s = Session::with_options(&g, opts().backends(wgpu_none())).unwrap();
     let err = checkpoint::restore(&s, "/nonexistent/dir/ckpt.safetensors", &RestoreOptions::default()).unwrap_err();
     assert!(matches!(format_error(&err), Some(FormatError::Io { operation, .. }) if *operation == "open"), "{err}");
     assert!(err.to_string().contains("/nonexistent/dir/ckpt.safetensors"));
@@ -1055,7 +1055,7 @@ fn device_memory_shortage_is_found_before_writing() {
     };
     let (g, vars) = build();
     {
-        let s = Session::new(&g).unwrap();
+        let s = Session::with_options(&g, opts()).unwrap();
         for (i, v) in vars.iter().enumerate() {
             s.assign(v, &pattern(DType::Float32, &v.dims().unwrap(), i as u64)).unwrap();
         }
@@ -1064,7 +1064,7 @@ fn device_memory_shortage_is_found_before_writing() {
     // 5000 bytes of /cpu:0: `a` (16 bytes) is there; `b` (4000) and `c` (1200) each fit,
     // both together do not.
     let (g2, vars2) = build();
-    let s2 = Session::with_options(&g2, SessionOptions::default().memory_limit(5000)).unwrap();
+    let s2 = Session::with_options(&g2, opts().memory_limit(5000)).unwrap();
     s2.assign(&vars2[0], &pattern(DType::Float32, &[4], 7)).unwrap();
     let before = s2.read(&vars2[0]).unwrap();
     let err = checkpoint::restore(&s2, &path, &RestoreOptions::default()).unwrap_err();
@@ -1090,7 +1090,7 @@ fn optimizer_slots_round_trip_and_training_resumes() {
         };
         let grad = |step: u32| -> Vec<f32> { (0..12).map(|i| ((i * 7 + step * 3) % 11) as f32 * 0.1 - 0.5).collect() };
         let (g1, w1) = build();
-        let s1 = Session::new(&g1).unwrap();
+        let s1 = Session::with_options(&g1, opts()).unwrap();
         s1.global_variables_initializer().unwrap();
         let mut tr1 = Trainer::new(&s1, Optimizer::adam(), std::slice::from_ref(&w1)).unwrap();
         let grads = Gradients::new(&s1, std::slice::from_ref(&w1)).unwrap();
@@ -1107,7 +1107,7 @@ fn optimizer_slots_round_trip_and_training_resumes() {
 
         // A new process: same graph code, optimizer built, then restore.
         let (g2, w2) = build();
-        let s2 = Session::new(&g2).unwrap();
+        let s2 = Session::with_options(&g2, opts()).unwrap();
         s2.global_variables_initializer().unwrap();
         let mut tr2 = Trainer::new(&s2, Optimizer::adam(), std::slice::from_ref(&w2)).unwrap();
         checkpoint::restore(&s2, &path, &RestoreOptions::default().strict(true))

@@ -8,7 +8,7 @@ use half::{bf16, f16};
 use varscope_core::{
     CachingDevice, DType, Distribution, FanMode, Graph, HostTensor, Initializer, Partitioner, Variable,
 };
-use varscope_gpu::{HostValues, Session, SessionOptions};
+use varscope_gpu::{HostValues, Session};
 
 /// Bound, in ulp, of the normal family against the host reference (runtime.md section
 /// 3: at most 2 ulp where a driver's log/cos prevent bit-identity).
@@ -102,7 +102,7 @@ fn every_initializer_matches_the_reference_on_every_device() {
                         .unwrap_or_else(|e| panic!("[{}] {name}: {e}", t.label)));
                     vars.push((name, v, exact));
                 }
-                let s = Session::new(&g).unwrap();
+                let s = Session::with_options(&g, opts()).unwrap();
                 s.global_variables_initializer().unwrap_or_else(|e| panic!("[{}] init: {e}", t.label));
                 for (name, v, exact) in &vars {
                     assert_eq!(
@@ -155,7 +155,7 @@ fn large_truncated_normals_match_the_reference() {
                 None => vars.push((name, var(got))),
             }
         }
-        let s = Session::new(&g).unwrap();
+        let s = Session::with_options(&g, opts()).unwrap();
         s.global_variables_initializer().unwrap_or_else(|e| panic!("[{}] init: {e}", t.label));
         for (name, v) in &vars {
             let got = s.read(v).unwrap_or_else(|e| panic!("[{}] {name}: {e}", t.label));
@@ -184,7 +184,7 @@ fn integer_and_bool_fills_match_the_reference() {
                 vars.push(v);
             }
         }
-        let s = Session::new(&g).unwrap();
+        let s = Session::with_options(&g, opts()).unwrap();
         s.global_variables_initializer().unwrap_or_else(|e| panic!("[{}] init: {e}", t.label));
         for v in &vars {
             let got = s.read(v).unwrap();
@@ -214,7 +214,7 @@ fn random_initializers_have_the_right_statistics() {
         let u = mk("u", Initializer::random_uniform(-1.0, 2.0));
         let nr = mk("n", Initializer::random_normal(0.5, 2.0));
         let tn = mk("tn", Initializer::truncated_normal(0.0, 1.0));
-        let s = Session::new(&g).unwrap();
+        let s = Session::with_options(&g, opts()).unwrap();
         s.global_variables_initializer().unwrap();
 
         let (mean, std, lo, hi) = stats(&s.read_f32(&u).unwrap());
@@ -246,7 +246,7 @@ fn same_seed_same_values_on_every_device() {
             .caching_device(t.device.as_str())
             .get()
             .unwrap());
-        let s = Session::new(&g).unwrap();
+        let s = Session::with_options(&g, opts()).unwrap();
         s.global_variables_initializer().unwrap();
         s.read(&v).unwrap()
     };
@@ -295,9 +295,9 @@ fn partitioned_equals_unpartitioned() {
                 .unwrap();
             let parts = parts.partitioned().expect("partitioned").clone();
             assert_eq!(parts.shards().len(), 3);
-            let s1 = Session::new(&g1).unwrap();
+            let s1 = Session::with_options(&g1, opts()).unwrap();
             s1.global_variables_initializer().unwrap();
-            let s2 = Session::new(&g2).unwrap();
+            let s2 = Session::with_options(&g2, opts()).unwrap();
             s2.global_variables_initializer().unwrap();
             let a = s1.read(&whole).unwrap();
             let b = s2.read_partitioned(&parts).unwrap();
@@ -334,9 +334,9 @@ fn device_function_spreads_shards_over_devices() {
         .get()
         .unwrap();
     let p = p.partitioned().unwrap().clone();
-    let s1 = Session::new(&g1).unwrap();
+    let s1 = Session::with_options(&g1, opts()).unwrap();
     s1.global_variables_initializer().unwrap();
-    let s2 = Session::new(&g2).unwrap();
+    let s2 = Session::with_options(&g2, opts()).unwrap();
     s2.global_variables_initializer().unwrap();
     for (i, shard) in p.shards().iter().enumerate() {
         assert_eq!(s2.variable_device(shard).unwrap(), names[i % n], "shard {i}");
@@ -361,7 +361,7 @@ fn creation_order_does_not_change_values() {
                     .unwrap());
                 out.push((name.to_string(), v));
             }
-            let s = Session::new(&g).unwrap();
+            let s = Session::with_options(&g, opts()).unwrap();
             s.global_variables_initializer().unwrap();
             let mut vals: Vec<(String, Vec<u64>)> = out
                 .iter()
@@ -403,8 +403,8 @@ fn chunked_equals_unchunked() {
                     .unwrap())
             })
             .collect();
-        let plain = Session::new(&g).unwrap();
-        let chunked = Session::with_options(&g, SessionOptions::default().max_chunk_bytes(256)).unwrap();
+        let plain = Session::with_options(&g, opts()).unwrap();
+        let chunked = Session::with_options(&g, opts().max_chunk_bytes(256)).unwrap();
         plain.global_variables_initializer().unwrap();
         chunked.global_variables_initializer().unwrap();
         for v in &vars {
@@ -458,7 +458,7 @@ fn variables_on_two_adapters_in_one_session() {
         .caching_device("/cpu:0")
         .get()
         .unwrap());
-    let s = Session::new(&g).unwrap();
+    let s = Session::with_options(&g, opts()).unwrap();
     s.global_variables_initializer().unwrap();
     assert_eq!(s.variable_device(&a).unwrap(), "/gpu:0");
     assert_eq!(s.variable_device(&b).unwrap(), "/gpu:1");
@@ -513,7 +513,7 @@ fn assign_read_round_trip_per_dtype() {
                 .get()
                 .unwrap());
             for chunk in [None, Some(256u64)] {
-                let o = chunk.map_or(SessionOptions::default(), |c| SessionOptions::default().max_chunk_bytes(c));
+                let o = chunk.map_or(opts(), |c| opts().max_chunk_bytes(c));
                 let s = Session::with_options(&g, o).unwrap();
                 let vals = round_trip_values(dtype, &shape);
                 let supported = t.device == "/cpu:0"
@@ -561,7 +561,7 @@ fn thousands_of_small_variables_in_one_call_match_the_reference() {
                 (k, v)
             })
             .collect();
-        let s = Session::new(&g).unwrap();
+        let s = Session::with_options(&g, opts()).unwrap();
         s.global_variables_initializer().unwrap();
         assert!(s.report_uninitialized_variables().is_empty());
         for (k, v) in &vars {
@@ -596,7 +596,7 @@ fn large_variables_match_the_reference() {
                 (v, *e)
             })
             .collect();
-        let s = Session::with_options(&g, SessionOptions::default().max_chunk_bytes(1 << 20)).unwrap();
+        let s = Session::with_options(&g, opts().max_chunk_bytes(1 << 20)).unwrap();
         s.global_variables_initializer().unwrap();
         for (v, e) in &vars {
             let got = s.read(v).unwrap();

@@ -72,7 +72,7 @@ fn small_int_variables_initialize_read_and_assign_on_every_device() {
                 .unwrap());
             vars.push((d, lo, hi, z, o, c));
         }
-        let s = Session::new(&g).unwrap();
+        let s = Session::with_options(&g, opts()).unwrap();
         s.global_variables_initializer().unwrap_or_else(|e| panic!("[{}] init: {e}", t.label));
         for (d, lo, hi, z, o, c) in &vars {
             let read = |v| s.read(v).unwrap_or_else(|e| panic!("[{}] read {d}: {e}", t.label));
@@ -114,7 +114,7 @@ fn small_int_variables_survive_a_checkpoint_on_every_device() {
         };
         let g = Graph::new();
         let vars = build(&g);
-        let s = Session::new(&g).unwrap();
+        let s = Session::with_options(&g, opts()).unwrap();
         for ((d, lo, hi), v) in DTYPES.iter().zip(&vars) {
             let vals = HostValues::from_f64_as(*d, &[5], &[*lo as f64, -1.0f64.max(*lo as f64), 0.0, 1.0, *hi as f64])
                 .unwrap();
@@ -123,7 +123,7 @@ fn small_int_variables_survive_a_checkpoint_on_every_device() {
         s.save(&path).unwrap_or_else(|e| panic!("{}: save: {e}", t.label));
         let g2 = Graph::new();
         let vars2 = build(&g2);
-        let s2 = Session::new(&g2).unwrap();
+        let s2 = Session::with_options(&g2, opts()).unwrap();
         s2.restore(&path).unwrap_or_else(|e| panic!("{}: restore: {e}", t.label));
         for (a, b) in vars.iter().zip(&vars2) {
             assert_eq!(s.read(a).unwrap().bytes(), s2.read(b).unwrap().bytes(), "{}: {}", t.label, a.key());

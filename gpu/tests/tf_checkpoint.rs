@@ -15,14 +15,14 @@ use varscope_format::error::FormatError;
 use varscope_format::tf::{BundleReader, TfDtype, TfError};
 use varscope_gpu::checkpoint::{self, CheckpointError, RestoreOptions, SaveOptions};
 use varscope_gpu::tf_checkpoint;
-use varscope_gpu::{Gradients, HostValues, Session, SessionOptions, Trainer};
+use varscope_gpu::{Gradients, HostValues, Session, Trainer};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../format/tests/fixtures/tf").join(name)
 }
 
 fn session(g: &Graph, t: &Target) -> Session {
-    Session::with_options(g, SessionOptions::default().default_device(t.device.as_str()).max_chunk_bytes(1024))
+    Session::with_options(g, opts().default_device(t.device.as_str()).max_chunk_bytes(1024))
         .unwrap_or_else(|e| panic!("{}: session: {e}", t.label))
 }
 
@@ -427,7 +427,7 @@ fn tensorflow_small_integer_tensors_restore_into_small_integer_variables() {
                 dtypes.var(n).shape(shape.clone()).dtype(*d).caching_device(t.device.as_str()).create().unwrap()
             })
             .collect();
-        let s = Session::new(&g).unwrap();
+        let s = Session::with_options(&g, opts()).unwrap();
         let opts = RestoreOptions::default().variables(vars.clone());
         checkpoint::restore(&s, fixture("dtypes"), &opts).unwrap_or_else(|e| panic!("{}: {e}", t.label));
         for ((n, _, _, bytes), v) in cases.iter().zip(&vars) {
@@ -469,7 +469,7 @@ fn tensorflow_uint64_tensors_restore_and_save_bit_exactly() {
         };
         let g = Graph::new();
         let v = make(&g).unwrap();
-        let s = Session::new(&g).unwrap();
+        let s = Session::with_options(&g, opts()).unwrap();
         checkpoint::restore(&s, fixture("dtypes"), &RestoreOptions::default().variables(vec![v.clone()]))
             .unwrap_or_else(|e| panic!("{}: {e}", t.label));
         let got = s.read(&v).unwrap();
@@ -493,7 +493,7 @@ fn tensorflow_uint64_tensors_restore_and_save_bit_exactly() {
         for source in [&prefix, &file] {
             let g2 = Graph::new();
             let v2 = make(&g2).unwrap();
-            let s2 = Session::new(&g2).unwrap();
+            let s2 = Session::with_options(&g2, opts()).unwrap();
             checkpoint::restore(&s2, source, &RestoreOptions::default().strict(true))
                 .unwrap_or_else(|e| panic!("{}: {}: {e}", t.label, source.display()));
             assert_eq!(s2.read(&v2).unwrap().bytes(), &want[..], "{}: {}", t.label, source.display());
@@ -501,7 +501,7 @@ fn tensorflow_uint64_tensors_restore_and_save_bit_exactly() {
         // The default initializer (zeros), computed by the host reference and uploaded.
         let g3 = Graph::new();
         let z = make(&g3).unwrap();
-        let s3 = Session::new(&g3).unwrap();
+        let s3 = Session::with_options(&g3, opts()).unwrap();
         s3.global_variables_initializer().unwrap_or_else(|e| panic!("{}: {e}", t.label));
         assert_eq!(s3.read(&z).unwrap().to_bits_vec(), [0, 0, 0], "{}", t.label);
     });

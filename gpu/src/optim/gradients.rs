@@ -7,7 +7,7 @@ use varscope_core::{DType, Variable};
 
 use super::{check_f32, OptimError, OptimResult};
 use crate::launch::Launch;
-use crate::pool::VarBuffer;
+use crate::pool::{Contents, VarBuffer};
 use crate::session::{ChunkBuffer, Session, VariableBuffers};
 use crate::sync;
 use crate::transfer::ReadRange;
@@ -102,7 +102,7 @@ impl Gradients {
                     format!("varscope gradients ({} ranges, first {})", pending.len(), entries[pending[0].0].var.key());
                 let buf = l
                     .pool()
-                    .alloc_variable(d.gpu, d.info, &label, *size)
+                    .alloc_variable(d.gpu, d.info, &label, *size, Contents::Zeroed)
                     .map_err(|m| d.error("allocate gradients", m))?;
                 for (e, offset, start, count) in pending.drain(..) {
                     if let GradStorage::Gpu(c) = &mut entries[e].storage {

@@ -57,9 +57,10 @@ pub fn gpu_targets() -> Vec<Target> {
     targets().into_iter().filter(|t| t.device != "/cpu:0").collect()
 }
 
-/// Session options for tests.
+/// Session options for tests: new variable memory filled with 0xff bytes (a NaN in
+/// every float dtype), so a value no initializer, assign or restore wrote shows up.
 pub fn opts() -> SessionOptions {
-    SessionOptions::default()
+    SessionOptions::default().debug_fill(Some(0xff))
 }
 
 /// The single variable of a `get_variable` result.
