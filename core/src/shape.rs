@@ -56,7 +56,7 @@ impl Shape {
     /// Product of the dims, if fully defined (1 for a scalar) and representable in a
     /// `u64`.
     pub fn num_elements(&self) -> Option<u64> {
-        self.as_list().and_then(|d| d.iter().try_fold(1u64, |a, &x| a.checked_mul(x)))
+        self.dims.as_ref()?.iter().try_fold(1u64, |a, d| a.checked_mul((*d)?))
     }
 
     /// Whether the shape is fully defined but has more than `u64::MAX` elements.
@@ -164,6 +164,20 @@ pub fn py_tuple<T: fmt::Display>(items: &[T]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn num_elements_is_the_checked_product_of_known_dims() {
+        assert_eq!(Shape::scalar().num_elements(), Some(1));
+        assert_eq!(Shape::new(&[3, 4, 5]).num_elements(), Some(60));
+        assert_eq!(Shape::new(&[3, 0, 5]).num_elements(), Some(0));
+        assert_eq!(Shape::unknown().num_elements(), None);
+        assert_eq!(Shape::partial(vec![Some(3), None]).num_elements(), None);
+        assert_eq!(Shape::partial(vec![None, Some(0)]).num_elements(), None);
+        let huge = Shape::new(&[1 << 40, 1 << 40]);
+        assert_eq!(huge.num_elements(), None);
+        assert!(huge.overflows());
+        assert!(!Shape::partial(vec![Some(1 << 40), Some(1 << 40), None]).overflows());
+    }
 
     #[test]
     fn display_matches_tensorshape_str() {

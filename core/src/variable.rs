@@ -442,11 +442,12 @@ impl CachingDevice {
         CachingDevice::Fn(DeviceFn::new(name, f))
     }
 
-    /// The device string for a variable: the string as given, or the function's answer.
-    pub fn resolve(&self, v: &Variable) -> String {
+    /// The device string for a variable: the string as given (borrowed), or the
+    /// function's answer.
+    pub fn resolve(&self, v: &Variable) -> std::borrow::Cow<'_, str> {
         match self {
-            CachingDevice::Name(s) | CachingDevice::Device { given: s, .. } => s.clone(),
-            CachingDevice::Fn(f) => f.call(v),
+            CachingDevice::Name(s) | CachingDevice::Device { given: s, .. } => std::borrow::Cow::Borrowed(s),
+            CachingDevice::Fn(f) => std::borrow::Cow::Owned(f.call(v)),
         }
     }
 

@@ -101,10 +101,11 @@ impl Devices {
             device: info.name.clone(),
             reason,
         })?;
-        let dims = v
-            .dims()
-            .ok_or_else(|| GpuError::UnknownShape { variable: v.key().to_string(), shape: v.shape().to_string() })?;
-        let n = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+        if !v.shape().is_fully_defined() {
+            return Err(GpuError::UnknownShape { variable: v.key().to_string(), shape: v.shape().to_string() });
+        }
+        // `None`: more elements than a u64 holds.
+        let n = v.num_elements();
         let bytes = n.and_then(|n| {
             if info.is_cpu() {
                 n.checked_mul(v.dtype().size_bytes() as u64)
