@@ -97,15 +97,15 @@ pub fn parse_debug_fill(s: &str) -> Option<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_debug_fill as parse_byte;
+    use super::parse_debug_fill;
 
     #[test]
     fn fill_bytes_parse_in_decimal_and_hex() {
-        assert_eq!(parse_byte("255"), Some(255));
-        assert_eq!(parse_byte(" 0xff "), Some(255));
-        assert_eq!(parse_byte("0X7f"), Some(127));
-        assert_eq!(parse_byte("256"), None);
-        assert_eq!(parse_byte("ff"), None);
-        assert_eq!(parse_byte(""), None);
+        assert_eq!(parse_debug_fill("255"), Some(255));
+        assert_eq!(parse_debug_fill(" 0xff "), Some(255));
+        assert_eq!(parse_debug_fill("0X7f"), Some(127));
+        assert_eq!(parse_debug_fill("256"), None);
+        assert_eq!(parse_debug_fill("ff"), None);
+        assert_eq!(parse_debug_fill(""), None);
     }
 }

@@ -57,6 +57,8 @@ pub(crate) struct Entry {
 /// Maps keyed by variable ids and device indexes (the program's own numbers), hashed with
 /// foldhash: std's SipHash showed in profiles of initializing 10,000 variables.
 type IdMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+/// [`IdMap`]'s set.
+type IdSet<K> = HashSet<K, foldhash::fast::FixedState>;
 
 /// The variable table, by variable id.
 #[derive(Default)]
@@ -111,7 +113,7 @@ impl Storage {
         vars: &[Variable],
     ) -> Result<Vec<u64>> {
         let mut todo = Vec::new();
-        let mut seen: HashSet<u64, foldhash::fast::FixedState> = HashSet::default();
+        let mut seen: IdSet<u64> = IdSet::default();
         let mut per_dev: IdMap<usize, u64> = IdMap::default();
         for v in vars {
             if self.vars.contains_key(&v.id()) || !seen.insert(v.id()) {

@@ -149,10 +149,7 @@ pub fn row_layout(row: &InitDesc) -> u32 {
     if first / ob != last / ob {
         return LAYOUT_GENERAL;
     }
-    let full_block = row.full_block();
-    let base = row.base();
-    let full_first = (first / ob).wrapping_mul(full_block).wrapping_add(base).wrapping_add(first % ob);
-    if full_first % 4 != 0 {
+    if !row.full_index(first).is_multiple_of(4) {
         LAYOUT_CONTIGUOUS
     } else {
         aligned_layout(row)

@@ -179,3 +179,15 @@ fn pair_tables_split_off_their_last_single_items() {
     assert_eq!(total(&pairs) + total(&tails), total(&rows));
     assert_eq!(split_pair_tails(&rows[..1]), (vec![rows[0]], vec![]));
 }
+
+#[test]
+fn full_index_follows_the_row_index_map() {
+    // Rows of 3 own elements in blocks of 10 full ones, from full index 2^32 + 5.
+    let mut row = InitDesc { own_block: 3, full_block_lo: 10, ..Default::default() };
+    row.set_base((1 << 32) + 5);
+    assert_eq!(row.full_index(0), (1 << 32) + 5);
+    assert_eq!(row.full_index(7), (1 << 32) + 2 * 10 + 5 + 1);
+    // own_block 0 reads as 1 (every own element its own block).
+    let flat = InitDesc { full_block_lo: 4, ..Default::default() };
+    assert_eq!(flat.full_index(3), 12);
+}

@@ -187,6 +187,13 @@ impl InitDesc {
     pub fn full_block(&self) -> u64 {
         u64::from(self.full_block_lo) | (u64::from(self.full_block_hi) << 32)
     }
+
+    /// The full-shape index of own element `own` by the row's index map (`own_block`,
+    /// `full_block`, `base`; the kernel's `full_index`).
+    pub fn full_index(&self, own: u64) -> u64 {
+        let ob = u64::from(self.own_block.max(1));
+        (own / ob).wrapping_mul(self.full_block()).wrapping_add(self.base()).wrapping_add(own % ob)
+    }
 }
 
 /// Binding 2 of `init_main` (a uniform buffer, 16 bytes).
@@ -262,10 +269,7 @@ pub fn rebase_rows(rows: &mut [InitDesc], layout: u32) {
         return;
     }
     for r in rows {
-        let ob = u64::from(r.own_block.max(1));
-        let first = u64::from(r.first);
-        let full_first = (first / ob).wrapping_mul(r.full_block()).wrapping_add(r.base()).wrapping_add(first % ob);
-        r.set_base(full_first);
+        r.set_base(r.full_index(u64::from(r.first)));
     }
 }
 

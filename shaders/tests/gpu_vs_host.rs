@@ -397,9 +397,7 @@ fn is_normal_family(k: &InitKernel) -> bool {
 
 /// Runs the whole table on one adapter with `shader` (`Init` or `InitMul64`; with
 /// `InitMul64`, the tables `pairs_items` accepts run `InitPair`), each table in
-/// dispatches of at most `window` workgroups ([`InitParams::window`]); returns failures,
-/// the max normal ulp and how many one-row and many-row tables ran `InitPair`.
-/// Returns the failures, the largest normal-family ulp distance, and the coverage of the
+/// dispatches of at most `window` workgroups ([`InitParams::window`]). Returns the failures, the largest normal-family ulp distance, and the coverage of the
 /// two-item kernel: one-row tables, many-row tables, rows split off for `init_main`.
 fn check_init(gpu: &Gpu, shader: Shader, vars: &[Var], window: u32) -> (Vec<String>, u64, [usize; 3]) {
     let mut failures = Vec::new();
