@@ -185,7 +185,7 @@ impl Storage {
                             format!("{}[{}..{}]", v.key(), start, start + count)
                         };
                         let buf = pool
-                            .alloc_variable(d.gpu, info, &label, cb, Contents::Unfilled)
+                            .alloc_variable(d.gpu, info, &label, cb, Contents::Unfilled { chunk: true })
                             .map_err(|m| fail(p.device, &v, m))?;
                         chunks.push(Chunk { buf, offset: 0, start, count, bytes: cb });
                     }
@@ -216,7 +216,7 @@ impl Storage {
                 let group = &vars[i..end];
                 let label = slab_label(group.iter().map(|(v, _, _)| v.key()));
                 let buf = pool
-                    .alloc_variable(d.gpu, d.info, &label, size, Contents::Unfilled)
+                    .alloc_variable(d.gpu, d.info, &label, size, Contents::Unfilled { chunk: false })
                     .map_err(|m| fail(dev, &group[0].0, m))?;
                 let mut off = 0u64;
                 for (v, n, bytes) in group {

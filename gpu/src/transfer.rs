@@ -296,19 +296,25 @@ pub(crate) fn host_buffer(bytes: usize) -> Vec<u8> {
 
 /// Buffers from this size on get the huge-page hint.
 #[cfg(target_os = "linux")]
-const HUGE_PAGE_HINT: usize = 4 << 20;
+pub(crate) const HUGE_PAGE_HINT: usize = 4 << 20;
 
 #[cfg(target_os = "linux")]
 fn advise_huge_pages(v: &mut Vec<u8>) {
+    advise_huge_range(v.as_mut_ptr() as usize, v.capacity());
+}
+
+/// Asks Linux for transparent huge pages for the whole 2 MiB pages inside the `len` bytes
+/// at `start`, memory of the caller's own allocation that nothing has touched yet.
+#[cfg(target_os = "linux")]
+pub(crate) fn advise_huge_range(start: usize, len: usize) {
     const HUGE: usize = 2 << 20;
-    let start = v.as_mut_ptr() as usize;
-    let end = start + v.capacity();
+    let end = start + len;
     let (a, b) = (start.div_ceil(HUGE) * HUGE, end / HUGE * HUGE);
     if b > a {
-        // SAFETY: `a..b` lies inside the vector's own allocation (rounded inward to whole
-        // huge pages), which nothing else references; MADV_HUGEPAGE only changes how the
-        // kernel backs the range, never its contents or validity. A failure (kernels
-        // without THP) leaves ordinary pages, so the result is ignored.
+        // SAFETY: `a..b` lies inside the caller's allocation (rounded inward to whole huge
+        // pages); MADV_HUGEPAGE only changes how the kernel backs the range, never its
+        // contents or validity. A failure (kernels without THP) leaves ordinary pages, so
+        // the result is ignored.
         unsafe {
             libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_HUGEPAGE);
         }

@@ -335,3 +335,58 @@ fn new_variable_memory_is_written_before_it_is_read() {
         }
     });
 }
+
+#[test]
+fn large_chunks_hold_their_values_through_release_and_reuse() {
+    // Chunks of 4 MiB or more get their own allocation on a CPU Vulkan device (with a
+    // huge-page hint); smaller chunks and slabs do not. Either way every word is written
+    // by the initializer, the values are the host reference's, an upload fills a whole
+    // chunk, and release returns every byte.
+    for_each_target("large_chunks_hold_their_values_through_release_and_reuse", gpu_targets(), |t| {
+        let g = Graph::new();
+        g.set_seed(9);
+        let on = |b: varscope_core::GetVariable<'_>| var(b.caching_device(t.device.as_str()).get().unwrap());
+        // 5 MiB in one chunk; 12 MiB in three chunks of 4 MiB; 8 MiB of int32 in two
+        // chunks; a 1,000-element slab variable beside them.
+        let one = on(g.get_variable("one").shape([1280u64, 1024]).initializer(Initializer::random_uniform(-2.0, 2.0)));
+        let cut = on(g.get_variable("cut").shape([3u64 << 20]).initializer(Initializer::glorot_uniform()));
+        let ints = on(g
+            .get_variable("ints")
+            .shape([1u64 << 20, 2])
+            .dtype(DType::Int32)
+            .initializer(Initializer::random_uniform(-7.0, 9.0)));
+        let small = on(g.get_variable("small").shape([1000u64]).initializer(Initializer::random_uniform(0.0, 1.0)));
+        let opts = SessionOptions::default().max_chunk_bytes(4 << 20).debug_fill(Some(0xa5));
+        let s = Session::with_options(&g, opts).unwrap();
+        assert!(s.buffers(&cut).unwrap().chunks.len() == 3, "[{}] cut has three chunks", t.label);
+        for round in 0..2 {
+            s.global_variables_initializer().unwrap();
+            for v in [&one, &cut, &ints, &small] {
+                let b = s.buffers(v).unwrap();
+                for c in &b.chunks {
+                    let raw = buffer_bytes(&b.device, &b.queue, &c.buffer, c.bytes.clone());
+                    assert!(
+                        !raw.chunks(4).any(|w| w == [0xa5; 4]),
+                        "[{}] round {round}: {} has a word no write reached",
+                        t.label,
+                        v.key()
+                    );
+                }
+                assert_eq!(
+                    s.read(v).unwrap().bytes(),
+                    reference_bytes(v).as_slice(),
+                    "[{}] round {round}: {}",
+                    t.label,
+                    v.key()
+                );
+            }
+            let up: Vec<f32> = (0..3u32 << 20).map(|i| i as f32 * 0.25).collect();
+            s.assign_f32(&cut, &up).unwrap();
+            assert_eq!(s.read_f32(&cut).unwrap(), up, "[{}] round {round}: upload", t.label);
+            for v in [&one, &cut, &ints, &small] {
+                s.release(v);
+            }
+            assert_eq!(s.bytes_in_use(&t.device).unwrap(), 0, "[{}] round {round}: released", t.label);
+        }
+    });
+}
