@@ -257,27 +257,14 @@ fn a_session_is_shared_between_threads() {
     assert!(s.report_uninitialized_variables().is_empty());
 }
 
-/// The bytes `range` of `buffer`, copied to a mappable buffer and read back.
+/// The bytes `range` of `buffer`, read back.
 fn buffer_bytes(
     device: &wgpu::Device,
     queue: &wgpu::Queue,
     buffer: &wgpu::Buffer,
     range: std::ops::Range<u64>,
 ) -> Vec<u8> {
-    let n = (range.end - range.start).div_ceil(4) * 4;
-    let staging = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("readback"),
-        size: n,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let mut enc = device.create_command_encoder(&Default::default());
-    enc.copy_buffer_to_buffer(buffer, range.start, &staging, 0, n);
-    queue.submit([enc.finish()]);
-    staging.slice(..).map_async(wgpu::MapMode::Read, |r| r.expect("map"));
-    device.poll(wgpu::PollType::wait_indefinitely()).expect("poll");
-    let out = staging.slice(..).get_mapped_range().expect("mapped").to_vec();
-    out[..(range.end - range.start) as usize].to_vec()
+    varscope_test_support::read_buffer(device, queue, buffer, range).expect("read back")
 }
 
 #[test]

@@ -25,7 +25,7 @@ use varscope_shaders::{
     split_pair_tails, tile_bytes, wide_workgroup_size, words_for, Binding, InitDesc, InitParams, Shader, DTYPE_F16,
     INIT_LAYOUTS, INIT_MAX_ROWS, INIT_TILE_GROUPS, KIND_FILL, KIND_IDENTITY, LAYOUT_VEC4, PAIR_ITEMS,
 };
-use varscope_test_support::{adapters, for_each_target, TestTarget};
+use varscope_test_support::{adapters, for_each_target, read_buffer, TestTarget};
 
 /// Elements per row of the wide test variables (at workgroups of 256, two items per
 /// invocation fill one workgroup of a row of 2,048 and one item per invocation two).
@@ -336,7 +336,6 @@ fn uniform(gpu: &Gpu, bytes: &[u8]) -> wgpu::Buffer {
     buf
 }
 
-/// Runs `pipeline` with `buffers` bound at 0.. and reads back `out`.
 /// Runs `passes` (pipeline, workgroups) in order, each with `buffers` bound at bindings
 /// `0..`, and reads `out` back.
 fn run(
@@ -351,12 +350,6 @@ fn run(
         .enumerate()
         .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
         .collect();
-    let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("readback"),
-        size: out.size(),
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
     let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
     for (pipeline, groups) in passes {
         let layout = pipeline.get_bind_group_layout(0);
@@ -370,25 +363,13 @@ fn run(
         pass.set_bind_group(0, &bind, &[]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
     }
-    enc.copy_buffer_to_buffer(out, 0, &staging, 0, out.size());
     gpu.queue.submit([enc.finish()]);
-    let (tx, rx) = std::sync::mpsc::channel();
-    staging.map_async(wgpu::MapMode::Read, .., move |r| {
-        let _ = tx.send(r);
-    });
-    gpu.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| format!("{}: poll: {e}", gpu.name))?;
-    rx.recv()
-        .map_err(|e| format!("{}: map callback: {e}", gpu.name))?
-        .map_err(|e| format!("{}: map: {e}", gpu.name))?;
+    let bytes = read_buffer(&gpu.device, &gpu.queue, out, 0..out.size())
+        .map_err(|e| format!("{}: {e}", gpu.name))?;
     if let Some(e) = pollster::block_on(scope.pop()) {
         return Err(format!("{}: dispatch failed: {e}", gpu.name));
     }
-    let words = {
-        let view = staging.get_mapped_range(..).map_err(|e| format!("{}: mapped range: {e:?}", gpu.name))?;
-        view.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-    };
-    staging.unmap();
-    Ok(words)
+    Ok(bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
 }
 
 fn is_normal_family(k: &InitKernel) -> bool {

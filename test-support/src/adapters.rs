@@ -1,4 +1,5 @@
-//! Every wgpu adapter present, for tests that open devices themselves.
+//! Every wgpu adapter present, for tests that open devices themselves, and reading a
+//! buffer's bytes back.
 
 use crate::targets::TestTarget;
 
@@ -27,4 +28,35 @@ impl TestTarget for wgpu::Adapter {
     fn is_gpu(&self) -> bool {
         true
     }
+}
+
+/// The bytes `range` of `buffer` (a COPY_SRC buffer of `device`), copied into a mappable
+/// buffer after everything already submitted to `queue`, and read back. The range's
+/// length is rounded up to whole words for the copy; the bytes returned are the range's.
+pub fn read_buffer(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    buffer: &wgpu::Buffer,
+    range: std::ops::Range<u64>,
+) -> Result<Vec<u8>, String> {
+    let len = range.end - range.start;
+    let n = len.div_ceil(4) * 4;
+    let staging = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("test readback"),
+        size: n.max(4),
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut enc = device.create_command_encoder(&Default::default());
+    enc.copy_buffer_to_buffer(buffer, range.start, &staging, 0, n);
+    queue.submit([enc.finish()]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    staging.map_async(wgpu::MapMode::Read, .., move |r| {
+        let _ = tx.send(r);
+    });
+    device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| format!("poll: {e}"))?;
+    rx.recv().map_err(|e| format!("map callback: {e}"))?.map_err(|e| format!("map: {e}"))?;
+    let bytes = staging.get_mapped_range(..).map_err(|e| format!("mapped range: {e:?}"))?[..len as usize].to_vec();
+    staging.unmap();
+    Ok(bytes)
 }

@@ -8,7 +8,8 @@
 //!   one PASS/FAIL line per target and fails at the end naming every failing target.
 //! - [`TempDir`]: a fresh, named directory for one test, removed when dropped.
 //! - `adapters` (feature `wgpu`): every wgpu adapter present, for tests that open
-//!   devices themselves rather than through a `varscope_gpu::Session`.
+//!   devices themselves rather than through a `varscope_gpu::Session`, and
+//!   `read_buffer`, a buffer's bytes read back.
 //!
 //! The crate depends on no varscope crate, so varscope-gpu's own unit tests can use it
 //! without a second copy of varscope-gpu's types; targets typed by a session (names such
@@ -23,7 +24,7 @@ pub mod targets;
 mod temp;
 
 #[cfg(feature = "wgpu")]
-pub use adapters::adapters;
+pub use adapters::{adapters, read_buffer};
 pub use policy::{gpu_required, have_gpus, loud, REQUIRE_GPU};
 pub use targets::{for_each_target, run_targets, Report, TestTarget};
 pub use temp::TempDir;
