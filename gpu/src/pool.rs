@@ -79,7 +79,7 @@ pub(crate) enum Contents {
         /// chunk of [`HUGE_PAGE_HINT`](crate::transfer::HUGE_PAGE_HINT) bytes or more gets
         /// its own allocation, advised for transparent huge pages before its first touch
         /// (`host_memory`): the 4.09 GB model took 4.1M page faults per run, 0.19M
-        /// with it (4.2-4.4 -> 3.7-4.3 s). Slabs stay in wgpu's suballocated blocks,
+        /// with it (4.2-4.6 -> 3.7-4.3 s). Slabs stay in wgpu's suballocated blocks,
         /// whose memory a session reuses when small variables are released and created
         /// again (2,000 new 64x64 variables were 5-10% slower in fresh memory).
         chunk: bool,
