@@ -60,6 +60,7 @@ pairs = [
     ("Adam step 1M", "adam_1m", "adam_1m", "ms"),
     ("Adam step 16M", "adam_16m", "adam_16m", "ms"),
     ("read back 64 MiB", "read_back", None, "ms"),
+    ("read back 64 MiB into a kept buffer", "read_back_into", None, "ms"),
     ("upload 64 MiB", "upload", None, "ms"),
     ("clear_buffer 64 MiB", "clear_buffer", None, "ms"),
 ]

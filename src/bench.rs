@@ -170,8 +170,8 @@ fn devices(device: Option<&str>, keep: impl Fn(&DeviceInfo) -> bool) -> Result<V
 }
 
 /// Initialization throughput of every initializer kind for one float32 variable of
-/// `elements` on `device` (or on every device when `None`), the vector fill, read back and
-/// upload of that variable, batched initialization of `batch` variables of 1,000
+/// `elements` on `device` (or on every device when `None`), the vector fill, read back
+/// (into a new buffer, and into one kept across runs) and upload of that variable, batched initialization of `batch` variables of 1,000
 /// elements, and creation plus initialization of 2,000 new 64x64 normal variables; each
 /// as GB/s and as a ratio to `clear_buffer` of the same bytes on the same device. `on`
 /// hears of each figure before and after it is measured.
@@ -247,6 +247,12 @@ pub fn init_figures(
             Ok(())
         })?;
         push(fig("read_back", t, bytes, 1), &mut on);
+        // The same read into one buffer kept across runs (`read_into`): no fresh memory
+        // for the operating system to zero each time.
+        on(Event::Measuring { name: "read_back_into", device: &dev });
+        let mut kept = vec![0u8; bytes as usize];
+        let t = time_n(runs, || s.read_into(&roof, &mut kept))?;
+        push(fig("read_back_into", t, bytes, 1), &mut on);
         if let Some(values) = host {
             on(Event::Measuring { name: "upload", device: &dev });
             let t = time_n(runs, || {
@@ -603,7 +609,7 @@ mod tests {
         assert_eq!(events.len(), 2 * figs.len());
         assert_eq!(events[0], "measuring clear_buffer");
         assert_eq!(events[1], "figure clear_buffer");
-        for name in ["vector_fill", "read_back", "upload", "batched_2x1000", "new_2000x64x64_normal"] {
+        for name in ["vector_fill", "read_back", "read_back_into", "upload", "batched_2x1000", "new_2000x64x64_normal"] {
             assert!(figs.iter().any(|f| f.name == name && f.gbps > 0.0), "{name}");
         }
     }

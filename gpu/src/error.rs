@@ -113,6 +113,22 @@ pub enum GpuError {
         given: u64,
     },
 
+    /// A buffer for [`crate::Session::read_into`] whose length is not the variable's byte
+    /// count.
+    #[error("Cannot read variable {variable} of shape {shape} and dtype {dtype} ({expected} bytes) into a buffer of {given} bytes")]
+    ReadBufferSize {
+        /// Store key.
+        variable: String,
+        /// The variable's shape.
+        shape: String,
+        /// The variable's dtype.
+        dtype: DType,
+        /// Its canonical host bytes.
+        expected: u64,
+        /// Bytes of the buffer given.
+        given: usize,
+    },
+
     /// Host bytes whose length does not match the dtype and shape they claim.
     #[error("{len} bytes is not a valid {dtype} tensor of {elements} elements")]
     BadHostBytes {

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use varscope_core::{DType, Graph, Initializer};
-use varscope_gpu::{Session, SessionOptions};
+use varscope_gpu::{GpuError, Session, SessionOptions};
 
 #[test]
 fn bytes_are_accounted_per_device_and_variable() {
@@ -375,5 +375,52 @@ fn large_chunks_hold_their_values_through_release_and_reuse() {
             }
             assert_eq!(s.bytes_in_use(&t.device).unwrap(), 0, "[{}] round {round}: released", t.label);
         }
+    });
+}
+
+#[test]
+fn read_into_gives_the_bytes_of_read_and_checks_its_buffer() {
+    // `read_into` fills the caller's buffer with exactly `read`'s bytes: a float32
+    // variable in six chunks, bool (one byte per device word), float16 with an odd count, int32; a buffer of the wrong length, an
+    // uninitialized variable and another graph's variable are typed errors.
+    for_each_target("read_into_gives_the_bytes_of_read_and_checks_its_buffer", targets(), |t| {
+        let g = Graph::new();
+        g.set_seed(3);
+        let on = |b: varscope_core::GetVariable<'_>| var(b.caching_device(t.device.as_str()).get().unwrap());
+        let vars = [
+            on(g.get_variable("f").shape([300u64, 70]).initializer(Initializer::random_uniform(-3.0, 3.0))),
+            on(g.get_variable("b").shape([13u64]).dtype(DType::Bool).initializer(Initializer::ones())),
+            on(g.get_variable("h").shape([7u64]).dtype(DType::Float16).initializer(Initializer::constant(1.5))),
+            on(g.get_variable("i").shape([5u64, 3]).dtype(DType::Int32).initializer(Initializer::random_uniform(-9.0, 9.0))),
+        ];
+        let idle = on(g.get_variable("idle").shape([4u64]));
+        let opts = opts().max_chunk_bytes(16384);
+        let s = Session::with_options(&g, opts).unwrap();
+        s.variables_initializer(&vars).unwrap();
+        for v in &vars {
+            let want = s.read(v).unwrap();
+            let mut out = vec![0xeeu8; v.nbytes().unwrap() as usize];
+            s.read_into(v, &mut out).unwrap();
+            assert_eq!(out, want.bytes(), "[{}] {}", t.label, v.key());
+            // Reading into the same buffer again gives the same bytes.
+            s.read_into(v, &mut out).unwrap();
+            assert_eq!(out, want.bytes(), "[{}] {} again", t.label, v.key());
+        }
+        let n = vars[0].nbytes().unwrap() as usize;
+        for len in [n - 1, n + 4, 0] {
+            let mut out = vec![0u8; len];
+            match s.read_into(&vars[0], &mut out) {
+                Err(GpuError::ReadBufferSize { variable, expected, given, .. }) => {
+                    assert_eq!((variable.as_str(), expected, given), ("f", n as u64, len), "[{}]", t.label);
+                }
+                other => panic!("[{}] length {len}: {other:?}", t.label),
+            }
+        }
+        let e = s.read_into(&idle, &mut [0u8; 16]).unwrap_err();
+        assert!(matches!(e, GpuError::Uninitialized { .. }), "[{}] {e}", t.label);
+        let other = Graph::new();
+        let foreign = var(other.get_variable("f").shape([300u64, 70]).get().unwrap());
+        let e = s.read_into(&foreign, &mut vec![0u8; n]).unwrap_err();
+        assert!(matches!(e, GpuError::ForeignVariable { .. }), "[{}] {e}", t.label);
     });
 }
