@@ -609,7 +609,8 @@ mod tests {
         assert_eq!(events.len(), 2 * figs.len());
         assert_eq!(events[0], "measuring clear_buffer");
         assert_eq!(events[1], "figure clear_buffer");
-        for name in ["vector_fill", "read_back", "read_back_into", "upload", "batched_2x1000", "new_2000x64x64_normal"] {
+        for name in ["vector_fill", "read_back", "read_back_into", "upload", "batched_2x1000", "new_2000x64x64_normal"]
+        {
             assert!(figs.iter().any(|f| f.name == name && f.gbps > 0.0), "{name}");
         }
     }

@@ -106,7 +106,11 @@ mod unfilled {
     /// without these two), `Some(Err)` with the driver's message when the allocation
     /// failed.
     #[cfg(any(target_os = "linux", target_os = "windows", target_os = "android"))]
-    pub(super) fn create(gpu: &Gpu, desc: &wgpu::BufferDescriptor<'_>, chunk: bool) -> Option<Result<wgpu::Buffer, String>> {
+    pub(super) fn create(
+        gpu: &Gpu,
+        desc: &wgpu::BufferDescriptor<'_>,
+        chunk: bool,
+    ) -> Option<Result<wgpu::Buffer, String>> {
         use wgpu::hal::api::{Gles, Vulkan};
         #[cfg(target_os = "linux")]
         if chunk && desc.size >= crate::transfer::HUGE_PAGE_HINT as u64 {

@@ -25,7 +25,9 @@ fn anon_huge_kb() -> u64 {
 fn a_large_chunk_on_a_cpu_vulkan_device_gets_huge_pages() {
     let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
     if thp.contains("[never]") || thp.is_empty() {
-        loud("a_large_chunk_on_a_cpu_vulkan_device_gets_huge_pages: transparent huge pages are off here; not applicable");
+        loud(
+            "a_large_chunk_on_a_cpu_vulkan_device_gets_huge_pages: transparent huge pages are off here; not applicable",
+        );
         return;
     }
     let g = Graph::new();

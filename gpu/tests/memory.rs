@@ -391,7 +391,10 @@ fn read_into_gives_the_bytes_of_read_and_checks_its_buffer() {
             on(g.get_variable("f").shape([300u64, 70]).initializer(Initializer::random_uniform(-3.0, 3.0))),
             on(g.get_variable("b").shape([13u64]).dtype(DType::Bool).initializer(Initializer::ones())),
             on(g.get_variable("h").shape([7u64]).dtype(DType::Float16).initializer(Initializer::constant(1.5))),
-            on(g.get_variable("i").shape([5u64, 3]).dtype(DType::Int32).initializer(Initializer::random_uniform(-9.0, 9.0))),
+            on(g.get_variable("i")
+                .shape([5u64, 3])
+                .dtype(DType::Int32)
+                .initializer(Initializer::random_uniform(-9.0, 9.0))),
         ];
         let idle = on(g.get_variable("idle").shape([4u64]));
         let opts = opts().max_chunk_bytes(16384);

@@ -364,8 +364,7 @@ fn run(
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
     }
     gpu.queue.submit([enc.finish()]);
-    let bytes = read_buffer(&gpu.device, &gpu.queue, out, 0..out.size())
-        .map_err(|e| format!("{}: {e}", gpu.name))?;
+    let bytes = read_buffer(&gpu.device, &gpu.queue, out, 0..out.size()).map_err(|e| format!("{}: {e}", gpu.name))?;
     if let Some(e) = pollster::block_on(scope.pop()) {
         return Err(format!("{}: dispatch failed: {e}", gpu.name));
     }
