@@ -171,8 +171,9 @@ fn devices(device: Option<&str>, keep: impl Fn(&DeviceInfo) -> bool) -> Result<V
 
 /// Initialization throughput of every initializer kind for one float32 variable of
 /// `elements` on `device` (or on every device when `None`), the vector fill, read back
-/// (into a new buffer, and into one kept across runs) and upload of that variable, batched initialization of `batch` variables of 1,000
-/// elements, and creation plus initialization of 2,000 new 64x64 normal variables; each
+/// (into a new buffer, and into one kept across runs) and upload of that variable,
+/// batched initialization of `batch` variables of 1,000 elements, and creation plus
+/// initialization of 2,000 new 64x64 normal variables; each
 /// as GB/s and as a ratio to `clear_buffer` of the same bytes on the same device. `on`
 /// hears of each figure before and after it is measured.
 pub fn init_figures(

@@ -435,7 +435,9 @@ impl Session {
     /// keeps. For reading a large variable again and again: `read` allocates a new
     /// buffer each time, which the operating system zeroes before the first write (on
     /// this project's lavapipe machine, 28% of the time of reading 64 MiB with `read`).
-    /// On error `out` is unspecified.
+    /// The checks (length, graph, initialized) come before anything is written, so their
+    /// errors leave `out` as it was; a device failure during the read may leave it
+    /// partly written.
     pub fn read_into(&self, v: &Variable, out: &mut [u8]) -> Result<()> {
         let expected = v.nbytes().unwrap_or(0);
         if out.len() as u64 != expected || v.num_elements().is_none() {

@@ -419,8 +419,11 @@ fn read_into_gives_the_bytes_of_read_and_checks_its_buffer() {
                 other => panic!("[{}] length {len}: {other:?}", t.label),
             }
         }
-        let e = s.read_into(&idle, &mut [0u8; 16]).unwrap_err();
+        // A failed check writes nothing.
+        let mut untouched = [0x77u8; 16];
+        let e = s.read_into(&idle, &mut untouched).unwrap_err();
         assert!(matches!(e, GpuError::Uninitialized { .. }), "[{}] {e}", t.label);
+        assert_eq!(untouched, [0x77u8; 16], "[{}]", t.label);
         let other = Graph::new();
         let foreign = var(other.get_variable("f").shape([300u64, 70]).get().unwrap());
         let e = s.read_into(&foreign, &mut vec![0u8; n]).unwrap_err();
