@@ -102,18 +102,19 @@ mod unfilled {
     use crate::device::Gpu;
 
     /// A buffer like `desc` that wgpu treats as initialized, created through the
-    /// device's wgpu-hal device (Vulkan or GL); `None` on other backends (and targets
+    /// device's wgpu-hal device (Vulkan or GL; a variable chunk of a CPU Vulkan device,
+    /// `host_chunk`, in its own memory advised for huge pages when it is large); `None` on other backends (and targets
     /// without these two), `Some(Err)` with the driver's message when the allocation
     /// failed.
     #[cfg(any(target_os = "linux", target_os = "windows", target_os = "android"))]
     pub(super) fn create(
         gpu: &Gpu,
         desc: &wgpu::BufferDescriptor<'_>,
-        chunk: bool,
+        host_chunk: bool,
     ) -> Option<Result<wgpu::Buffer, String>> {
         use wgpu::hal::api::{Gles, Vulkan};
         #[cfg(target_os = "linux")]
-        if chunk && desc.size >= crate::transfer::HUGE_PAGE_HINT as u64 {
+        if host_chunk && desc.size >= crate::transfer::HUGE_PAGE_HINT as u64 {
             if let Some(b) = super::host_memory::create(gpu, desc) {
                 return Some(Ok(b));
             }
@@ -167,9 +168,9 @@ mod host_memory {
     use wgpu::hal::api::Vulkan;
 
     /// A buffer like `desc` (a variable's usages) in its own allocation of host-visible
-    /// device memory, advised for huge pages; `None`, with nothing left allocated, when
-    /// `gpu` is not a CPU Vulkan device or a step fails (the caller then takes the
-    /// ordinary path, which reports an allocation failure as usual).
+    /// device memory, advised for huge pages, on `gpu`, a CPU Vulkan device; `None`, with
+    /// nothing left allocated, when a step fails (the caller then takes the ordinary path,
+    /// which reports an allocation failure as usual).
     pub(super) fn create(gpu: &Gpu, desc: &wgpu::BufferDescriptor<'_>) -> Option<wgpu::Buffer> {
         // SAFETY: the guard is used only for the Vulkan calls below, on objects this
         // function creates, and is dropped before the device is used through wgpu again.
@@ -177,11 +178,6 @@ mod host_memory {
         let (dev, pd) = (raw.raw_device(), raw.raw_physical_device());
         let inst = raw.shared_instance().raw_instance();
         // SAFETY: `pd` is the physical device of this device, of this instance.
-        let props = unsafe { inst.get_physical_device_properties(pd) };
-        if props.device_type != vk::PhysicalDeviceType::CPU {
-            return None;
-        }
-        // SAFETY: as above.
         let types = unsafe { inst.get_physical_device_memory_properties(pd) };
         use vk::BufferUsageFlags as B;
         let info = vk::BufferCreateInfo::default()
@@ -364,10 +360,13 @@ impl Pool {
         };
         let b = match contents {
             Contents::Zeroed => scoped(gpu, || gpu.device.create_buffer(&desc))?,
-            Contents::Unfilled { chunk } => match unfilled::create(gpu, &desc, chunk) {
-                Some(made) => made?,
-                None => scoped(gpu, || gpu.device.create_buffer(&desc))?,
-            },
+            Contents::Unfilled { chunk } => {
+                let host = info.device_type == wgpu::DeviceType::Cpu && info.backend == Some(wgpu::Backend::Vulkan);
+                match unfilled::create(gpu, &desc, chunk && host) {
+                    Some(made) => made?,
+                    None => scoped(gpu, || gpu.device.create_buffer(&desc))?,
+                }
+            }
         };
         if let (Contents::Unfilled { .. }, Some(byte)) = (contents, self.debug_fill) {
             debug_fill(gpu, &b, byte);
