@@ -57,6 +57,8 @@ pub use checkpoint::tf as tf_checkpoint;
 pub mod descriptor;
 mod device;
 mod error;
+#[cfg(target_os = "linux")]
+mod huge_pages;
 mod init;
 mod kernels;
 mod launch;

@@ -76,7 +76,7 @@ pub(crate) enum Contents {
     Unfilled {
         /// The buffer is one variable's chunk, not a slab shared by small variables. On a
         /// CPU Vulkan device (lavapipe), whose device memory is this process's memory, a
-        /// chunk of [`HUGE_PAGE_HINT`](crate::transfer::HUGE_PAGE_HINT) bytes or more gets
+        /// chunk of [`HINT_BYTES`](crate::huge_pages::HINT_BYTES) bytes or more gets
         /// its own allocation, advised for transparent huge pages before its first touch
         /// (`host_memory`): the 4.09 GB model took 4.1M page faults per run, 0.19M
         /// with it (4.2-4.6 -> 3.7-4.3 s). Slabs stay in wgpu's suballocated blocks,
@@ -114,7 +114,7 @@ mod unfilled {
     ) -> Option<Result<wgpu::Buffer, String>> {
         use wgpu::hal::api::{Gles, Vulkan};
         #[cfg(target_os = "linux")]
-        if host_chunk && desc.size >= crate::transfer::HUGE_PAGE_HINT as u64 {
+        if host_chunk && desc.size >= crate::huge_pages::HINT_BYTES as u64 {
             if let Some(b) = super::host_memory::create(gpu, desc) {
                 return Some(Ok(b));
             }
@@ -205,7 +205,7 @@ mod host_memory {
         unsafe {
             let bound = mem.filter(|&m| {
                 let advised = dev.map_memory(m, 0, vk::WHOLE_SIZE, vk::MemoryMapFlags::empty()).map(|p| {
-                    crate::transfer::advise_huge_range(p as usize, req.size as usize);
+                    crate::huge_pages::advise(p as usize, req.size as usize);
                     dev.unmap_memory(m);
                 });
                 advised.is_ok() && dev.bind_buffer_memory(buf, m, 0).is_ok()

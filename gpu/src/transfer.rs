@@ -288,37 +288,10 @@ pub(crate) fn host_buffer(bytes: usize) -> Vec<u8> {
         return v;
     }
     #[cfg(target_os = "linux")]
-    if bytes >= HUGE_PAGE_HINT {
-        advise_huge_pages(&mut v);
+    if bytes >= crate::huge_pages::HINT_BYTES {
+        crate::huge_pages::advise(v.as_mut_ptr() as usize, v.capacity());
     }
     v
-}
-
-/// Buffers from this size on get the huge-page hint.
-#[cfg(target_os = "linux")]
-pub(crate) const HUGE_PAGE_HINT: usize = 4 << 20;
-
-#[cfg(target_os = "linux")]
-fn advise_huge_pages(v: &mut Vec<u8>) {
-    advise_huge_range(v.as_mut_ptr() as usize, v.capacity());
-}
-
-/// Asks Linux for transparent huge pages for the whole 2 MiB pages inside the `len` bytes
-/// at `start`, memory of the caller's own allocation that nothing has touched yet.
-#[cfg(target_os = "linux")]
-pub(crate) fn advise_huge_range(start: usize, len: usize) {
-    const HUGE: usize = 2 << 20;
-    let end = start + len;
-    let (a, b) = (start.div_ceil(HUGE) * HUGE, end / HUGE * HUGE);
-    if b > a {
-        // SAFETY: `a..b` lies inside the caller's allocation (rounded inward to whole huge
-        // pages); MADV_HUGEPAGE only changes how the kernel backs the range, never its
-        // contents or validity. A failure (kernels without THP) leaves ordinary pages, so
-        // the result is ignored.
-        unsafe {
-            libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_HUGEPAGE);
-        }
-    }
 }
 
 #[cfg(test)]
