@@ -267,6 +267,18 @@ fn buffer_bytes(
     varscope_test_support::read_buffer(device, queue, buffer, range).expect("read back")
 }
 
+/// Asserts that no device word of `v` (its chunks rounded up to whole words) still holds
+/// the debug fill byte `fill` everywhere: every word was written (a random word equal to
+/// the fill pattern has odds of 2^-32 each).
+fn assert_every_word_written(s: &Session, v: &varscope_core::Variable, fill: u8, label: &str) {
+    let b = s.buffers(v).unwrap();
+    for c in &b.chunks {
+        let words = c.bytes.start..c.bytes.start + (c.bytes.end - c.bytes.start).div_ceil(4) * 4;
+        let raw = buffer_bytes(&b.device, &b.queue, &c.buffer, words);
+        assert!(!raw.chunks(4).any(|w| w == [fill; 4]), "[{label}] {} has a word no write reached", v.key());
+    }
+}
+
 #[test]
 fn new_variable_memory_is_written_before_it_is_read() {
     // A variable's GPU memory is not zero-filled when allocated (the initializer writes
@@ -303,18 +315,7 @@ fn new_variable_memory_is_written_before_it_is_read() {
         s.assign_f32(&assigned, &[1.0, 2.0, 3.0]).unwrap();
         assert_eq!(s.read_f32(&assigned).unwrap(), [1.0, 2.0, 3.0], "[{}]", t.label);
         for v in vars.iter().chain([&assigned]) {
-            // Every device word of the variable was written (a random word equal to the
-            // fill pattern has odds of 2^-32 each).
-            for c in &s.buffers(v).unwrap().chunks {
-                let words = c.bytes.start..c.bytes.start + (c.bytes.end - c.bytes.start).div_ceil(4) * 4;
-                let raw = buffer_bytes(&b.device, &b.queue, &c.buffer, words);
-                assert!(
-                    !raw.chunks(4).any(|w| w == [0xa5; 4]),
-                    "[{}] {} has a word no write reached",
-                    t.label,
-                    v.key()
-                );
-            }
+            assert_every_word_written(&s, v, 0xa5, &t.label);
         }
         // The values themselves: bit for bit where the family is exact.
         for v in vars.iter().filter(|v| !matches!(v.key(), "n" | "h")) {
@@ -349,16 +350,7 @@ fn large_chunks_hold_their_values_through_release_and_reuse() {
         for round in 0..2 {
             s.global_variables_initializer().unwrap();
             for v in [&one, &cut, &ints, &small] {
-                let b = s.buffers(v).unwrap();
-                for c in &b.chunks {
-                    let raw = buffer_bytes(&b.device, &b.queue, &c.buffer, c.bytes.clone());
-                    assert!(
-                        !raw.chunks(4).any(|w| w == [0xa5; 4]),
-                        "[{}] round {round}: {} has a word no write reached",
-                        t.label,
-                        v.key()
-                    );
-                }
+                assert_every_word_written(&s, v, 0xa5, &format!("{} round {round}", t.label));
                 assert_eq!(
                     s.read(v).unwrap().bytes(),
                     reference_bytes(v).as_slice(),
