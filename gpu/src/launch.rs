@@ -146,9 +146,11 @@ impl<'a> Launch<'a> {
     }
 
     /// Writes `word` to `words` words of `buffer` from byte `offset` (a multiple of 4):
-    /// zero with `clear_buffer`; any other word as whole `vec4`s with the vector fill
-    /// ([`Shader::Fill4`]) where `offset` is 16-byte aligned, the rest (a tail of at most 3
-    /// words, or everything at an unaligned offset) with the plain fill ([`Shader::Fill`]).
+    /// zero with `clear_buffer`; any other word with the widest fill kernel the device
+    /// has and the position allows, from the start: whole 32-byte groups with
+    /// [`Shader::Fill8`] (`SHADER_INT64` devices, 32-byte aligned), then whole `vec4`s with
+    /// [`Shader::Fill4`] (16-byte aligned), the rest (a few words, or everything at an
+    /// unaligned offset) with the plain fill ([`Shader::Fill`]).
     pub fn fill(&mut self, buffer: &wgpu::Buffer, offset: u64, words: u64, word: u32) -> Result<()> {
         if word == 0 {
             self.clear(buffer, offset, Some(words * 4));
@@ -156,29 +158,28 @@ impl<'a> Launch<'a> {
         }
         let dev = self.dev;
         let too_big = || dev.error("fill", format!("a fill of {words} words exceeds 2^32 invocations"));
-        let first_word = offset / 4;
-        let vecs = if offset.is_multiple_of(16) { words / 4 } else { 0 };
-        if vecs > 0 {
-            let fp = FillParams {
-                offset: u32::try_from(offset / 16).map_err(|_| too_big())?,
-                count: u32::try_from(vecs).map_err(|_| too_big())?,
-                value: word,
-                _pad: 0,
-            };
-            let params = self.params(bytemuck::bytes_of(&fp))?;
-            let wg = self.dev.info.wide_workgroup;
-            self.dispatch(Shader::Fill4, &[wg], &[buffer, &params], fp.count)?;
+        let wg = dev.info.wide_workgroup;
+        // (shader, words per invocation, its overrides), widest first.
+        let mut kernels = vec![(Shader::Fill4, 4u64, vec![wg]), (Shader::Fill, 1, Vec::new())];
+        if dev.info.shader_i64 {
+            kernels.insert(0, (Shader::Fill8, 8, vec![wg]));
         }
-        let rest = words - vecs * 4;
-        if rest > 0 {
+        let (mut at, mut left) = (offset / 4, words);
+        for (shader, unit, overrides) in kernels {
+            let n = if (at * 4).is_multiple_of(unit * 4) { left / unit } else { 0 };
+            if n == 0 {
+                continue;
+            }
             let fp = FillParams {
-                offset: u32::try_from(first_word + vecs * 4).map_err(|_| too_big())?,
-                count: u32::try_from(rest).map_err(|_| too_big())?,
+                offset: u32::try_from(at / unit).map_err(|_| too_big())?,
+                count: u32::try_from(n).map_err(|_| too_big())?,
                 value: word,
                 _pad: 0,
             };
             let params = self.params(bytemuck::bytes_of(&fp))?;
-            self.dispatch(Shader::Fill, &[], &[buffer, &params], fp.count)?;
+            self.dispatch(shader, &overrides, &[buffer, &params], fp.count)?;
+            at += n * unit;
+            left -= n * unit;
         }
         Ok(())
     }
@@ -249,5 +250,53 @@ impl Drop for Launch<'_> {
         for (use_, b) in self.temps.drain(..) {
             self.pool.recycle(self.dev.index, use_, b);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_adapters::adapters;
+    use varscope_test_support::{for_each_target, read_buffer};
+
+    /// Fills split between the 32-byte, 16-byte and one-word kernels: ranges starting at
+    /// every word offset modulo 8, of lengths around each kernel's unit, write the word to
+    /// exactly their words and leave the guard words around them as they were.
+    #[test]
+    fn fills_write_exactly_their_words_at_any_offset_and_length() {
+        for_each_target("fills_write_exactly_their_words_at_any_offset_and_length", adapters(), |a| {
+            let dev = Dev { gpu: &a.gpu, info: &a.info, index: a.index + 1 };
+            const WORDS: usize = 4200;
+            const GUARD: u32 = 0xdead_beef;
+            let buf = a.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("fill test"),
+                size: (WORDS * 4) as u64,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let (mut pool, mut kernels) = (Pool::new(1 << 20), KernelCache::default());
+            for start in 0..9usize {
+                for len in [1usize, 3, 4, 7, 8, 9, 12, 15, 16, 17, 1000, 4096 + 7 - start] {
+                    let label = format!("{} words {start}..{}", a.info.name, start + len);
+                    a.gpu.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&vec![GUARD; WORDS]));
+                    let word = 0x3f80_0000 + (start * 100 + len) as u32;
+                    let mut launch = Launch::new(dev, &mut pool, &mut kernels, "fill test");
+                    launch.fill(&buf, start as u64 * 4, len as u64, word).unwrap_or_else(|e| panic!("{label}: {e}"));
+                    if start == 0 && len == 12 {
+                        // 8 + 4 words on SHADER_INT64 devices (the 32-byte kernel, then the
+                        // 16-byte one); 3 x 4 words elsewhere.
+                        assert_eq!(launch.dispatches(), if a.info.shader_i64 { 2 } else { 1 }, "{label}");
+                    }
+                    launch.submit().unwrap_or_else(|e| panic!("{label}: {e}"));
+                    let bytes = read_buffer(&a.gpu.device, &a.gpu.queue, &buf, 0..(WORDS * 4) as u64)
+                        .unwrap_or_else(|e| panic!("{label}: {e}"));
+                    for (i, w) in bytes.chunks_exact(4).enumerate() {
+                        let got = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+                        let want = if (start..start + len).contains(&i) { word } else { GUARD };
+                        assert_eq!(got, want, "{label}: word {i}");
+                    }
+                }
+            }
+        });
     }
 }

@@ -518,8 +518,9 @@ impl Session {
 
     /// Writes the 32-bit word `word` to every word of a variable's buffers in one
     /// submission, without waiting: word 0 with the device's `clear_buffer` (the roofline
-    /// benchmarks compare against), any other word with the vector fill kernel
-    /// (`shaders/fill4.wgsl`, tails `shaders/fill.wgsl`). Marks the variable initialized.
+    /// benchmarks compare against), any other word with the vector fill kernels
+    /// (`shaders/fill8.wgsl` on `SHADER_INT64` devices, `shaders/fill4.wgsl`, tails
+    /// `shaders/fill.wgsl`). Marks the variable initialized.
     pub fn fill_words(&self, v: &Variable, word: u32) -> Result<()> {
         let mut l = self.locked();
         let made = l.materialize(std::slice::from_ref(v))?;

@@ -296,6 +296,7 @@ const INIT_MUL64: &str = wgsl!("mul64.wgsl", "store64.wgsl", "philox.wgsl", "ini
 const INIT_PAIR: &str = wgsl!("mul64.wgsl", "store64.wgsl", "philox.wgsl", "init.wgsl", "init_pair.wgsl");
 const FILL: &str = wgsl!("fill.wgsl");
 const FILL4: &str = wgsl!("fill4.wgsl");
+const FILL8: &str = wgsl!("fill8.wgsl");
 const PHILOX_KAT: &str = wgsl!("mul32.wgsl", "philox.wgsl", "philox_kat.wgsl");
 const OPTIM: &str = wgsl!("optim_step.wgsl", "optim.wgsl");
 const OPTIM4: &str = wgsl!("optim_step.wgsl", "optim4.wgsl");
@@ -340,6 +341,7 @@ const UNIFORM: Binding = Binding::Uniform;
 /// | `shaders/init.wgsl` | `init_main` | 0 `array<InitDesc, 256>` (uniform), 1 output `array<u32>` (read_write), 2 [`InitParams`] (uniform), 3 row of each workgroup, a byte each, `array<vec4<u32>, 1024>` (uniform), 4 the output as 16-byte items (read_write, the prelude's type) |
 /// | `shaders/init_pair.wgsl` (after `init.wgsl`) | `init_pair_main` | as `init_main`, and 5 the output as `array<vec4<u64>>` (read_write) |
 /// | `shaders/fill.wgsl` | `fill_main` | 0 output (read_write), 1 [`FillParams`] (uniform) |
+/// | `shaders/fill4.wgsl`, `shaders/fill8.wgsl` | `fill4_main`, `fill8_main` | as `fill.wgsl`, the output as `array<vec4<u32>>` / `array<vec4<u64>>` |
 /// | `shaders/philox_kat.wgsl` | `kat_main` | 0 counters (read), 1 outputs (read_write) |
 /// | `shaders/optim.wgsl` | `optim_main` | 0 `array<OptimRow, 256>` (uniform), 1 [`OptimParams`] (uniform), 2 gradients `array<f32>` (read), 3..=6 `w0..w3` `array<f32>` (read_write), 7 `array<u32>` row of each workgroup (read) |
 /// | `shaders/optim4.wgsl` | `optim4_main` | as `optim.wgsl`, with gradients and `w0..w3` as `array<vec4<f32>>` |
@@ -372,6 +374,10 @@ pub enum Shader {
     /// The vector fill kernel, four words per invocation as one `vec4` store
     /// (`shaders/fill4.wgsl`): fills of whole buffers.
     Fill4,
+    /// The 32-byte vector fill, eight words per invocation as one `vec4<u64>` store
+    /// (`shaders/fill8.wgsl`): fills of whole buffers on devices with `SHADER_INT64`
+    /// ([`Shader::needs_int64`]). Same bytes as [`Shader::Fill4`].
+    Fill8,
     /// Philox and Box-Muller outputs for given counters, for tests (`shaders/philox_kat.wgsl`).
     PhiloxKat,
     /// The fused multi-tensor optimizer step, one element per invocation
@@ -392,12 +398,13 @@ pub enum Shader {
 
 impl Shader {
     /// Every shader.
-    pub const ALL: [Shader; 11] = [
+    pub const ALL: [Shader; 12] = [
         Shader::Init,
         Shader::InitMul64,
         Shader::InitPair,
         Shader::Fill,
         Shader::Fill4,
+        Shader::Fill8,
         Shader::PhiloxKat,
         // Before `Optim`: where both bind the most storage buffers, a limit check names
         // the last such shader, `shaders/optim.wgsl`.
@@ -410,14 +417,17 @@ impl Shader {
 
     /// Whether the shader uses 64-bit integers (needs `Features::SHADER_INT64`).
     pub fn needs_int64(self) -> bool {
-        matches!(self, Shader::InitMul64 | Shader::InitPair)
+        matches!(self, Shader::InitMul64 | Shader::InitPair | Shader::Fill8)
     }
 
     /// Whether the workgroup size is the pipeline constant `INIT_WG` (the last override,
     /// [`WIDE_WORKGROUP_SIZE`] unless the device allows fewer invocations) rather than
     /// the fixed [`WORKGROUP_SIZE`].
     pub fn wide(self) -> bool {
-        matches!(self, Shader::Init | Shader::InitMul64 | Shader::InitPair | Shader::Fill4 | Shader::Optim4)
+        matches!(
+            self,
+            Shader::Init | Shader::InitMul64 | Shader::InitPair | Shader::Fill4 | Shader::Fill8 | Shader::Optim4
+        )
     }
 
     /// The file path, used as the wgpu label.
@@ -428,6 +438,7 @@ impl Shader {
             Shader::InitPair => "shaders/init_pair.wgsl",
             Shader::Fill => "shaders/fill.wgsl",
             Shader::Fill4 => "shaders/fill4.wgsl",
+            Shader::Fill8 => "shaders/fill8.wgsl",
             Shader::PhiloxKat => "shaders/philox_kat.wgsl",
             Shader::Optim => "shaders/optim.wgsl",
             Shader::Optim4 => "shaders/optim4.wgsl",
@@ -445,6 +456,7 @@ impl Shader {
             Shader::InitPair => INIT_PAIR,
             Shader::Fill => FILL,
             Shader::Fill4 => FILL4,
+            Shader::Fill8 => FILL8,
             Shader::PhiloxKat => PHILOX_KAT,
             Shader::Optim => OPTIM,
             Shader::Optim4 => OPTIM4,
@@ -461,6 +473,7 @@ impl Shader {
             Shader::InitPair => "init_pair_main",
             Shader::Fill => "fill_main",
             Shader::Fill4 => "fill4_main",
+            Shader::Fill8 => "fill8_main",
             Shader::PhiloxKat => "kat_main",
             Shader::Optim => "optim_main",
             Shader::Optim4 => "optim4_main",
@@ -480,7 +493,7 @@ impl Shader {
             }
             Shader::Norm | Shader::Reduce | Shader::Update => &["shaders/rows.wgsl"],
             Shader::Optim | Shader::Optim4 => &["shaders/optim_step.wgsl"],
-            Shader::Fill | Shader::Fill4 => &[],
+            Shader::Fill | Shader::Fill4 | Shader::Fill8 => &[],
         }
     }
 
@@ -489,7 +502,7 @@ impl Shader {
         match self {
             Shader::Init | Shader::InitMul64 => &[UNIFORM, RW, UNIFORM, UNIFORM, RW],
             Shader::InitPair => &[UNIFORM, RW, UNIFORM, UNIFORM, RW, RW],
-            Shader::Fill | Shader::Fill4 => &[RW, UNIFORM],
+            Shader::Fill | Shader::Fill4 | Shader::Fill8 => &[RW, UNIFORM],
             Shader::PhiloxKat => &[RO, RW],
             Shader::Optim | Shader::Optim4 => &[UNIFORM, UNIFORM, RO, RW, RW, RW, RW, RO],
             Shader::Norm => &[RO, UNIFORM, RW],
@@ -504,7 +517,7 @@ impl Shader {
             Shader::Init | Shader::InitMul64 | Shader::InitPair => {
                 &[INIT_KIND, INIT_LAYOUT, INIT_PACK, INIT_ROWS, INIT_WG]
             }
-            Shader::Fill4 => &[INIT_WG],
+            Shader::Fill4 | Shader::Fill8 => &[INIT_WG],
             Shader::Optim => &["OPT_KIND", "VAR_BUF", "S0_BUF", "S1_BUF", "S2_BUF"],
             Shader::Optim4 => &["OPT_KIND", "VAR_BUF", "S0_BUF", "S1_BUF", "S2_BUF", INIT_WG],
             Shader::Update => &["UPDATE_OP"],
@@ -515,7 +528,7 @@ impl Shader {
     /// Every pipeline variant a session can build of this shader: the values of
     /// [`Shader::overrides`], in that order (one empty list for a shader without
     /// overrides). `init.wgsl`: every (kind, layout, pack) the session dispatches
-    /// ([`init_variants`]) at [`WIDE_WORKGROUP_SIZE`]; `fill4.wgsl`: that size (a device
+    /// ([`init_variants`]) at [`WIDE_WORKGROUP_SIZE`]; `fill4.wgsl` and `fill8.wgsl`: that size (a device
     /// with a lower invocation limit builds the same code with a smaller `INIT_WG`).
     /// `update.wgsl`: every op.
     /// `optim.wgsl`: every kind with every buffer map the fused step can produce: the
@@ -531,7 +544,7 @@ impl Shader {
             Shader::InitPair => {
                 PAIR_KINDS.iter().map(|&k| vec![k, LAYOUT_VEC4, PACK_WORD, 1, WIDE_WORKGROUP_SIZE]).collect()
             }
-            Shader::Fill4 => vec![vec![WIDE_WORKGROUP_SIZE]],
+            Shader::Fill4 | Shader::Fill8 => vec![vec![WIDE_WORKGROUP_SIZE]],
             Shader::Update => UPDATE_OPS.iter().map(|&op| vec![op]).collect(),
             Shader::Optim | Shader::Optim4 => {
                 let mut maps = Vec::new();

@@ -575,6 +575,7 @@ fn variants_cover_every_override() {
     // Two items per invocation: the four random kinds, one-row vec4 tables only.
     assert_eq!(n(Shader::InitPair), 4);
     assert_eq!(n(Shader::Fill4), 1);
+    assert_eq!(n(Shader::Fill8), 1);
     assert_eq!(n(Shader::Update), varscope_shaders::UPDATE_OPS.len());
     assert_eq!(n(Shader::Optim), varscope_shaders::OPT_KINDS.len() * 15);
     assert_eq!(n(Shader::Optim4), n(Shader::Optim));
