@@ -89,7 +89,7 @@ impl Session {
     /// that [`Session::read`] returns): the same bytes as `read`, into memory the caller
     /// keeps. For reading a large variable again and again: `read` allocates a new
     /// buffer each time, which the operating system zeroes before the first write (on
-    /// this project's lavapipe machine, 28% of the time of reading 64 MiB with `read`).
+    /// this project's lavapipe machines, 28-38% of the time of reading 64 MiB with `read`).
     /// The checks (length, graph, initialized) come before anything is written, so their
     /// errors leave `out` as it was; a device failure during the read may leave it
     /// partly written.
