@@ -1,21 +1,11 @@
 // The roofline: writes one 32-bit value to a range of words. Benchmarks compare every
 // init kernel against it; it is also usable as a plain fill of a fill-type variable.
 // One invocation per word; 2-D dispatch (x up to 65535 workgroups, then y).
+// `fill: FillParams` (binding 1) comes from the shaders/fill_params.wgsl prelude.
 
 const WORKGROUP_SIZE: u32 = 64u;
 
-struct FillParams {
-    // First word written.
-    offset: u32,
-    // Number of words written.
-    count: u32,
-    // The word.
-    value: u32,
-    _pad: u32,
-}
-
 @group(0) @binding(0) var<storage, read_write> out_words: array<u32>;
-@group(0) @binding(1) var<uniform> fill: FillParams;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn fill_main(

@@ -2,21 +2,11 @@
 // `vec4` store per invocation (the plain fill, shaders/fill.wgsl, writes the tail of
 // fewer than 4 words). The bandwidth roofline of a kernel that writes its output.
 // 2-D dispatch (x up to 65535 workgroups, then y) of INIT_WG-wide workgroups.
+// `fill: FillParams` (binding 1) comes from the shaders/fill_params.wgsl prelude.
 
 override INIT_WG: u32 = 256u;
 
-struct FillParams {
-    // First vec4 written.
-    offset: u32,
-    // Number of vec4s written.
-    count: u32,
-    // The word.
-    value: u32,
-    _pad: u32,
-}
-
 @group(0) @binding(0) var<storage, read_write> out_vecs: array<vec4<u32>>;
-@group(0) @binding(1) var<uniform> fill: FillParams;
 
 @compute @workgroup_size(INIT_WG)
 fn fill4_main(

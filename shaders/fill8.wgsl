@@ -6,21 +6,11 @@
 // 7.1-11.8 -> 4.0-6.0 ms, alternately). The rest of a range (fewer than 8 words, or a
 // start that is not 32-byte aligned) is shaders/fill4.wgsl's and shaders/fill.wgsl's.
 // 2-D dispatch (x up to 65535 workgroups, then y) of INIT_WG-wide workgroups.
+// `fill: FillParams` (binding 1) comes from the shaders/fill_params.wgsl prelude.
 
 override INIT_WG: u32 = 256u;
 
-struct FillParams {
-    // First 32-byte group written.
-    offset: u32,
-    // Number of 32-byte groups written.
-    count: u32,
-    // The word.
-    value: u32,
-    _pad: u32,
-}
-
 @group(0) @binding(0) var<storage, read_write> out_groups: array<vec4<u64>>;
-@group(0) @binding(1) var<uniform> fill: FillParams;
 
 @compute @workgroup_size(INIT_WG)
 fn fill8_main(

@@ -158,16 +158,14 @@ impl<'a> Launch<'a> {
         }
         let dev = self.dev;
         let too_big = || dev.error("fill", format!("a fill of {words} words exceeds 2^32 invocations"));
-        let wg = dev.info.wide_workgroup;
-        // (shader, words per invocation, its overrides), widest first.
-        let mut kernels = vec![(Shader::Fill4, 4u64, vec![wg]), (Shader::Fill, 1, Vec::new())];
-        if dev.info.shader_i64 {
-            kernels.insert(0, (Shader::Fill8, 8, vec![wg]));
-        }
+        let wide = [dev.info.wide_workgroup];
+        // (shader, words per invocation), widest first; the 32-byte kernel needs 64-bit
+        // integers.
+        let kernels = [(Shader::Fill8, 8u64), (Shader::Fill4, 4), (Shader::Fill, 1)];
         let (mut at, mut left) = (offset / 4, words);
-        for (shader, unit, overrides) in kernels {
-            let n = if (at * 4).is_multiple_of(unit * 4) { left / unit } else { 0 };
-            if n == 0 {
+        for (shader, unit) in kernels {
+            let n = if at.is_multiple_of(unit) { left / unit } else { 0 };
+            if n == 0 || (shader.needs_int64() && !dev.info.shader_i64) {
                 continue;
             }
             let fp = FillParams {
@@ -177,7 +175,8 @@ impl<'a> Launch<'a> {
                 _pad: 0,
             };
             let params = self.params(bytemuck::bytes_of(&fp))?;
-            self.dispatch(shader, &overrides, &[buffer, &params], fp.count)?;
+            let overrides: &[u32] = if shader.wide() { &wide } else { &[] };
+            self.dispatch(shader, overrides, &[buffer, &params], fp.count)?;
             at += n * unit;
             left -= n * unit;
         }

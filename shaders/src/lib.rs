@@ -294,9 +294,10 @@ const OPTIM_STEP: &str = wgsl!("optim_step.wgsl");
 const INIT: &str = wgsl!("mul32.wgsl", "store32.wgsl", "philox.wgsl", "init.wgsl");
 const INIT_MUL64: &str = wgsl!("mul64.wgsl", "store64.wgsl", "philox.wgsl", "init.wgsl");
 const INIT_PAIR: &str = wgsl!("mul64.wgsl", "store64.wgsl", "philox.wgsl", "init.wgsl", "init_pair.wgsl");
-const FILL: &str = wgsl!("fill.wgsl");
-const FILL4: &str = wgsl!("fill4.wgsl");
-const FILL8: &str = wgsl!("fill8.wgsl");
+const FILL_PARAMS: &str = wgsl!("fill_params.wgsl");
+const FILL: &str = wgsl!("fill_params.wgsl", "fill.wgsl");
+const FILL4: &str = wgsl!("fill_params.wgsl", "fill4.wgsl");
+const FILL8: &str = wgsl!("fill_params.wgsl", "fill8.wgsl");
 const PHILOX_KAT: &str = wgsl!("mul32.wgsl", "philox.wgsl", "philox_kat.wgsl");
 const OPTIM: &str = wgsl!("optim_step.wgsl", "optim.wgsl");
 const OPTIM4: &str = wgsl!("optim_step.wgsl", "optim4.wgsl");
@@ -314,6 +315,7 @@ pub const PRELUDES: &[(&str, &str)] = &[
     ("shaders/store64.wgsl", STORE64),
     ("shaders/rows.wgsl", ROWS),
     ("shaders/optim_step.wgsl", OPTIM_STEP),
+    ("shaders/fill_params.wgsl", FILL_PARAMS),
 ];
 
 /// How a shader binds one resource, in binding-index order (plain data: the gpu crate
@@ -340,7 +342,7 @@ const UNIFORM: Binding = Binding::Uniform;
 /// | --- | --- | --- |
 /// | `shaders/init.wgsl` | `init_main` | 0 `array<InitDesc, 256>` (uniform), 1 output `array<u32>` (read_write), 2 [`InitParams`] (uniform), 3 row of each workgroup, a byte each, `array<vec4<u32>, 1024>` (uniform), 4 the output as 16-byte items (read_write, the prelude's type) |
 /// | `shaders/init_pair.wgsl` (after `init.wgsl`) | `init_pair_main` | as `init_main`, and 5 the output as `array<vec4<u64>>` (read_write) |
-/// | `shaders/fill.wgsl` | `fill_main` | 0 output (read_write), 1 [`FillParams`] (uniform) |
+/// | `shaders/fill.wgsl` (after `shaders/fill_params.wgsl`) | `fill_main` | 0 output (read_write), 1 [`FillParams`] (uniform) |
 /// | `shaders/fill4.wgsl`, `shaders/fill8.wgsl` | `fill4_main`, `fill8_main` | as `fill.wgsl`, the output as `array<vec4<u32>>` / `array<vec4<u64>>` |
 /// | `shaders/philox_kat.wgsl` | `kat_main` | 0 counters (read), 1 outputs (read_write) |
 /// | `shaders/optim.wgsl` | `optim_main` | 0 `array<OptimRow, 256>` (uniform), 1 [`OptimParams`] (uniform), 2 gradients `array<f32>` (read), 3..=6 `w0..w3` `array<f32>` (read_write), 7 `array<u32>` row of each workgroup (read) |
@@ -493,7 +495,7 @@ impl Shader {
             }
             Shader::Norm | Shader::Reduce | Shader::Update => &["shaders/rows.wgsl"],
             Shader::Optim | Shader::Optim4 => &["shaders/optim_step.wgsl"],
-            Shader::Fill | Shader::Fill4 | Shader::Fill8 => &[],
+            Shader::Fill | Shader::Fill4 | Shader::Fill8 => &["shaders/fill_params.wgsl"],
         }
     }
 
