@@ -1,7 +1,7 @@
 //! Reading variables to the host: `read`, `read_many`, `read_into`, `read_f32` and
 //! `read_partitioned`, all through one path (`read_to`) that checks every variable first,
 //! then copies host variables and reads each device's chunks through `transfer`'s staging
-//! ring into one [`Sink`] per variable.
+//! ring into one `Sink` per variable.
 
 use varscope_core::{DType, PartitionedVariable, Variable};
 
@@ -15,48 +15,56 @@ use crate::values::HostValues;
 /// One device's ranges to read, with (variable index, elements) of each range.
 type DeviceReads = (Vec<ReadRange>, Vec<(usize, u64)>);
 
-/// Where a read puts one variable's host bytes, in order.
-enum Sink<'a> {
-    /// A vector the read grows ([`Session::read_many`]).
-    Grow(Vec<u8>),
-    /// The caller's slice, filled from the given position on ([`Session::read_into`],
-    /// which checked its length).
-    Fill(&'a mut [u8], usize),
+/// Where a read puts one variable's host bytes, in order: a vector the read grows
+/// ([`Session::read_many`]) or the caller's slice ([`Fill`], [`Session::read_into`]).
+trait Sink {
+    /// Room for `bytes` in all, before the first [`put`](Sink::put).
+    fn reserve(&mut self, _bytes: usize) {}
+    /// Appends `bytes`.
+    fn put(&mut self, bytes: &[u8]);
+    /// Appends one byte (0 or 1) per device word of a bool variable.
+    fn put_bools(&mut self, words: &[u8]);
 }
 
-impl Sink<'_> {
-    /// Room for `bytes` in all (a growing vector gets it at once, with the huge-page hint
-    /// of large transfers).
+/// One byte (0 or 1) per 4-byte device word of a bool variable.
+fn bools(words: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    words.chunks_exact(4).map(|w| u8::from(w != [0, 0, 0, 0]))
+}
+
+impl Sink for Vec<u8> {
+    /// A new vector gets all its room at once, with the huge-page hint of large
+    /// transfers.
     fn reserve(&mut self, bytes: usize) {
-        if let Sink::Grow(v) = self {
-            if v.capacity() == 0 {
-                *v = transfer::host_buffer(bytes);
-            }
+        if self.capacity() == 0 {
+            *self = transfer::host_buffer(bytes);
         }
     }
 
-    /// Appends `bytes`.
     fn put(&mut self, bytes: &[u8]) {
-        match self {
-            Sink::Grow(v) => v.extend_from_slice(bytes),
-            Sink::Fill(out, at) => {
-                out[*at..*at + bytes.len()].copy_from_slice(bytes);
-                *at += bytes.len();
-            }
-        }
+        self.extend_from_slice(bytes);
     }
 
-    /// Appends one byte (0 or 1) per device word of a bool variable.
     fn put_bools(&mut self, words: &[u8]) {
-        let bools = words.chunks_exact(4).map(|w| u8::from(w != [0, 0, 0, 0]));
-        match self {
-            Sink::Grow(v) => v.extend(bools),
-            Sink::Fill(out, at) => {
-                for b in bools {
-                    out[*at] = b;
-                    *at += 1;
-                }
-            }
+        self.extend(bools(words));
+    }
+}
+
+/// The caller's slice, filled from the given position on (its length was checked
+/// against the variable's bytes first).
+struct Fill<'a>(&'a mut [u8], usize);
+
+impl Sink for Fill<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        let Fill(out, at) = self;
+        out[*at..*at + bytes.len()].copy_from_slice(bytes);
+        *at += bytes.len();
+    }
+
+    fn put_bools(&mut self, words: &[u8]) {
+        let Fill(out, at) = self;
+        for b in bools(words) {
+            out[*at] = b;
+            *at += 1;
         }
     }
 }
@@ -73,14 +81,11 @@ impl Session {
     /// staging ring so memory stays flat, not one per variable. In `vars` order; every
     /// variable must be initialized (checked first).
     pub fn read_many(&self, vars: &[Variable]) -> Result<Vec<HostValues>> {
-        let mut sinks: Vec<Sink<'_>> = vars.iter().map(|_| Sink::Grow(Vec::new())).collect();
+        let mut sinks: Vec<Vec<u8>> = vec![Vec::new(); vars.len()];
         self.read_to(vars, &mut sinks)?;
         vars.iter()
             .zip(sinks)
-            .map(|(v, s)| {
-                let Sink::Grow(b) = s else { unreachable!("read_many's sinks grow") };
-                HostValues::from_bytes(v.dtype(), &v.dims().unwrap_or_default(), b)
-            })
+            .map(|(v, b)| HostValues::from_bytes(v.dtype(), &v.dims().unwrap_or_default(), b))
             .collect()
     }
 
@@ -104,12 +109,12 @@ impl Session {
                 given: out.len(),
             });
         }
-        self.read_to(std::slice::from_ref(v), &mut [Sink::Fill(out, 0)])
+        self.read_to(std::slice::from_ref(v), &mut [Fill(out, 0)])
     }
 
     /// Reads `vars` into `sinks` (one each, in order): checks every variable first, then
     /// copies host variables and reads each device's chunks through the staging ring.
-    fn read_to(&self, vars: &[Variable], sinks: &mut [Sink<'_>]) -> Result<()> {
+    fn read_to(&self, vars: &[Variable], sinks: &mut [impl Sink]) -> Result<()> {
         let mut l = self.locked();
         for v in vars {
             if v.graph_id() != self.inner.graph.id() {
