@@ -2,7 +2,8 @@
 //
 // Preludes (prepended by the registry): shaders/mul32.wgsl and shaders/store32.wgsl, or
 // shaders/mul64.wgsl and shaders/store64.wgsl (the device's `mulhilo` and `store_vec4`),
-// then shaders/philox.wgsl.
+// then shaders/fence.wgsl (or, in varscope's own SPIR-V for Vulkan, shaders/unfenced.wgsl)
+// and shaders/philox.wgsl.
 //
 // Pipelines are specialized by overridable constants, none with a default but the
 // workgroup size, so a pipeline holds only the code it runs (llvmpipe and lavapipe run
@@ -98,7 +99,7 @@ struct InitParams {
     num_rows: u32,
     // One past the last workgroup (of the tile table) this dispatch runs.
     total_groups: u32,
-    // Always 0: the opaque operand of `fence` (shaders/philox.wgsl) that keeps drivers'
+    // Always 0: the opaque operand of `fence` (shaders/fence.wgsl) that keeps drivers'
     // fma contraction and reassociation from changing the rounding.
     zero: u32,
     // The first workgroup of the table this dispatch runs: workgroup `w` of the dispatch

@@ -12,9 +12,11 @@
 // Exactness on every driver: compilers may contract `a * b + c` into one fma and may
 // reassociate chains of + and * (measured on llvmpipe: both, up to 3 ulp off the host).
 // Every intermediate float result that feeds another float operation is therefore passed
-// through `fence`, which XORs its bits with `zero`, a runtime 0 the compiler cannot see
-// (InitParams.zero): an integer operation no float optimization looks through, so each
-// operation rounds exactly once, in the written order, as on the host.
+// through `fence`, defined by the prelude before this one: shaders/fence.wgsl (an integer
+// XOR with a runtime 0 that no float optimization looks through) for WGSL compiled by
+// the driver's path, or shaders/unfenced.wgsl (the identity) for the SPIR-V varscope
+// writes itself on Vulkan with every float operation decorated NoContraction. Either
+// way each operation rounds exactly once, in the written order, as on the host.
 
 const PHILOX_M0: u32 = 0xD2511F53u;
 const PHILOX_M1: u32 = 0xCD9E8D57u;
@@ -38,11 +40,6 @@ fn philox4x32_10(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
         c = vec4<u32>(p1.x ^ c.y ^ k.x, p1.y, p0.x ^ c.w ^ k.y, p0.y);
     }
     return c;
-}
-
-// x, unchanged, but opaque to float optimizations (`zero` must be 0 at run time).
-fn fence(x: f32, zero: u32) -> f32 {
-    return bitcast<f32>(bitcast<u32>(x) ^ zero);
 }
 
 // a * b + c with two roundings, whatever the driver fuses or reassociates.

@@ -1,7 +1,8 @@
 // Test kernel: raw Philox4x32-10 outputs and Box-Muller normals on the device, so tests
 // can check the Random123 known answers and the transcendental-free math per adapter.
 //
-// Prelude: shaders/philox.wgsl (prepended by the registry).
+// Preludes: shaders/mul32.wgsl, shaders/fence.wgsl (or shaders/unfenced.wgsl) and
+// shaders/philox.wgsl (prepended by the registry).
 // Input row i: counter (4 words), key (2 words), 0 (the opaque `zero` of `fence`), a pad
 // word: 8 words per row.
 // Output row i: the 4 Philox words, then the 4 normals4() of those words as f32 bits.

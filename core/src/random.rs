@@ -76,7 +76,8 @@
 //! Every operation above is one IEEE f32 operation rounded to nearest, in the written
 //! order; the host never fuses (Rust does not contract `a * b + c`). The WGSL copy stops
 //! drivers from fusing or reassociating with an opaque integer `fence` on every
-//! intermediate (see `shaders/philox.wgsl`). Measured: the normal family is bit-identical
+//! intermediate (`shaders/fence.wgsl`), or, in the SPIR-V varscope writes for Vulkan, by
+//! decorating every float operation NoContraction (see `shaders/philox.wgsl`). Measured: the normal family is bit-identical
 //! to this module on Vulkan lavapipe and GL llvmpipe (0 ulp); runtime.md's documented
 //! bound for other drivers (e.g. a `sqrt` that is not correctly rounded) is 2 ulp, and
 //! the test asserts it.

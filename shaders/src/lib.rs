@@ -285,20 +285,27 @@ macro_rules! wgsl {
 }
 
 const PHILOX: &str = wgsl!("philox.wgsl");
+const FENCE: &str = wgsl!("fence.wgsl");
+const UNFENCED: &str = wgsl!("unfenced.wgsl");
 const MUL32: &str = wgsl!("mul32.wgsl");
 const MUL64: &str = wgsl!("mul64.wgsl");
 const STORE32: &str = wgsl!("store32.wgsl");
 const STORE64: &str = wgsl!("store64.wgsl");
 const ROWS: &str = wgsl!("rows.wgsl");
 const OPTIM_STEP: &str = wgsl!("optim_step.wgsl");
-const INIT: &str = wgsl!("mul32.wgsl", "store32.wgsl", "philox.wgsl", "init.wgsl");
-const INIT_MUL64: &str = wgsl!("mul64.wgsl", "store64.wgsl", "philox.wgsl", "init.wgsl");
-const INIT_PAIR: &str = wgsl!("mul64.wgsl", "store64.wgsl", "philox.wgsl", "init.wgsl", "init_pair.wgsl");
+const INIT: &str = wgsl!("mul32.wgsl", "store32.wgsl", "fence.wgsl", "philox.wgsl", "init.wgsl");
+const INIT_MUL64: &str = wgsl!("mul64.wgsl", "store64.wgsl", "fence.wgsl", "philox.wgsl", "init.wgsl");
+const INIT_PAIR: &str = wgsl!("mul64.wgsl", "store64.wgsl", "fence.wgsl", "philox.wgsl", "init.wgsl", "init_pair.wgsl");
+const INIT_UNFENCED: &str = wgsl!("mul32.wgsl", "store32.wgsl", "unfenced.wgsl", "philox.wgsl", "init.wgsl");
+const INIT_MUL64_UNFENCED: &str = wgsl!("mul64.wgsl", "store64.wgsl", "unfenced.wgsl", "philox.wgsl", "init.wgsl");
+const INIT_PAIR_UNFENCED: &str =
+    wgsl!("mul64.wgsl", "store64.wgsl", "unfenced.wgsl", "philox.wgsl", "init.wgsl", "init_pair.wgsl");
 const FILL_PARAMS: &str = wgsl!("fill_params.wgsl");
 const FILL: &str = wgsl!("fill_params.wgsl", "fill.wgsl");
 const FILL4: &str = wgsl!("fill_params.wgsl", "fill4.wgsl");
 const FILL8: &str = wgsl!("fill_params.wgsl", "fill8.wgsl");
-const PHILOX_KAT: &str = wgsl!("mul32.wgsl", "philox.wgsl", "philox_kat.wgsl");
+const PHILOX_KAT: &str = wgsl!("mul32.wgsl", "fence.wgsl", "philox.wgsl", "philox_kat.wgsl");
+const PHILOX_KAT_UNFENCED: &str = wgsl!("mul32.wgsl", "unfenced.wgsl", "philox.wgsl", "philox_kat.wgsl");
 const OPTIM: &str = wgsl!("optim_step.wgsl", "optim.wgsl");
 const OPTIM4: &str = wgsl!("optim_step.wgsl", "optim4.wgsl");
 const NORM: &str = wgsl!("rows.wgsl", "norm.wgsl");
@@ -309,6 +316,7 @@ const UPDATE: &str = wgsl!("rows.wgsl", "update.wgsl");
 /// as `(label, source)`.
 pub const PRELUDES: &[(&str, &str)] = &[
     ("shaders/philox.wgsl", PHILOX),
+    ("shaders/fence.wgsl", FENCE),
     ("shaders/mul32.wgsl", MUL32),
     ("shaders/mul64.wgsl", MUL64),
     ("shaders/store32.wgsl", STORE32),
@@ -317,6 +325,11 @@ pub const PRELUDES: &[(&str, &str)] = &[
     ("shaders/optim_step.wgsl", OPTIM_STEP),
     ("shaders/fill_params.wgsl", FILL_PARAMS),
 ];
+
+/// Preludes that take another prelude's place in a second source of the same shaders, as
+/// `(label, source, the label it replaces)`: `shaders/unfenced.wgsl` (`fence` is the
+/// identity) replaces `shaders/fence.wgsl` in [`Shader::unfenced_source`].
+pub const SUBSTITUTE_PRELUDES: &[(&str, &str, &str)] = &[("shaders/unfenced.wgsl", UNFENCED, "shaders/fence.wgsl")];
 
 /// How a shader binds one resource, in binding-index order (plain data: the gpu crate
 /// turns it into bind group layout entries).
@@ -468,6 +481,22 @@ impl Shader {
         }
     }
 
+    /// The source for [`exact_spirv`], for the shaders whose float operations must round
+    /// in the written order (the Philox prelude's users): [`source`](Self::source) with
+    /// `shaders/unfenced.wgsl` (`fence` is the identity; [`SUBSTITUTE_PRELUDES`]) in
+    /// place of `shaders/fence.wgsl`. `None` for the shaders without fences. Only for SPIR-V that
+    /// decorates every float operation NoContraction; compiled by any other path, its
+    /// normals may differ from the host's by a few ulp.
+    pub fn unfenced_source(self) -> Option<&'static str> {
+        match self {
+            Shader::Init => Some(INIT_UNFENCED),
+            Shader::InitMul64 => Some(INIT_MUL64_UNFENCED),
+            Shader::InitPair => Some(INIT_PAIR_UNFENCED),
+            Shader::PhiloxKat => Some(PHILOX_KAT_UNFENCED),
+            _ => None,
+        }
+    }
+
     /// The compute entry point.
     pub fn entry_point(self) -> &'static str {
         match self {
@@ -488,10 +517,12 @@ impl Shader {
     /// The preludes prepended to this shader's file, by label.
     pub fn preludes(self) -> &'static [&'static str] {
         match self {
-            Shader::Init => &["shaders/mul32.wgsl", "shaders/store32.wgsl", "shaders/philox.wgsl"],
-            Shader::PhiloxKat => &["shaders/mul32.wgsl", "shaders/philox.wgsl"],
+            Shader::Init => {
+                &["shaders/mul32.wgsl", "shaders/store32.wgsl", "shaders/fence.wgsl", "shaders/philox.wgsl"]
+            }
+            Shader::PhiloxKat => &["shaders/mul32.wgsl", "shaders/fence.wgsl", "shaders/philox.wgsl"],
             Shader::InitMul64 | Shader::InitPair => {
-                &["shaders/mul64.wgsl", "shaders/store64.wgsl", "shaders/philox.wgsl"]
+                &["shaders/mul64.wgsl", "shaders/store64.wgsl", "shaders/fence.wgsl", "shaders/philox.wgsl"]
             }
             Shader::Norm | Shader::Reduce | Shader::Update => &["shaders/rows.wgsl"],
             Shader::Optim | Shader::Optim4 => &["shaders/optim_step.wgsl"],
@@ -651,8 +682,10 @@ pub const UPDATE_OPS: [u32; 3] = [UPDATE_ASSIGN, UPDATE_ADD, UPDATE_SUB];
 pub const REDUCE_SEGMENT: u32 = 256;
 
 mod pairs;
+mod spirv;
 mod tables;
 pub use pairs::*;
+pub use spirv::*;
 pub use tables::*;
 
 #[cfg(test)]

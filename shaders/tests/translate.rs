@@ -666,3 +666,62 @@ fn a_broken_variant_fails() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// varscope's own SPIR-V of the kernels with fences (`exact_spirv`: what Vulkan devices
+/// with `PASSTHROUGH_SHADERS` run), for every variant a session builds, passes
+/// `spirv-val` for Vulkan 1.0, the oldest environment it may meet (where installed; CI
+/// requires it). A corrupted module is rejected (the check can fail).
+#[test]
+fn exact_spirv_passes_spirv_val_in_every_variant() {
+    let (spirv_val, _) = tools();
+    let Some(tool) = spirv_val else { return };
+    let dir = scratch_dir();
+    let val = |words: &[u32], name: &str| -> Result<(), String> {
+        let path = dir.join(format!("{name}.spv"));
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        std::fs::write(&path, bytes).map_err(|e| e.to_string())?;
+        let o = Command::new(tool.program)
+            .args(["--target-env", "vulkan1.0"])
+            .arg(&path)
+            .output()
+            .map_err(|e| e.to_string())?;
+        let _ = std::fs::remove_file(&path);
+        o.status.success().then_some(()).ok_or_else(|| String::from_utf8_lossy(&o.stderr).trim().to_string())
+    };
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for shader in Shader::ALL {
+        let Some(src) = shader.unfenced_source() else { continue };
+        let variants = if shader.overrides().is_empty() { vec![vec![]] } else { shader.variants() };
+        for values in variants {
+            let p = Pipeline::of(shader, &values);
+            let constants: Vec<(&str, f64)> = p.constants.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+            let words =
+                varscope_shaders::exact_spirv(&p.label, src, &p.entry, &constants).unwrap_or_else(|e| panic!("{e}"));
+            if let Err(e) = val(&words, &format!("exact{checked}")) {
+                failures.push(format!("{}: {e}", p.label));
+            }
+            checked += 1;
+        }
+    }
+    assert!(failures.is_empty(), "{} of {checked} modules rejected:\n{}", failures.len(), failures.join("\n"));
+    assert!(checked > 20, "{checked} modules");
+    // Positive control: a module whose first decoration targets an undefined id.
+    let mut words = varscope_shaders::exact_spirv(
+        "init",
+        Shader::Init.unfenced_source().expect("init has fences"),
+        Shader::Init.entry_point(),
+        &Pipeline::of(Shader::Init, &Shader::Init.variants()[0])
+            .constants
+            .iter()
+            .map(|(n, v)| (n.as_str(), *v))
+            .collect::<Vec<_>>(),
+    )
+    .expect("init translates");
+    let at = (5..words.len() - 2)
+        .find(|&i| words[i] == (3 << 16) | 71 && words[i + 2] == varscope_shaders::NO_CONTRACTION)
+        .expect("a NoContraction decoration");
+    words[at + 1] = words[3] + 7;
+    assert!(val(&words, "broken").is_err(), "spirv-val accepted a decoration of an undefined id");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -6,7 +6,8 @@
 use std::collections::BTreeSet;
 
 use varscope_shaders::{
-    init_variants, Binding, Shader, OPT_KINDS, PRELUDES, UPDATE_OPS, WIDE_WORKGROUP_SIZE, WORKGROUP_SIZE,
+    init_variants, Binding, Shader, OPT_KINDS, PRELUDES, SUBSTITUTE_PRELUDES, UPDATE_OPS, WIDE_WORKGROUP_SIZE,
+    WORKGROUP_SIZE,
 };
 
 /// What the session requests from every adapter: WebGPU defaults, nothing more.
@@ -133,8 +134,12 @@ fn every_wgsl_file_is_registered() {
             on_disk.insert(format!("shaders/{name}"));
         }
     }
-    let registered: BTreeSet<String> =
-        Shader::ALL.iter().map(|s| file_of(*s)).chain(PRELUDES.iter().map(|(l, _)| l.to_string())).collect();
+    let registered: BTreeSet<String> = Shader::ALL
+        .iter()
+        .map(|s| file_of(*s))
+        .chain(PRELUDES.iter().map(|(l, _)| l.to_string()))
+        .chain(SUBSTITUTE_PRELUDES.iter().map(|(l, _, _)| l.to_string()))
+        .collect();
     let missing: Vec<_> = on_disk.difference(&registered).collect();
     assert!(missing.is_empty(), "WGSL files not in the registry: {missing:?}");
     let stale: Vec<_> = registered.difference(&on_disk).collect();
