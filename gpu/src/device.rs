@@ -39,6 +39,12 @@ pub struct DeviceInfo {
     pub shader_i64: bool,
     /// The device is the user's own ([`ExternalDevice`]), not one the session opened.
     pub external: bool,
+    /// The kernels whose float operations must round in the written order (init,
+    /// Philox) are built from varscope's own SPIR-V, every float operation decorated
+    /// NoContraction (`varscope_shaders::exact_spirv`), instead of from WGSL with
+    /// fences: a Vulkan device with `PASSTHROUGH_SHADERS` (requested where the adapter
+    /// has it and the [`AdapterMask`] does not hide it). Same values either way.
+    pub exact_spirv: bool,
     /// Invocations per workgroup of the wide kernels (init, vector fill):
     /// `varscope_shaders::WIDE_WORKGROUP_SIZE` (256) or the largest power of two the
     /// device's limits allow (at least 64).
@@ -129,6 +135,7 @@ pub(crate) fn cpu_info(memory_limit: u64) -> DeviceInfo {
         shader_f16: true,
         shader_f64: true,
         shader_i64: true,
+        exact_spirv: false,
         external: false,
         wide_workgroup: varscope_shaders::WIDE_WORKGROUP_SIZE,
         in_use: Arc::new(AtomicU64::new(0)),
@@ -348,6 +355,7 @@ fn describe(
         shader_f16: adapter_f16,
         shader_f64: features.contains(wgpu::Features::SHADER_F64),
         shader_i64: features.contains(wgpu::Features::SHADER_INT64),
+        exact_spirv: info.backend == wgpu::Backend::Vulkan && features.contains(wgpu::Features::PASSTHROUGH_SHADERS),
         external,
         wide_workgroup: varscope_shaders::wide_workgroup_size(
             dl.max_compute_invocations_per_workgroup,
@@ -369,7 +377,8 @@ fn gpu_of(device: wgpu::Device, queue: wgpu::Queue, uncaptured: Arc<Mutex<Vec<St
 /// the others down.
 ///
 /// Requested features: `SHADER_F64` and `SHADER_INT64` where the adapter has them and
-/// the mask does not hide them (so user kernels can bind 64-bit variables); nothing else
+/// the mask does not hide them (so user kernels can bind 64-bit variables), and on Vulkan
+/// `PASSTHROUGH_SHADERS` likewise (for [`DeviceInfo::exact_spirv`]); nothing else
 /// (float16 is stored packed, so `SHADER_F16` is not needed). Requested limits: the
 /// adapter's own limits (or the mask's, where worse), in particular its
 /// `max_storage_buffer_binding_size` (the chunk size of large variables) and
@@ -394,7 +403,10 @@ fn open_masked(backends: wgpu::Backends, mask: &AdapterMask, memory_limit: u64) 
     for adapter in adapters {
         let info = adapter.get_info();
         let features = adapter.features() - mask.features;
-        let wanted = features & (wgpu::Features::SHADER_F64 | wgpu::Features::SHADER_INT64);
+        let mut wanted = features & (wgpu::Features::SHADER_F64 | wgpu::Features::SHADER_INT64);
+        if info.backend == wgpu::Backend::Vulkan {
+            wanted |= features & wgpu::Features::PASSTHROUGH_SHADERS;
+        }
         let limits = mask.limits_of(&adapter.limits());
         if let Err(e) = check_requirements(&info, adapter.get_downlevel_capabilities().flags, &limits) {
             skipped.push(e);

@@ -20,6 +20,18 @@ pub(crate) struct Kernel {
     pub bindings: usize,
 }
 
+/// What a kernel is built from.
+#[derive(Clone, Copy)]
+pub(crate) enum KernelSource<'a> {
+    /// WGSL, translated by wgpu for the device's backend (pipeline constants set by wgpu).
+    Wgsl(&'a str),
+    /// The unfenced WGSL of a shader whose float operations must round in the written
+    /// order, written to SPIR-V by `varscope_shaders::exact_spirv` (overrides resolved,
+    /// every float operation NoContraction) and passed to the Vulkan driver as is:
+    /// devices with [`DeviceInfo::exact_spirv`].
+    ExactSpirv(&'a str),
+}
+
 /// Compute pipelines and bind group layouts of every registered shader, cached by
 /// (device, shader, values of [`Shader::overrides`]): the init shader has one pipeline
 /// per (kind, layout), the optimizer one per (kind, buffer map), and so on. One cache per
@@ -84,30 +96,63 @@ impl KernelCache {
             .collect();
         let constants: Vec<(&str, f64)> =
             shader.overrides().iter().zip(values).map(|(n, v)| (*n, f64::from(*v))).collect();
-        let k =
-            Arc::new(compile(gpu, info, shader.label(), shader.source(), shader.entry_point(), &entries, &constants)?);
+        let source = match shader.unfenced_source() {
+            Some(src) if info.exact_spirv => KernelSource::ExactSpirv(src),
+            _ => KernelSource::Wgsl(shader.source()),
+        };
+        let k = Arc::new(compile(gpu, info, shader.label(), source, shader.entry_point(), &entries, &constants)?);
         self.kernels.insert(key, k.clone());
         Ok(k)
     }
 }
 
 /// Builds a shader module, bind group layout and compute pipeline inside wgpu error
-/// scopes; any validation, out-of-memory or internal error becomes
+/// scopes; any translation, validation, out-of-memory or internal error becomes
 /// [`GpuError::Shader`] naming `label`.
 pub(crate) fn compile(
     gpu: &Gpu,
     info: &DeviceInfo,
     label: &str,
-    source: &str,
+    source: KernelSource<'_>,
     entry: &str,
     entries: &[wgpu::BindGroupLayoutEntry],
     constants: &[(&str, f64)],
 ) -> Result<Kernel> {
+    let shader_error = |message| GpuError::Shader { label: label.to_string(), device: info.name.clone(), message };
+    // The exact SPIR-V is written before the error scope (a translation error is the
+    // same typed error) and has its overrides resolved: no constants for wgpu.
+    let (spirv, constants) = match source {
+        KernelSource::Wgsl(_) => (None, constants),
+        KernelSource::ExactSpirv(src) => {
+            (Some(varscope_shaders::exact_spirv(label, src, entry, constants).map_err(shader_error)?), &[][..])
+        }
+    };
     scoped(gpu, || {
-        let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(label),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
+        let module = match (&spirv, source) {
+            (None, KernelSource::Wgsl(src) | KernelSource::ExactSpirv(src)) => {
+                gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(label),
+                    source: wgpu::ShaderSource::Wgsl(src.into()),
+                })
+            }
+            (Some(words), _) => {
+                // The workgroup size is only read by Metal; the SPIR-V declares its own.
+                let entry_point = wgpu::PassthroughShaderEntryPoint { name: entry.into(), workgroup_size: (0, 0, 0) };
+                // SAFETY: SPIR-V that naga wrote from WGSL it validated, with every index
+                // clamped in bounds (`Restrict`, as wgpu's own translation guarantees),
+                // plus NoContraction decorations; the device has PASSTHROUGH_SHADERS
+                // (`DeviceInfo::exact_spirv`), and the pipeline below gets the layout of
+                // the shader's registered bindings.
+                unsafe {
+                    gpu.device.create_shader_module_passthrough(wgpu::ShaderModuleDescriptorPassthrough {
+                        label: Some(label),
+                        entry_points: vec![entry_point].into(),
+                        spirv: Some(words.as_slice().into()),
+                        ..Default::default()
+                    })
+                }
+            }
+        };
         let layout =
             gpu.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(label), entries });
         let pl = gpu.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -125,7 +170,7 @@ pub(crate) fn compile(
         });
         Kernel { pipeline, layout, bindings: entries.len() }
     })
-    .map_err(|message| GpuError::Shader { label: label.to_string(), device: info.name.clone(), message })
+    .map_err(shader_error)
 }
 
 #[cfg(test)]
@@ -173,7 +218,7 @@ mod tests {
         for_each_target("a_broken_shader_is_a_typed_error_naming_it", adapters(), |a| {
             let (info, gpu) = (&a.info, &a.gpu);
             let broken = "@compute @workgroup_size(64) fn main() { let x: u32 = 1.5; }";
-            match compile(gpu, info, "test/broken.wgsl", broken, "main", &[], &[]) {
+            match compile(gpu, info, "test/broken.wgsl", KernelSource::Wgsl(broken), "main", &[], &[]) {
                 Err(GpuError::Shader { label, device, message }) => {
                     assert_eq!(label, "test/broken.wgsl");
                     assert_eq!(device, info.name);
@@ -185,10 +230,28 @@ mod tests {
             // A wrong entry point fails at pipeline creation, also inside the scope.
             let ok = "@compute @workgroup_size(64) fn main() {}";
             assert!(matches!(
-                compile(gpu, info, "test/entry.wgsl", ok, "nope", &[], &[]),
+                compile(gpu, info, "test/entry.wgsl", KernelSource::Wgsl(ok), "nope", &[], &[]),
                 Err(GpuError::Shader { .. })
             ));
-            assert!(compile(gpu, info, "test/ok.wgsl", ok, "main", &[], &[]).is_ok(), "[{}]", info.name);
+            assert!(
+                compile(gpu, info, "test/ok.wgsl", KernelSource::Wgsl(ok), "main", &[], &[]).is_ok(),
+                "[{}]",
+                info.name
+            );
+            // The exact SPIR-V path (Vulkan): a source naga rejects is the same typed
+            // error, naming the stage; a good one builds.
+            if info.exact_spirv {
+                match compile(gpu, info, "test/broken.wgsl", KernelSource::ExactSpirv(broken), "main", &[], &[]) {
+                    Err(GpuError::Shader { label, message, .. }) => {
+                        assert_eq!(label, "test/broken.wgsl");
+                        assert!(message.contains("test/broken.wgsl: WGSL"), "[{}] {message}", info.name);
+                    }
+                    Err(other) => panic!("[{}] wrong error: {other}", info.name),
+                    Ok(_) => panic!("[{}] a broken exact shader compiled", info.name),
+                }
+                let good = compile(gpu, info, "test/ok.wgsl", KernelSource::ExactSpirv(ok), "main", &[], &[]);
+                assert!(good.is_ok(), "[{}] exact SPIR-V", info.name);
+            }
         });
     }
 }

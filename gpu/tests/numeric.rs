@@ -8,7 +8,7 @@ use half::{bf16, f16};
 use varscope_core::{
     CachingDevice, DType, Distribution, FanMode, Graph, HostTensor, Initializer, Partitioner, Variable,
 };
-use varscope_gpu::{HostValues, Session};
+use varscope_gpu::{AdapterMask, DeviceOptions, HostValues, Session};
 
 /// Bound, in ulp, of the normal family against the host reference (runtime.md section
 /// 3: at most 2 ulp where a driver's log/cos prevent bit-identity).
@@ -52,6 +52,11 @@ fn initializers() -> Vec<(&'static str, Initializer, Exact)> {
             Exact::Bits,
         ),
     ]
+}
+
+/// A new variable `name` of `shape` and `dtype` initialized by `init` on `device`.
+fn typed_var(g: &Graph, name: &str, shape: Vec<u64>, dtype: DType, init: &Initializer, device: &str) -> Variable {
+    var(g.get_variable(name).shape(shape).dtype(dtype).initializer(init.clone()).caching_device(device).get().unwrap())
 }
 
 /// Compares with the reference; returns the largest ulp distance seen.
@@ -253,6 +258,59 @@ fn same_seed_same_values_on_every_device() {
     let host = read_on(&targets[0]);
     for_each_target("same_seed_same_values_on_every_device", &targets[1..], |t| {
         assert_eq!(read_on(t).to_bits_vec(), host.to_bits_vec(), "[{}] differs from /cpu:0", t.label);
+    });
+}
+
+/// On Vulkan devices the init kernels are varscope's own SPIR-V (every float operation
+/// NoContraction, no fences); with `PASSTHROUGH_SHADERS` masked off they are the fenced
+/// WGSL that every other backend runs. Both give the same bits, within the reference's
+/// bound, for every kind that has fences, in float32 and the packed halves, in a
+/// one-row dispatch (large variable) and in a table of rows (many small ones).
+#[test]
+fn exact_spirv_and_fenced_wgsl_kernels_give_the_same_bits() {
+    let targets = targets();
+    for_each_target("exact_spirv_and_fenced_wgsl_kernels_give_the_same_bits", &targets[1..], |t| {
+        let g = Graph::new();
+        g.set_seed(5);
+        let mut vars = Vec::new();
+        for (name, init, exact) in initializers() {
+            if !matches!(name, "random_uniform" | "random_normal" | "truncated_normal" | "glorot_normal") {
+                continue;
+            }
+            for (i, (dtype, shape)) in
+                [(DType::Float32, vec![100_003u64]), (DType::Float32, vec![9, 7]), (DType::BFloat16, vec![333u64])]
+                    .into_iter()
+                    .enumerate()
+            {
+                vars.push((name, typed_var(&g, &format!("{name}_{i}"), shape, dtype, &init, &t.device), exact));
+            }
+        }
+        let masked = AdapterMask::default().without_features(wgpu::Features::PASSTHROUGH_SHADERS);
+        let fenced = Session::with_options(&g, opts().devices(DeviceOptions::default().mask(masked))).unwrap();
+        let exact = Session::with_options(&g, opts()).unwrap();
+        let info = |s: &Session| {
+            let d = s.devices().iter().find(|d| d.name == t.device).expect("the target's device");
+            (d.exact_spirv, d.backend)
+        };
+        let ((e, backend), (f, _)) = (info(&exact), info(&fenced));
+        assert!(!f, "[{}] masked, yet exact SPIR-V", t.label);
+        // Every Vulkan driver wgpu 30 runs on grants PASSTHROUGH_SHADERS.
+        assert_eq!(e, backend == Some(wgpu::Backend::Vulkan), "[{}] exact SPIR-V", t.label);
+        let list: Vec<Variable> = vars.iter().map(|(_, v, _)| v.clone()).collect();
+        for s in [&exact, &fenced] {
+            s.variables_initializer(&list).unwrap_or_else(|e| panic!("[{}] init: {e}", t.label));
+        }
+        for (name, v, bound) in &vars {
+            let (a, b) = (exact.read(v).unwrap(), fenced.read(v).unwrap());
+            assert_eq!(
+                a.to_bits_vec(),
+                b.to_bits_vec(),
+                "[{}] {}: exact SPIR-V and fenced WGSL differ",
+                t.label,
+                v.name()
+            );
+            compare(t, &format!("{name} {}", v.name()), v, &a, &reference_bytes(v), *bound);
+        }
     });
 }
 
@@ -550,15 +608,7 @@ fn thousands_of_small_variables_in_one_call_match_the_reference() {
                 let shape =
                     if matches!(*name, "identity" | "orthogonal") { vec![5u64, 7] } else { vec![(i % 37 + 3) as u64] };
                 let dtype = [DType::Float32, DType::Float16, DType::BFloat16][i % 3];
-                let v = var(g
-                    .get_variable(&format!("v{i}"))
-                    .shape(shape)
-                    .dtype(dtype)
-                    .initializer(init.clone())
-                    .caching_device(t.device.as_str())
-                    .get()
-                    .unwrap());
-                (k, v)
+                (k, typed_var(&g, &format!("v{i}"), shape, dtype, init, &t.device))
             })
             .collect();
         let s = Session::with_options(&g, opts()).unwrap();
