@@ -279,7 +279,7 @@ fn devices(as_json: bool) -> Result<(), Box<dyn std::error::Error>> {
                     "type": format!("{:?}", d.device_type), "max_buffer_size": d.max_buffer_size,
                     "max_storage_buffer_binding_size": d.max_storage_buffer_binding_size,
                     "memory_limit": d.memory_limit, "shader_f16": d.shader_f16, "shader_f64": d.shader_f64,
-                    "shader_i64": d.shader_i64, "bytes_in_use": d.bytes_in_use(),
+                    "shader_i64": d.shader_i64, "exact_spirv": d.exact_spirv, "bytes_in_use": d.bytes_in_use(),
                     "default": d.name == s.default_device().name,
                 })
             );
@@ -294,6 +294,10 @@ fn devices(as_json: bool) -> Result<(), Box<dyn std::error::Error>> {
             println!("  max buffer:   {}", human_bytes(d.max_buffer_size));
             println!("  max binding:  {}", human_bytes(d.max_storage_buffer_binding_size));
             println!("  features:     f16={} f64={} i64={}", d.shader_f16, d.shader_f64, d.shader_i64);
+            if d.backend.is_some() {
+                let how = if d.exact_spirv { "SPIR-V with NoContraction" } else { "WGSL with fences" };
+                println!("  exact math:   {how}");
+            }
             println!("  bytes in use: {}", human_bytes(d.bytes_in_use()));
         }
     }

@@ -55,6 +55,10 @@ fn devices_json_one_object_per_device() {
     let names: Vec<&str> = objs.iter().filter_map(|o| o["name"].as_str()).collect();
     assert!(names.contains(&"/cpu:0"));
     assert_eq!(objs.iter().filter(|o| o["default"] == true).count(), 1);
+    // The init kernels are varscope's own SPIR-V exactly on the Vulkan devices.
+    for o in &objs {
+        assert_eq!(o["exact_spirv"].as_bool(), Some(o["backend"] == "Vulkan"), "{o}");
+    }
 }
 
 #[test]
