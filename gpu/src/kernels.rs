@@ -32,6 +32,12 @@ pub(crate) enum KernelSource<'a> {
     ExactSpirv(&'a str),
 }
 
+/// What the driver gets: WGSL, or SPIR-V already written ([`KernelSource::ExactSpirv`]).
+enum ModuleSource<'a> {
+    Wgsl(&'a str),
+    Spirv(Vec<u32>),
+}
+
 /// Compute pipelines and bind group layouts of every registered shader, cached by
 /// (device, shader, values of [`Shader::overrides`]): the init shader has one pipeline
 /// per (kind, layout), the optimizer one per (kind, buffer map), and so on. One cache per
@@ -121,21 +127,20 @@ pub(crate) fn compile(
     let shader_error = |message| GpuError::Shader { label: label.to_string(), device: info.name.clone(), message };
     // The exact SPIR-V is written before the error scope (a translation error is the
     // same typed error) and has its overrides resolved: no constants for wgpu.
-    let (spirv, constants) = match source {
-        KernelSource::Wgsl(_) => (None, constants),
-        KernelSource::ExactSpirv(src) => {
-            (Some(varscope_shaders::exact_spirv(label, src, entry, constants).map_err(shader_error)?), &[][..])
-        }
+    let (module_source, constants) = match source {
+        KernelSource::Wgsl(src) => (ModuleSource::Wgsl(src), constants),
+        KernelSource::ExactSpirv(src) => (
+            ModuleSource::Spirv(varscope_shaders::exact_spirv(label, src, entry, constants).map_err(shader_error)?),
+            &[][..],
+        ),
     };
     scoped(gpu, || {
-        let module = match (&spirv, source) {
-            (None, KernelSource::Wgsl(src) | KernelSource::ExactSpirv(src)) => {
-                gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(label),
-                    source: wgpu::ShaderSource::Wgsl(src.into()),
-                })
-            }
-            (Some(words), _) => {
+        let module = match module_source {
+            ModuleSource::Wgsl(src) => gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(src.into()),
+            }),
+            ModuleSource::Spirv(words) => {
                 // The workgroup size is only read by Metal; the SPIR-V declares its own.
                 let entry_point = wgpu::PassthroughShaderEntryPoint { name: entry.into(), workgroup_size: (0, 0, 0) };
                 // SAFETY: SPIR-V that naga wrote from WGSL it validated, with every index
@@ -147,7 +152,7 @@ pub(crate) fn compile(
                     gpu.device.create_shader_module_passthrough(wgpu::ShaderModuleDescriptorPassthrough {
                         label: Some(label),
                         entry_points: vec![entry_point].into(),
-                        spirv: Some(words.as_slice().into()),
+                        spirv: Some(words.into()),
                         ..Default::default()
                     })
                 }
