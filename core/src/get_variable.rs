@@ -168,6 +168,81 @@ pub(crate) struct GetArgs {
     pub(crate) aggregation: Option<Aggregation>,
 }
 
+/// The setters of `get_variable`'s arguments other than `collections` (whose form differs),
+/// written once for the two builders that carry a [`GetArgs`]: [`GetVariable`] and
+/// [`crate::VarRequest`].
+macro_rules! get_args_setters {
+    () => {
+        /// `shape`: `[2, 3]`, `5u64` (means `[5]`), a [`crate::Shape`], `[None, 3]`.
+        pub fn shape(mut self, s: impl Into<ShapeArg>) -> Self {
+            self.args.shape = Some(s.into());
+            self
+        }
+        /// `dtype` (default: the scope's).
+        pub fn dtype(mut self, d: DType) -> Self {
+            self.args.dtype = Some(d);
+            self
+        }
+        /// `initializer`: an [`crate::Initializer`], a constant [`crate::HostTensor`], or a
+        /// [`crate::ValueFn`].
+        pub fn initializer(mut self, i: impl Into<InitArg>) -> Self {
+            self.args.initializer = Some(i.into());
+            self
+        }
+        /// `regularizer`.
+        pub fn regularizer(mut self, r: Regularizer) -> Self {
+            self.args.regularizer = Some(r);
+            self
+        }
+        /// `trainable`.
+        pub fn trainable(mut self, t: bool) -> Self {
+            self.args.trainable = Some(t);
+            self
+        }
+        /// `caching_device`: a device string or a device function.
+        pub fn caching_device(mut self, d: impl Into<CachingDevice>) -> Self {
+            self.args.caching_device = Some(d.into());
+            self
+        }
+        /// `partitioner`.
+        pub fn partitioner(mut self, p: Partitioner) -> Self {
+            self.args.partitioner = Some(p);
+            self
+        }
+        /// `validate_shape` (default true).
+        pub fn validate_shape(mut self, v: bool) -> Self {
+            self.args.validate_shape = Some(v);
+            self
+        }
+        /// `use_resource`.
+        pub fn use_resource(mut self, v: bool) -> Self {
+            self.args.use_resource = Some(v);
+            self
+        }
+        /// `custom_getter`: replaces the scope's getter (H4).
+        pub fn custom_getter(mut self, g: CustomGetter) -> Self {
+            self.args.custom_getter = Some(g);
+            self
+        }
+        /// `constraint`.
+        pub fn constraint(mut self, c: Constraint) -> Self {
+            self.args.constraint = Some(c);
+            self
+        }
+        /// `synchronization`.
+        pub fn synchronization(mut self, s: Synchronization) -> Self {
+            self.args.synchronization = Some(s);
+            self
+        }
+        /// `aggregation`.
+        pub fn aggregation(mut self, a: Aggregation) -> Self {
+            self.args.aggregation = Some(a);
+            self
+        }
+    };
+}
+pub(crate) use get_args_setters;
+
 /// A `tf.Variable(...)` call being built (see [`Graph::variable`]).
 #[must_use = "nothing is created until `create` is called"]
 pub struct NewVariable<'g> {
@@ -225,74 +300,10 @@ pub struct GetVariable<'g> {
 }
 
 impl GetVariable<'_> {
-    /// `shape`: `[2, 3]`, `5u64` (means `[5]`), `Shape` (a TensorShape), `[None, 3]`.
-    pub fn shape(mut self, s: impl Into<ShapeArg>) -> Self {
-        self.args.shape = Some(s.into());
-        self
-    }
-    /// `dtype`.
-    pub fn dtype(mut self, d: DType) -> Self {
-        self.args.dtype = Some(d);
-        self
-    }
-    /// `initializer`: an [`crate::Initializer`], a constant [`crate::HostTensor`], or a [`crate::ValueFn`].
-    pub fn initializer(mut self, i: impl Into<InitArg>) -> Self {
-        self.args.initializer = Some(i.into());
-        self
-    }
-    /// `regularizer`.
-    pub fn regularizer(mut self, r: Regularizer) -> Self {
-        self.args.regularizer = Some(r);
-        self
-    }
-    /// `trainable`.
-    pub fn trainable(mut self, t: bool) -> Self {
-        self.args.trainable = Some(t);
-        self
-    }
+    get_args_setters!();
     /// `collections`.
     pub fn collections(mut self, c: impl Into<CollectionsArg>) -> Self {
         self.args.collections = Some(c.into());
-        self
-    }
-    /// `caching_device`: a device string or a device function.
-    pub fn caching_device(mut self, d: impl Into<CachingDevice>) -> Self {
-        self.args.caching_device = Some(d.into());
-        self
-    }
-    /// `partitioner`.
-    pub fn partitioner(mut self, p: Partitioner) -> Self {
-        self.args.partitioner = Some(p);
-        self
-    }
-    /// `validate_shape` (default true).
-    pub fn validate_shape(mut self, v: bool) -> Self {
-        self.args.validate_shape = Some(v);
-        self
-    }
-    /// `use_resource`.
-    pub fn use_resource(mut self, v: bool) -> Self {
-        self.args.use_resource = Some(v);
-        self
-    }
-    /// `custom_getter`: replaces the scope's getter (H4).
-    pub fn custom_getter(mut self, g: CustomGetter) -> Self {
-        self.args.custom_getter = Some(g);
-        self
-    }
-    /// `constraint`.
-    pub fn constraint(mut self, c: Constraint) -> Self {
-        self.args.constraint = Some(c);
-        self
-    }
-    /// `synchronization`.
-    pub fn synchronization(mut self, s: Synchronization) -> Self {
-        self.args.synchronization = Some(s);
-        self
-    }
-    /// `aggregation`.
-    pub fn aggregation(mut self, a: Aggregation) -> Self {
-        self.args.aggregation = Some(a);
         self
     }
 

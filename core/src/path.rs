@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::args::{InitArg, Reuse, ReuseMode, ShapeArg};
 use crate::collections::CollectionsArg;
-use crate::get_variable::{get_in_scope, GetArgs};
+use crate::get_variable::{get_args_setters, get_in_scope, GetArgs};
 use crate::getter::CustomGetter;
 use crate::graph::Graph;
 use crate::scope::{ScopeFields, VariableScope};
@@ -252,75 +252,10 @@ pub struct VarRequest {
 }
 
 impl VarRequest {
-    /// `shape`: `[2, 3]`, `5u64` (means `[5]`), a [`crate::Shape`], `[None, 3]`.
-    pub fn shape(mut self, s: impl Into<ShapeArg>) -> Self {
-        self.args.shape = Some(s.into());
-        self
-    }
-    /// `dtype` (default: the scope's).
-    pub fn dtype(mut self, d: DType) -> Self {
-        self.args.dtype = Some(d);
-        self
-    }
-    /// `initializer`: an [`crate::Initializer`], a constant [`crate::HostTensor`], or a
-    /// [`crate::ValueFn`].
-    pub fn initializer(mut self, i: impl Into<InitArg>) -> Self {
-        self.args.initializer = Some(i.into());
-        self
-    }
-    /// `regularizer`.
-    pub fn regularizer(mut self, r: Regularizer) -> Self {
-        self.args.regularizer = Some(r);
-        self
-    }
-    /// `trainable`.
-    pub fn trainable(mut self, t: bool) -> Self {
-        self.args.trainable = Some(t);
-        self
-    }
+    get_args_setters!();
     /// `collections`.
     pub fn collections(mut self, c: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.args.collections = Some(CollectionsArg::new(c));
-        self
-    }
-    /// `caching_device`.
-    pub fn caching_device(mut self, d: impl Into<CachingDevice>) -> Self {
-        self.args.caching_device = Some(d.into());
-        self
-    }
-    /// `partitioner` (for [`partitioned`](Self::partitioned)).
-    pub fn partitioner(mut self, p: Partitioner) -> Self {
-        self.args.partitioner = Some(p);
-        self
-    }
-    /// `validate_shape` (default true).
-    pub fn validate_shape(mut self, v: bool) -> Self {
-        self.args.validate_shape = Some(v);
-        self
-    }
-    /// `use_resource`.
-    pub fn use_resource(mut self, v: bool) -> Self {
-        self.args.use_resource = Some(v);
-        self
-    }
-    /// `custom_getter`: replaces the scope's getter (H4).
-    pub fn custom_getter(mut self, g: CustomGetter) -> Self {
-        self.args.custom_getter = Some(g);
-        self
-    }
-    /// `constraint`.
-    pub fn constraint(mut self, c: Constraint) -> Self {
-        self.args.constraint = Some(c);
-        self
-    }
-    /// `synchronization`.
-    pub fn synchronization(mut self, s: Synchronization) -> Self {
-        self.args.synchronization = Some(s);
-        self
-    }
-    /// `aggregation`.
-    pub fn aggregation(mut self, a: Aggregation) -> Self {
-        self.args.aggregation = Some(a);
         self
     }
 
