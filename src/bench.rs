@@ -80,6 +80,55 @@ pub fn backend_name(backend: Option<wgpu::Backend>) -> &'static str {
     }
 }
 
+/// Where a run's figures come from: the benchmark, the device with its adapter and
+/// backend, and the device's `clear_buffer` throughput measured in the same run (the
+/// denominator of every [`Figure::ratio_to_clear`]).
+struct Site {
+    bench: &'static str,
+    device: String,
+    adapter: String,
+    backend: &'static str,
+    clear_gbps: f64,
+}
+
+impl Site {
+    fn new(bench: &'static str, info: &DeviceInfo, clear_gbps: f64) -> Self {
+        let (adapter, backend) = (info.adapter_name.clone(), backend_name(info.backend));
+        Site { bench, device: info.name.clone(), adapter, backend, clear_gbps }
+    }
+
+    /// The figure of `bytes` written in `time` by `variables` variables.
+    fn figure(&self, name: impl Into<String>, time: Duration, bytes: u64, variables: u64) -> Figure {
+        Figure {
+            bench: self.bench,
+            name: name.into(),
+            device: self.device.clone(),
+            adapter: self.adapter.clone(),
+            backend: self.backend,
+            gbps: gbps(bytes, time),
+            ratio_to_clear: gbps(bytes, time) / self.clear_gbps,
+            time,
+            bytes,
+            variables,
+        }
+    }
+}
+
+/// Tells `on` of figure `f` and keeps it.
+fn report(out: &mut Vec<Figure>, on: &mut dyn FnMut(Event<'_>), f: Figure) {
+    on(Event::Figure(&f));
+    out.push(f);
+}
+
+/// The median time of `runs` clears of `roof` (`fill_words` with word 0 is the device's
+/// `clear_buffer`), each synced.
+fn clear_time(s: &Session, roof: &Variable, runs: usize) -> Result<Duration, GpuError> {
+    time_n(runs, || {
+        s.fill_words(roof, 0)?;
+        s.sync()
+    })
+}
+
 /// What a measurement tells its caller while it runs.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event<'a> {
@@ -199,39 +248,18 @@ pub fn init_figures(
             .collect::<Result<_, _>>()?;
         let s = Session::new(&g)?;
         s.global_variables_initializer()?;
-        let info = s.device(&dev)?;
-        let (adapter, backend) = (info.adapter_name.clone(), backend_name(info.backend));
         let bytes = elements * 4;
         on(Event::Measuring { name: "clear_buffer", device: &dev });
-        // `fill_words` with word 0 is the device's clear_buffer.
-        let clear = time_n(runs, || {
-            s.fill_words(&roof, 0)?;
-            s.sync()
-        })?;
-        let clear_gbps = gbps(bytes, clear);
-        let fig = |name: &str, t: Duration, bytes: u64, variables: u64| Figure {
-            bench: "init",
-            name: name.to_string(),
-            device: dev.clone(),
-            adapter: adapter.clone(),
-            backend,
-            gbps: gbps(bytes, t),
-            ratio_to_clear: gbps(bytes, t) / clear_gbps,
-            time: t,
-            bytes,
-            variables,
-        };
-        let mut push = |f: Figure, on: &mut dyn FnMut(Event<'_>)| {
-            on(Event::Figure(&f));
-            out.push(f);
-        };
-        push(fig("clear_buffer", clear, bytes, 1), &mut on);
+        let clear = clear_time(&s, &roof, runs)?;
+        let site = Site::new("init", s.device(&dev)?, gbps(bytes, clear));
+        let mut push = |f: Figure, on: &mut dyn FnMut(Event<'_>)| report(&mut out, on, f);
+        push(site.figure("clear_buffer", clear, bytes, 1), &mut on);
         on(Event::Measuring { name: "vector_fill", device: &dev });
         let t = time_n(runs, || {
             s.fill_words(&roof, 0x3f00_0000)?;
             s.sync()
         })?;
-        push(fig("vector_fill", t, bytes, 1), &mut on);
+        push(site.figure("vector_fill", t, bytes, 1), &mut on);
         for (name, v) in &vars {
             on(Event::Measuring { name, device: &dev });
             let one = std::slice::from_ref(v);
@@ -239,7 +267,7 @@ pub fn init_figures(
                 s.reinitialize(one)?;
                 s.sync()
             })?;
-            push(fig(name, t, bytes, 1), &mut on);
+            push(site.figure(*name, t, bytes, 1), &mut on);
         }
         on(Event::Measuring { name: "read_back", device: &dev });
         let mut host = None;
@@ -247,20 +275,20 @@ pub fn init_figures(
             host = Some(s.read(&roof)?);
             Ok(())
         })?;
-        push(fig("read_back", t, bytes, 1), &mut on);
+        push(site.figure("read_back", t, bytes, 1), &mut on);
         // The same read into one buffer kept across runs (`read_into`): no fresh memory
         // for the operating system to zero each time.
         on(Event::Measuring { name: "read_back_into", device: &dev });
         let mut kept = vec![0u8; bytes as usize];
         let t = time_n(runs, || s.read_into(&roof, &mut kept))?;
-        push(fig("read_back_into", t, bytes, 1), &mut on);
+        push(site.figure("read_back_into", t, bytes, 1), &mut on);
         if let Some(values) = host {
             on(Event::Measuring { name: "upload", device: &dev });
             let t = time_n(runs, || {
                 s.assign(&roof, &values)?;
                 s.sync()
             })?;
-            push(fig("upload", t, bytes, 1), &mut on);
+            push(site.figure("upload", t, bytes, 1), &mut on);
         }
         drop(s);
 
@@ -282,7 +310,7 @@ pub fn init_figures(
             sb.sync()?;
             times.push(t.elapsed());
         }
-        push(fig(&name, median(times), batch * 1000 * 4, batch), &mut on);
+        push(site.figure(&name, median(times), batch * 1000 * 4, batch), &mut on);
         drop(sb);
 
         // New variables: each run creates 2,000 variables the graph has never seen (scope
@@ -305,7 +333,7 @@ pub fn init_figures(
             }
             Ok(())
         })?;
-        push(fig(name, t, 2000 * 64 * 64 * 4, 2000), &mut on);
+        push(site.figure(name, t, 2000 * 64 * 64 * 4, 2000), &mut on);
     }
     Ok(out)
 }
@@ -366,15 +394,10 @@ pub fn model_figures(
             .variable()?;
         let sr = Session::new(&gr)?;
         sr.global_variables_initializer()?;
-        let info = sr.device(&dev)?;
-        let (adapter, backend) = (info.adapter_name.clone(), backend_name(info.backend));
         on(Event::Measuring { name: "clear_buffer", device: &dev });
-        let clear = time_n(runs, || {
-            sr.fill_words(&roof, 0)?;
-            sr.sync()
-        })?;
+        let clear = clear_time(&sr, &roof, runs)?;
+        let site = Site::new("model", sr.device(&dev)?, gbps(1 << 28, clear));
         drop(sr);
-        let clear_gbps = gbps(1 << 28, clear);
         let name = "model_1b_154_variables";
         on(Event::Measuring { name, device: &dev });
         let mut times = Vec::new();
@@ -388,21 +411,7 @@ pub fn model_figures(
             }
             drop(s);
         }
-        let t = median(times);
-        let f = Figure {
-            bench: "model",
-            name: name.to_string(),
-            device: dev.clone(),
-            adapter,
-            backend,
-            gbps: gbps(bytes, t),
-            ratio_to_clear: gbps(bytes, t) / clear_gbps,
-            time: t,
-            bytes,
-            variables: spec.len() as u64,
-        };
-        on(Event::Figure(&f));
-        out.push(f);
+        report(&mut out, &mut on, site.figure(name, median(times), bytes, spec.len() as u64));
     }
     Ok(out)
 }
@@ -448,8 +457,6 @@ pub fn checkpoint_figures(
                 let bytes: u64 = vars.iter().map(|v| v.nbytes().unwrap_or(0)).sum();
                 let s = Session::new(&g)?;
                 s.global_variables_initializer()?;
-                let info = s.device(&dev)?;
-                let (adapter, backend) = (info.adapter_name.clone(), backend_name(info.backend));
                 // clear_buffer of the same bytes, in a session of its own (not saved).
                 let gr = Graph::new();
                 let roof = gr
@@ -460,10 +467,7 @@ pub fn checkpoint_figures(
                     .variable()?;
                 let sr = Session::new(&gr)?;
                 sr.global_variables_initializer()?;
-                let clear = time_n(runs, || {
-                    sr.fill_words(&roof, 0)?;
-                    sr.sync()
-                })?;
+                let site = Site::new("checkpoint", s.device(&dev)?, gbps(bytes, clear_time(&sr, &roof, runs)?));
                 let path = dir.join(format!("{case}.safetensors"));
                 for (op, name) in [("save", format!("save_{case}")), ("restore", format!("restore_{case}"))] {
                     on(Event::Measuring { name: &name, device: &dev });
@@ -475,20 +479,7 @@ pub fn checkpoint_figures(
                         }
                         Ok(())
                     })?;
-                    let f = Figure {
-                        bench: "checkpoint",
-                        name,
-                        device: dev.clone(),
-                        adapter: adapter.clone(),
-                        backend,
-                        gbps: gbps(bytes, t),
-                        ratio_to_clear: gbps(bytes, t) / gbps(bytes, clear),
-                        time: t,
-                        bytes,
-                        variables: vars.len() as u64,
-                    };
-                    on(Event::Figure(&f));
-                    out.push(f);
+                    report(&mut out, &mut on, site.figure(name, t, bytes, vars.len() as u64));
                 }
             }
         }
@@ -530,33 +521,14 @@ pub fn update_figures(
             s.global_variables_initializer()?;
             let mut trainer = Trainer::new(&s, Optimizer::adam(), &vars)?;
             let grads = Gradients::new(&s, &vars)?;
-            let info = s.device(&dev)?;
-            let (adapter, backend) = (info.adapter_name.clone(), backend_name(info.backend));
-            let clear = time_n(runs, || {
-                s.fill_words(&roof, 0)?;
-                s.sync()
-            })?;
+            let site = Site::new("update", s.device(&dev)?, gbps(total * 4, clear_time(&s, &roof, runs)?));
             let step = time_n(runs, || -> Result<(), BenchError> {
                 trainer.apply_gradients(&grads)?;
                 s.sync()?;
                 Ok(())
             })?;
             let bytes = total * ADAM_BYTES_PER_ELEMENT;
-            let clear_gbps = gbps(total * 4, clear);
-            let f = Figure {
-                bench: "update",
-                name: case.to_string(),
-                device: dev.clone(),
-                adapter,
-                backend,
-                gbps: gbps(bytes, step),
-                ratio_to_clear: gbps(bytes, step) / clear_gbps,
-                time: step,
-                bytes,
-                variables: count as u64,
-            };
-            on(Event::Figure(&f));
-            out.push(f);
+            report(&mut out, &mut on, site.figure(case, step, bytes, count as u64));
         }
     }
     Ok(out)
@@ -613,6 +585,15 @@ mod tests {
         for name in ["vector_fill", "read_back", "read_back_into", "upload", "batched_2x1000", "new_2000x64x64_normal"]
         {
             assert!(figs.iter().any(|f| f.name == name && f.gbps > 0.0), "{name}");
+        }
+        // Every figure names its run's device and backend, and its ratio is to the clear of
+        // the same run.
+        let clear = &figs[0];
+        assert_eq!((clear.name.as_str(), clear.ratio_to_clear), ("clear_buffer", 1.0));
+        for f in &figs {
+            assert_eq!((f.bench, f.device.as_str(), f.backend), ("init", "/cpu:0", "host"), "{}", f.name);
+            let want = f.gbps / clear.gbps;
+            assert!((f.ratio_to_clear - want).abs() <= 1e-9 * want, "{}: {} vs {want}", f.name, f.ratio_to_clear);
         }
     }
 
