@@ -40,7 +40,10 @@ fn time<F: FnMut()>(device: &Device, rounds: usize, mut f: F) -> f64 {
 }
 
 fn check(name: &str, t: Tensor<1>, mean: f32, std: f32) {
-    let v: Vec<f32> = t.into_data().to_vec().unwrap_or_default();
+    let v: Vec<f32> = t.into_data().try_to_vec().unwrap_or_else(|e| {
+        eprintln!("peer=burn check FAILED for {name}: values not readable as f32: {e:?}");
+        std::process::exit(1)
+    });
     let n = v.len().max(1) as f64;
     let m = v.iter().map(|&x| x as f64).sum::<f64>() / n;
     let s = (v.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>() / n).sqrt();
