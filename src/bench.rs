@@ -252,14 +252,13 @@ pub fn init_figures(
         on(Event::Measuring { name: "clear_buffer", device: &dev });
         let clear = clear_time(&s, &roof, runs)?;
         let site = Site::new("init", s.device(&dev)?, gbps(bytes, clear));
-        let mut push = |f: Figure, on: &mut dyn FnMut(Event<'_>)| report(&mut out, on, f);
-        push(site.figure("clear_buffer", clear, bytes, 1), &mut on);
+        report(&mut out, &mut on, site.figure("clear_buffer", clear, bytes, 1));
         on(Event::Measuring { name: "vector_fill", device: &dev });
         let t = time_n(runs, || {
             s.fill_words(&roof, 0x3f00_0000)?;
             s.sync()
         })?;
-        push(site.figure("vector_fill", t, bytes, 1), &mut on);
+        report(&mut out, &mut on, site.figure("vector_fill", t, bytes, 1));
         for (name, v) in &vars {
             on(Event::Measuring { name, device: &dev });
             let one = std::slice::from_ref(v);
@@ -267,7 +266,7 @@ pub fn init_figures(
                 s.reinitialize(one)?;
                 s.sync()
             })?;
-            push(site.figure(*name, t, bytes, 1), &mut on);
+            report(&mut out, &mut on, site.figure(*name, t, bytes, 1));
         }
         on(Event::Measuring { name: "read_back", device: &dev });
         let mut host = None;
@@ -275,20 +274,20 @@ pub fn init_figures(
             host = Some(s.read(&roof)?);
             Ok(())
         })?;
-        push(site.figure("read_back", t, bytes, 1), &mut on);
+        report(&mut out, &mut on, site.figure("read_back", t, bytes, 1));
         // The same read into one buffer kept across runs (`read_into`): no fresh memory
         // for the operating system to zero each time.
         on(Event::Measuring { name: "read_back_into", device: &dev });
         let mut kept = vec![0u8; bytes as usize];
         let t = time_n(runs, || s.read_into(&roof, &mut kept))?;
-        push(site.figure("read_back_into", t, bytes, 1), &mut on);
+        report(&mut out, &mut on, site.figure("read_back_into", t, bytes, 1));
         if let Some(values) = host {
             on(Event::Measuring { name: "upload", device: &dev });
             let t = time_n(runs, || {
                 s.assign(&roof, &values)?;
                 s.sync()
             })?;
-            push(site.figure("upload", t, bytes, 1), &mut on);
+            report(&mut out, &mut on, site.figure("upload", t, bytes, 1));
         }
         drop(s);
 
@@ -310,7 +309,7 @@ pub fn init_figures(
             sb.sync()?;
             times.push(t.elapsed());
         }
-        push(site.figure(&name, median(times), batch * 1000 * 4, batch), &mut on);
+        report(&mut out, &mut on, site.figure(&name, median(times), batch * 1000 * 4, batch));
         drop(sb);
 
         // New variables: each run creates 2,000 variables the graph has never seen (scope
@@ -333,7 +332,7 @@ pub fn init_figures(
             }
             Ok(())
         })?;
-        push(site.figure(name, t, 2000 * 64 * 64 * 4, 2000), &mut on);
+        report(&mut out, &mut on, site.figure(name, t, 2000 * 64 * 64 * 4, 2000));
     }
     Ok(out)
 }
