@@ -69,8 +69,8 @@ fn ln_f32(x: f32, zero: u32) -> f32 {
     let bits = bitcast<u32>(x);
     // m in [sqrt(1/2), sqrt(2)) - 1 without a branch: the doubling is exact, so every
     // lane computes it and a select takes the host's branch (an if/else here cost the
-    // truncated normal, four logs per block, 52.3 -> 49.4-50.0 ms of CPU time per 16M on
-    // lavapipe; same bits).
+    // truncated normal, four logs per block: 51.7-52.7 -> 49.4-50.0 ms of CPU time per
+    // 16M on lavapipe; same bits).
     let f = bitcast<f32>((bits & 0x007fffffu) | 0x3f000000u);
     let small = f < bitcast<f32>(0x3f3504f3u);
     let e = i32((bits >> 23u) & 0xffu) - 126 - select(0, 1, small);
@@ -111,7 +111,7 @@ fn sincos_2pi(w: u32, zero: u32) -> vec2<f32> {
     // Quadrant q & 3 gives (c, s), (-s, c), (-c, -s), (s, -c): a swap when q is odd and
     // a flip of the sign bit (negation, exactly) for cos when q is 1 or 2 and for sin
     // when q is 2 or 3. Written as selects, not a four-way switch of returns (16M
-    // normals on lavapipe: 38.4 -> 37.3 ms of CPU time, same bits).
+    // normals on lavapipe: 38.3-38.4 -> 37.3-38.7 ms of CPU time, same bits).
     let odd = (q & 1u) != 0u;
     let cos_bits = bitcast<u32>(select(c, s, odd)) ^ (((q + 1u) & 2u) << 30u);
     let sin_bits = bitcast<u32>(select(s, c, odd)) ^ ((q & 2u) << 30u);
