@@ -2,8 +2,9 @@
 // `Features::SHADER_INT64`, naga's `u64`). Same bits as shaders/mul32.wgsl, in one
 // multiply instead of four 16x16 products and their carries.
 
-// (hi, lo) of the 64-bit product a * b.
+// (hi, lo) of the 64-bit product a * b. The low word is the 32-bit product (the same
+// bits): lavapipe then narrows only the high halves of the 64-bit products (16M on
+// lavapipe, CPU time: uniform 22.7-23.2 -> 20.8-21.8 ms, normal 35.1-35.6 -> 33.0-33.8).
 fn mulhilo(a: u32, b: u32) -> vec2<u32> {
-    let p = u64(a) * u64(b);
-    return vec2<u32>(u32(p >> 32u), u32(p));
+    return vec2<u32>(u32((u64(a) * u64(b)) >> 32u), a * b);
 }
