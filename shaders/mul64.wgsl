@@ -1,6 +1,7 @@
 // Prelude: `mulhilo` as one 64-bit multiply, for devices with SHADER_INT64 (wgpu's
-// `Features::SHADER_INT64`, naga's `u64`). Same bits as shaders/mul32.wgsl, in one
-// multiply instead of four 16x16 products and their carries.
+// `Features::SHADER_INT64`, naga's `u64`). Same bits as shaders/mul32.wgsl, from one
+// 64-bit multiply for the high word and the 32-bit product for the low word, instead of
+// four 16x16 products and their carries.
 
 // (hi, lo) of the 64-bit product a * b. The low word is the 32-bit product (the same
 // bits): lavapipe then narrows only the high halves of the 64-bit products (16M on
