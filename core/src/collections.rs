@@ -135,50 +135,58 @@ impl From<Vec<&str>> for CollectionsArg {
 }
 
 /// The graph's collections: key to items in insertion order. Every change is a push,
-/// undone by truncating back to a recorded length.
+/// undone by truncating back to a recorded length. Each key names a list by its index
+/// (lists are never removed), so the journal of a push is two numbers, not the key.
 #[derive(Default, Debug)]
 pub(crate) struct Collections {
-    map: FastMap<String, Vec<CollectionItem>>,
+    index: FastMap<String, usize>,
+    lists: Vec<Vec<CollectionItem>>,
 }
 
 impl Collections {
-    /// Appends an item and returns the collection's previous length (for the journal).
-    pub fn push(&mut self, key: &str, item: CollectionItem) -> usize {
-        match self.map.get_mut(key) {
-            Some(list) => {
-                list.push(item);
-                list.len() - 1
-            }
+    /// Appends an item; returns the list's index and its previous length (for the
+    /// journal).
+    pub fn push(&mut self, key: &str, item: CollectionItem) -> (usize, usize) {
+        let list = match self.index.get(key) {
+            Some(&i) => i,
             None => {
-                self.map.insert(key.to_string(), vec![item]);
-                0
+                self.lists.push(Vec::new());
+                self.index.insert(key.to_string(), self.lists.len() - 1);
+                self.lists.len() - 1
             }
-        }
+        };
+        let l = &mut self.lists[list];
+        l.push(item);
+        (list, l.len() - 1)
     }
 
-    /// Undoes pushes: truncates `key` back to `len` items.
-    pub fn truncate(&mut self, key: &str, len: usize) {
-        if let Some(l) = self.map.get_mut(key) {
+    /// Undoes pushes: truncates list `list` (as [`Collections::push`] returned it) back
+    /// to `len` items.
+    pub fn truncate(&mut self, list: usize, len: usize) {
+        if let Some(l) = self.lists.get_mut(list) {
             l.truncate(len);
         }
     }
 
+    fn list(&self, key: &str) -> Option<&Vec<CollectionItem>> {
+        self.index.get(key).map(|&i| &self.lists[i])
+    }
+
     /// The items of `key`, in insertion order.
     pub fn get(&self, key: &str) -> Vec<CollectionItem> {
-        self.map.get(key).cloned().unwrap_or_default()
+        self.list(key).cloned().unwrap_or_default()
     }
 
     /// The items of `key` whose name matches `scope` as a prefix regex (I7).
     pub fn get_scoped(&self, key: &str, scope: &str) -> Vec<CollectionItem> {
-        self.map
-            .get(key)
+        self.list(key)
             .map(|l| l.iter().filter(|i| regex_prefix_match(scope, &i.name())).cloned().collect())
             .unwrap_or_default()
     }
 
     /// Every key in use, sorted.
     pub fn keys(&self) -> Vec<String> {
-        let mut k: Vec<String> = self.map.keys().cloned().collect();
+        let mut k: Vec<String> = self.index.keys().cloned().collect();
         k.sort();
         k
     }

@@ -51,7 +51,11 @@ fn initializer_ops(v: &InitialValue) -> &'static [&'static str] {
 /// variables), reserves its ops' names, adds it to its collections, and records it.
 fn default_creator(graph: &Graph, name_stack: &str, a: CreatorArgs) -> Result<Variable> {
     let mut collections = match &a.collections {
-        None => vec![GraphKeys::GLOBAL_VARIABLES.to_string()],
+        None => {
+            let mut c = Vec::with_capacity(2);
+            c.push(GraphKeys::GLOBAL_VARIABLES.to_string());
+            c
+        }
         Some(c) => c.checked_keys()?.to_vec(),
     };
     if a.trainable && !collections.iter().any(|c| c == GraphKeys::TRAINABLE_VARIABLES) {
@@ -76,8 +80,11 @@ fn default_creator(graph: &Graph, name_stack: &str, a: CreatorArgs) -> Result<Va
         if let Some(stripped) = a.name.strip_suffix('/') {
             stripped.to_string()
         } else {
-            let full = if stack.is_empty() { a.name.clone() } else { format!("{stack}/{}", a.name) };
-            graph.reserve_name(&full)
+            if stack.is_empty() {
+                graph.reserve_name(&a.name)
+            } else {
+                graph.reserve_name(&format!("{stack}/{}", a.name))
+            }
         }
     };
     // Ops the variable creates live under its name (A14): `Initializer`, its inner ops
@@ -97,8 +104,8 @@ fn default_creator(graph: &Graph, name_stack: &str, a: CreatorArgs) -> Result<Va
         graph.reserve_op_parts(&[prefix, sep, s]);
     }
     let in_store = a.hidden.key.is_some();
-    let key = a.hidden.key.clone().unwrap_or_else(|| op_name.clone());
-    let mut seed = a.hidden.seed.clone();
+    let key = a.hidden.key.unwrap_or_else(|| op_name.clone());
+    let mut seed = a.hidden.seed;
     if !in_store {
         seed.hash_name = op_name.clone();
     }

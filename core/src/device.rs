@@ -123,18 +123,26 @@ impl DeviceSpec {
         };
         let mut d = DeviceSpec::default();
         for part in spec.split('/') {
-            let y: Vec<&str> = part.split(':').collect();
-            match y.as_slice() {
+            // The part's first four `:` fields (no arm takes more than three), without
+            // a vector: a variable's caching device is parsed each time one is created.
+            let mut fields = [""; 4];
+            let mut n = 0;
+            for f in part.split(':').take(4) {
+                fields[n] = f;
+                n += 1;
+            }
+            let y = &fields[..n];
+            match y {
                 [""] => {}
                 ["job", name] => d.job = Some(name.to_string()),
                 ["replica", r] => d.replica = Some(index(r, "replica")?),
                 ["task", t] => d.task = Some(index(t, "task")?),
-                [t] | [t, _] if DEVICE_TYPES.contains(&t.to_ascii_uppercase().as_str()) => {
+                [t] | [t, _] if DEVICE_TYPES.iter().any(|d| d.eq_ignore_ascii_case(t)) => {
                     if d.device_type.is_some() {
                         return Err(invalid("multiple device types".into()));
                     }
                     d.device_type = Some(t.to_ascii_uppercase());
-                    if let [_, i] = y.as_slice() {
+                    if let [_, i] = y {
                         d.device_index = if *i == "*" { None } else { Some(index(i, "device index")?) };
                     }
                 }

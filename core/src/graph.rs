@@ -31,7 +31,8 @@ struct Txn {
     names: Vec<NameUndo>,
     vars: Vec<String>,
     parts: Vec<String>,
-    colls: Vec<(String, usize)>,
+    /// (list, previous length) of each collection push.
+    colls: Vec<(usize, usize)>,
     all_len: Option<usize>,
 }
 
@@ -39,6 +40,22 @@ thread_local! {
     /// The open transactions of this thread (innermost last). Only touched while the
     /// graph's creation lock is held.
     static TXN: RefCell<Vec<Txn>> = const { RefCell::new(Vec::new()) };
+    /// Logs of finished transactions, emptied, kept for their buffers: a transaction
+    /// per `get_variable` would otherwise allocate its logs afresh each time.
+    static SPARE: RefCell<Vec<Txn>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Spare logs kept per thread (one per level of nested transactions in use).
+const SPARE_MAX: usize = 8;
+
+impl Txn {
+    fn clear(&mut self) {
+        self.names.clear();
+        self.vars.clear();
+        self.parts.clear();
+        self.colls.clear();
+        self.all_len = None;
+    }
 }
 
 fn journal(f: impl FnOnce(&mut Txn)) {
@@ -52,8 +69,16 @@ fn journal(f: impl FnOnce(&mut Txn)) {
 /// A re-entrant lock that serializes variable creation in a graph (creators and
 /// custom getters may create variables while one is being created).
 struct CreationLock {
-    owner: Mutex<(Option<ThreadId>, usize)>,
+    owner: Mutex<Owner>,
     cv: Condvar,
+}
+
+/// Who holds the creation lock, how many times, and how many threads wait for it.
+#[derive(Default)]
+struct Owner {
+    thread: Option<ThreadId>,
+    depth: usize,
+    waiting: usize,
 }
 
 impl CreationLock {
@@ -61,16 +86,21 @@ impl CreationLock {
         let me = std::thread::current().id();
         let mut g = lock(&self.owner);
         loop {
-            match g.0 {
+            match g.thread {
                 None => {
-                    *g = (Some(me), 1);
+                    g.thread = Some(me);
+                    g.depth = 1;
                     break;
                 }
                 Some(t) if t == me => {
-                    g.1 += 1;
+                    g.depth += 1;
                     break;
                 }
-                _ => g = wait(&self.cv, g),
+                _ => {
+                    g.waiting += 1;
+                    g = wait(&self.cv, g);
+                    g.waiting -= 1;
+                }
             }
         }
         CreationGuard { lock: self }
@@ -85,10 +115,14 @@ pub(crate) struct CreationGuard<'a> {
 impl Drop for CreationGuard<'_> {
     fn drop(&mut self) {
         let mut g = lock(&self.lock.owner);
-        g.1 -= 1;
-        if g.1 == 0 {
-            g.0 = None;
-            self.lock.cv.notify_one();
+        g.depth -= 1;
+        if g.depth == 0 {
+            g.thread = None;
+            // Only when a thread waits: `notify_one` is a system call each time (a
+            // futex wake), about 5 % of creating a variable with nobody waiting.
+            if g.waiting > 0 {
+                self.lock.cv.notify_one();
+            }
         }
     }
 }
@@ -151,7 +185,7 @@ impl Graph {
                 seed: Mutex::new(None),
                 state: RwLock::new(GraphState::default()),
                 names: Mutex::new(NameTable::default()),
-                creation: CreationLock { owner: Mutex::new((None, 0)), cv: Condvar::new() },
+                creation: CreationLock { owner: Mutex::new(Owner::default()), cv: Condvar::new() },
             }),
         }
     }
@@ -257,41 +291,45 @@ impl Graph {
     /// names-table and collection change it made is undone (runtime.md section 9).
     pub(crate) fn transaction<R>(&self, f: impl FnOnce() -> Result<R>) -> Result<R> {
         let _c = self.creation_lock();
-        TXN.with(|t| t.borrow_mut().push(Txn::default()));
+        let log = SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default();
+        TXN.with(|t| t.borrow_mut().push(log));
         let r = f();
-        let txn = TXN.with(|t| t.borrow_mut().pop()).unwrap_or_default();
-        match r {
-            Ok(v) => {
-                // Merge into an enclosing transaction so an outer failure undoes it too.
-                journal(|outer| {
-                    outer.names.extend(txn.names);
-                    outer.vars.extend(txn.vars);
-                    outer.parts.extend(txn.parts);
-                    outer.colls.extend(txn.colls);
-                    if outer.all_len.is_none() {
-                        outer.all_len = txn.all_len;
-                    }
-                });
-                Ok(v)
+        let mut txn = TXN.with(|t| t.borrow_mut().pop()).unwrap_or_default();
+        if r.is_ok() {
+            // Merge into an enclosing transaction so an outer failure undoes it too.
+            journal(|outer| {
+                outer.names.append(&mut txn.names);
+                outer.vars.append(&mut txn.vars);
+                outer.parts.append(&mut txn.parts);
+                outer.colls.append(&mut txn.colls);
+                if outer.all_len.is_none() {
+                    outer.all_len = txn.all_len;
+                }
+            });
+        } else {
+            lock(&self.inner.names).undo(&txn.names);
+            let mut st = self.state_mut();
+            for k in txn.vars.iter().rev() {
+                st.store.remove(k);
             }
-            Err(e) => {
-                lock(&self.inner.names).undo(txn.names);
-                let mut st = self.state_mut();
-                for k in txn.vars.iter().rev() {
-                    st.store.remove(k);
-                }
-                for k in txn.parts.iter().rev() {
-                    st.store.remove_partitioned(k);
-                }
-                for (c, len) in txn.colls.iter().rev() {
-                    st.collections.truncate(c, *len);
-                }
-                if let Some(n) = txn.all_len {
-                    st.all_vars.truncate(n);
-                }
-                Err(e)
+            for k in txn.parts.iter().rev() {
+                st.store.remove_partitioned(k);
+            }
+            for &(list, len) in txn.colls.iter().rev() {
+                st.collections.truncate(list, len);
+            }
+            if let Some(n) = txn.all_len {
+                st.all_vars.truncate(n);
             }
         }
+        txn.clear();
+        SPARE.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SPARE_MAX {
+                s.push(txn);
+            }
+        });
+        r
     }
 
     // ----- journaled changes made while creating -------------------------------------
@@ -318,7 +356,7 @@ impl Graph {
         let mut st = self.state_mut();
         for c in collections {
             let len = st.collections.push(c, CollectionItem::Variable(v.clone()));
-            journal(|t| t.colls.push((c.clone(), len)));
+            journal(|t| t.colls.push(len));
         }
         let len = st.all_vars.len();
         journal(|t| {
@@ -341,7 +379,7 @@ impl Graph {
             regularizer: r.clone(),
         });
         let len = self.state_mut().collections.push(GraphKeys::REGULARIZATION_LOSSES, item);
-        journal(|t| t.colls.push((GraphKeys::REGULARIZATION_LOSSES.to_string(), len)));
+        journal(|t| t.colls.push(len));
     }
 
     // ----- collections ---------------------------------------------------------------

@@ -271,8 +271,8 @@ impl NameTable {
     }
 
     /// Undoes journaled changes, newest first.
-    pub fn undo(&mut self, undo: Vec<NameUndo>) {
-        for u in undo.into_iter().rev() {
+    pub fn undo(&mut self, undo: &[NameUndo]) {
+        for u in undo.iter().rev() {
             if let Some(n) = self.nodes.get_mut(u.node as usize) {
                 n.count = u.old;
             }
@@ -388,7 +388,7 @@ mod tests {
         t.unique_name("a", &mut u);
         let mut u2 = Vec::new();
         assert_eq!(t.unique_name("a", &mut u2), "a_1");
-        t.undo(u2);
+        t.undo(&u2);
         // The suffix given back is free again (its node stays, its counter is 0).
         assert!(!t.is_used("a_1"));
         assert_eq!(t.unique_name("a", &mut u), "a_1");
@@ -408,7 +408,7 @@ mod tests {
             t.reserve(&format!("drop/V{i}"), Some(&mut u));
         }
         assert_eq!(t.reserve("keep/V3", Some(&mut u)), 1);
-        t.undo(u);
+        t.undo(&u);
         assert!((0..5000).all(|i| !t.is_used(&format!("drop/v{i}"))));
         assert!((0..1000).all(|i| t.is_used(&format!("KEEP/V{i}"))));
         assert!(!t.is_used("keep/v3_1"));

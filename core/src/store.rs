@@ -285,15 +285,16 @@ fn initial_value(
     partition_info: Option<&PartitionInfo>,
     is_shard: bool,
 ) -> Result<(InitialValue, DType, Shape)> {
-    let name = a.name.clone();
+    // The name is cloned only for an error (this runs once per variable created).
+    let name = || a.name.clone();
     let init = match a.initializer.clone() {
         Some(i) => i,
         None => {
             if a.shape.is_none() {
-                return Err(Error::NoInitializerNoShape { name });
+                return Err(Error::NoInitializerNoShape { name: name() });
             }
             if !a.dtype.has_default_initializer() {
-                return Err(Error::InitializerRequired { name, dtype: a.dtype });
+                return Err(Error::InitializerRequired { name: name(), dtype: a.dtype });
             }
             if a.dtype.is_floating() {
                 InitArg::Init(Initializer::glorot_uniform())
@@ -305,7 +306,7 @@ fn initial_value(
     let (initial, dtype, static_shape) = match init {
         InitArg::Value(t) => {
             let t = if t.dtype() != a.dtype && is_shard && t.kind() == ConstantKind::Python {
-                t.cast_to(a.dtype).ok_or(Error::ConstantConversion { name, from: t.dtype(), to: a.dtype })?
+                t.cast_to(a.dtype).ok_or(Error::ConstantConversion { name: name(), from: t.dtype(), to: a.dtype })?
             } else {
                 t
             };
@@ -315,18 +316,18 @@ fn initial_value(
         InitArg::ValueFn(f) => {
             let t = f.call();
             if shape.is_fully_defined() && t.static_shape() != shape {
-                return Err(Error::InvalidInitializer { name, shape: shape.clone() });
+                return Err(Error::InvalidInitializer { name: name(), shape: shape.clone() });
             }
             let s = t.static_shape().clone();
             (InitialValue::Constant(t.clone()), t.dtype(), s)
         }
         InitArg::Init(i) => {
             let Some(dims) = shape.as_list() else {
-                return Err(Error::InvalidInitializer { name, shape: shape.clone() });
+                return Err(Error::InvalidInitializer { name: name(), shape: shape.clone() });
             };
             let full = partition_info.map(|p| p.full_shape().to_vec()).unwrap_or_else(|| dims.clone());
             let kernel = i.resolve(&full);
-            validate_kernel(&name, &kernel, &dims, a.dtype)?;
+            validate_kernel(&a.name, &kernel, &dims, a.dtype)?;
             (InitialValue::Initializer { initializer: i, kernel }, a.dtype, shape.clone())
         }
     };
@@ -345,8 +346,10 @@ fn create_single(
     partition_info: Option<PartitionInfo>,
     slice: Option<SliceInfo>,
 ) -> Result<Variable> {
-    let name = a.name.clone();
     let (initial, dtype, vshape) = initial_value(&a, &shape, partition_info.as_ref(), slice.is_some())?;
+    // Fields moved out of `a` rather than cloned: each clone is an allocation, and this
+    // runs once per variable created.
+    let name = a.name;
     let op_seed = match &initial {
         InitialValue::Initializer { initializer, .. } => initializer.seed(),
         _ => None,
@@ -356,11 +359,11 @@ fn create_single(
         initial_value: initial,
         name: name.clone(),
         trainable: a.trainable,
-        collections: a.collections.clone(),
-        caching_device: a.caching_device.clone(),
+        collections: a.collections,
+        caching_device: a.caching_device,
         dtype,
         shape: vshape,
-        constraint: a.constraint.clone(),
+        constraint: a.constraint,
         use_resource: a.use_resource.unwrap_or(true),
         synchronization: a.synchronization,
         aggregation: a.aggregation,

@@ -1,9 +1,11 @@
 //! TensorFlow rules that were missing (issue 14): small integer dtypes, retryable exits
 //! after improper nesting, regularizers returning no loss, initializer op names, and
-//! ref variables with unknown-shape initial values.
+//! ref variables with unknown-shape initial values; and the undo of a call that fails
+//! part way.
 mod common;
 use common::*;
 
+use std::sync::{Arc, Mutex};
 use varscope_core::reference::{decode_f64, initial_bytes};
 
 // ----- int8 / uint8 / int16 / uint16 -------------------------------------------------
@@ -289,4 +291,51 @@ fn ref_variable_with_unknown_shape_value_and_validate_shape_is_an_error() {
     assert_eq!(v.shape(), &Shape::unknown());
     let v = g.get_variable("q").initializer(t).variable().unwrap();
     assert_eq!(v.shape(), &Shape::unknown());
+}
+
+// ----- transactions: a failed call changes nothing ----------------------------------
+
+#[test]
+fn a_creator_failing_on_the_second_shard_undoes_the_first() {
+    let g = Graph::new();
+    let calls = Arc::new(Mutex::new(0));
+    let seen = calls.clone();
+    // The first shard is created (names, store entry, its collections, one of them new),
+    // then the creator fails on the second: the whole call is undone.
+    let e = g.variable_creator_scope(
+        move |next, a| {
+            *seen.lock().unwrap() += 1;
+            if *seen.lock().unwrap() == 2 {
+                return Err(Error::user("second shard refused"));
+            }
+            next.call(a)
+        },
+        || {
+            g.get_variable("p")
+                .shape([4])
+                .partitioner(Partitioner::fixed_size(2))
+                .collections(["variables", "mine"])
+                .get()
+                .unwrap_err()
+        },
+    );
+    assert_eq!(e.to_string(), "second shard refused");
+    assert_eq!(*calls.lock().unwrap(), 2);
+    assert!(g.store_variable("p/part_0").is_none() && g.partitioned_variable("p").is_none());
+    assert!(!g.name_in_use("p/part_0") && !g.name_in_use("p/part_0/Initializer"));
+    assert!(g.global_variables().is_empty() && g.trainable_variables().is_empty());
+    assert!(g.get_collection("mine").is_empty());
+    assert!(g.all_variables().is_empty());
+    // Later calls (whose undo logs reuse the failed call's, emptied) record only
+    // themselves, and a later failure undoes only its own changes.
+    let w = g.get_variable("w").shape([1]).collections(["mine"]).variable().unwrap();
+    let x = g.get_variable("x").shape([1]).variable().unwrap();
+    assert!(g.get_variable("w").shape([1]).get().is_err(), "w exists");
+    let names: Vec<String> = g.get_collection("mine").iter().map(|i| i.name()).collect();
+    assert_eq!(names, ["w:0"]);
+    assert_eq!(g.global_variables(), std::slice::from_ref(&x));
+    assert_eq!(g.trainable_variables(), [w, x]);
+    // The failed call's names are free again: the shards get TensorFlow's names.
+    let p = g.get_variable("p").shape([4]).partitioner(Partitioner::fixed_size(2)).get().unwrap();
+    assert_eq!(p.partitioned().unwrap().shards()[1].name(), "p/part_1:0");
 }
