@@ -28,6 +28,8 @@ struct GraphState {
 /// Undo log of one store transaction.
 #[derive(Default)]
 struct Txn {
+    /// The graph whose changes it logs ([`Graph::id`]).
+    graph: u64,
     names: Vec<NameUndo>,
     vars: Vec<String>,
     parts: Vec<String>,
@@ -37,7 +39,8 @@ struct Txn {
 }
 
 thread_local! {
-    /// The open transactions of this thread (innermost last). Only touched while the
+    /// The open transactions of this thread (innermost last), of any graph (a creator or
+    /// getter of one graph may create variables in another). Only touched while the
     /// graph's creation lock is held.
     static TXN: RefCell<Vec<Txn>> = const { RefCell::new(Vec::new()) };
     /// Logs of finished transactions, emptied, kept for their buffers: a transaction
@@ -58,9 +61,10 @@ impl Txn {
     }
 }
 
-fn journal(f: impl FnOnce(&mut Txn)) {
+/// Runs `f` on the innermost open transaction of graph `graph` on this thread, if any.
+fn journal(graph: u64, f: impl FnOnce(&mut Txn)) {
     TXN.with(|t| {
-        if let Some(t) = t.borrow_mut().last_mut() {
+        if let Some(t) = t.borrow_mut().iter_mut().rev().find(|t| t.graph == graph) {
             f(t);
         }
     });
@@ -255,7 +259,7 @@ impl Graph {
     fn with_names(&self, f: impl Fn(&mut NameTable, Option<&mut Vec<NameUndo>>) -> u64) -> u64 {
         let mut names = lock(&self.inner.names);
         let mut r = None;
-        journal(|t| r = Some(f(&mut names, Some(&mut t.names))));
+        journal(self.id(), |t| r = Some(f(&mut names, Some(&mut t.names))));
         r.unwrap_or_else(|| f(&mut names, None))
     }
 
@@ -291,13 +295,15 @@ impl Graph {
     /// names-table and collection change it made is undone (runtime.md section 9).
     pub(crate) fn transaction<R>(&self, f: impl FnOnce() -> Result<R>) -> Result<R> {
         let _c = self.creation_lock();
-        let log = SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default();
+        let mut log = SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default();
+        log.graph = self.id();
         TXN.with(|t| t.borrow_mut().push(log));
         let r = f();
         let mut txn = TXN.with(|t| t.borrow_mut().pop()).unwrap_or_default();
         if r.is_ok() {
-            // Merge into an enclosing transaction so an outer failure undoes it too.
-            journal(|outer| {
+            // Merge into an enclosing transaction of the same graph so an outer failure
+            // undoes it too (another graph's transaction does not undo this graph's).
+            journal(self.id(), |outer| {
                 outer.names.append(&mut txn.names);
                 outer.vars.append(&mut txn.vars);
                 outer.parts.append(&mut txn.parts);
@@ -342,13 +348,13 @@ impl Graph {
     /// Stores a new variable under `key`.
     pub(crate) fn store_insert(&self, key: &str, v: &Variable) {
         self.state_mut().store.insert(key, v.clone());
-        journal(|t| t.vars.push(key.to_string()));
+        journal(self.id(), |t| t.vars.push(key.to_string()));
     }
 
     /// Stores a new partitioned variable under `key`.
     pub(crate) fn store_insert_partitioned(&self, key: &str, pv: &PartitionedVariable) {
         self.state_mut().store.insert_partitioned(key, pv.clone());
-        journal(|t| t.parts.push(key.to_string()));
+        journal(self.id(), |t| t.parts.push(key.to_string()));
     }
 
     /// Adds a new variable to its collections and to the list of every variable.
@@ -356,10 +362,10 @@ impl Graph {
         let mut st = self.state_mut();
         for c in collections {
             let len = st.collections.push(c, CollectionItem::Variable(v.clone()));
-            journal(|t| t.colls.push(len));
+            journal(self.id(), |t| t.colls.push(len));
         }
         let len = st.all_vars.len();
-        journal(|t| {
+        journal(self.id(), |t| {
             if t.all_len.is_none() {
                 t.all_len = Some(len);
             }
@@ -379,7 +385,7 @@ impl Graph {
             regularizer: r.clone(),
         });
         let len = self.state_mut().collections.push(GraphKeys::REGULARIZATION_LOSSES, item);
-        journal(|t| t.colls.push(len));
+        journal(self.id(), |t| t.colls.push(len));
     }
 
     // ----- collections ---------------------------------------------------------------

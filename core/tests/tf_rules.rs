@@ -1,7 +1,7 @@
 //! TensorFlow rules that were missing (issue 14): small integer dtypes, retryable exits
 //! after improper nesting, regularizers returning no loss, initializer op names, and
 //! ref variables with unknown-shape initial values; and the undo of a call that fails
-//! part way.
+//! part way, also when it used another graph.
 mod common;
 use common::*;
 
@@ -338,4 +338,33 @@ fn a_creator_failing_on_the_second_shard_undoes_the_first() {
     // The failed call's names are free again: the shards get TensorFlow's names.
     let p = g.get_variable("p").shape([4]).partitioner(Partitioner::fixed_size(2)).get().unwrap();
     assert_eq!(p.partitioned().unwrap().shards()[1].name(), "p/part_1:0");
+}
+
+#[test]
+fn a_failed_call_in_one_graph_leaves_another_graphs_changes_alone() {
+    let a = Graph::new();
+    let b = Graph::new();
+    let kept: Vec<Variable> = (0..3).map(|i| a.get_variable(&format!("k{i}")).shape([1]).variable().unwrap()).collect();
+    let b2 = b.clone();
+    // A creator of graph `a` creates a variable in graph `b`, then fails: `a`'s call is
+    // undone, `b`'s (which succeeded) is not, and neither graph's undo touches the other.
+    let e = a.variable_creator_scope(
+        move |_next, _args| {
+            b2.get_variable("x").shape([1]).variable()?;
+            Err(Error::user("creator failed after using another graph"))
+        },
+        || a.get_variable("v").shape([1]).get().unwrap_err(),
+    );
+    assert_eq!(e.to_string(), "creator failed after using another graph");
+    assert_eq!(a.global_variables(), kept);
+    assert!(a.store_variable("v").is_none() && !a.name_in_use("v"));
+    for i in 0..3 {
+        assert!(a.name_in_use(&format!("k{i}")) && a.name_in_use(&format!("k{i}/Read/ReadVariableOp")));
+    }
+    let x = b.store_variable("x").expect("b's variable stays");
+    assert_eq!(b.global_variables(), [x]);
+    assert!(b.name_in_use("x") && b.name_in_use("x/Initializer"));
+    // Both graphs go on naming as TensorFlow would.
+    assert_eq!(a.get_variable("v").shape([1]).variable().unwrap().name(), "v:0");
+    assert_eq!(b.get_variable("y").shape([1]).variable().unwrap().name(), "y:0");
 }
