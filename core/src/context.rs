@@ -159,9 +159,9 @@ impl Graph {
             ts.creators.push(creator);
             ts.creators.len()
         });
-        let r = f();
-        self.with_thread(|ts| ts.creators.truncate(depth - 1));
-        r
+        // Popped also when `f` panics, so a caught panic leaves no creator behind.
+        let _pop = OnDrop(|| self.with_thread(|ts| ts.creators.truncate(depth - 1)));
+        f()
     }
 
     /// Activates an eager variable store for `f` (eager graphs): inside, `get_variable`
@@ -171,9 +171,18 @@ impl Graph {
             ts.eager_stores.push(store.clone());
             ts.eager_stores.len()
         });
-        let r = f();
-        self.with_thread(|ts| ts.eager_stores.truncate(depth - 1));
-        r
+        let _pop = OnDrop(|| self.with_thread(|ts| ts.eager_stores.truncate(depth - 1)));
+        f()
+    }
+}
+
+/// Runs its closure when dropped: thread state a scope pushed is popped after the
+/// scope's body, also when the body panics.
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)()
     }
 }
 

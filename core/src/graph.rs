@@ -131,6 +131,16 @@ impl Drop for CreationGuard<'_> {
     }
 }
 
+/// An open transaction of a graph; dropped only when its body panics (the normal exit
+/// forgets it), which closes the transaction as failed.
+struct OpenTxn<'a>(&'a Graph);
+
+impl Drop for OpenTxn<'_> {
+    fn drop(&mut self) {
+        self.0.close_transaction(false);
+    }
+}
+
 struct GraphInner {
     id: u64,
     eager: bool,
@@ -298,11 +308,21 @@ impl Graph {
         let mut log = SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default();
         log.graph = self.id();
         TXN.with(|t| t.borrow_mut().push(log));
+        // Closes the transaction as failed if `f` panics (a user's creator, getter or
+        // regularizer): its changes are undone and its log leaves this thread's stack.
+        let open = OpenTxn(self);
         let r = f();
+        std::mem::forget(open);
+        self.close_transaction(r.is_ok());
+        r
+    }
+
+    /// Pops this thread's innermost transaction: merged into the enclosing one of the
+    /// same graph when `ok` (so an outer failure undoes it too; another graph's
+    /// transaction does not undo this graph's), else undone.
+    fn close_transaction(&self, ok: bool) {
         let mut txn = TXN.with(|t| t.borrow_mut().pop()).unwrap_or_default();
-        if r.is_ok() {
-            // Merge into an enclosing transaction of the same graph so an outer failure
-            // undoes it too (another graph's transaction does not undo this graph's).
+        if ok {
             journal(self.id(), |outer| {
                 outer.names.append(&mut txn.names);
                 outer.vars.append(&mut txn.vars);
@@ -335,7 +355,6 @@ impl Graph {
                 s.push(txn);
             }
         });
-        r
     }
 
     // ----- journaled changes made while creating -------------------------------------

@@ -368,3 +368,73 @@ fn a_failed_call_in_one_graph_leaves_another_graphs_changes_alone() {
     assert_eq!(a.get_variable("v").shape([1]).variable().unwrap().name(), "v:0");
     assert_eq!(b.get_variable("y").shape([1]).variable().unwrap().name(), "y:0");
 }
+
+#[test]
+fn a_creator_that_panics_is_undone_like_one_that_fails() {
+    let g = Graph::new();
+    let kept = g.get_variable("k").shape([1]).variable().unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        g.variable_creator_scope(
+            |next, args| {
+                let _v = next.call(args)?;
+                panic!("a creator's bug");
+            },
+            || {
+                g.get_variable("p")
+                    .shape([4])
+                    .partitioner(Partitioner::fixed_size(2))
+                    .collections(["variables", "mine"])
+                    .get()
+            },
+        )
+    }));
+    assert!(r.is_err(), "the panic reaches the caller");
+    assert!(g.store_variable("p/part_0").is_none() && g.partitioned_variable("p").is_none());
+    assert!(!g.name_in_use("p/part_0") && !g.name_in_use("p/part_0/Initializer"));
+    assert_eq!(g.global_variables(), std::slice::from_ref(&kept));
+    assert!(g.get_collection("mine").is_empty());
+    // The graph is usable, on this thread and on others, and a later failure undoes only
+    // its own changes.
+    let p = g.get_variable("p").shape([4]).partitioner(Partitioner::fixed_size(2)).get().unwrap();
+    assert_eq!(p.partitioned().unwrap().shards()[0].name(), "p/part_0:0");
+    assert!(g.get_variable("k").shape([1]).get().is_err(), "k exists");
+    assert_eq!(g.global_variables().len(), 3);
+    let g2 = g.clone();
+    let w = std::thread::spawn(move || g2.get_variable("w").shape([1]).variable().unwrap().name()).join().unwrap();
+    assert_eq!(w, "w:0");
+}
+
+#[test]
+fn scopes_pushed_for_a_closure_are_popped_when_it_panics() {
+    // An eager store: after a panic inside `with_eager_store`, the store is no longer
+    // active (each call creates again, as outside any store).
+    let g = Graph::new_eager();
+    let store = EagerVariableStore::new();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        g.with_eager_store(&store, || {
+            g.get_variable("w").shape([1]).variable().unwrap();
+            panic!("a bug inside the store's scope");
+        })
+    }));
+    assert!(r.is_err());
+    let a = g.get_variable("w").shape([1]).variable().unwrap();
+    let b = g.get_variable("w").shape([1]).variable().unwrap();
+    assert_ne!(a, b, "no store is active any more");
+    assert_eq!(store.variables().len(), 1);
+    // A creator scope: the creator is gone after the panic.
+    let g = Graph::new();
+    let calls = Arc::new(Mutex::new(0));
+    let seen = calls.clone();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        g.variable_creator_scope(
+            move |next, args| {
+                *seen.lock().unwrap() += 1;
+                next.call(args)
+            },
+            || -> () { panic!("a bug inside the creator's scope") },
+        )
+    }));
+    assert!(r.is_err());
+    g.get_variable("v").shape([1]).variable().unwrap();
+    assert_eq!(*calls.lock().unwrap(), 0, "the creator no longer runs");
+}
