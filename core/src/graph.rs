@@ -50,8 +50,16 @@ thread_local! {
 
 /// Spare logs kept per thread (one per level of nested transactions in use).
 const SPARE_MAX: usize = 8;
+/// Entries a spare log may keep room for: the log of a large call (a variable of
+/// thousands of shards) is dropped rather than held by the thread for good.
+const SPARE_ROOM: usize = 1024;
 
 impl Txn {
+    /// Entries its vectors have room for.
+    fn room(&self) -> usize {
+        self.names.capacity() + self.vars.capacity() + self.parts.capacity() + self.colls.capacity()
+    }
+
     fn clear(&mut self) {
         self.names.clear();
         self.vars.clear();
@@ -351,7 +359,7 @@ impl Graph {
         txn.clear();
         SPARE.with(|s| {
             let mut s = s.borrow_mut();
-            if s.len() < SPARE_MAX {
+            if s.len() < SPARE_MAX && txn.room() <= SPARE_ROOM {
                 s.push(txn);
             }
         });
@@ -481,5 +489,32 @@ impl Graph {
     /// Every partitioned variable.
     pub fn partitioned_variables(&self) -> Vec<PartitionedVariable> {
         self.state().store.partitioned_variables()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Partitioner;
+
+    fn spare_rooms() -> Vec<usize> {
+        SPARE.with(|s| s.borrow().iter().map(Txn::room).collect())
+    }
+
+    #[test]
+    fn undo_logs_are_reused_but_a_large_one_is_not_kept() {
+        let g = Graph::new();
+        g.get_variable("a").shape([1]).get().unwrap();
+        let rooms = spare_rooms();
+        assert!(!rooms.is_empty(), "a finished transaction's log is kept for reuse");
+        assert!(rooms.iter().all(|&r| r > 0 && r <= SPARE_ROOM), "{rooms:?}");
+        // A variable of 500 shards journals thousands of names: its log is dropped.
+        g.get_variable("big").shape([500]).partitioner(Partitioner::fixed_size(500)).get().unwrap();
+        let rooms = spare_rooms();
+        assert!(rooms.iter().all(|&r| r <= SPARE_ROOM), "{rooms:?}");
+        // Logs start empty whatever they logged before.
+        g.get_variable("b").shape([1]).get().unwrap();
+        assert!(TXN.with(|t| t.borrow().is_empty()), "no transaction left open");
+        assert!(SPARE.with(|s| s.borrow().iter().all(|t| t.names.is_empty() && t.colls.is_empty())));
     }
 }
