@@ -295,6 +295,19 @@ fn ref_variable_with_unknown_shape_value_and_validate_shape_is_an_error() {
 
 // ----- transactions: a failed call changes nothing ----------------------------------
 
+/// `get_variable("p")` of 4 elements in two shards, in `variables` and the new `mine`.
+fn two_shards_in_mine(g: &Graph) -> Result<VarRef> {
+    g.get_variable("p").shape([4]).partitioner(Partitioner::fixed_size(2)).collections(["variables", "mine"]).get()
+}
+
+/// Nothing of `two_shards_in_mine`'s call is left: no shard or partitioned variable in
+/// the store, no names, nothing in `mine`.
+fn assert_no_trace_of_p(g: &Graph) {
+    assert!(g.store_variable("p/part_0").is_none() && g.partitioned_variable("p").is_none());
+    assert!(!g.name_in_use("p/part_0") && !g.name_in_use("p/part_0/Initializer"));
+    assert!(g.get_collection("mine").is_empty());
+}
+
 #[test]
 fn a_creator_failing_on_the_second_shard_undoes_the_first() {
     let g = Graph::new();
@@ -310,21 +323,12 @@ fn a_creator_failing_on_the_second_shard_undoes_the_first() {
             }
             next.call(a)
         },
-        || {
-            g.get_variable("p")
-                .shape([4])
-                .partitioner(Partitioner::fixed_size(2))
-                .collections(["variables", "mine"])
-                .get()
-                .unwrap_err()
-        },
+        || two_shards_in_mine(&g).unwrap_err(),
     );
     assert_eq!(e.to_string(), "second shard refused");
     assert_eq!(*calls.lock().unwrap(), 2);
-    assert!(g.store_variable("p/part_0").is_none() && g.partitioned_variable("p").is_none());
-    assert!(!g.name_in_use("p/part_0") && !g.name_in_use("p/part_0/Initializer"));
+    assert_no_trace_of_p(&g);
     assert!(g.global_variables().is_empty() && g.trainable_variables().is_empty());
-    assert!(g.get_collection("mine").is_empty());
     assert!(g.all_variables().is_empty());
     // Later calls (whose undo logs reuse the failed call's, emptied) record only
     // themselves, and a later failure undoes only its own changes.
@@ -379,20 +383,12 @@ fn a_creator_that_panics_is_undone_like_one_that_fails() {
                 let _v = next.call(args)?;
                 panic!("a creator's bug");
             },
-            || {
-                g.get_variable("p")
-                    .shape([4])
-                    .partitioner(Partitioner::fixed_size(2))
-                    .collections(["variables", "mine"])
-                    .get()
-            },
+            || two_shards_in_mine(&g),
         )
     }));
     assert!(r.is_err(), "the panic reaches the caller");
-    assert!(g.store_variable("p/part_0").is_none() && g.partitioned_variable("p").is_none());
-    assert!(!g.name_in_use("p/part_0") && !g.name_in_use("p/part_0/Initializer"));
+    assert_no_trace_of_p(&g);
     assert_eq!(g.global_variables(), std::slice::from_ref(&kept));
-    assert!(g.get_collection("mine").is_empty());
     // The graph is usable, on this thread and on others, and a later failure undoes only
     // its own changes.
     let p = g.get_variable("p").shape([4]).partitioner(Partitioner::fixed_size(2)).get().unwrap();
