@@ -99,14 +99,15 @@ impl Site {
 
     /// The figure of `bytes` written in `time` by `variables` variables.
     fn figure(&self, name: impl Into<String>, time: Duration, bytes: u64, variables: u64) -> Figure {
+        let gbps = gbps(bytes, time);
         Figure {
             bench: self.bench,
             name: name.into(),
             device: self.device.clone(),
             adapter: self.adapter.clone(),
             backend: self.backend,
-            gbps: gbps(bytes, time),
-            ratio_to_clear: gbps(bytes, time) / self.clear_gbps,
+            gbps,
+            ratio_to_clear: gbps / self.clear_gbps,
             time,
             bytes,
             variables,

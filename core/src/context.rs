@@ -16,6 +16,7 @@ use crate::graph::Graph;
 use crate::scope::{ScopeFields, VariableScope};
 use crate::scope_counts::ScopeCounts;
 use crate::store::{EagerVariableStore, Target};
+use crate::sync::OnDrop;
 use crate::{FastMap, Result, Tensor, Variable};
 
 /// Per graph and per thread: the current scope, default-name counters, name stack,
@@ -173,16 +174,6 @@ impl Graph {
         });
         let _pop = OnDrop(|| self.with_thread(|ts| ts.eager_stores.truncate(depth - 1)));
         f()
-    }
-}
-
-/// Runs its closure when dropped: thread state a scope pushed is popped after the
-/// scope's body, also when the body panics.
-struct OnDrop<F: FnMut()>(F);
-
-impl<F: FnMut()> Drop for OnDrop<F> {
-    fn drop(&mut self) {
-        (self.0)()
     }
 }
 

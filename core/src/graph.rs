@@ -14,7 +14,7 @@ use std::thread::ThreadId;
 use crate::collections::{CollectionItem, Collections, GraphKeys, RegularizationLoss};
 use crate::names::{validate_scope_name, NameTable, NameUndo};
 use crate::store::VariableStore;
-use crate::sync::{lock, read, wait, write};
+use crate::sync::{lock, read, wait, write, OnDrop};
 use crate::variable::next_id;
 use crate::{PartitionedVariable, Regularizer, Result, Variable};
 
@@ -136,16 +136,6 @@ impl Drop for CreationGuard<'_> {
                 self.lock.cv.notify_one();
             }
         }
-    }
-}
-
-/// An open transaction of a graph; dropped only when its body panics (the normal exit
-/// forgets it), which closes the transaction as failed.
-struct OpenTxn<'a>(&'a Graph);
-
-impl Drop for OpenTxn<'_> {
-    fn drop(&mut self) {
-        self.0.close_transaction(false);
     }
 }
 
@@ -316,11 +306,11 @@ impl Graph {
         let mut log = SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default();
         log.graph = self.id();
         TXN.with(|t| t.borrow_mut().push(log));
-        // Closes the transaction as failed if `f` panics (a user's creator, getter or
+        // Closes the transaction as failed if `f` panics (a user's creator or host
         // regularizer): its changes are undone and its log leaves this thread's stack.
-        let open = OpenTxn(self);
+        let on_panic = OnDrop(|| self.close_transaction(false));
         let r = f();
-        std::mem::forget(open);
+        std::mem::forget(on_panic);
         self.close_transaction(r.is_ok());
         r
     }

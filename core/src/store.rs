@@ -306,7 +306,11 @@ fn initial_value(
     let (initial, dtype, static_shape) = match init {
         InitArg::Value(t) => {
             let t = if t.dtype() != a.dtype && is_shard && t.kind() == ConstantKind::Python {
-                t.cast_to(a.dtype).ok_or(Error::ConstantConversion { name: name(), from: t.dtype(), to: a.dtype })?
+                t.cast_to(a.dtype).ok_or_else(|| Error::ConstantConversion {
+                    name: name(),
+                    from: t.dtype(),
+                    to: a.dtype,
+                })?
             } else {
                 t
             };

@@ -4,7 +4,7 @@
 //! the guard with [`PoisonError::into_inner`] and goes on, because the state behind
 //! every lock in this crate is only changed by operations that complete or roll back
 //! before the guard is released: the store, the names table and the collections are
-//! changed inside a journaled transaction that is undone on error, scope fields and
+//! changed inside a journaled transaction that is undone on error or panic, scope fields and
 //! the seed are replaced by single assignments, and no user callback (initializer,
 //! custom getter, creator, partitioner, regularizer) ever runs while a lock is held.
 //! So a panic elsewhere cannot leave the locked state half-made, and refusing every
@@ -33,6 +33,17 @@ pub(crate) fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 /// Waits on a condition variable, recovering the mutex if poisoned (see the module docs).
 pub(crate) fn wait<'a, T>(cv: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
     cv.wait(guard).unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs its closure when dropped: what a scope pushed is popped, or a transaction is
+/// closed, after the body, also when the body panics. `std::mem::forget` it to skip
+/// the closure on the normal exit.
+pub(crate) struct OnDrop<F: FnMut()>(pub(crate) F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
 }
 
 #[cfg(test)]

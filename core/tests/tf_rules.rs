@@ -317,8 +317,9 @@ fn a_creator_failing_on_the_second_shard_undoes_the_first() {
     // then the creator fails on the second: the whole call is undone.
     let e = g.variable_creator_scope(
         move |next, a| {
-            *seen.lock().unwrap() += 1;
-            if *seen.lock().unwrap() == 2 {
+            let mut n = seen.lock().unwrap();
+            *n += 1;
+            if *n == 2 {
                 return Err(Error::user("second shard refused"));
             }
             next.call(a)
