@@ -65,7 +65,7 @@ impl Graph {
     /// name scope.
     pub(crate) fn run_creators(&self, args: CreatorArgs) -> Result<Variable> {
         let (creators, stack) = self.with_thread(|ts| (ts.creators.clone(), ts.name_stack.clone()));
-        let _c = self.creation_lock();
+        let _c = self.creation_lock(&args.name)?;
         Creator::new(self, &creators, &stack).call(args)
     }
 

@@ -426,6 +426,18 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// Waiting for a graph's creation lock would never end: a variable creator or custom
+    /// getter of one graph creates variables in another while a thread doing the same
+    /// the other way round holds that graph's lock (a cycle of threads, each holding one
+    /// graph's lock and waiting for the next's). The call that would close the cycle is
+    /// refused and changes nothing; the others go on once it has undone itself.
+    #[error("Creating variable {name} in graph {graph} would deadlock: another thread holds the graph's creation lock and waits, directly or through other threads, for a graph's creation lock this thread holds (a variable creator or custom getter creating variables across graphs on two threads)")]
+    CreationWouldDeadlock {
+        /// Name of the variable asked for.
+        name: String,
+        /// [`crate::Graph::id`] of the graph whose lock was refused.
+        graph: u64,
+    },
     /// A user callback (custom getter, creator, template function) failed with its own message.
     #[error("{message}")]
     User {
@@ -441,9 +453,10 @@ impl Error {
             Error::NameOrScopeRequired | Error::InvalidNameOrScope { .. } | Error::InvalidAuxiliaryNameScope { .. } => {
                 PyErrorKind::TypeError
             }
-            Error::ImproperNesting { .. } | Error::ImproperNameScopeNesting { .. } | Error::EagerReuseWithoutStore => {
-                PyErrorKind::RuntimeError
-            }
+            Error::ImproperNesting { .. }
+            | Error::ImproperNameScopeNesting { .. }
+            | Error::EagerReuseWithoutStore
+            | Error::CreationWouldDeadlock { .. } => PyErrorKind::RuntimeError,
             Error::InTemplate { source, .. } => source.kind(),
             _ => PyErrorKind::ValueError,
         }

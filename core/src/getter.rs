@@ -36,8 +36,9 @@ impl StoreHost for StoreCall<'_> {
     fn with_store<R>(&self, f: impl FnOnce(&VariableStore) -> R) -> R {
         self.graph.with_store(f)
     }
-    fn transaction<R>(&self, f: impl FnOnce() -> Result<R>) -> Result<R> {
-        self.graph.transaction(f)
+    fn transaction<R>(&self, a: GetterArgs, f: impl FnOnce(GetterArgs) -> Result<R>) -> Result<R> {
+        let lock = self.graph.creation_lock(&a.name)?;
+        self.graph.transaction(lock, || f(a))
     }
     fn seed(&self) -> Option<u64> {
         self.graph.seed()
@@ -69,7 +70,7 @@ pub(crate) fn true_getter(graph: &Graph, ctx: &CallCtx, args: GetterArgs) -> Res
 /// `_get_partitioned_variable` on `graph`'s store, as one transaction.
 pub(crate) fn get_partitioned(graph: &Graph, ctx: &CallCtx, args: GetterArgs) -> Result<PartitionedVariable> {
     let h = StoreCall { graph, ctx };
-    h.transaction(|| store::get_partitioned(&h, args))
+    h.transaction(args, |a| store::get_partitioned(&h, a))
 }
 
 /// Runs the custom getter chain `getters` (outermost first), ending in the true getter.

@@ -8,15 +8,15 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::thread::ThreadId;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::collections::{CollectionItem, Collections, GraphKeys, RegularizationLoss};
+use crate::creation_lock::{CreationGuard, CreationLock};
 use crate::names::{validate_scope_name, NameTable, NameUndo};
 use crate::store::VariableStore;
-use crate::sync::{lock, read, wait, write, OnDrop};
+use crate::sync::{lock, read, write, OnDrop};
 use crate::variable::next_id;
-use crate::{PartitionedVariable, Regularizer, Result, Variable};
+use crate::{Error, PartitionedVariable, Regularizer, Result, Variable};
 
 #[derive(Default)]
 struct GraphState {
@@ -78,74 +78,13 @@ fn journal(graph: u64, f: impl FnOnce(&mut Txn)) {
     });
 }
 
-/// A re-entrant lock that serializes variable creation in a graph (creators and
-/// custom getters may create variables while one is being created).
-struct CreationLock {
-    owner: Mutex<Owner>,
-    cv: Condvar,
-}
-
-/// Who holds the creation lock, how many times, and how many threads wait for it.
-#[derive(Default)]
-struct Owner {
-    thread: Option<ThreadId>,
-    depth: usize,
-    waiting: usize,
-}
-
-impl CreationLock {
-    fn lock(&self) -> CreationGuard<'_> {
-        let me = std::thread::current().id();
-        let mut g = lock(&self.owner);
-        loop {
-            match g.thread {
-                None => {
-                    g.thread = Some(me);
-                    g.depth = 1;
-                    break;
-                }
-                Some(t) if t == me => {
-                    g.depth += 1;
-                    break;
-                }
-                _ => {
-                    g.waiting += 1;
-                    g = wait(&self.cv, g);
-                    g.waiting -= 1;
-                }
-            }
-        }
-        CreationGuard { lock: self }
-    }
-}
-
-/// Held while a variable is being created; releases the creation lock on drop.
-pub(crate) struct CreationGuard<'a> {
-    lock: &'a CreationLock,
-}
-
-impl Drop for CreationGuard<'_> {
-    fn drop(&mut self) {
-        let mut g = lock(&self.lock.owner);
-        g.depth -= 1;
-        if g.depth == 0 {
-            g.thread = None;
-            // Only when a thread waits: `notify_one` is a system call each time (a
-            // futex wake), about 5 % of creating a variable with nobody waiting.
-            if g.waiting > 0 {
-                self.lock.cv.notify_one();
-            }
-        }
-    }
-}
-
 struct GraphInner {
     id: u64,
     eager: bool,
     seed: Mutex<Option<u64>>,
     state: RwLock<GraphState>,
     names: Mutex<NameTable>,
-    creation: CreationLock,
+    creation: Arc<CreationLock>,
 }
 
 /// A graph: the per-graph state shared by every thread (variable store, names table,
@@ -197,7 +136,7 @@ impl Graph {
                 seed: Mutex::new(None),
                 state: RwLock::new(GraphState::default()),
                 names: Mutex::new(NameTable::default()),
-                creation: CreationLock { owner: Mutex::new(Owner::default()), cv: Condvar::new() },
+                creation: Arc::default(),
             }),
         }
     }
@@ -294,15 +233,20 @@ impl Graph {
 
     // ----- transactions --------------------------------------------------------------
 
-    /// Takes the graph's (re-entrant) creation lock.
-    pub(crate) fn creation_lock(&self) -> CreationGuard<'_> {
-        self.inner.creation.lock()
+    /// Takes the graph's (re-entrant) creation lock to create variable `name`; refused
+    /// with [`Error::CreationWouldDeadlock`] when waiting for it would never end (this
+    /// thread holds another graph's lock, which the lock's owner waits for).
+    pub(crate) fn creation_lock(&self, name: &str) -> Result<CreationGuard<'_>> {
+        self.inner
+            .creation
+            .lock()
+            .map_err(|_| Error::CreationWouldDeadlock { name: name.to_string(), graph: self.id() })
     }
 
-    /// Runs `f` as one transaction under the creation lock: on error every store,
-    /// names-table and collection change it made is undone (runtime.md section 9).
-    pub(crate) fn transaction<R>(&self, f: impl FnOnce() -> Result<R>) -> Result<R> {
-        let _c = self.creation_lock();
+    /// Runs `f` as one transaction under the creation lock `_lock` (taken by the caller,
+    /// who names the variable if it is refused): on error every store, names-table and
+    /// collection change it made is undone (runtime.md section 9).
+    pub(crate) fn transaction<R>(&self, _lock: CreationGuard<'_>, f: impl FnOnce() -> Result<R>) -> Result<R> {
         let mut log = SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default();
         log.graph = self.id();
         TXN.with(|t| t.borrow_mut().push(log));

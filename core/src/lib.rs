@@ -35,6 +35,7 @@ mod collections;
 pub mod compat;
 pub mod constraint;
 mod context;
+mod creation_lock;
 mod creator;
 pub mod device;
 pub mod dtype;

@@ -135,8 +135,10 @@ pub(crate) trait StoreHost {
     fn target(&self) -> &Target;
     /// Runs `f` with the graph's store locked for reading.
     fn with_store<R>(&self, f: impl FnOnce(&VariableStore) -> R) -> R;
-    /// Runs `f` as one transaction: if it fails, every change it made is undone.
-    fn transaction<R>(&self, f: impl FnOnce() -> Result<R>) -> Result<R>;
+    /// Runs `f` on the call's arguments `a` as one transaction: if it fails, every change
+    /// it made is undone. Refused, naming `a.name`, if waiting for the graph's creation
+    /// lock would never end ([`Error::CreationWouldDeadlock`]).
+    fn transaction<R>(&self, a: GetterArgs, f: impl FnOnce(GetterArgs) -> Result<R>) -> Result<R>;
     /// The graph seed.
     fn seed(&self) -> Option<u64>;
     /// Runs the creator stack on a new variable (names it, adds it to collections).
@@ -158,8 +160,8 @@ impl<H: StoreHost> StoreHost for &H {
     fn with_store<R>(&self, f: impl FnOnce(&VariableStore) -> R) -> R {
         (*self).with_store(f)
     }
-    fn transaction<R>(&self, f: impl FnOnce() -> Result<R>) -> Result<R> {
-        (*self).transaction(f)
+    fn transaction<R>(&self, a: GetterArgs, f: impl FnOnce(GetterArgs) -> Result<R>) -> Result<R> {
+        (*self).transaction(a, f)
     }
     fn seed(&self) -> Option<u64> {
         (*self).seed()
@@ -193,7 +195,7 @@ fn lookup(h: &impl StoreHost, key: &str) -> Option<Variable> {
 pub(crate) fn true_getter(h: &impl StoreHost, a: GetterArgs) -> Result<VarRef> {
     let is_scalar = a.shape.as_ref().is_some_and(ShapeArg::is_scalar_seq);
     if a.partitioner.is_some() && !is_scalar {
-        return h.transaction(|| get_partitioned(h, a)).map(VarRef::Partitioned);
+        return h.transaction(a, |a| get_partitioned(h, a)).map(VarRef::Partitioned);
     }
     // One read of the store answers the partitioned-reuse and "partitioned version
     // found" checks and (in graph mode) looks the variable up for the reuse fast path.
@@ -206,7 +208,7 @@ pub(crate) fn true_getter(h: &impl StoreHost, a: GetterArgs) -> Result<VarRef> {
         )
     });
     if reuse_partitioned {
-        return h.transaction(|| get_partitioned(h, a)).map(VarRef::Partitioned);
+        return h.transaction(a, |a| get_partitioned(h, a)).map(VarRef::Partitioned);
     }
     if has_part0 {
         return Err(Error::PartitionedExists { name: a.name });
@@ -264,7 +266,7 @@ fn get_single(
             return Ok(found);
         }
     }
-    h.transaction(|| {
+    h.transaction(a, |a| {
         if !temp {
             if let Some(found) = lookup(h, &a.name) {
                 check_existing(&a.name, &shape, a.dtype, a.reuse, &found)?;

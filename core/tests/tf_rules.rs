@@ -1,7 +1,8 @@
 //! TensorFlow rules that were missing (issue 14): small integer dtypes, retryable exits
 //! after improper nesting, regularizers returning no loss, initializer op names, and
 //! ref variables with unknown-shape initial values; and the undo of a call that fails
-//! part way, also when it used another graph.
+//! part way, also when it used another graph, and creators that create across graphs
+//! on two threads at once.
 mod common;
 use common::*;
 
@@ -372,6 +373,56 @@ fn a_failed_call_in_one_graph_leaves_another_graphs_changes_alone() {
     // Both graphs go on naming as TensorFlow would.
     assert_eq!(a.get_variable("v").shape([1]).variable().unwrap().name(), "v:0");
     assert_eq!(b.get_variable("y").shape([1]).variable().unwrap().name(), "y:0");
+}
+
+#[test]
+fn creators_creating_across_graphs_on_two_threads_do_not_deadlock() {
+    // Each thread's creator of its own graph (run under that graph's creation lock)
+    // creates a variable in the other graph, both at once: the thread that would close
+    // the cycle is refused, its call undone, and the other then finishes.
+    let graphs = [Graph::new(), Graph::new()];
+    let barrier = Arc::new(std::sync::Barrier::new(2));
+    let (tx, rx) = std::sync::mpsc::channel();
+    for i in 0..2 {
+        let (own, other) = (graphs[i].clone(), graphs[1 - i].clone());
+        let (barrier, tx) = (barrier.clone(), tx.clone());
+        std::thread::spawn(move || {
+            let r = own.variable_creator_scope(
+                move |next, args| {
+                    let v = next.call(args)?;
+                    barrier.wait();
+                    other.get_variable(&format!("from_{i}")).shape([1]).variable()?;
+                    Ok(v)
+                },
+                || own.get_variable("v").shape([1]).variable(),
+            );
+            tx.send((i, r)).unwrap();
+        });
+    }
+    let wait = || rx.recv_timeout(std::time::Duration::from_secs(60)).expect("neither thread waits for ever");
+    let mut results = [wait(), wait()];
+    results.sort_by_key(|(i, _)| *i);
+    let refused: Vec<usize> = (0..2).filter(|&i| results[i].1.is_err()).collect();
+    assert_eq!(refused.len(), 1, "exactly one thread is refused");
+    let (r, ok) = (refused[0], 1 - refused[0]);
+    let e = results[r].1.clone().unwrap_err();
+    assert_eq!(e, Error::CreationWouldDeadlock { name: format!("from_{r}"), graph: graphs[ok].id() });
+    assert_eq!(e.kind(), PyErrorKind::RuntimeError);
+    assert!(e
+        .to_string()
+        .starts_with(&format!("Creating variable from_{r} in graph {} would deadlock", graphs[ok].id())));
+    // The refused thread's call changed nothing in its graph; the other's went through.
+    assert!(graphs[r].store_variable("v").is_none() && !graphs[r].name_in_use("v"));
+    assert!(graphs[ok].store_variable(&format!("from_{r}")).is_none());
+    assert_eq!(results[ok].1.as_ref().unwrap().name(), "v:0");
+    let from_ok = graphs[r].store_variable(&format!("from_{ok}")).expect("created once the lock was free");
+    assert_eq!(graphs[r].global_variables(), [from_ok]);
+    // Both graphs take new variables, from either thread's side, as before.
+    assert_eq!(graphs[r].get_variable("v").shape([1]).variable().unwrap().name(), "v:0");
+    assert_eq!(
+        graphs[ok].get_variable(&format!("from_{r}")).shape([1]).variable().unwrap().name(),
+        format!("from_{r}:0")
+    );
 }
 
 #[test]
