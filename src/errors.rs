@@ -53,7 +53,7 @@ mod tests {
 
     #[test]
     fn every_crate_error_converts_and_keeps_its_text_and_kind() {
-        let core = varscope_core::Error::AlreadyExists { name: "v".into() };
+        let core = varscope_core::Error::AlreadyExists { name: "v".into(), defined_at: None };
         let text = core.to_string();
         let e: Error = core.clone().into();
         assert_eq!(e.to_string(), text);

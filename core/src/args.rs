@@ -264,6 +264,9 @@ pub struct GetterArgs {
     pub synchronization: Synchronization,
     /// Aggregation.
     pub aggregation: Aggregation,
+    /// Where the user's code asked for the variable (the `get_variable` / `var` call),
+    /// when known: the "Originally defined at" of a ref variable's C2 error.
+    pub origin: Option<&'static std::panic::Location<'static>>,
 }
 
 /// The arguments a variable creator receives (catalogue M3).
@@ -305,6 +308,8 @@ pub(crate) struct Hidden {
     pub partition_info: Option<PartitionInfo>,
     pub seed: SeedInfo,
     pub regularizer: Option<Regularizer>,
+    /// [`GetterArgs::origin`].
+    pub origin: Option<&'static std::panic::Location<'static>>,
 }
 
 /// Convenience: `HostTensor` constants as initializers.

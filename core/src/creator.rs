@@ -131,6 +131,7 @@ fn default_creator(graph: &Graph, name_stack: &str, a: CreatorArgs) -> Result<Va
         partition_info: a.hidden.partition_info,
         seed,
         in_store,
+        origin: a.hidden.origin,
     }));
     graph.record_variable(&v, v.collections());
     Ok(v)

@@ -19,11 +19,16 @@ pub enum PyErrorKind {
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// C1: a variable exists and reuse is off.
-    #[error("Variable {name} already exists, disallowed. Did you mean to set reuse=True or reuse=tf.AUTO_REUSE in VarScope?")]
+    /// C1: a variable exists and reuse is off. For a ref variable (`use_resource=False`,
+    /// C2) TensorFlow appends where it was defined; varscope gives the `get_variable` /
+    /// `var` call that created it, as one traceback line.
+    #[error("Variable {name} already exists, disallowed. Did you mean to set reuse=True or reuse=tf.AUTO_REUSE in VarScope?{}", originally_defined_at(defined_at.as_deref()))]
     AlreadyExists {
         /// Store key.
         name: String,
+        /// For a ref variable, its traceback (`  File "src/main.rs", line 12, column 5`,
+        /// empty when the call site is not known); `None` for a resource variable.
+        defined_at: Option<String>,
     },
     /// C3: reuse=True and the variable does not exist.
     #[error("Variable {name} does not exist, or was not created with tf.get_variable(). Did you mean to set reuse=tf.AUTO_REUSE in VarScope?")]
@@ -42,7 +47,7 @@ pub enum Error {
         found: Shape,
     },
     /// C14: dtype mismatch on reuse.
-    #[error("Trying to share variable {name}, but specified dtype {specified} and found dtype {found}.")]
+    #[error("Trying to share variable {name}, but specified dtype {specified} and found dtype {found}{}.", if *found_ref { "_ref" } else { "" })]
     DTypeMismatch {
         /// Store key.
         name: String,
@@ -50,6 +55,9 @@ pub enum Error {
         specified: DType,
         /// dtype of the existing variable.
         found: DType,
+        /// The existing variable is a ref variable (`use_resource=False`), whose dtype
+        /// TensorFlow prints as `float32_ref`.
+        found_ref: bool,
     },
     /// E3: neither a shape nor an initializer.
     #[error("Variable {name} did not get an initializer, so its `shape` argument must be specified.")]
@@ -466,6 +474,11 @@ impl Error {
     pub fn user(message: impl Into<String>) -> Self {
         Error::User { message: message.into() }
     }
+}
+
+/// The suffix of [`Error::AlreadyExists`] for a ref variable (C2).
+fn originally_defined_at(traceback: Option<&str>) -> String {
+    traceback.map(|tb| format!(" Originally defined at:\n\n{tb}")).unwrap_or_default()
 }
 
 /// `str()` of the initial-value tensor TensorFlow prints in

@@ -2,6 +2,8 @@
 //! current variable scope and calls the custom getters and the store; `tf.Variable`;
 //! the legacy `create_partitioned_variables`.
 
+use std::panic::Location;
+
 use crate::args::{CreatorArgs, GetterArgs, Hidden, InitArg, ReuseMode, ShapeArg};
 use crate::collections::CollectionsArg;
 use crate::getter::{call_getters, get_partitioned, true_getter, CustomGetter};
@@ -17,14 +19,16 @@ use crate::{
 impl Graph {
     /// `get_variable(name, ...)`: set arguments on the builder, then call
     /// [`GetVariable::get`].
+    #[track_caller]
     pub fn get_variable(&self, name: &str) -> GetVariable<'_> {
-        GetVariable { graph: self, name: name.to_string(), args: GetArgs::default(), local: false }
+        GetVariable { graph: self, name: name.to_string(), args: GetArgs::at_caller(), local: false }
     }
 
     /// `get_local_variable(name, ...)`: `trainable=False` forced and `local_variables`
     /// appended to the collections (I5).
+    #[track_caller]
     pub fn get_local_variable(&self, name: &str) -> GetVariable<'_> {
-        GetVariable { graph: self, name: name.to_string(), args: GetArgs::default(), local: true }
+        GetVariable { graph: self, name: name.to_string(), args: GetArgs::at_caller(), local: true }
     }
 
     /// `tf.Variable(initial_value, ...)`: set options on the builder, then
@@ -88,6 +92,7 @@ impl Graph {
                 partition_info: None,
                 seed: SeedInfo { graph_seed: self.seed(), op_seed: None, hash_name: name },
                 regularizer: None,
+                origin: None,
             },
         };
         self.run_creators(args)
@@ -142,6 +147,7 @@ impl Graph {
                 constraint: None,
                 synchronization: Synchronization::Auto,
                 aggregation: Aggregation::None,
+                origin: None,
             };
             drop(f);
             let _root = self.name_scope(None)?;
@@ -166,6 +172,17 @@ pub(crate) struct GetArgs {
     pub(crate) constraint: Option<Constraint>,
     pub(crate) synchronization: Option<Synchronization>,
     pub(crate) aggregation: Option<Aggregation>,
+    /// Where the user's code asked for the variable (the builder's constructor).
+    pub(crate) origin: Option<&'static Location<'static>>,
+}
+
+impl GetArgs {
+    /// Empty arguments, recording the caller of the (`#[track_caller]`) builder
+    /// constructor as the call's origin.
+    #[track_caller]
+    pub(crate) fn at_caller() -> Self {
+        GetArgs { origin: Some(Location::caller()), ..GetArgs::default() }
+    }
 }
 
 /// The setters of `get_variable`'s arguments other than `collections` (whose form differs),
@@ -397,6 +414,7 @@ pub(crate) fn get_in_scope(
         constraint,
         synchronization,
         aggregation,
+        origin: args.origin,
     };
     // Everything below runs at the root name scope (`name_scope(None)`), custom
     // getters included.

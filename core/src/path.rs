@@ -221,14 +221,16 @@ impl ScopePath {
     }
 
     /// A variable request in this scope: set arguments, then call a terminal.
+    #[track_caller]
     pub fn var(&self, name: &str) -> VarRequest {
-        VarRequest { path: self.clone(), name: name.to_string(), args: GetArgs::default(), local: false }
+        VarRequest { path: self.clone(), name: name.to_string(), args: GetArgs::at_caller(), local: false }
     }
 
     /// A local variable request (`get_local_variable`: not trainable, in
     /// `local_variables`, I5).
+    #[track_caller]
     pub fn local_var(&self, name: &str) -> VarRequest {
-        VarRequest { path: self.clone(), name: name.to_string(), args: GetArgs::default(), local: true }
+        VarRequest { path: self.clone(), name: name.to_string(), args: GetArgs::at_caller(), local: true }
     }
 }
 

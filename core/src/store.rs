@@ -218,8 +218,18 @@ pub(crate) fn true_getter(h: &impl StoreHost, a: GetterArgs) -> Result<VarRef> {
 }
 
 fn check_existing(name: &str, shape: &Shape, dtype: DType, reuse: ReuseMode, found: &Variable) -> Result<()> {
+    // A ref variable (`use_resource=False`) says where it was defined (C2) and prints
+    // its dtype as `float32_ref` (C14); a resource variable does neither.
+    let is_ref = found.use_resource() == Some(false);
     if !reuse.is_truthy() {
-        return Err(Error::AlreadyExists { name: name.to_string() });
+        let defined_at = is_ref.then(|| {
+            found
+                .0
+                .origin
+                .map(|o| format!("  File \"{}\", line {}, column {}\n", o.file(), o.line(), o.column()))
+                .unwrap_or_default()
+        });
+        return Err(Error::AlreadyExists { name: name.to_string(), defined_at });
     }
     if !shape.is_compatible_with(found.shape()) {
         return Err(Error::ShapeMismatch {
@@ -229,7 +239,12 @@ fn check_existing(name: &str, shape: &Shape, dtype: DType, reuse: ReuseMode, fou
         });
     }
     if dtype != found.dtype() {
-        return Err(Error::DTypeMismatch { name: name.to_string(), specified: dtype, found: found.dtype() });
+        return Err(Error::DTypeMismatch {
+            name: name.to_string(),
+            specified: dtype,
+            found: found.dtype(),
+            found_ref: is_ref,
+        });
     }
     Ok(())
 }
@@ -381,6 +396,7 @@ fn create_single(
             partition_info,
             seed: SeedInfo { graph_seed: h.seed(), op_seed, hash_name },
             regularizer: a.regularizer.clone().filter(Regularizer::produces_loss),
+            origin: a.origin,
         },
     };
     let v = h.create(creator_args)?;

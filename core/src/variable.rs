@@ -104,6 +104,8 @@ pub(crate) struct VariableData {
     pub partition_info: Option<PartitionInfo>,
     pub seed: SeedInfo,
     pub in_store: bool,
+    /// [`crate::GetterArgs::origin`] of the call that created it.
+    pub origin: Option<&'static std::panic::Location<'static>>,
 }
 
 /// A variable: a cheap, clonable handle. Two handles are equal when they are the same
@@ -174,8 +176,10 @@ impl Variable {
     pub fn regularizer(&self) -> Option<&Regularizer> {
         self.0.regularizer.as_ref()
     }
-    /// `use_resource` as resolved (`None`: runtime default; every varscope variable has
-    /// resource semantics).
+    /// `use_resource` as resolved (`None`: runtime default, a resource variable).
+    /// `Some(false)` is a ref variable: TensorFlow's ref-variable op names (A14) and
+    /// error texts (C2's "Originally defined at", C14's `float32_ref`, J2); on a device
+    /// it is a buffer like any other.
     pub fn use_resource(&self) -> Option<bool> {
         self.0.use_resource
     }

@@ -532,13 +532,37 @@ fn d11_object_reentry_ignores_parent() {
 }
 
 #[test]
-fn c2_resource_variables_have_no_traceback() {
-    // varscope variables are resource variables (TF 2.21 column): the message is the
-    // plain one, with no "Originally defined at" traceback.
+fn c2_ref_variables_say_where_they_were_defined() {
+    // A ref variable (`use_resource=False`) appends where it was created: the line of
+    // the `get_variable` call, as a traceback line.
+    let g = Graph::new();
+    let line = line!() + 1;
+    g.get_variable("v").shape([1]).use_resource(false).get().unwrap();
+    let e = g.get_variable("v").shape([1]).get().unwrap_err();
+    let want = format!("{EXISTS} Originally defined at:\n\n  File \"{}\", line {line}, column 7\n", file!());
+    assert_eq!(e.to_string(), want, "the column of `get_variable`");
+    assert!(matches!(&e, Error::AlreadyExists { defined_at: Some(_), .. }));
+    // The same through a scope path, whose `var` call is the origin.
+    let path = g.scope("p").use_resource(false);
+    let line = line!() + 1;
+    path.var("w").shape([1]).create().unwrap();
+    let e = path.var("w").shape([1]).create().unwrap_err().to_string();
+    assert!(e.ends_with(&format!("Originally defined at:\n\n  File \"{}\", line {line}, column 10\n", file!())), "{e}");
+    // Resource variables (the default, TF 2.21's kind) have no traceback (C1).
+    var(&g, "r", &[1]);
+    let e = g.get_variable("r").shape([1]).get().unwrap_err();
+    assert_eq!(e, Error::AlreadyExists { name: "r".into(), defined_at: None });
+}
+
+#[test]
+fn c14_ref_variables_print_their_dtype_with_ref() {
     let g = Graph::new();
     g.get_variable("v").shape([1]).use_resource(false).get().unwrap();
-    let e = g.get_variable("v").shape([1]).use_resource(false).get().unwrap_err().to_string();
-    assert_eq!(e, EXISTS);
+    let e = g
+        .variable_scope("")
+        .reuse(Reuse::True)
+        .run_plain(|_| g.get_variable("v").shape([1]).dtype(DType::Int32).get().unwrap_err().to_string());
+    assert_eq!(e.unwrap(), "Trying to share variable v, but specified dtype int32 and found dtype float32_ref.");
 }
 
 #[test]
