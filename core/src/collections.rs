@@ -1,7 +1,7 @@
 //! Collections (catalogue I): the standard keys, the items a collection holds, the
 //! `collections` argument, and the per-graph table of collections.
 
-use crate::names::regex_prefix_match;
+use crate::scope_match::ScopePattern;
 use crate::variable::{Tensor, Variable};
 use crate::{Error, FastMap, Regularizer, Result};
 
@@ -179,9 +179,8 @@ impl Collections {
 
     /// The items of `key` whose name matches `scope` as a prefix regex (I7).
     pub fn get_scoped(&self, key: &str, scope: &str) -> Vec<CollectionItem> {
-        self.list(key)
-            .map(|l| l.iter().filter(|i| regex_prefix_match(scope, &i.name())).cloned().collect())
-            .unwrap_or_default()
+        let pattern = ScopePattern::new(scope);
+        self.list(key).map(|l| l.iter().filter(|i| pattern.matches(&i.name())).cloned().collect()).unwrap_or_default()
     }
 
     /// Every key in use, sorted.

@@ -356,7 +356,10 @@ impl Graph {
         self.state().collections.get(key)
     }
 
-    /// `get_collection(key, scope)`: items whose name matches `scope` as a prefix regex.
+    /// `get_collection(key, scope)`: items whose name matches `scope` as a prefix regex
+    /// (`re.match`). The regex syntax a scope name can hold is implemented: `.` and
+    /// Python's backslash escapes (`\d`, `\w`, `\.`, ...); other characters are literal,
+    /// and a pattern Python rejects (`\q`, `\1`) matches nothing.
     pub fn get_collection_scoped(&self, key: &str, scope: &str) -> Vec<CollectionItem> {
         self.state().collections.get_scoped(key, scope)
     }

@@ -55,6 +55,7 @@ pub mod reference;
 pub mod regularizer;
 mod scope;
 mod scope_counts;
+mod scope_match;
 pub mod shape;
 mod store;
 mod sync;

@@ -329,38 +329,6 @@ pub(crate) fn validate_scope_name(name: &str, at_root: bool) -> Result<(), Error
     Ok(())
 }
 
-/// `re.match(pattern, text)` for patterns made of scope-name characters: `.` matches any
-/// character but a newline, `\x` matches `x`, everything else is literal. This is how
-/// `get_collection(key, scope)` filters by a scope name (catalogue I7).
-pub(crate) fn regex_prefix_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let mut t = text.chars();
-    let mut i = 0;
-    while i < p.len() {
-        let Some(c) = t.next() else { return false };
-        match p[i] {
-            '.' => {
-                if c == '\n' {
-                    return false;
-                }
-            }
-            '\\' if i + 1 < p.len() => {
-                i += 1;
-                if c != p[i] {
-                    return false;
-                }
-            }
-            pc => {
-                if pc != c {
-                    return false;
-                }
-            }
-        }
-        i += 1;
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,13 +422,6 @@ mod tests {
         assert_eq!(t.unique_name("Ä/Ω", &mut u), "Ä/Ω");
         assert_eq!(t.unique_name("ä/ω", &mut u), "ä/ω_1");
         assert!(t.is_used("Ä/Ω_1") && !t.is_used("ä"));
-    }
-
-    #[test]
-    fn regex_match() {
-        assert!(regex_prefix_match("a.c/", "abc/v:0"));
-        assert!(!regex_prefix_match("foo/", "foo_/v:0"));
-        assert!(regex_prefix_match("", "x"));
     }
 
     #[test]

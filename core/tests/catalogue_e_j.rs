@@ -241,6 +241,13 @@ fn i7_scope_collection_is_prefix_regex() {
     assert_eq!(vs(&g, "foo", |s| names(s)), vec!["foo/v:0"]);
     assert_eq!(vs(&g, "a.c", |s| names(s)), vec!["abc/v:0"]);
     assert_eq!(names(&g.get_variable_scope()).len(), 3);
+    // A backslash in a scope name is a regex escape: `x\d/` matches `x5/` (a digit), not
+    // its own variables' `x\d/` (re.match(r"x\d/", r"x\d/v:0") is None in Python).
+    vs(&g, r"x\d", |_| var(&g, "v", &[1]));
+    vs(&g, "x5", |_| var(&g, "v", &[1]));
+    assert_eq!(vs(&g, r"x\d", |s| names(s)), vec!["x5/v:0"]);
+    assert_eq!(vs(&g, r"x\.", |s| names(s)), Vec::<String>::new(), "`\\.` is a literal dot");
+    assert_eq!(g.get_collection_scoped(GraphKeys::GLOBAL_VARIABLES, r"\w\w\w/").len(), 2, "foo/ and abc/");
 }
 
 #[test]
