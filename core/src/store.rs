@@ -520,6 +520,10 @@ pub(crate) fn get_partitioned(h: &impl StoreHost, a: GetterArgs) -> Result<Parti
         let shard_name = format!("{name}/part_{i}");
         h.reserve_name(&format!("{shard_name}/PartitionedInitializer"));
         let (init, init_shape) = match &a.initializer {
+            // The default initializer is looked up under the whole variable's name (E1).
+            None if !dtype.has_default_initializer() => {
+                return Err(Error::InitializerRequired { name: name.clone(), dtype });
+            }
             None => (None, Some(ShapeArg::from(vshape.clone()))),
             Some(InitArg::Init(i)) => (Some(InitArg::Init(i.clone())), Some(ShapeArg::from(vshape.clone()))),
             Some(InitArg::ValueFn(f)) => (Some(InitArg::ValueFn(f.clone())), Some(ShapeArg::from(vshape.clone()))),

@@ -18,6 +18,11 @@ fn e1_default_initializers_by_dtype() {
     }
     let e = g.get_variable("c").shape([2]).dtype(DType::Complex64).get().unwrap_err();
     assert_eq!(e.to_string(), "An initializer for variable c of <dtype: 'complex64'> is required");
+    // A partitioned variable looks its default initializer up under its own name, not a
+    // shard's (`_get_partitioned_variable`), and creates nothing.
+    let e = g.get_variable("p").shape([4]).dtype(DType::Complex64).partitioner(Partitioner::fixed_size(2)).get();
+    assert_eq!(e.unwrap_err().to_string(), "An initializer for variable p of <dtype: 'complex64'> is required");
+    assert!(g.store_variable("p/part_0").is_none() && !g.name_in_use("p"));
 }
 
 #[test]
