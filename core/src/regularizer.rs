@@ -85,9 +85,11 @@ impl Regularizer {
         Regularizer::L1L2 { l1, l2 }
     }
     /// A host closure regularizer. As TensorFlow calls a regularizer when it creates a
-    /// variable and adds a loss only if it returns one, varscope calls the closure once
-    /// at creation on the variable's initial values (computed on the host): if it returns
-    /// `None`, no loss is recorded (nothing in REGULARIZATION_LOSSES, no loss ops).
+    /// variable and adds a loss only if it returns one, varscope calls the closure at
+    /// creation on the variable's initial values (computed on the host): if it returns
+    /// `None`, no loss is recorded (nothing in REGULARIZATION_LOSSES, no loss ops);
+    /// otherwise it is called a second time, as TensorFlow 2.21 calls it again to build
+    /// the loss op (catalogue F3). The session calls it again for the loss's value.
     pub fn host_fn(op: impl Into<String>, f: impl Fn(&[f64]) -> Option<f64> + Send + Sync + 'static) -> Self {
         Regularizer::Fn(RegularizerFn::new(op, f))
     }

@@ -416,12 +416,20 @@ fn create_single(
     Ok(v)
 }
 
-/// The "`regularizer(v)` is not None" test of `_get_single_variable` (F1): a host
-/// closure is called once on the new variable's initial values, computed on the host
-/// (with no values when they cannot be computed there, e.g. an unknown shape).
+/// The "`regularizer(v)` is not None" test of `_get_single_variable` (F1) and, when it
+/// passes, the loss op's build: TensorFlow 2.21 calls the regularizer a second time then
+/// (F3). A host closure is called on the new variable's initial values, computed on the
+/// host once (no values when they cannot be computed there, e.g. an unknown shape).
 fn returns_loss(r: &Regularizer, v: &Variable) -> bool {
     match r {
-        Regularizer::Fn(f) => f.eval(&reference::initial_f64(v).unwrap_or_default()).is_some(),
+        Regularizer::Fn(f) => {
+            let values = reference::initial_f64(v).unwrap_or_default();
+            let loss = f.eval(&values).is_some();
+            if loss {
+                f.eval(&values);
+            }
+            loss
+        }
         other => other.produces_loss(),
     }
 }

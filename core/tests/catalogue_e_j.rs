@@ -180,6 +180,31 @@ fn f3_regularizer_stray_root_ops() {
 }
 
 #[test]
+fn f3_regularizer_called_twice_at_creation_once_when_it_returns_none() {
+    // TF 2.21: the "is None?" test, then the loss op's build (calls ["s/v:0", "s/v:0"]).
+    let g = Graph::new();
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let (c, c2) = (calls.clone(), calls.clone());
+    vs(&g, "s", |_| {
+        let r = Regularizer::host_fn("Sum", move |v| {
+            c.lock().unwrap().push(v.to_vec());
+            Some(v.iter().sum())
+        });
+        g.get_variable("v").shape([2]).initializer(Initializer::ones()).regularizer(r).get().unwrap()
+    });
+    assert_eq!(*calls.lock().unwrap(), vec![vec![1.0, 1.0]; 2], "twice, on the initial values");
+    assert_eq!(g.regularization_losses().len(), 1);
+    // A regularizer that returns None is not called again, and adds no loss.
+    let none = Regularizer::host_fn("Sum", move |_| {
+        c2.lock().unwrap().push(Vec::new());
+        None
+    });
+    g.get_variable("w").shape([1]).regularizer(none).get().unwrap();
+    assert_eq!(calls.lock().unwrap().len(), 3);
+    assert_eq!(g.regularization_losses().len(), 1);
+}
+
+#[test]
 fn i1_i2_default_collections() {
     let g = Graph::new();
     var(&g, "a", &[1]);
