@@ -1,12 +1,15 @@
 //! Python-emulation hooks: arguments that TensorFlow receives as arbitrary Python
 //! values and checks at run time. Rust's types rule most of them out; these hooks
 //! exist so the conformance tests can reproduce TensorFlow's errors for such values
-//! (catalogue C10, I8, N2, N4). Application code does not need them.
+//! (catalogue C10, H8, I8, N2, N4, and the non-callable partitioner of section P).
+//! Application code does not need them.
 
 use crate::args::Reuse;
 use crate::collections::CollectionsArg;
 use crate::enter::{ScopeName, VariableScopeBuilder};
+use crate::getter::CustomGetter;
 use crate::graph::Graph;
+use crate::partition::{Partitioner, PartitionerFn};
 use crate::{Error, Result};
 
 /// Parses a reuse argument as TensorFlow's constructor checks it (C10): `"True"`,
@@ -36,6 +39,22 @@ pub fn variable_scope_value<'g>(graph: &'g Graph, repr: &str) -> VariableScopeBu
 /// (fetching an existing one does not look at it, as in TensorFlow).
 pub fn collections_str(value: &str) -> CollectionsArg {
     CollectionsArg::not_a_list(value)
+}
+
+/// A `custom_getter` given as a Python value that is not callable (`3`: `repr` is its
+/// `str()`, `type_name` its type, `int`). A scope accepts it; `get_variable` then fails
+/// with H8's `Passed a custom_getter which is not callable: 3`, or, when a scope
+/// composed it with another getter, with Python's `TypeError` (`'int' object is not
+/// callable`) when the chain reaches it.
+pub fn custom_getter_value(repr: &str, type_name: &str) -> CustomGetter {
+    CustomGetter::not_callable(repr, type_name)
+}
+
+/// A `partitioner` given as a Python value that is not callable (`repr` its `str()`):
+/// accepted by a scope; `get_variable` of a variable that is not a scalar fails with
+/// `Partitioner must be callable, but received: 3`.
+pub fn partitioner_value(repr: &str) -> Partitioner {
+    Partitioner::Custom(PartitionerFn::not_callable(repr))
 }
 
 /// Python-valued arguments of `variable_scope`.

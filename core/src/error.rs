@@ -131,6 +131,13 @@ pub enum Error {
         /// Target dtype.
         to: DType,
     },
+    /// Python's `TypeError` for calling a value that is not callable: a custom getter
+    /// given as such a value and composed with another one (H8's neighbour).
+    #[error("'{type_name}' object is not callable")]
+    NotCallable {
+        /// The value's type (`int`).
+        type_name: String,
+    },
     /// H8: the custom getter is not callable.
     #[error("Passed a custom_getter which is not callable: {repr}")]
     GetterNotCallable {
@@ -458,9 +465,10 @@ impl Error {
     /// The Python exception class TensorFlow raises for this error.
     pub fn kind(&self) -> PyErrorKind {
         match self {
-            Error::NameOrScopeRequired | Error::InvalidNameOrScope { .. } | Error::InvalidAuxiliaryNameScope { .. } => {
-                PyErrorKind::TypeError
-            }
+            Error::NameOrScopeRequired
+            | Error::InvalidNameOrScope { .. }
+            | Error::InvalidAuxiliaryNameScope { .. }
+            | Error::NotCallable { .. } => PyErrorKind::TypeError,
             Error::ImproperNesting { .. }
             | Error::ImproperNameScopeNesting { .. }
             | Error::EagerReuseWithoutStore

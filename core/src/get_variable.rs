@@ -420,6 +420,7 @@ pub(crate) fn get_in_scope(
     // getters included.
     let _root = g.name_scope(None)?;
     match custom_getter {
+        Some(CustomGetter { not_callable: Some(repr), .. }) => Err(Error::GetterNotCallable { repr: repr.to_string() }),
         Some(cg) => call_getters(g, &ctx, &cg.chain, ga),
         None => true_getter(g, &ctx, ga),
     }

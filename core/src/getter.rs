@@ -11,7 +11,7 @@ use crate::args::{CreatorArgs, GetterArgs};
 use crate::creator::{Creator, CreatorFn};
 use crate::graph::Graph;
 use crate::store::{self, StoreHost, Target, VariableStore};
-use crate::{PartitionedVariable, Regularizer, Result, VarRef, Variable};
+use crate::{Error, PartitionedVariable, Regularizer, Result, VarRef, Variable};
 
 /// What one `get_variable` call needs from the calling thread.
 #[derive(Clone)]
@@ -110,12 +110,25 @@ pub type GetterFn = Arc<dyn Fn(&Getter<'_>, GetterArgs) -> Result<VarRef> + Send
 #[derive(Clone)]
 pub struct CustomGetter {
     pub(crate) chain: Arc<Vec<GetterFn>>,
+    /// `str()` of a Python value that is not callable, given as the getter itself
+    /// ([`crate::compat::custom_getter_value`]): `get_variable` refuses it (H8).
+    pub(crate) not_callable: Option<Arc<str>>,
 }
 
 impl CustomGetter {
     /// A getter from a closure.
     pub fn new(f: impl Fn(&Getter<'_>, GetterArgs) -> Result<VarRef> + Send + Sync + 'static) -> Self {
-        CustomGetter { chain: Arc::new(vec![Arc::new(f)]) }
+        CustomGetter { chain: Arc::new(vec![Arc::new(f)]), not_callable: None }
+    }
+
+    /// A getter that is a Python value other than a callable (`repr` its `str()`,
+    /// `type_name` its type's name). On its own, `get_variable` refuses it before
+    /// anything else (H8); composed with another getter (`_maybe_wrap_custom_getter`
+    /// makes a callable of the two), calling it fails with Python's `TypeError`.
+    pub(crate) fn not_callable(repr: &str, type_name: &str) -> Self {
+        let type_name = type_name.to_string();
+        let call = move |_: &Getter<'_>, _: GetterArgs| Err(Error::NotCallable { type_name: type_name.clone() });
+        CustomGetter { chain: Arc::new(vec![Arc::new(call)]), not_callable: Some(repr.into()) }
     }
 
     /// `_maybe_wrap_custom_getter(self, old)`: `self` runs first and its `next` is `old`.
@@ -125,7 +138,7 @@ impl CustomGetter {
             Some(old) => {
                 let mut chain: Vec<GetterFn> = self.chain.iter().cloned().collect();
                 chain.extend(old.chain.iter().cloned());
-                CustomGetter { chain: Arc::new(chain) }
+                CustomGetter { chain: Arc::new(chain), not_callable: None }
             }
         }
     }

@@ -46,6 +46,8 @@ pub struct PartitionerFn {
     name: String,
     #[allow(clippy::type_complexity)]
     f: Arc<dyn Fn(&Shape, DType) -> Result<Partitions, Error> + Send + Sync>,
+    /// A Python value that is not callable, by its `str()` ([`crate::compat::partitioner_value`]).
+    not_callable: bool,
 }
 
 impl PartitionerFn {
@@ -54,7 +56,18 @@ impl PartitionerFn {
         name: impl Into<String>,
         f: impl Fn(&Shape, DType) -> Result<Partitions, Error> + Send + Sync + 'static,
     ) -> Self {
-        PartitionerFn { name: name.into(), f: Arc::new(f) }
+        PartitionerFn { name: name.into(), f: Arc::new(f), not_callable: false }
+    }
+
+    /// A partitioner argument that is a Python value other than a callable, `repr` its
+    /// `str()`: `get_variable` fails with `Partitioner must be callable, ...`.
+    pub(crate) fn not_callable(repr: &str) -> Self {
+        let r = repr.to_string();
+        PartitionerFn {
+            name: repr.to_string(),
+            f: Arc::new(move |_, _| Err(Error::PartitionerNotCallable { repr: r.clone() })),
+            not_callable: true,
+        }
     }
 }
 
@@ -148,6 +161,15 @@ impl Partitioner {
     /// `min_max_variable_partitioner` with TensorFlow's defaults (1, 0, 256 KiB, 16).
     pub fn min_max_default() -> Self {
         Self::min_max(1, 0, 256 << 10, 16)
+    }
+
+    /// `str()` of a partitioner given as a Python value that is not callable
+    /// ([`crate::compat::partitioner_value`]); `None` for every real partitioner.
+    pub(crate) fn not_callable(&self) -> Option<&str> {
+        match self {
+            Partitioner::Custom(f) if f.not_callable => Some(&f.name),
+            _ => None,
+        }
     }
 
     /// A user partitioner from a closure.

@@ -194,7 +194,10 @@ fn lookup(h: &impl StoreHost, key: &str) -> Option<Variable> {
 /// `_true_getter`: partitioned, partitioned-reuse, or single variable.
 pub(crate) fn true_getter(h: &impl StoreHost, a: GetterArgs) -> Result<VarRef> {
     let is_scalar = a.shape.as_ref().is_some_and(ShapeArg::is_scalar_seq);
-    if a.partitioner.is_some() && !is_scalar {
+    if let Some(p) = a.partitioner.as_ref().filter(|_| !is_scalar) {
+        if let Some(repr) = p.not_callable() {
+            return Err(Error::PartitionerNotCallable { repr: repr.to_string() });
+        }
         return h.transaction(a, |a| get_partitioned(h, a)).map(VarRef::Partitioned);
     }
     // One read of the store answers the partitioned-reuse and "partitioned version

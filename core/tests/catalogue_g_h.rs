@@ -338,6 +338,50 @@ fn h3_nesting_order() {
 }
 
 #[test]
+fn h8_non_callable_getter_fails_at_get_variable() {
+    let g = Graph::new();
+    let three = || compat::custom_getter_value("3", "int");
+    // Accepted at scope entry, refused by get_variable, which creates nothing.
+    let e = g.variable_scope("s").custom_getter(three()).run_plain(|_| var_err(&g, "v", &[1])).unwrap();
+    assert_eq!(e, "Passed a custom_getter which is not callable: 3");
+    assert!(g.store_variable("s/v").is_none() && !g.name_in_use("s/v"));
+    // As get_variable's argument (which replaces the scope's getters, H4).
+    let e = g.get_variable("w").shape([1]).custom_getter(three()).get().unwrap_err();
+    assert_eq!(e, Error::GetterNotCallable { repr: "3".into() });
+    assert_eq!(e.kind(), PyErrorKind::ValueError);
+    // Composed with a callable getter by a nested scope, the pair is callable; Python
+    // fails when the chain calls the int.
+    let log = Arc::new(Mutex::new(vec![]));
+    let e = g
+        .variable_scope("outer")
+        .custom_getter(three())
+        .run_plain(|_| {
+            g.variable_scope("inner").custom_getter(tagged(&log, "inner", false)).run_plain(|_| var_err(&g, "v", &[1]))
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(e, "'int' object is not callable");
+    assert_eq!(*log.lock().unwrap(), vec!["inner"], "the callable getter ran first");
+    assert!(g.store_variable("outer/inner/v").is_none());
+}
+
+#[test]
+fn non_callable_partitioner_fails_at_get_variable_of_a_non_scalar() {
+    let g = Graph::new();
+    let e = g
+        .variable_scope("s")
+        .partitioner(compat::partitioner_value("3"))
+        .run_plain(|_| {
+            // A scalar never consults the partitioner.
+            assert_eq!(g.get_variable("c").shape(Vec::<u64>::new()).variable().unwrap().name(), "s/c:0");
+            g.get_variable("p").shape([4]).get().unwrap_err()
+        })
+        .unwrap();
+    assert_eq!(e.to_string(), "Partitioner must be callable, but received: 3");
+    assert!(g.store_variable("s/p/part_0").is_none() && !g.name_in_use("s/p"));
+}
+
+#[test]
 fn h4_argument_replaces_scope_getter() {
     let g = Graph::new();
     let log = Arc::new(Mutex::new(vec![]));
