@@ -2,7 +2,7 @@
 //! which names a new variable, reserves the names of the ops it builds and adds it to
 //! its collections.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::args::CreatorArgs;
 use crate::collections::GraphKeys;
@@ -47,29 +47,40 @@ fn initializer_ops(v: &InitialValue) -> &'static [&'static str] {
     }
 }
 
+/// The collections of a variable created without a `collections` argument:
+/// `[variables]`, and `trainable_variables` when trainable (I1, I2), one shared list each.
+fn default_collections(trainable: bool) -> Arc<[String]> {
+    static LISTS: OnceLock<[Arc<[String]>; 2]> = OnceLock::new();
+    let [global, both] = LISTS.get_or_init(|| {
+        let g = GraphKeys::GLOBAL_VARIABLES.to_string();
+        [Arc::from([g.clone()]), Arc::from([g, GraphKeys::TRAINABLE_VARIABLES.to_string()])]
+    });
+    Arc::clone(if trainable { both } else { global })
+}
+
 /// The default creator: names the variable by the name scope (the root for store
 /// variables), reserves its ops' names, adds it to its collections, and records it.
-fn default_creator(graph: &Graph, name_stack: &str, a: CreatorArgs) -> Result<Variable> {
-    let mut collections = match &a.collections {
-        None => {
-            let mut c = Vec::with_capacity(2);
-            c.push(GraphKeys::GLOBAL_VARIABLES.to_string());
-            c
+fn default_creator(graph: &Graph, name_stack: &str, mut a: CreatorArgs) -> Result<Variable> {
+    let collections = match &a.collections {
+        // The default lists, shared by every variable that has them.
+        None => default_collections(a.trainable),
+        Some(c) => {
+            let mut collections = c.checked_keys()?.to_vec();
+            if a.trainable && !collections.iter().any(|c| c == GraphKeys::TRAINABLE_VARIABLES) {
+                collections.push(GraphKeys::TRAINABLE_VARIABLES.to_string());
+            }
+            // Each collection once, first occurrence first.
+            let mut i = 0;
+            while i < collections.len() {
+                if collections[..i].contains(&collections[i]) {
+                    collections.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+            Arc::from(collections)
         }
-        Some(c) => c.checked_keys()?.to_vec(),
     };
-    if a.trainable && !collections.iter().any(|c| c == GraphKeys::TRAINABLE_VARIABLES) {
-        collections.push(GraphKeys::TRAINABLE_VARIABLES.to_string());
-    }
-    // Each collection once, first occurrence first.
-    let mut i = 0;
-    while i < collections.len() {
-        if collections[..i].contains(&collections[i]) {
-            collections.remove(i);
-        } else {
-            i += 1;
-        }
-    }
     // name_scope(name, "Variable"): at the root for store variables, in the current
     // name stack for tf.Variable.
     let stack = if a.hidden.scope_stack { name_stack } else { "" };
@@ -81,7 +92,7 @@ fn default_creator(graph: &Graph, name_stack: &str, a: CreatorArgs) -> Result<Va
             stripped.to_string()
         } else {
             if stack.is_empty() {
-                graph.reserve_name(&a.name)
+                graph.reserve_name_owned(std::mem::take(&mut a.name))
             } else {
                 graph.reserve_name(&format!("{stack}/{}", a.name))
             }
@@ -104,11 +115,16 @@ fn default_creator(graph: &Graph, name_stack: &str, a: CreatorArgs) -> Result<Va
         graph.reserve_op_parts(&[prefix, sep, s]);
     }
     let in_store = a.hidden.key.is_some();
-    let key = a.hidden.key.unwrap_or_else(|| op_name.clone());
     let mut seed = a.hidden.seed;
-    if !in_store {
-        seed.hash_name = op_name.clone();
-    }
+    // The op name is kept only where it differs from the store key (A9's renames).
+    let (key, op_name) = match a.hidden.key {
+        Some(key) if key == op_name => (key, None),
+        Some(key) => (key, Some(op_name)),
+        None => {
+            seed.hash_name = op_name.clone();
+            (op_name, None)
+        }
+    };
     let v = Variable(Arc::new(VariableData {
         id: next_id(),
         graph_id: graph.id(),
@@ -119,16 +135,16 @@ fn default_creator(graph: &Graph, name_stack: &str, a: CreatorArgs) -> Result<Va
         initial: a.initial_value,
         trainable: a.trainable,
         collections,
-        caching_device: a.caching_device,
-        constraint: a.constraint,
-        regularizer: a.hidden.regularizer,
+        caching_device: a.caching_device.map(Box::new),
+        constraint: a.constraint.map(Box::new),
+        regularizer: a.hidden.regularizer.map(Box::new),
         use_resource: Some(a.use_resource),
         synchronization: a.synchronization,
         aggregation: a.aggregation,
         validate_shape: a.validate_shape,
-        slice: a.hidden.slice,
+        slice: a.hidden.slice.map(Box::new),
         late_slice: std::sync::OnceLock::new(),
-        partition_info: a.hidden.partition_info,
+        partition_info: a.hidden.partition_info.map(Box::new),
         seed,
         in_store,
         origin: a.hidden.origin,

@@ -185,6 +185,15 @@ impl Graph {
         }
     }
 
+    /// [`Graph::reserve_name`] of a name the caller owns: returned as it is when free
+    /// (no copy).
+    pub(crate) fn reserve_name_owned(&self, full: String) -> String {
+        match self.reserve_suffix(&full) {
+            0 => full,
+            i => format!("{full}_{i}"),
+        }
+    }
+
     /// [`Graph::reserve_name`] for an op whose unique name nobody reads (no string built).
     pub(crate) fn reserve_op(&self, full: &str) {
         self.reserve_suffix(full);

@@ -81,27 +81,32 @@ pub struct SeedInfo {
     pub hash_name: String,
 }
 
+///
+/// Fields most variables leave empty (a shard's slice, a caching device, a constraint,
+/// a regularizer) are boxed, and default collections are shared: this stays alive for
+/// every variable of a model, and its first touch is part of creating one.
 pub(crate) struct VariableData {
     pub id: u64,
     pub graph_id: u64,
     pub key: String,
-    pub op_name: String,
+    /// The op name where it is not `key` (A9: an op took the name first).
+    pub op_name: Option<String>,
     pub shape: Shape,
     pub dtype: DType,
     pub initial: InitialValue,
     pub trainable: bool,
-    pub collections: Vec<String>,
-    pub caching_device: Option<CachingDevice>,
-    pub constraint: Option<Constraint>,
-    pub regularizer: Option<Regularizer>,
+    pub collections: Arc<[String]>,
+    pub caching_device: Option<Box<CachingDevice>>,
+    pub constraint: Option<Box<Constraint>>,
+    pub regularizer: Option<Box<Regularizer>>,
     pub use_resource: Option<bool>,
     pub synchronization: Synchronization,
     pub aggregation: Aggregation,
     pub validate_shape: bool,
-    pub slice: Option<SliceInfo>,
+    pub slice: Option<Box<SliceInfo>>,
     /// Slice info set after creation (slots of shards, as `_set_save_slice_info`).
-    pub late_slice: std::sync::OnceLock<SliceInfo>,
-    pub partition_info: Option<PartitionInfo>,
+    pub late_slice: std::sync::OnceLock<Box<SliceInfo>>,
+    pub partition_info: Option<Box<PartitionInfo>>,
     pub seed: SeedInfo,
     pub in_store: bool,
     /// [`crate::GetterArgs::origin`] of the call that created it.
@@ -124,11 +129,11 @@ impl Variable {
     }
     /// The tf name with output index: `foo/bar/v:0`.
     pub fn name(&self) -> String {
-        format!("{}:0", self.0.op_name)
+        format!("{}:0", self.op_name())
     }
     /// The op name: `foo/bar/v` (may be `foo/v_1` when an op took the name first, A9).
     pub fn op_name(&self) -> &str {
-        &self.0.op_name
+        self.0.op_name.as_deref().unwrap_or(&self.0.key)
     }
     /// The store key: the full name passed to the store (`foo/v`). For variables made by
     /// [`crate::Graph::variable`] (invisible to the store), the op name.
@@ -165,16 +170,16 @@ impl Variable {
     }
     /// The `caching_device` resolved from the argument and scope (`None`: session default).
     pub fn caching_device(&self) -> Option<&CachingDevice> {
-        self.0.caching_device.as_ref()
+        self.0.caching_device.as_deref()
     }
     /// The constraint (not inherited from parent scopes, D8).
     pub fn constraint(&self) -> Option<&Constraint> {
-        self.0.constraint.as_ref()
+        self.0.constraint.as_deref()
     }
     /// The regularizer applied at creation (argument or scope default; `None` for
     /// `no_regularizer`). Whether it returned a loss shows in REGULARIZATION_LOSSES.
     pub fn regularizer(&self) -> Option<&Regularizer> {
-        self.0.regularizer.as_ref()
+        self.0.regularizer.as_deref()
     }
     /// `use_resource` as resolved (`None`: runtime default, a resource variable).
     /// `Some(false)` is a ref variable: TensorFlow's ref-variable op names (A14) and
@@ -197,16 +202,16 @@ impl Variable {
     }
     /// For a shard: where it sits in its partitioned variable.
     pub fn slice_info(&self) -> Option<&SliceInfo> {
-        self.0.slice.as_ref().or_else(|| self.0.late_slice.get())
+        self.0.slice.as_deref().or_else(|| self.0.late_slice.get().map(|b| &**b))
     }
 
     /// Marks the variable as a shard of a larger one after creation (a shard's slot).
     pub(crate) fn set_slice_info(&self, info: SliceInfo) {
-        let _ = self.0.late_slice.set(info);
+        let _ = self.0.late_slice.set(Box::new(info));
     }
     /// For a shard: the `partition_info` its initializer received.
     pub fn partition_info(&self) -> Option<&PartitionInfo> {
-        self.0.partition_info.as_ref()
+        self.0.partition_info.as_deref()
     }
     /// Seed inputs of its random initializer.
     pub fn seed_info(&self) -> &SeedInfo {
