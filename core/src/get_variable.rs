@@ -326,16 +326,23 @@ impl GetVariable<'_> {
 
     /// Resolves the arguments against the current scope (0.4) and gets or creates.
     pub fn get(self) -> Result<VarRef> {
+        self.call().1
+    }
+
+    /// [`get`](Self::get), with the call's name given back for the terminals' errors
+    /// (no copy made on the way).
+    fn call(self) -> (String, Result<VarRef>) {
         let scope = self.graph.get_variable_scope();
         let fields = scope.snapshot();
-        get_in_scope(self.graph, &fields, &self.name, self.args, self.local, None)
+        let r = get_in_scope(self.graph, &fields, &self.name, self.args, self.local, None);
+        (self.name, r)
     }
 
     /// [`get`](Self::get), expecting a single variable: anything else (a partitioned
     /// variable, or a tensor from a custom getter) is [`Error::NotASingleVariable`].
     pub fn variable(self) -> Result<Variable> {
-        let name = self.name.clone();
-        match self.get()? {
+        let (name, r) = self.call();
+        match r? {
             VarRef::Variable(v) => Ok(v),
             other => Err(Error::NotASingleVariable { name, got: other.name() }),
         }
@@ -344,8 +351,8 @@ impl GetVariable<'_> {
     /// [`get`](Self::get), expecting a partitioned variable (a partitioner is given or
     /// the scope has one): anything else is [`Error::NotAPartitionedVariable`].
     pub fn partitioned(self) -> Result<PartitionedVariable> {
-        let name = self.name.clone();
-        match self.get()? {
+        let (name, r) = self.call();
+        match r? {
             VarRef::Partitioned(p) => Ok(p),
             other => Err(Error::NotAPartitionedVariable { name, got: other.name() }),
         }

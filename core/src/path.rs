@@ -261,17 +261,20 @@ impl VarRequest {
         self
     }
 
-    fn call(self, reuse: Option<ReuseMode>) -> Result<VarRef> {
+    /// Runs the request; its name comes back with the result, for the terminals'
+    /// errors (no copy made on the way).
+    fn call(self, reuse: Option<ReuseMode>) -> (String, Result<VarRef>) {
         let p = &self.path.inner;
         if let Some(e) = &p.error {
-            return Err(e.clone());
+            return (self.name, Err(e.clone()));
         }
-        get_in_scope(&self.path.graph, &p.fields, &self.name, self.args, self.local, reuse)
+        let r = get_in_scope(&self.path.graph, &p.fields, &self.name, self.args, self.local, reuse);
+        (self.name, r)
     }
 
     fn single(self, reuse: ReuseMode) -> Result<Variable> {
-        let name = self.name.clone();
-        match self.call(Some(reuse))? {
+        let (name, r) = self.call(Some(reuse));
+        match r? {
             VarRef::Variable(v) => Ok(v),
             other => Err(Error::NotASingleVariable { name, got: other.name() }),
         }
@@ -298,8 +301,8 @@ impl VarRequest {
     /// The partitioned variable (the request's or the scope's partitioner), created or
     /// fetched as the scope's reuse says (G11-G17).
     pub fn partitioned(self) -> Result<PartitionedVariable> {
-        let name = self.name.clone();
-        match self.call(None)? {
+        let (name, r) = self.call(None);
+        match r? {
             VarRef::Partitioned(p) => Ok(p),
             other => Err(Error::NotAPartitionedVariable { name, got: other.name() }),
         }

@@ -77,7 +77,8 @@ fn e_slot_device_with_device_fn() {
             "/gpu:0".to_string()
         }
     });
-    let v = var(g.get_variable("foo/v").shape([4u64]).initializer(Initializer::ones()).caching_device(f).get().unwrap());
+    let v =
+        var(g.get_variable("foo/v").shape([4u64]).initializer(Initializer::ones()).caching_device(f).get().unwrap());
     let s = Session::new(&g).unwrap();
     s.global_variables_initializer().unwrap();
     let t = Trainer::new(&s, Optimizer::momentum(0.1, 0.9), std::slice::from_ref(&v)).unwrap();
@@ -94,7 +95,13 @@ fn f_stateful_round_robin() {
     let c2 = c.clone();
     let names = ["/cpu:0", "/gpu:0"];
     let f = CachingDevice::func("rr", move |_v: &Variable| names[c2.fetch_add(1, Ordering::SeqCst) % 2].to_string());
-    let v = var(g.get_variable("v").shape([4u64]).initializer(Initializer::ones()).caching_device(f.clone()).get().unwrap());
+    let v = var(g
+        .get_variable("v")
+        .shape([4u64])
+        .initializer(Initializer::ones())
+        .caching_device(f.clone())
+        .get()
+        .unwrap());
     let s = Session::new(&g).unwrap();
     let r = s.global_variables_initializer();
     eprintln!("F init -> {r:?}; device {:?}; calls {}", s.variable_device(&v), c.load(Ordering::SeqCst));
@@ -134,7 +141,13 @@ fn f2_stateful_round_robin_gpu_gpu() {
 #[test]
 fn g_trainer_failure_leaves_store() {
     let g = Graph::new();
-    let v = var(g.get_variable("v").shape([100u64]).initializer(Initializer::ones()).caching_device("/cpu:0").get().unwrap());
+    let v = var(g
+        .get_variable("v")
+        .shape([100u64])
+        .initializer(Initializer::ones())
+        .caching_device("/cpu:0")
+        .get()
+        .unwrap());
     let s = Session::with_options(&g, SessionOptions::default().memory_limit(500)).unwrap();
     s.global_variables_initializer().unwrap();
     let before: Vec<String> = g.global_variables().iter().map(|x| x.key().to_string()).collect();
