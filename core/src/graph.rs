@@ -252,6 +252,39 @@ impl Graph {
             .map_err(|_| Error::CreationWouldDeadlock { name: name.to_string(), graph: self.id() })
     }
 
+    /// Runs `f`, and if it fails undoes every change it made to this graph: variables
+    /// created (store entries, collections, reserved names) disappear and this thread's
+    /// default-name counters (`variable_scope(None, default_name)`) are as they were, as
+    /// if `f` had not run. For code that creates several variables and can fail part way, such as an
+    /// optimizer creating its slots and then failing to allocate them. Other threads
+    /// wait to create variables in this graph while `f` runs; a nested call joins the
+    /// outer one (undone if the outer one fails).
+    pub fn all_or_nothing<R, E: From<Error>>(
+        &self,
+        f: impl FnOnce() -> std::result::Result<R, E>,
+    ) -> std::result::Result<R, E> {
+        let lock = self.creation_lock("(all_or_nothing)")?;
+        let counters = self.with_thread(|ts| ts.counts.snapshot());
+        let mut failed = None;
+        let r = self.transaction(lock, || match f() {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                failed = Some(e);
+                // Any error undoes the transaction; the caller gets `e` itself.
+                Err(Error::user(""))
+            }
+        });
+        self.with_thread(|ts| match r {
+            Ok(_) => ts.counts.forget(counters),
+            Err(_) => ts.counts.restore(counters),
+        });
+        match (r, failed) {
+            (_, Some(e)) => Err(e),
+            (Ok(r), None) => Ok(r),
+            (Err(e), None) => Err(e.into()),
+        }
+    }
+
     /// Runs `f` as one transaction under the creation lock `_lock` (taken by the caller,
     /// who names the variable if it is refused): on error every store, names-table and
     /// collection change it made is undone (runtime.md section 9).

@@ -426,6 +426,32 @@ fn creators_creating_across_graphs_on_two_threads_do_not_deadlock() {
 }
 
 #[test]
+fn all_or_nothing_undoes_a_failed_block_and_keeps_a_good_one() {
+    let g = Graph::new();
+    let kept = g.get_variable("k").shape([1]).variable().unwrap();
+    // A block that creates variables (in a default-named scope, as slot creation does)
+    // and then fails: its variables, names and counters are gone.
+    let e: Result<(), Error> = g.all_or_nothing(|| {
+        g.variable_scope_default("slot").run(|_| g.get_variable("").shape([1]).variable())?;
+        g.variable(Initializer::zeros()).shape(&[1]).name("power").create()?;
+        Err(Error::user("could not allocate"))
+    });
+    assert_eq!(e.unwrap_err().to_string(), "could not allocate");
+    assert_eq!(g.global_variables(), std::slice::from_ref(&kept));
+    assert!(!g.name_in_use("slot") && !g.name_in_use("power"));
+    // The same block succeeding names everything as the first time, and stays.
+    let (a, b) = g
+        .all_or_nothing(|| -> Result<_, Error> {
+            let a = g.variable_scope_default("slot").run(|_| g.get_variable("").shape([1]).variable())?;
+            let b = g.variable(Initializer::zeros()).shape(&[1]).name("power").create()?;
+            Ok((a, b))
+        })
+        .unwrap();
+    assert_eq!((a.name().as_str(), b.name().as_str()), ("slot:0", "power:0"));
+    assert_eq!(g.global_variables(), [kept, a, b]);
+}
+
+#[test]
 fn a_creator_that_panics_is_undone_like_one_that_fails() {
     let g = Graph::new();
     let kept = g.get_variable("k").shape([1]).variable().unwrap();

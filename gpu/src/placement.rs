@@ -2,12 +2,16 @@
 //! spelling, `caching_device` (string or device function), the session default, and the
 //! checks that a variable can live on its device (dtype support, known shape, size).
 
-use varscope_core::{DeviceKind, DeviceName, Variable};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use varscope_core::{CachingDevice, DeviceKind, DeviceName, Variable};
 
 use crate::device::{DeviceInfo, Gpu};
 use crate::error::{GpuError, Result};
 use crate::launch::Dev;
 use crate::layout;
+use crate::sync::lock;
 
 /// The devices of a session: `/cpu:0` at index 0, `/gpu:n` at index `n + 1`.
 pub(crate) struct Devices {
@@ -15,6 +19,10 @@ pub(crate) struct Devices {
     pub gpus: Vec<Gpu>,
     pub default: usize,
     pub max_chunk_bytes: Option<u64>,
+    /// Where each variable placed by a device function went (by variable id), and the
+    /// slots pinned to their variable's device: a device function is called once per
+    /// variable, so one that keeps state (round-robin) places it once and for all.
+    pub fixed: Mutex<HashMap<u64, usize>>,
 }
 
 /// Where a validated variable goes: device index, elements and bytes on that device.
@@ -56,20 +64,31 @@ impl Devices {
         }
     }
 
-    /// The device index of a variable: its caching device (string or function), or the
-    /// default when it has none or it is `""`.
+    /// The device index of a variable: where it was pinned ([`Devices::pin`]), else its
+    /// caching device (string, or function: called the first time only), or the default
+    /// when it has none or it is `""`.
     pub fn place(&self, v: &Variable) -> Result<usize> {
+        if let Some(&d) = lock(&self.fixed).get(&v.id()) {
+            return Ok(d);
+        }
         match v.caching_device() {
             None => Ok(self.default),
             Some(cd) => {
+                // The user's function runs with no lock held (it may ask the session).
                 let s = cd.resolve(v);
-                if s.trim().is_empty() {
-                    Ok(self.default)
-                } else {
-                    self.index(&s, Some(v))
-                }
+                let d = if s.trim().is_empty() { self.default } else { self.index(&s, Some(v))? };
+                Ok(match cd {
+                    CachingDevice::Fn(_) => *lock(&self.fixed).entry(v.id()).or_insert(d),
+                    _ => d,
+                })
             }
         }
+    }
+
+    /// Places `v` on device `dev` from now on, unless it is placed already (slots go
+    /// where their variable is, as TensorFlow colocates them).
+    pub fn pin(&self, v: &Variable, dev: usize) {
+        lock(&self.fixed).entry(v.id()).or_insert(dev);
     }
 
     /// Largest chunk (bytes) of a variable on `dev`.

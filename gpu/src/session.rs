@@ -135,7 +135,8 @@ impl Session {
             infos.push(info);
             gpus.push(gpu);
         }
-        let mut devices = Devices { infos, gpus, default: 0, max_chunk_bytes: options.max_chunk_bytes };
+        let mut devices =
+            Devices { infos, gpus, default: 0, max_chunk_bytes: options.max_chunk_bytes, fixed: Default::default() };
         let forced =
             options.default_device.or_else(|| std::env::var(DEFAULT_DEVICE_ENV).ok().filter(|s| !s.trim().is_empty()));
         devices.default = match forced {
@@ -234,6 +235,17 @@ impl Session {
     /// The device index of a variable (see [`Session::placement`]).
     pub(crate) fn device_index(&self, v: &Variable) -> Result<usize> {
         self.inner.devices.place(v)
+    }
+
+    /// Places `slot` where `primary` is, unless `slot` has storage already: a slot
+    /// lives on its variable's device (TensorFlow colocates them), also when the
+    /// variable's device function would answer otherwise for the slot's name.
+    pub(crate) fn colocate(&self, slot: &Variable, primary: &Variable) -> Result<()> {
+        let dev = self.device_index(primary)?;
+        if self.variable_device(slot).is_none() {
+            self.inner.devices.pin(slot, dev);
+        }
+        Ok(())
     }
 
     /// Materializes every variable of `vars` that has no storage yet without writing or

@@ -168,6 +168,33 @@ impl Trainer {
                 return Err(OptimError::DuplicateVariable { variable: v.key().to_string() });
             }
         }
+        // Slots and beta powers are created, allocated and initialized as one: if any
+        // step fails, the graph forgets the variables this call created (their names
+        // are free again) and their storage is freed (runtime.md section 9).
+        let mut created: Vec<Variable> = Vec::new();
+        let r = g.all_or_nothing(|| {
+            Self::build_in(session, optimizer, var_list, given_slots, given_powers, index, &mut created)
+        });
+        if r.is_err() {
+            for v in &created {
+                session.release(v);
+            }
+        }
+        r
+    }
+
+    /// The part of [`Trainer::build`] that creates and allocates variables; each one it
+    /// allocates is pushed to `created`.
+    fn build_in(
+        session: &Session,
+        optimizer: Optimizer,
+        var_list: &[Variable],
+        given_slots: Option<&[Vec<Variable>]>,
+        given_powers: Option<(Variable, Variable)>,
+        index: HashMap<u64, usize>,
+        created: &mut Vec<Variable>,
+    ) -> OptimResult<Self> {
+        let g = session.graph();
         let want = optimizer.slot_specs().len();
         let slots: Vec<Vec<Variable>> = match given_slots {
             Some(given) => {
@@ -198,7 +225,16 @@ impl Trainer {
             }
             (None, _) => None,
         };
+        // What this call allocates, freed again if it fails.
+        let powers = beta_powers.iter().flat_map(|(a, b)| [a, b]);
+        let unallocated = var_list.iter().chain(slots.iter().flatten()).chain(powers);
+        created.extend(unallocated.filter(|v| session.variable_bytes(v).is_none()).cloned());
         session.materialize(var_list)?;
+        for (v, sl) in var_list.iter().zip(&slots) {
+            for s in sl {
+                session.colocate(s, v)?;
+            }
+        }
         let all_slots: Vec<Variable> = slots.iter().flatten().cloned().collect();
         session.materialize(&all_slots)?;
         let mut init = all_slots;
