@@ -490,10 +490,14 @@ impl Session {
     /// unspecified bytes, not zeros, until something writes it; see
     /// [`SessionOptions::debug_fill`]). Errors for `/cpu:0`.
     pub fn buffers(&self, v: &Variable) -> Result<VariableBuffers> {
-        let mut l = self.locked();
-        l.materialize(std::slice::from_ref(v))?;
         let dev = self.inner.devices.place(v)?;
         let info = &self.inner.devices.infos[dev];
+        // `/cpu:0` has no buffers: refused before anything is allocated.
+        if self.dev(dev).is_none() {
+            return Err(GpuError::NoBuffers { variable: v.key().to_string(), device: info.name.clone() });
+        }
+        let mut l = self.locked();
+        l.materialize(std::slice::from_ref(v))?;
         match (l.storage().chunks(v.id()), self.dev(dev)) {
             (Some(chunks), Some(d)) => Ok(VariableBuffers {
                 device_name: info.name.clone(),
@@ -532,8 +536,20 @@ impl Session {
     /// submission, without waiting: word 0 with the device's `clear_buffer` (the roofline
     /// benchmarks compare against), any other word with the vector fill kernels
     /// (`shaders/fill8.wgsl` on `SHADER_INT64` devices, `shaders/fill4.wgsl`, tails
-    /// `shaders/fill.wgsl`). Marks the variable initialized.
+    /// `shaders/fill.wgsl`). Marks the variable initialized. Only for 4-byte dtypes
+    /// (float32, int32, uint32), whose elements are the words on every device; other
+    /// dtypes are [`GpuError::UnsupportedDType`].
     pub fn fill_words(&self, v: &Variable, word: u32) -> Result<()> {
+        if v.dtype().size_bytes() != 4 {
+            let dev = self.inner.devices.place(v)?;
+            return Err(GpuError::UnsupportedDType {
+                variable: v.key().to_string(),
+                dtype: v.dtype(),
+                device: self.inner.devices.infos[dev].name.clone(),
+                reason: "fill_words writes 32-bit words, so it takes 4-byte dtypes only (float32, int32, uint32)"
+                    .to_string(),
+            });
+        }
         let mut l = self.locked();
         let made = l.materialize(std::slice::from_ref(v))?;
         let dev = self.inner.devices.place(v)?;

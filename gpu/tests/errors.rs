@@ -240,3 +240,48 @@ fn a_batch_over_the_memory_limit_allocates_nothing() {
         s.variables_initializer(std::slice::from_ref(&b)).unwrap();
     });
 }
+
+#[test]
+fn refused_buffer_and_fill_calls_allocate_nothing() {
+    for_each_target("refused_buffer_and_fill_calls_allocate_nothing", targets(), |t| {
+        let g = Graph::new();
+        let f = var(g.get_variable("f").shape([1000u64]).caching_device(t.device.as_str()).get().unwrap());
+        let b =
+            var(g.get_variable("b").shape([4u64]).dtype(DType::Bool).caching_device(t.device.as_str()).get().unwrap());
+        let s = Session::with_options(&g, opts()).unwrap();
+        let before = s.bytes_in_use(&t.device).unwrap();
+        // fill_words writes 32-bit words: a bool variable is refused on every device
+        // (on /cpu:0 it used to write raw word bytes into 1-byte bools).
+        let e = s.fill_words(&b, 0x3f80_0000).unwrap_err();
+        assert!(
+            matches!(&e, GpuError::UnsupportedDType { variable, dtype: DType::Bool, .. } if variable == "b"),
+            "{e:?}"
+        );
+        assert_eq!(s.variable_bytes(&b), None, "{}", t.label);
+        if t.device == "/cpu:0" {
+            // /cpu:0 has no buffers: refused before allocating.
+            let e = s.buffers(&f).unwrap_err();
+            assert!(matches!(e, GpuError::NoBuffers { .. }), "{e:?}");
+            assert_eq!(s.variable_bytes(&f), None);
+        }
+        assert_eq!(s.bytes_in_use(&t.device).unwrap(), before, "{}", t.label);
+    });
+}
+
+#[test]
+fn an_assign_from_another_devices_buffer_allocates_nothing() {
+    let names: Vec<String> = gpu_targets().into_iter().map(|t| t.device).collect();
+    if names.len() < 2 {
+        loud("an_assign_from_another_devices_buffer_allocates_nothing: needs two GPU adapters; skipped");
+        return;
+    }
+    let g = Graph::new();
+    let v = var(g.get_variable("v").shape([100u64]).caching_device(names[0].as_str()).get().unwrap());
+    let w = var(g.get_variable("w").shape([100u64]).caching_device(names[1].as_str()).get().unwrap());
+    let s = Session::with_options(&g, opts()).unwrap();
+    let src = s.buffers(&w).unwrap().chunks[0].buffer.clone();
+    let before = s.bytes_in_use(&names[0]).unwrap();
+    assert!(s.update_from_buffer(&v, varscope_gpu::UpdateOp::Assign, &src, 0).is_err());
+    assert_eq!(s.variable_bytes(&v), None, "the failed assign's allocation is undone");
+    assert_eq!(s.bytes_in_use(&names[0]).unwrap(), before);
+}

@@ -124,8 +124,14 @@ impl Session {
         if op != UpdateOp::Assign {
             ensure_initialized(self, v)?;
         }
-        let rows = self.dense_rows(v)?;
-        self.run_update(v, op, name, Source::Buffer(src, src_offset), rows)?;
+        // An assign may allocate the variable; if it then fails (a source buffer of
+        // another device, say), the allocation is undone with it.
+        let had_storage = self.variable_bytes(v).is_some();
+        let r = self.dense_rows(v).and_then(|rows| self.run_update(v, op, name, Source::Buffer(src, src_offset), rows));
+        if r.is_err() && !had_storage {
+            self.release(v);
+        }
+        r?;
         if op == UpdateOp::Assign {
             self.locked().mark_initialized(v.id());
         }
