@@ -30,8 +30,9 @@ pub struct DeviceInfo {
     pub max_storage_buffer_binding_size: u64,
     /// Bytes the session lets this device hold in total (see `SessionOptions::memory_limit`).
     pub memory_limit: u64,
-    /// The adapter has `SHADER_F16` and no [`AdapterMask`] hides it (float16 is stored
-    /// packed either way, so nothing depends on it).
+    /// The device has `SHADER_F16` (the adapter has it and no [`AdapterMask`] hides it;
+    /// the session requests it): user kernels may compute in `f16` on its buffers.
+    /// varscope's own kernels store float16 packed either way, with the same bits.
     pub shader_f16: bool,
     /// The adapter supports 64-bit floats in shaders (float64 variables allowed).
     pub shader_f64: bool,
@@ -334,13 +335,7 @@ fn check_limits(
 }
 
 /// The session's description of an opened device.
-fn describe(
-    info: &wgpu::AdapterInfo,
-    device: &wgpu::Device,
-    adapter_f16: bool,
-    memory_limit: u64,
-    external: bool,
-) -> DeviceInfo {
+fn describe(info: &wgpu::AdapterInfo, device: &wgpu::Device, memory_limit: u64, external: bool) -> DeviceInfo {
     let dl = device.limits();
     let features = device.features();
     DeviceInfo {
@@ -352,7 +347,7 @@ fn describe(
         max_buffer_size: dl.max_buffer_size,
         max_storage_buffer_binding_size: dl.max_storage_buffer_binding_size,
         memory_limit,
-        shader_f16: adapter_f16,
+        shader_f16: features.contains(wgpu::Features::SHADER_F16),
         shader_f64: features.contains(wgpu::Features::SHADER_F64),
         shader_i64: features.contains(wgpu::Features::SHADER_INT64),
         exact_spirv: info.backend == wgpu::Backend::Vulkan && features.contains(wgpu::Features::PASSTHROUGH_SHADERS),
@@ -403,7 +398,11 @@ fn open_masked(backends: wgpu::Backends, mask: &AdapterMask, memory_limit: u64) 
     for adapter in adapters {
         let info = adapter.get_info();
         let features = adapter.features() - mask.features;
-        let mut wanted = features & (wgpu::Features::SHADER_F64 | wgpu::Features::SHADER_INT64);
+        // SHADER_F16 for the users' own kernels over float16 buffers (runtime.md section
+        // 5); varscope's kernels keep float16 packed in words on every device, so its
+        // values are the same bits with or without it.
+        let mut wanted =
+            features & (wgpu::Features::SHADER_F64 | wgpu::Features::SHADER_INT64 | wgpu::Features::SHADER_F16);
         if info.backend == wgpu::Backend::Vulkan {
             wanted |= features & wgpu::Features::PASSTHROUGH_SHADERS;
         }
@@ -436,7 +435,7 @@ fn open_masked(backends: wgpu::Backends, mask: &AdapterMask, memory_limit: u64) 
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             crate::sync::lock(&sink).push(e.to_string());
         }));
-        let di = describe(&info, &device, features.contains(wgpu::Features::SHADER_F16), memory_limit, false);
+        let di = describe(&info, &device, memory_limit, false);
         out.push((di, gpu_of(device, queue, uncaptured)));
     }
     (out, skipped)
@@ -469,8 +468,7 @@ pub(crate) fn open_devices(
     for x in &options.external {
         let info = x.adapter.get_info();
         check_requirements(&info, x.adapter.get_downlevel_capabilities().flags, &x.device.limits())?;
-        let f16 = x.adapter.features().contains(wgpu::Features::SHADER_F16);
-        let di = describe(&info, &x.device, f16, memory_limit, true);
+        let di = describe(&info, &x.device, memory_limit, true);
         external.push((di, gpu_of(x.device.clone(), x.queue.clone(), Arc::new(Mutex::new(Vec::new())))));
     }
     let enumerate = !backends.is_empty() && (external.is_empty() || options.placement != ExternalPlacement::Only);

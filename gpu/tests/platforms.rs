@@ -251,3 +251,39 @@ fn webgpu_defaults_suffice_and_adapters_below_the_floor_are_skipped() {
         None,
     );
 }
+
+/// Where the adapter has SHADER_F16 the session opens its device with it, so a user's
+/// kernel over a float16 buffer may compute in `f16` (runtime.md section 5); where it is
+/// masked off, the device and its description say so.
+#[test]
+fn user_kernels_may_use_f16_where_the_adapter_has_it() {
+    const F16: &str = "enable f16;\n@group(0) @binding(0) var<storage, read_write> x: array<u32>;\n\
+        @compute @workgroup_size(1) fn main() { let h = vec2<f16>(1.0h, 2.0h); x[0] = pack2x16float(vec2<f32>(h)); }";
+    for_each_target("user_kernels_may_use_f16_where_the_adapter_has_it", gpu_targets(), |t| {
+        let g = Graph::new();
+        let v = var(g
+            .get_variable("h")
+            .shape([4u64])
+            .dtype(DType::Float16)
+            .caching_device(t.device.as_str())
+            .get()
+            .unwrap());
+        let s = Session::new(&g).unwrap();
+        let b = s.buffers(&v).unwrap();
+        let has = s.device(&t.device).unwrap().shader_f16;
+        assert_eq!(b.device.features().contains(wgpu::Features::SHADER_F16), has, "[{}]", t.label);
+        if has {
+            let scope = b.device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let _module = b.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("user f16 kernel"),
+                source: wgpu::ShaderSource::Wgsl(F16.into()),
+            });
+            let err = pollster::block_on(scope.pop());
+            assert!(err.is_none(), "[{}] {err:?}", t.label);
+        }
+        let hidden = masked(&g, AdapterMask::default().without_features(wgpu::Features::SHADER_F16));
+        let b = hidden.buffers(&v).unwrap();
+        assert!(!b.device.features().contains(wgpu::Features::SHADER_F16), "[{}]", t.label);
+        assert!(!hidden.device(&t.device).unwrap().shader_f16);
+    });
+}
