@@ -140,6 +140,13 @@ pub enum GpuError {
         len: usize,
     },
 
+    /// Host values whose shape's element count overflows a `u64`.
+    #[error("Host values of shape {shape}: the element count overflows a u64")]
+    ShapeTooLarge {
+        /// The shape.
+        shape: String,
+    },
+
     /// A shader module or pipeline failed to build (caught in a wgpu error scope).
     #[error("Shader {label} failed on {device}: {message}")]
     Shader {

@@ -1,7 +1,7 @@
 //! Host values: a dtype, a shape and canonical little-endian host bytes.
 
 use half::{bf16, f16};
-use varscope_core::DType;
+use varscope_core::{DType, Shape};
 
 use crate::error::{GpuError, Result};
 
@@ -24,17 +24,40 @@ pub(crate) fn host_elem_bytes(dtype: DType) -> Option<usize> {
     }
 }
 
+/// The first element of canonical host bytes of `dtype` that no [`HostValues`] may hold,
+/// as its index and byte: a bool byte other than 0 or 1 (every bit pattern of the other
+/// dtypes is a value). A restore checks its values with this before it writes any
+/// variable.
+pub(crate) fn first_invalid_value(dtype: DType, bytes: &[u8]) -> Option<(usize, u8)> {
+    if dtype != DType::Bool {
+        return None;
+    }
+    bytes.iter().position(|&b| b > 1).map(|i| (i, bytes[i]))
+}
+
+/// The element count of `shape`, or [`GpuError::ShapeTooLarge`] when it does not fit a
+/// `u64`. Counted left to right as [`Shape::num_elements`] counts it, so a shape the graph
+/// refuses as too large (a zero dimension after the overflow included) is refused here.
+fn num_elements(shape: &[u64]) -> Result<u64> {
+    shape
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| GpuError::ShapeTooLarge { shape: Shape::new(shape).to_string() })
+}
+
 impl HostValues {
-    /// Values from canonical host bytes. Fails when the length does not match the dtype
-    /// and shape, or the dtype has no byte form (string, complex).
+    /// Values from canonical host bytes. Fails when the shape's element count overflows a
+    /// `u64` ([`GpuError::ShapeTooLarge`]; so do the other constructors, which come here),
+    /// the length does not match the dtype and shape, the dtype has no byte form (string,
+    /// complex), or a bool byte is not 0 or 1.
     pub fn from_bytes(dtype: DType, shape: &[u64], bytes: Vec<u8>) -> Result<Self> {
-        let n: u64 = shape.iter().product();
+        let n = num_elements(shape)?;
         let bad = || GpuError::BadHostBytes { dtype, elements: n, len: bytes.len() };
         let eb = host_elem_bytes(dtype).ok_or_else(bad)?;
         if (n as u128) * (eb as u128) != bytes.len() as u128 {
             return Err(bad());
         }
-        if dtype == DType::Bool && bytes.iter().any(|&b| b > 1) {
+        if first_invalid_value(dtype, &bytes).is_some() {
             return Err(bad());
         }
         Ok(HostValues { dtype, shape: shape.to_vec(), bytes })
@@ -128,6 +151,8 @@ impl HostValues {
     }
     /// Number of elements.
     pub fn len(&self) -> usize {
+        // `from_bytes` checked that the count fits a `u64` and matches the bytes held, so
+        // it fits a `usize` too.
         self.shape.iter().product::<u64>() as usize
     }
     /// Whether there are no elements.
@@ -207,5 +232,60 @@ impl HostValues {
                 u64::from_le_bytes(w)
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every public constructor, given a shape whose element count overflows a `u64`,
+    /// returns [`GpuError::ShapeTooLarge`] naming the shape (runtime.md section 9: no
+    /// panic on any input a user can give).
+    #[test]
+    fn overflowing_shapes_are_errors_not_panics() {
+        for shape in [vec![u64::MAX, 2], vec![1 << 32, 1 << 32], vec![3, u64::MAX / 2, 5, 0]] {
+            // (A zero dimension after the overflow still overflows the running product:
+            // refused, as the graph refuses such a shape for a variable.)
+            let results: Vec<(&str, Result<HostValues>)> = vec![
+                ("from_bytes", HostValues::from_bytes(DType::Float32, &shape, vec![])),
+                ("from_bytes bool", HostValues::from_bytes(DType::Bool, &shape, vec![0, 1])),
+                ("from_bytes string", HostValues::from_bytes(DType::String, &shape, vec![])),
+                ("from_f32", HostValues::from_f32(&shape, &[1.0])),
+                ("from_f64", HostValues::from_f64(&shape, &[1.0])),
+                ("from_f16", HostValues::from_f16(&shape, &[f16::ONE])),
+                ("from_bf16", HostValues::from_bf16(&shape, &[bf16::ONE])),
+                ("from_i8", HostValues::from_i8(&shape, &[1])),
+                ("from_u8", HostValues::from_u8(&shape, &[1])),
+                ("from_i16", HostValues::from_i16(&shape, &[1])),
+                ("from_u16", HostValues::from_u16(&shape, &[1])),
+                ("from_i32", HostValues::from_i32(&shape, &[1])),
+                ("from_i64", HostValues::from_i64(&shape, &[1])),
+                ("from_u32", HostValues::from_u32(&shape, &[1])),
+                ("from_u64", HostValues::from_u64(&shape, &[1])),
+                ("from_bool", HostValues::from_bool(&shape, &[true])),
+                ("from_f64_as", HostValues::from_f64_as(DType::Int32, &shape, &[1.0])),
+                ("from_f64_as complex", HostValues::from_f64_as(DType::Complex64, &shape, &[1.0])),
+            ];
+            let want = Shape::new(&shape).to_string();
+            for (what, r) in results {
+                match r {
+                    Err(GpuError::ShapeTooLarge { shape: got }) => assert_eq!(got, want, "{what}"),
+                    other => panic!("{what} {shape:?}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    /// Shapes whose element count fits keep their behaviour, at the edge included.
+    #[test]
+    fn large_shapes_that_fit_are_length_errors() {
+        let e = HostValues::from_f32(&[u64::MAX], &[1.0]).unwrap_err();
+        assert!(matches!(e, GpuError::BadHostBytes { elements: u64::MAX, len: 4, .. }), "{e:?}");
+        let e = HostValues::from_u8(&[1 << 32, 1 << 31], &[]).unwrap_err();
+        assert!(matches!(e, GpuError::BadHostBytes { elements, len: 0, .. } if elements == 1 << 63), "{e:?}");
+        assert_eq!(HostValues::from_f32(&[0, u64::MAX], &[]).unwrap().len(), 0);
+        assert_eq!(first_invalid_value(DType::Bool, &[0, 1, 1, 7, 2]), Some((3, 7)));
+        assert_eq!(first_invalid_value(DType::UInt8, &[0, 1, 7]), None);
     }
 }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use common::*;
 use varscope_core::{DType, Graph, Optimizer, Partitioner, VarRef, Variable};
 use varscope_format::error::FormatError;
-use varscope_format::tf::{BundleReader, TfDtype, TfError};
+use varscope_format::tf::{BundleReader, BundleWriter, TfDtype, TfError};
 use varscope_gpu::checkpoint::{self, CheckpointError, RestoreOptions, SaveOptions};
 use varscope_gpu::tf_checkpoint;
 use varscope_gpu::{Gradients, HostValues, Session, Trainer};
@@ -379,6 +379,100 @@ fn corrupt_bundle_changes_nothing() {
     }
     let after: Vec<HostValues> = vars.iter().map(|v| s.read(v).unwrap()).collect();
     assert_eq!(before, after);
+}
+
+/// A bool tensor holding a byte other than 0 or 1, under a valid CRC32C (the bundle
+/// writer checksums the bytes it is given, so only the value is bad), fails the restore
+/// before any variable is written (runtime.md section 8): the error is
+/// [`FormatError::InvalidBool`] naming the tensor, the element and the checkpoint, and
+/// the float tensor sorted before it has not reached its variable. On `/cpu:0` and every
+/// adapter.
+#[test]
+fn invalid_bool_bytes_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("bad_bool.ckpt");
+    let mut writer = BundleWriter::create(&prefix).unwrap();
+    let a_bytes: Vec<u8> = [5f32, 6.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+    writer.add("a", TfDtype::Float32, &[2], &a_bytes).unwrap();
+    writer.add("b", TfDtype::Bool, &[2], &[0, 2]).unwrap();
+    writer.finish().unwrap();
+    BundleReader::open(&prefix).unwrap().verify().expect("the CRC32C of every tensor is valid");
+    // A [4, 3] bool tensor whose element (2, 2) (index 8) is the byte 2.
+    let sliced = dir.path().join("bad_bool_4x3.ckpt");
+    let mut writer = BundleWriter::create(&sliced).unwrap();
+    writer.add("a", TfDtype::Float32, &[2], &a_bytes).unwrap();
+    let mut p_bytes = vec![0u8, 1, 0, 1, 1, 0, 0, 1, 2, 1, 0, 0];
+    writer.add("p", TfDtype::Bool, &[4, 3], &p_bytes).unwrap();
+    writer.finish().unwrap();
+    BundleReader::open(&sliced).unwrap().verify().expect("the CRC32C of every tensor is valid");
+    p_bytes[8] = 1;
+    let good = dir.path().join("good_bool_4x3.ckpt");
+    let mut writer = BundleWriter::create(&good).unwrap();
+    writer.add("p", TfDtype::Bool, &[4, 3], &p_bytes).unwrap();
+    writer.finish().unwrap();
+    for_each_target("invalid_bool_bytes_change_nothing", targets(), |t| {
+        let g = Graph::new();
+        let a = var(g.get_variable("a").shape([2u64]).get().unwrap());
+        let b = var(g.get_variable("b").shape([2u64]).dtype(DType::Bool).get().unwrap());
+        let s = session(&g, t);
+        s.assign(&a, &HostValues::from_f32(&[2], &[1.0, 1.0]).unwrap()).unwrap();
+        s.assign(&b, &HostValues::from_bool(&[2], &[false, false]).unwrap()).unwrap();
+        let err = checkpoint::restore(&s, &prefix, &RestoreOptions::default())
+            .expect_err(&format!("{}: a bool byte of 2 must fail the restore", t.label));
+        match &err {
+            CheckpointError::Format(FormatError::InvalidBool { path, tensor, index, byte }) => {
+                assert_eq!((tensor.as_str(), *index, *byte), ("b", 1, 2), "{}: {err}", t.label);
+                assert_eq!(path, &prefix, "{}: {err}", t.label);
+            }
+            other => panic!("{}: {other:?}", t.label),
+        }
+        let text = err.to_string();
+        assert!(text.contains("Tensor b ") && text.contains(&prefix.display().to_string()), "{}: {text}", t.label);
+        assert_eq!(s.read(&a).unwrap().to_f32_vec(), [1.0, 1.0], "{}: a must be unchanged", t.label);
+        assert_eq!(s.read(&b).unwrap().to_bool_vec(), [false, false], "{}: b must be unchanged", t.label);
+
+        // Into a bool variable partitioned along axis 1: the bad byte is in the second
+        // shard, and the error gives its index in the full tensor.
+        let g = Graph::new();
+        let a = var(g.get_variable("a").shape([2u64]).get().unwrap());
+        let p = parts(
+            &g.get_variable("p")
+                .shape([4u64, 3])
+                .dtype(DType::Bool)
+                .partitioner(Partitioner::fixed_size_axis(2, 1))
+                .get()
+                .unwrap(),
+        );
+        assert_eq!(p.len(), 2, "{}", t.label);
+        let s = session(&g, t);
+        s.assign(&a, &HostValues::from_f32(&[2], &[1.0, 1.0]).unwrap()).unwrap();
+        for shard in &p {
+            let shape = shard.slice_info().expect("a shard").var_shape.clone();
+            let n = shape.iter().product::<u64>() as usize;
+            s.assign(shard, &HostValues::from_bool(&shape, &vec![false; n]).unwrap()).unwrap();
+        }
+        let err = checkpoint::restore(&s, &sliced, &RestoreOptions::default())
+            .expect_err(&format!("{}: a bool byte of 2 must fail the restore", t.label));
+        match &err {
+            CheckpointError::Format(FormatError::InvalidBool { tensor, index, byte, .. }) => {
+                assert_eq!((tensor.as_str(), *index, *byte), ("p", 8, 2), "{}: {err}", t.label)
+            }
+            other => panic!("{}: {other:?}", t.label),
+        }
+        assert_eq!(s.read(&a).unwrap().to_f32_vec(), [1.0, 1.0], "{}: a must be unchanged", t.label);
+        for shard in &p {
+            assert!(s.read(shard).unwrap().to_bool_vec().iter().all(|&x| !x), "{}: p must be unchanged", t.label);
+        }
+        // With the byte fixed, the same tensor restores into the shards.
+        checkpoint::restore(&s, &good, &RestoreOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", t.label));
+        let mut full = vec![9u8; 12];
+        for shard in &p {
+            let si = shard.slice_info().expect("a shard");
+            let b: Vec<(u64, u64)> = si.var_offset.iter().copied().zip(si.var_shape.iter().copied()).collect();
+            varscope_format::tf::copy_region(s.read(shard).unwrap().bytes(), &b, &mut full, &[(0, 4), (0, 3)], 1);
+        }
+        assert_eq!(full, p_bytes, "{}", t.label);
+    });
 }
 
 /// Writes, for the manual TensorFlow check (`scripts/make_tf_fixtures.py continue`), the

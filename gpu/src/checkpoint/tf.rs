@@ -16,7 +16,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use varscope_core::Variable;
+use varscope_core::{DType, Variable};
 use varscope_format::error::FormatError;
 use varscope_format::tf::{BundleReader, BundleWriter, TensorInfo, TensorSlice, TfDtype, TfError};
 
@@ -25,7 +25,7 @@ use varscope_format::safetensors_file::{can_convert, convert_into, scope_prefix,
 use super::{CheckpointError, RestoreOptions, RestoreReport, Restored, Result, SaveOptions};
 use crate::error::GpuError;
 use crate::session::Session;
-use crate::values::HostValues;
+use crate::values::{first_invalid_value, HostValues};
 
 /// The safetensors form of a TensorFlow dtype with a fixed-size layout (what
 /// [`can_convert`] and the restore's conversion work with); `None` for string, resource,
@@ -166,6 +166,26 @@ fn check_pair(reader: &BundleReader, t: &TensorInfo, u: &Unit) -> Result<StoredD
     Ok(stored)
 }
 
+/// Checks the bytes of `shape` at `offset` of tensor `t` (read as the variable's `dtype`)
+/// for values no [`HostValues`] of that dtype may hold (a bool byte other than 0 or 1):
+/// [`FormatError::InvalidBool`] naming the tensor, the checkpoint `prefix`, the element
+/// (its row-major index in the full tensor) and the byte.
+fn check_values(prefix: &Path, t: &TensorInfo, dtype: DType, offset: &[u64], shape: &[u64], data: &[u8]) -> Result<()> {
+    let Some((i, byte)) = first_invalid_value(dtype, data) else {
+        return Ok(());
+    };
+    // The region's row-major element `i` as coordinates, moved by `offset`, flattened in
+    // the full tensor (whose element count fits a u64: checked when the index was opened).
+    let mut rest = i as u64;
+    let mut coords = vec![0u64; shape.len()];
+    for (c, &d) in coords.iter_mut().zip(shape).rev() {
+        *c = rest % d;
+        rest /= d;
+    }
+    let index = coords.iter().zip(offset).zip(&t.shape).fold(0u64, |acc, ((&c, &o), &d)| acc * d + o + c);
+    Err(FormatError::InvalidBool { path: prefix.to_path_buf(), tensor: t.name.clone(), index, byte }.into())
+}
+
 /// Restores variables of `session` from a TensorFlow checkpoint: a prefix
 /// (`model.ckpt-1000`), its `.index` file, or a directory (or `checkpoint` file) whose
 /// checkpoint state names the latest prefix. Options as for the safetensors restore: by
@@ -174,8 +194,9 @@ fn check_pair(reader: &BundleReader, t: &TensorInfo, u: &Unit) -> Result<StoredD
 /// initialized.
 ///
 /// Everything is checked before any variable is written (the whole index, every pair's
-/// shape and dtype, the CRC32C of every tensor used, the targets' placement and memory);
-/// on error no variable changes. Values are read one variable (or shard) at a time.
+/// shape and dtype, the CRC32C of every tensor used, every value a bool variable would
+/// receive, the targets' placement and memory); on error no variable changes. Values are
+/// read one variable (or shard) at a time.
 pub fn restore(session: &Session, path: impl AsRef<Path>, options: &RestoreOptions) -> Result<RestoreReport> {
     let reader = BundleReader::open(path.as_ref())?;
     let graph = session.graph();
@@ -196,6 +217,20 @@ pub fn restore(session: &Session, path: impl AsRef<Path>, options: &RestoreOptio
     for &(ti, _) in &matched.pairs {
         reader.verify_tensor(&infos[ti].name)?;
     }
+    // The values, as the safetensors restore checks them before writing: every part's bytes
+    // become `HostValues`, which refuse a bool byte other than 0 or 1. Lengths and dtypes
+    // are right by `check_pair`, so values are all that can still be refused; bool parts
+    // are read (one part at a time) and checked here, so a bad one changes no variable.
+    for &(ti, ui) in &matched.pairs {
+        let (t, u) = (infos[ti], &units[ui]);
+        if u.dtype != DType::Bool {
+            continue;
+        }
+        for Part { offset, shape, .. } in &u.parts {
+            let region = reader.read_region(&t.name, offset, shape)?;
+            check_values(reader.prefix(), t, u.dtype, offset, shape, &region.data)?;
+        }
+    }
 
     let targets: Vec<Variable> =
         matched.pairs.iter().flat_map(|&(_, ui)| units[ui].parts.iter().map(|p| p.variable.clone())).collect();
@@ -209,6 +244,9 @@ pub fn restore(session: &Session, path: impl AsRef<Path>, options: &RestoreOptio
                     let mut out =
                         Vec::with_capacity(region.data.len() / file_dtype.size_bytes() * u.dtype.size_bytes());
                     convert_into(&region.data, file_dtype, u.dtype, &mut out);
+                    // Checked above; again here so that a file rewritten since (other values
+                    // under a valid CRC32C) is the same typed error.
+                    check_values(reader.prefix(), t, u.dtype, offset, shape, &out)?;
                     let values = HostValues::from_bytes(u.dtype, shape, out)?;
                     Ok(session.assign(v, &values)?)
                 });
