@@ -222,10 +222,11 @@ pub(crate) fn true_getter(h: &impl StoreHost, a: GetterArgs) -> Result<VarRef> {
 
 fn check_existing(name: &str, shape: &Shape, dtype: DType, reuse: ReuseMode, found: &Variable) -> Result<()> {
     // A ref variable (`use_resource=False`) says where it was defined (C2) and prints
-    // its dtype as `float32_ref` (C14); a resource variable does neither.
-    let is_ref = found.use_resource() == Some(false);
+    // its dtype as `float32_ref` (C14); a resource variable does neither. (Looked at on
+    // the errors only: a reuse lookup reads no more of the variable than it needs.)
+    let is_ref = || found.use_resource() == Some(false);
     if !reuse.is_truthy() {
-        let defined_at = is_ref.then(|| {
+        let defined_at = is_ref().then(|| {
             found
                 .0
                 .origin
@@ -246,7 +247,7 @@ fn check_existing(name: &str, shape: &Shape, dtype: DType, reuse: ReuseMode, fou
             name: name.to_string(),
             specified: dtype,
             found: found.dtype(),
-            found_ref: is_ref,
+            found_ref: is_ref(),
         });
     }
     Ok(())
