@@ -255,10 +255,11 @@ impl Graph {
     /// Runs `f`, and if it fails undoes every change it made to this graph: variables
     /// created (store entries, collections, reserved names) disappear and this thread's
     /// default-name counters (`variable_scope(None, default_name)`) are as they were, as
-    /// if `f` had not run. For code that creates several variables and can fail part way, such as an
-    /// optimizer creating its slots and then failing to allocate them. Other threads
-    /// wait to create variables in this graph while `f` runs; a nested call joins the
-    /// outer one (undone if the outer one fails).
+    /// if `f` had not run. For code that creates several variables and can fail part
+    /// way, such as an optimizer creating its slots and then failing to allocate them.
+    /// `f` runs under the graph's creation lock: other threads wait to create variables
+    /// in this graph meanwhile. A nested call joins the outer one (undone if the outer
+    /// one fails).
     pub fn all_or_nothing<R, E: From<Error>>(
         &self,
         f: impl FnOnce() -> std::result::Result<R, E>,

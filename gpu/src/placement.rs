@@ -3,6 +3,7 @@
 //! checks that a variable can live on its device (dtype support, known shape, size).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use varscope_core::{CachingDevice, DeviceKind, DeviceName, Variable};
@@ -23,6 +24,9 @@ pub(crate) struct Devices {
     /// slots pinned to their variable's device: a device function is called once per
     /// variable, so one that keeps state (round-robin) places it once and for all.
     pub fixed: Mutex<HashMap<u64, usize>>,
+    /// Whether `fixed` has ever held anything: sessions with no device functions and no
+    /// pinned slots place every variable without taking its lock.
+    pub any_fixed: AtomicBool,
 }
 
 /// Where a validated variable goes: device index, elements and bytes on that device.
@@ -68,8 +72,10 @@ impl Devices {
     /// caching device (string, or function: called the first time only), or the default
     /// when it has none or it is `""`.
     pub fn place(&self, v: &Variable) -> Result<usize> {
-        if let Some(&d) = lock(&self.fixed).get(&v.id()) {
-            return Ok(d);
+        if self.any_fixed.load(Ordering::Acquire) {
+            if let Some(&d) = lock(&self.fixed).get(&v.id()) {
+                return Ok(d);
+            }
         }
         match v.caching_device() {
             None => Ok(self.default),
@@ -78,7 +84,7 @@ impl Devices {
                 let s = cd.resolve(v);
                 let d = if s.trim().is_empty() { self.default } else { self.index(&s, Some(v))? };
                 Ok(match cd {
-                    CachingDevice::Fn(_) => *lock(&self.fixed).entry(v.id()).or_insert(d),
+                    CachingDevice::Fn(_) => self.fix(v, d),
                     _ => d,
                 })
             }
@@ -88,7 +94,14 @@ impl Devices {
     /// Places `v` on device `dev` from now on, unless it is placed already (slots go
     /// where their variable is, as TensorFlow colocates them).
     pub fn pin(&self, v: &Variable, dev: usize) {
-        lock(&self.fixed).entry(v.id()).or_insert(dev);
+        self.fix(v, dev);
+    }
+
+    /// Records `dev` as `v`'s device unless it has one; returns the one it has.
+    fn fix(&self, v: &Variable, dev: usize) -> usize {
+        let mut fixed = lock(&self.fixed);
+        self.any_fixed.store(true, Ordering::Release);
+        *fixed.entry(v.id()).or_insert(dev)
     }
 
     /// Largest chunk (bytes) of a variable on `dev`.

@@ -135,8 +135,14 @@ impl Session {
             infos.push(info);
             gpus.push(gpu);
         }
-        let mut devices =
-            Devices { infos, gpus, default: 0, max_chunk_bytes: options.max_chunk_bytes, fixed: Default::default() };
+        let mut devices = Devices {
+            infos,
+            gpus,
+            default: 0,
+            max_chunk_bytes: options.max_chunk_bytes,
+            fixed: Default::default(),
+            any_fixed: Default::default(),
+        };
         let forced =
             options.default_device.or_else(|| std::env::var(DEFAULT_DEVICE_ENV).ok().filter(|s| !s.trim().is_empty()));
         devices.default = match forced {
