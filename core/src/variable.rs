@@ -446,7 +446,10 @@ pub enum CachingDevice {
 }
 
 impl CachingDevice {
-    /// A device function from a closure.
+    /// A device function from a closure: the device for a variable, like TensorFlow's
+    /// device functions. A session calls it once per variable (the first time it places
+    /// the variable, and remembers the answer), possibly while it holds its own lock, so
+    /// the closure must not call into the session.
     pub fn func(name: impl Into<String>, f: impl Fn(&Variable) -> String + Send + Sync + 'static) -> Self {
         CachingDevice::Fn(DeviceFn::new(name, f))
     }

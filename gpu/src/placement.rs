@@ -80,7 +80,7 @@ impl Devices {
         match v.caching_device() {
             None => Ok(self.default),
             Some(cd) => {
-                // The user's function runs with no lock held (it may ask the session).
+                // The user's function runs without the placement table's lock.
                 let s = cd.resolve(v);
                 let d = if s.trim().is_empty() { self.default } else { self.index(&s, Some(v))? };
                 Ok(match cd {
