@@ -379,10 +379,12 @@ pub enum Error {
     },
     /// J2 (ref variables): with `use_resource=False` and `validate_shape=True`, the
     /// initial value's static shape must be fully defined.
-    #[error("initial_value must have a shape specified: {}", initial_value_str(name, shape, *dtype))]
+    #[error("initial_value must have a shape specified: {}", initial_value_str(tensor, shape, *dtype))]
     InitialValueShapeUnspecified {
         /// Store key.
         name: String,
+        /// The initial value's graph name (`PlaceholderWithDefault:0`).
+        tensor: String,
         /// The value's static shape.
         shape: Shape,
         /// The value's dtype.
@@ -490,10 +492,9 @@ fn originally_defined_at(traceback: Option<&str>) -> String {
 }
 
 /// `str()` of the initial-value tensor TensorFlow prints in
-/// [`Error::InitialValueShapeUnspecified`]: `Tensor("v/initial_value:0", dtype=float32)`,
-/// with `shape=(None, 3)` when the rank is known.
-fn initial_value_str(name: &str, shape: &Shape, dtype: DType) -> String {
-    let tensor = if name.is_empty() { "initial_value:0".to_string() } else { format!("{name}/initial_value:0") };
+/// [`Error::InitialValueShapeUnspecified`]: `Tensor("PlaceholderWithDefault:0",
+/// dtype=float32)`, with `shape=(None, 3)` when the rank is known.
+fn initial_value_str(tensor: &str, shape: &Shape, dtype: DType) -> String {
     match shape.rank() {
         None => format!("Tensor(\"{tensor}\", dtype={dtype})"),
         Some(_) => format!("Tensor(\"{tensor}\", shape={shape}, dtype={dtype})"),

@@ -359,7 +359,14 @@ fn initial_value(
     // Ref variables (`use_resource=False`) need a fully defined initial value shape when
     // `validate_shape` is set (J2); resource variables accept a partial one.
     if a.use_resource == Some(false) && a.validate_shape && !static_shape.is_fully_defined() {
-        return Err(Error::InitialValueShapeUnspecified { name: a.name.clone(), shape: static_shape, dtype });
+        // Only a placeholder-like value has a partial static shape: TensorFlow prints
+        // that tensor (the user's `placeholder_with_default`).
+        let op = match &initial {
+            InitialValue::Constant(t) => t.op_name(),
+            InitialValue::Initializer { .. } => None,
+        };
+        let tensor = format!("{}:0", op.unwrap_or("PlaceholderWithDefault"));
+        return Err(Error::InitialValueShapeUnspecified { name: a.name.clone(), tensor, shape: static_shape, dtype });
     }
     Ok((initial, dtype, static_shape))
 }

@@ -75,6 +75,8 @@ pub struct HostTensor {
     /// `get_variable`, and those copies must not copy the values.
     data: std::sync::Arc<TensorData>,
     kind: ConstantKind,
+    /// The graph op it stands for, where a message names it ([`HostTensor::named`]).
+    op_name: Option<std::sync::Arc<str>>,
 }
 
 impl HostTensor {
@@ -91,6 +93,7 @@ impl HostTensor {
             static_shape: Shape::new(shape),
             data: std::sync::Arc::new(data),
             kind: ConstantKind::Tensor,
+            op_name: None,
         })
     }
 
@@ -119,6 +122,7 @@ impl HostTensor {
             static_shape: Shape::new(shape),
             data: std::sync::Arc::new(data),
             kind: ConstantKind::Tensor,
+            op_name: None,
         }
     }
 
@@ -160,10 +164,23 @@ impl HostTensor {
     }
 
     /// Gives the tensor an unknown static shape (a placeholder whose shape is only known
-    /// when it runs), as in catalogue J1/J2.
+    /// when it runs, `tf.compat.v1.placeholder_with_default`), as in catalogue J1/J2.
     pub fn with_unknown_static_shape(mut self) -> Self {
         self.static_shape = Shape::unknown();
         self
+    }
+
+    /// Names the graph op this tensor stands for (`"PlaceholderWithDefault_1"`), for
+    /// the messages that print it (J2). Unnamed, a tensor of unknown static shape is
+    /// printed as a graph's first `PlaceholderWithDefault`.
+    pub fn named(mut self, op_name: &str) -> Self {
+        self.op_name = Some(op_name.into());
+        self
+    }
+
+    /// The graph op name given by [`HostTensor::named`].
+    pub fn op_name(&self) -> Option<&str> {
+        self.op_name.as_deref()
     }
 
     /// The dtype.

@@ -275,8 +275,16 @@ fn ref_variable_with_unknown_shape_value_and_validate_shape_is_an_error() {
     let g = Graph::new();
     let t = HostTensor::f32(&[2], &[1., 2.]).unwrap().with_unknown_static_shape();
     let e = g.get_variable("r").initializer(t.clone()).use_resource(false).get().unwrap_err();
-    assert!(e.to_string().starts_with("initial_value must have a shape specified: "), "{e}");
+    // TensorFlow prints the user's placeholder (J2).
+    assert_eq!(
+        e.to_string(),
+        "initial_value must have a shape specified: Tensor(\"PlaceholderWithDefault:0\", dtype=float32)"
+    );
     assert_eq!(e.kind(), PyErrorKind::ValueError);
+    // A named placeholder prints under its name.
+    let named = HostTensor::f32(&[2], &[1., 2.]).unwrap().with_unknown_static_shape().named("PlaceholderWithDefault_1");
+    let e = g.get_variable("r").initializer(named).use_resource(false).get().unwrap_err();
+    assert!(e.to_string().ends_with("Tensor(\"PlaceholderWithDefault_1:0\", dtype=float32)"), "{e}");
     assert!(g.store_variable("r").is_none());
     assert!(g.global_variables().is_empty());
     // A scope's use_resource=False is the same.
