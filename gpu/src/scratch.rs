@@ -99,6 +99,9 @@ impl Session {
         if size > limit {
             return Err(GpuError::TooLarge { variable: what, bytes: size, device: info.name.clone(), limit });
         }
+        // Checked and allocated under one hold of the session lock, as variables are: two
+        // threads cannot both pass the check and then both allocate.
+        let mut l = self.locked();
         let in_use = info.bytes_in_use();
         if in_use.saturating_add(size) > info.memory_limit {
             return Err(GpuError::OutOfMemory {
@@ -109,11 +112,11 @@ impl Session {
                 limit: info.memory_limit,
             });
         }
-        let buf = self
-            .locked()
+        let buf = l
             .pool()
             .alloc_variable(dev.gpu, info, label, size, Contents::Zeroed)
             .map_err(|message| dev.error(&format!("allocate {what}"), message))?;
+        drop(l);
         Ok(ScratchBuffer {
             buf,
             device: dev.gpu.device.clone(),

@@ -593,6 +593,29 @@ impl Session {
         Ok(())
     }
 
+    /// Changes a float32 `/cpu:0` variable's values in place under one hold of the
+    /// session lock, so that two threads' read-modify-write updates (`assign_add`) do not
+    /// lose each other's. [`GpuError::Uninitialized`] if it has no initialized value.
+    pub(crate) fn update_host_f32(&self, v: &Variable, f: impl FnOnce(&mut [f32])) -> Result<()> {
+        let mut l = self.locked();
+        let host = match l.st.storage.get_mut(v.id()) {
+            Some(e) if e.initialized => match &mut e.memory {
+                Memory::Host(b) => Some(b),
+                Memory::Gpu(_) => None,
+            },
+            _ => None,
+        };
+        let Some(b) = host else {
+            return Err(GpuError::Uninitialized { variable: v.op_name().to_string() });
+        };
+        let mut x: Vec<f32> = b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        f(&mut x);
+        for (dst, src) in b.chunks_exact_mut(4).zip(&x) {
+            dst.copy_from_slice(&src.to_le_bytes());
+        }
+        Ok(())
+    }
+
     /// Frees the pool's cached staging and parameter buffers.
     pub fn trim(&self) {
         self.lock().pool.trim();

@@ -81,9 +81,8 @@ impl Session {
         ensure_initialized(self, v)?;
         let dev = self.device_index(v)?;
         if self.dev(dev).is_none() {
-            let mut x = self.read_f32(v)?;
-            x.iter_mut().zip(values).for_each(|(d, s)| op.apply(d, *s));
-            return Ok(self.assign_f32(v, &x)?);
+            let apply = |x: &mut [f32]| x.iter_mut().zip(values).for_each(|(d, s)| op.apply(d, *s));
+            return Ok(self.update_host_f32(v, apply)?);
         }
         let rows = self.dense_rows(v)?;
         self.run_update(v, op, op.dense_name(), Source::Host(values), rows)
@@ -201,12 +200,13 @@ impl Session {
         }
         let dev = self.device_index(v)?;
         if self.dev(dev).is_none() {
-            let mut x = self.read_f32(v)?;
-            for (p, &index) in uniq.iter().enumerate() {
-                let dst = &mut x[index as usize * rl..(index as usize + 1) * rl];
-                dst.iter_mut().zip(&merged[p * rl..(p + 1) * rl]).for_each(|(d, s)| op.apply(d, *s));
-            }
-            return Ok(self.assign_f32(v, &x)?);
+            let apply = |x: &mut [f32]| {
+                for (p, &index) in uniq.iter().enumerate() {
+                    let dst = &mut x[index as usize * rl..(index as usize + 1) * rl];
+                    dst.iter_mut().zip(&merged[p * rl..(p + 1) * rl]).for_each(|(d, s)| op.apply(d, *s));
+                }
+            };
+            return Ok(self.update_host_f32(v, apply)?);
         }
         // One row per (index, chunk) intersection: element range [index*rl, (index+1)*rl).
         let chunks = self.buffers(v)?.chunks;
