@@ -176,8 +176,12 @@ impl Trainer {
             Self::build_in(session, optimizer, var_list, given_slots, given_powers, index, &mut created)
         });
         if r.is_err() {
+            // The slots and powers are gone from the graph; a variable of `var_list` is
+            // freed only while nothing initialized it (another thread may have meanwhile).
             for v in &created {
-                session.release(v);
+                if !var_list.contains(v) || !session.is_variable_initialized(v) {
+                    session.release(v);
+                }
             }
         }
         r

@@ -127,7 +127,7 @@ impl Session {
         // another device, say), the allocation is undone with it.
         let had_storage = self.variable_bytes(v).is_some();
         let r = self.dense_rows(v).and_then(|rows| self.run_update(v, op, name, Source::Buffer(src, src_offset), rows));
-        if r.is_err() && !had_storage {
+        if r.is_err() && !had_storage && !self.is_variable_initialized(v) {
             self.release(v);
         }
         r?;
