@@ -92,8 +92,8 @@ impl CreationLock {
                     // Released meanwhile: take it on the next turn.
                     if g.thread.is_some_and(|t| t != me) {
                         g.waiting += 1;
-                        drop(wait(&self.cv, g));
-                        lock(&self.owner).waiting -= 1;
+                        g = wait(&self.cv, g);
+                        g.waiting -= 1;
                     }
                 }
             }
@@ -109,8 +109,8 @@ impl CreationLock {
 
     /// Whether following this lock's owner, the lock that owner waits for, its owner,
     /// and so on (`waiting`, the table, locked by the caller) reaches thread `me`.
-    fn leads_back_to(self: &Arc<Self>, me: ThreadId, waiting: &[(ThreadId, Arc<CreationLock>)]) -> bool {
-        let mut at = Arc::clone(self);
+    fn leads_back_to(&self, me: ThreadId, waiting: &[(ThreadId, Arc<CreationLock>)]) -> bool {
+        let mut at = self;
         // A chain without a cycle visits each waiting thread at most once.
         for _ in 0..=waiting.len() {
             let Some(owner) = lock(&at.owner).thread else { return false };
@@ -118,7 +118,7 @@ impl CreationLock {
                 return true;
             }
             match waiting.iter().find(|(t, _)| *t == owner) {
-                Some((_, next)) => at = Arc::clone(next),
+                Some((_, next)) => at = next,
                 None => return false,
             }
         }

@@ -6,7 +6,7 @@
 //! logic in [`crate::scope`] and [`crate::enter`]; `get_variable` in
 //! [`crate::get_variable`].
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -266,30 +266,24 @@ impl Graph {
     ) -> std::result::Result<R, E> {
         let lock = self.creation_lock("(all_or_nothing)")?;
         let counters = self.with_thread(|ts| ts.counts.snapshot());
-        let mut failed = None;
-        let r = self.transaction(lock, || match f() {
-            Ok(r) => Ok(r),
-            Err(e) => {
-                failed = Some(e);
-                // Any error undoes the transaction; the caller gets `e` itself.
-                Err(Error::user(""))
-            }
+        // The counters go back unless `f` succeeds, also when it panics.
+        let ok = Cell::new(false);
+        let _counters = OnDrop(|| {
+            self.with_thread(|ts| if ok.get() { ts.counts.forget(counters) } else { ts.counts.restore(counters) })
         });
-        self.with_thread(|ts| match r {
-            Ok(_) => ts.counts.forget(counters),
-            Err(_) => ts.counts.restore(counters),
-        });
-        match (r, failed) {
-            (_, Some(e)) => Err(e),
-            (Ok(r), None) => Ok(r),
-            (Err(e), None) => Err(e.into()),
-        }
+        let r = self.transaction(lock, f);
+        ok.set(r.is_ok());
+        r
     }
 
     /// Runs `f` as one transaction under the creation lock `_lock` (taken by the caller,
     /// who names the variable if it is refused): on error every store, names-table and
     /// collection change it made is undone (runtime.md section 9).
-    pub(crate) fn transaction<R>(&self, _lock: CreationGuard<'_>, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    pub(crate) fn transaction<R, E>(
+        &self,
+        _lock: CreationGuard<'_>,
+        f: impl FnOnce() -> std::result::Result<R, E>,
+    ) -> std::result::Result<R, E> {
         let mut log = SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default();
         log.graph = self.id();
         TXN.with(|t| t.borrow_mut().push(log));

@@ -29,7 +29,7 @@ use std::ops::Bound;
 use crate::FastMap;
 
 /// An open snapshot of a thread's counters (see [`ScopeCounts::snapshot`]).
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Snapshot(u64);
 
 /// One thread's default-name counters over one graph.

@@ -69,43 +69,33 @@ impl ScopePattern {
     /// `re.match(pattern, text)`: whether the pattern matches a prefix of `text`.
     pub(crate) fn matches(&self, text: &str) -> bool {
         let Some(toks) = &self.0 else { return false };
-        let t: Vec<char> = text.chars().collect();
-        let mut at = 0usize;
-        for tok in toks {
-            let prev = at.checked_sub(1).map(|i| t[i]);
-            let next = t.get(at).copied();
-            match *tok {
-                Tok::Boundary(want) => {
-                    if (prev.is_some_and(is_word) != next.is_some_and(is_word)) != want {
-                        return false;
-                    }
-                }
-                Tok::Start => {
-                    if at != 0 {
-                        return false;
-                    }
-                }
-                Tok::End => {
-                    if next.is_some() {
-                        return false;
-                    }
-                }
-                consuming => {
-                    let Some(c) = next else { return false };
-                    let ok = match consuming {
-                        Tok::Char(p) => p == c,
-                        Tok::Any => c != '\n',
-                        Tok::Class { class, negated } => class.contains(c) != negated,
-                        _ => unreachable!("zero-width tokens are matched above"),
-                    };
-                    if !ok {
-                        return false;
-                    }
-                    at += 1;
-                }
+        let mut rest = text.chars();
+        let mut prev = None;
+        for &tok in toks {
+            let next = rest.clone().next();
+            let ok = match tok {
+                Tok::Char(p) => next == Some(p),
+                Tok::Any => next.is_some_and(|c| c != '\n'),
+                Tok::Class { class, negated } => next.is_some_and(|c| class.contains(c) != negated),
+                Tok::Boundary(want) => (prev.is_some_and(is_word) != next.is_some_and(is_word)) == want,
+                Tok::Start => prev.is_none(),
+                Tok::End => next.is_none(),
+            };
+            if !ok {
+                return false;
+            }
+            if tok.consumes() {
+                prev = rest.next();
             }
         }
         true
+    }
+}
+
+impl Tok {
+    /// Whether it matches a character (the zero-width ones match a position).
+    fn consumes(self) -> bool {
+        !matches!(self, Tok::Boundary(_) | Tok::Start | Tok::End)
     }
 }
 
