@@ -270,9 +270,14 @@ fn refused_buffer_and_fill_calls_allocate_nothing() {
 
 #[test]
 fn an_assign_from_another_devices_buffer_allocates_nothing() {
+    // The source buffer lives on another adapter's device. (Another session's device on
+    // the same adapter is not refused by wgpu here: the assign goes through.)
     let names: Vec<String> = gpu_targets().into_iter().map(|t| t.device).collect();
+    if !have_gpus("an_assign_from_another_devices_buffer_allocates_nothing", names.len()) {
+        return;
+    }
     if names.len() < 2 {
-        loud("an_assign_from_another_devices_buffer_allocates_nothing: needs two GPU adapters; skipped");
+        loud(&format!("SKIP: fewer than two GPU adapters ({} found)", names.len()));
         return;
     }
     let g = Graph::new();
